@@ -1,0 +1,11 @@
+// GNU extensions that Swift's Glibc module does not export (it is built
+// without _GNU_SOURCE). Thin wrappers, nothing else.
+#pragma once
+#include <spawn.h>
+#include <sys/types.h>
+#include <stddef.h>
+
+int csystem_pipe2_cloexec(int fds[2]);
+int csystem_mkostemp_cloexec(char *template_path);
+ssize_t csystem_getrandom(void *buffer, size_t length);
+int csystem_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);

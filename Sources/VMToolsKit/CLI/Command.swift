@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Everything a command may touch, injected so tests can redirect it.
+public struct Context {
+    public var environment: [String: String]
+    public var cwd: String
+    public var paths: SystemPaths
+    public var console: Console
+    public var stdin: Int32
+
+    public init(environment: [String: String], cwd: String, paths: SystemPaths, console: Console, stdin: Int32 = 0) {
+        self.environment = environment
+        self.cwd = cwd
+        self.paths = paths
+        self.console = console
+        self.stdin = stdin
+    }
+
+    /// Loads the global configuration with this command line's settings and
+    /// sets the console's verbosity from `cfg_ui_verbosity`, `-q` and `-v`.
+    public func loadGlobal(_ args: ParsedArguments, commandLine: CommandLineSettings = .init()) throws -> (GlobalConfig, SettingsResolver) {
+        let resolver = SettingsResolver(paths: paths, commandLine: commandLine, warn: { [console] in console.warning($0) })
+        let global = try resolver.loadGlobal()
+        let base = (try? global.settings.integer("cfg_ui_verbosity")) ?? 2
+        console.verbosity = max(0, base + args.verbosityDelta)
+        return (global, resolver)
+    }
+}
+
+/// The one protocol behind all thirteen commands.
+public protocol Command {
+    static var spec: CommandSpec { get }
+    /// Runs with parsed arguments; errors thrown carry their exit code.
+    static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode
+}
+
+extension Command {
+    /// The honest placeholder of a command a later version will build.
+    static func notImplemented() throws -> ExitCode {
+        throw VMToolsError(.notImplemented, nil, "\(spec.name) is not implemented yet in this version of vmtools (\(VMTools.version))")
+    }
+}

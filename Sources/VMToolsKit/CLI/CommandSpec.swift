@@ -1,0 +1,165 @@
+/// One option letter of a command.
+public struct OptionSpec: Sendable, Equatable {
+    public var letter: Character
+    /// The argument's name when the option takes one (`-o setting=value`).
+    public var argument: String?
+    public var help: String
+
+    /// A flag.
+    public init(_ letter: Character, _ help: String) {
+        self.letter = letter
+        self.argument = nil
+        self.help = help
+    }
+
+    /// An option that takes an argument.
+    public init(_ letter: Character, _ argument: String, _ help: String) {
+        self.letter = letter
+        self.argument = argument
+        self.help = help
+    }
+}
+
+/// The declarative description of a command. It drives option parsing, `-h`,
+/// the shell completions, and the tests that keep the man pages honest.
+public struct CommandSpec: Sendable {
+    public var name: String
+    /// One line for `vmtools -h` and the man page's NAME section.
+    public var summary: String
+    /// Usage lines after the command name; the first is derived when empty.
+    public var synopsis: [String]
+    public var options: [OptionSpec]
+    /// How operands look (`[vmhome ...]`), for the derived synopsis.
+    public var operands: String
+    /// What kind of operand completes: `directory`, `file` or nothing.
+    public var operandCompletion: OperandKind
+    public var exitCodes: [(code: Int32, meaning: String)]
+    /// vmrndmac: an unknown `-x` is an operand (an invalid prefix), not a usage error.
+    public var unknownOptionsAreOperands: Bool
+    /// False for the commands later issues will build.
+    public var implemented: Bool
+
+    public enum OperandKind: String, Sendable { case none, directory, file }
+
+    public init(name: String, summary: String, synopsis: [String] = [], options: [OptionSpec],
+                operands: String, operandCompletion: OperandKind = .directory,
+                exitCodes: [(Int32, String)] = [(0, "success"), (1, "an error occurred"), (2, "wrong usage")],
+                unknownOptionsAreOperands: Bool = false, implemented: Bool = true) {
+        self.name = name
+        self.summary = summary
+        self.options = (options + Self.common).sorted { a, b in
+            a.letter.lowercased() == b.letter.lowercased() ? a.letter < b.letter : a.letter.lowercased() < b.letter.lowercased()
+        }
+        self.operands = operands
+        self.operandCompletion = operandCompletion
+        self.exitCodes = exitCodes.map { (code: $0.0, meaning: $0.1) }
+        self.unknownOptionsAreOperands = unknownOptionsAreOperands
+        self.implemented = implemented
+        self.synopsis = synopsis
+        if self.synopsis.isEmpty { self.synopsis = [derivedSynopsis] }
+    }
+
+    /// Every command has these.
+    static let common: [OptionSpec] = [
+        OptionSpec("h", "show this help and exit"),
+        OptionSpec("q", "quieter: lower the verbosity (repeatable)"),
+        OptionSpec("v", "more verbose: raise the verbosity (repeatable)"),
+    ]
+
+    public func option(_ c: Character) -> OptionSpec? { options.first { $0.letter == c } }
+
+    var derivedSynopsis: String {
+        let flags = String(options.filter { $0.argument == nil }.map(\.letter))
+        var parts = ["[-\(flags)]"]
+        for o in options where o.argument != nil { parts.append("[-\(o.letter) \(o.argument!)]") }
+        parts.append("[--]")
+        if !operands.isEmpty { parts.append(operands) }
+        return parts.joined(separator: " ")
+    }
+
+    /// The `-h` text.
+    public var usage: String {
+        var lines: [String] = []
+        for (i, s) in synopsis.enumerated() {
+            lines.append((i == 0 ? "Usage: " : "       ") + name + " " + s)
+        }
+        lines.append("")
+        lines.append(summary.prefix(1).uppercased() + summary.dropFirst() + ".")
+        lines.append("")
+        lines.append("Options:")
+        let width = options.map { 3 + ($0.argument.map { $0.count + 1 } ?? 0) }.max() ?? 4
+        for o in options {
+            let head = "-\(o.letter)" + (o.argument.map { " \($0)" } ?? "")
+            lines.append("  " + head.leftPadded(to: width + 1) + " " + o.help)
+        }
+        lines.append("")
+        lines.append("Exit status:")
+        for e in exitCodes { lines.append("  \(e.code)  \(e.meaning)") }
+        if !implemented {
+            lines.append("  70  not implemented yet in this version of vmtools")
+        }
+        lines.append("")
+        lines.append("See \(name)(1).")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Options in command-line order, and the operands.
+public struct ParsedArguments: Sendable, Equatable {
+    public struct Occurrence: Sendable, Equatable {
+        public var letter: Character
+        public var value: String?
+    }
+
+    public var occurrences: [Occurrence] = []
+    public var operands: [String] = []
+
+    public func has(_ c: Character) -> Bool { occurrences.contains { $0.letter == c } }
+    public func count(_ c: Character) -> Int { occurrences.filter { $0.letter == c }.count }
+    public func values(_ c: Character) -> [String] { occurrences.filter { $0.letter == c }.compactMap(\.value) }
+    public func last(_ c: Character) -> String? { values(c).last }
+
+    /// `-v` count minus `-q` count.
+    public var verbosityDelta: Int { count("v") - count("q") }
+}
+
+/// POSIX `getopts` rules: grouped flags (`-qy`), arguments attached or
+/// separate (`-ovm_x=1`, `-o vm_x=1`), parsing stops at `--` or at the first
+/// operand, so operands may start with `-` after `--`.
+public enum ArgumentParser {
+    public static func parse(_ args: [String], spec: CommandSpec) throws -> ParsedArguments {
+        var result = ParsedArguments()
+        var i = 0
+        scan: while i < args.count {
+            let a = args[i]
+            if a == "--" { i += 1; break }
+            guard a.hasPrefix("-"), a != "-" else { break }
+            let letters = Array(a.dropFirst())
+            if spec.unknownOptionsAreOperands, !letters.allSatisfy({ spec.option($0) != nil }) { break scan }
+            var j = 0
+            while j < letters.count {
+                let c = letters[j]
+                guard let o = spec.option(c) else {
+                    throw VMToolsError.usage("unknown option -\(c)")
+                }
+                if let argName = o.argument {
+                    var value = String(letters[(j + 1)...])
+                    if value.isEmpty {
+                        i += 1
+                        guard i < args.count else {
+                            throw VMToolsError.usage("option -\(c) needs an argument (\(argName))")
+                        }
+                        value = args[i]
+                    }
+                    result.occurrences.append(.init(letter: c, value: value))
+                    break
+                }
+                result.occurrences.append(.init(letter: c, value: nil))
+                j += 1
+            }
+            i += 1
+        }
+        result.operands = Array(args[i...])
+        return result
+    }
+}

@@ -1,0 +1,34 @@
+/// Options two commands share: vmup/vmcreate have one parser, and so do vmcp/vmfork.
+enum SharedOptions {
+    static let start: [OptionSpec] = [
+        OptionSpec("b", "show the BIOS boot menu (vm_boot_menu=yes)"),
+        OptionSpec("C", "storage", "attach a hard disk and boot from it"),
+        OptionSpec("c", "storage", "attach a hard disk (at most two in all)"),
+        OptionSpec("D", "storage", "attach a CD-ROM image and boot from it"),
+        OptionSpec("d", "storage", "attach a CD-ROM image (at most two in all)"),
+        OptionSpec("i", "interactive: QEMU in the foreground, monitor on the terminal"),
+        OptionSpec("n", "do everything but start QEMU"),
+        OptionSpec("o", "setting=value", "override a setting (repeatable, last wins)"),
+        OptionSpec("r", "open every disk read-only (vm_storage_rwmode=ro)"),
+        OptionSpec("s", "snapshot mode: disk writes are discarded (vm_storage_rwmode=snap)"),
+        OptionSpec("t", "template", "apply a template (repeatable)"),
+        OptionSpec("y", "assume yes: never prompt, take every default"),
+        OptionSpec("z", "compress images produced by conversion"),
+    ]
+
+    static let clone: [OptionSpec] = [
+        OptionSpec("a", "autonomous copy: no parent, settings and backing chains flattened"),
+        OptionSpec("c", "copy: the new VM has the same parent as the source"),
+        OptionSpec("f", "fork: the new VM is a child of the source"),
+        OptionSpec("k", "keep unique properties (MAC addresses)"),
+        OptionSpec("M", "module", "remove a clone module for this run"),
+        OptionSpec("m", "module", "add a clone module for this run"),
+        OptionSpec("n", "with -a: do not lock or modify the source"),
+        OptionSpec("o", "setting=value", "set a setting in the new VMs (repeatable)"),
+        OptionSpec("R", "child recursion: copy every descendant too"),
+        OptionSpec("r", "directory recursion: copy every VM below the source"),
+        OptionSpec("s", "snapshot mode for the resulting VMs"),
+        OptionSpec("y", "assume yes: never prompt"),
+        OptionSpec("z", "compress copied images"),
+    ]
+}

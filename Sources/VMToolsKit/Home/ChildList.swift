@@ -1,0 +1,54 @@
+/// `childs.lst` in a parent's home (settings.md §4.6): canonical absolute
+/// child homes, one per line, sorted bytewise, no duplicates. An empty list
+/// is no file at all.
+public struct ChildList: Equatable, Sendable {
+    public private(set) var children: [String]
+
+    public init(_ children: [String] = []) {
+        self.children = Self.normalize(children)
+    }
+
+    static func normalize(_ list: [String]) -> [String] {
+        Array(Set(list.filter { !$0.isEmpty })).sorted(by: bytewiseLess)
+    }
+
+    public static func path(in home: String, global: GlobalConfig) -> String {
+        home.appendingPathComponent(global.file("cfg_file_childs"))
+    }
+
+    public static func read(home: String, global: GlobalConfig) throws -> ChildList {
+        let p = path(in: home, global: global)
+        guard let text = try FileSystem.readTextIfExists(p, limit: SettingsText.maximumSize) else { return ChildList() }
+        let lines = text.split(separator: "\n").map(String.init)
+        return ChildList(lines)
+    }
+
+    /// Children whose home no longer holds a VM: `vmfix -p` repairs these.
+    public func missing(global: GlobalConfig) -> [String] {
+        children.filter { !VMHome.isHome($0, global: global) }
+    }
+
+    public mutating func add(_ home: String) throws {
+        guard home.hasPrefix("/"), !home.contains("\n") else {
+            throw VMToolsError(.failure, home, "a child list entry must be an absolute path without newlines")
+        }
+        children = Self.normalize(children + [home])
+    }
+
+    public mutating func remove(_ home: String) {
+        children.removeAll { $0 == home }
+    }
+
+    public var text: String { children.map { $0 + "\n" }.joined() }
+
+    /// Saves the list atomically under the lock of its home; an empty list
+    /// removes the file.
+    public func write(_ lock: HomeLock, global: GlobalConfig) throws {
+        let p = Self.path(in: lock.directory, global: global)
+        if children.isEmpty {
+            try FileSystem.removeFile(p)
+        } else {
+            try FileSystem.writeAtomically(Array(text.utf8), to: p)
+        }
+    }
+}

@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The lock on a VM home (settings.md §6), compatible with the original tool
+/// and really exclusive.
+///
+/// The lock is the symbolic link `<dir>/.vm.settings.lock`, created with
+/// `symlink(2)`, which fails when any link is there and never follows one.
+/// Its target is `<dir>#<pid>@<host>`: that does not resolve to a directory,
+/// so the original's `ln -s` fails on it as it should, and it names the owner.
+///
+/// While it holds the link, a vmtools process also holds an `flock` on the
+/// directory. The kernel drops that when the process dies, so a link of ours
+/// whose directory is not flocked was left by a dead process and is replaced
+/// safely (under the flock, so two waiters cannot both break it). A link
+/// written by the original (a bare path) carries no owner: it is honoured
+/// until `cfg_limit_waitlock` runs out.
+public final class HomeLock {
+    public let directory: String
+    public let lockPath: String
+    private let target: String
+    private var fd: Int32
+
+    public struct Owner: Equatable, Sendable {
+        public var directory: String
+        public var pid: Int32?
+        public var host: String?
+
+        public init(linkTarget: String) {
+            if let hash = linkTarget.lastIndex(of: "#") {
+                directory = String(linkTarget[..<hash])
+                let rest = linkTarget[linkTarget.index(after: hash)...]
+                if let at = rest.firstIndex(of: "@") {
+                    pid = Int32(rest[..<at])
+                    host = String(rest[rest.index(after: at)...])
+                }
+            } else {
+                directory = linkTarget
+            }
+        }
+
+        public var description: String {
+            if let pid, let host { return "vmtools process \(pid) on \(host)" }
+            return "another vmtools process (a lock without owner information)"
+        }
+    }
+
+    private init(directory: String, lockPath: String, target: String, fd: Int32) {
+        self.directory = directory
+        self.lockPath = lockPath
+        self.target = target
+        self.fd = fd
+    }
+
+    deinit { release() }
+
+    /// Takes the lock on `directory` (canonical), waiting at most `wait` seconds.
+    public static func acquire(_ directory: String, global: GlobalConfig, wait: Double? = nil,
+                               console: Console? = nil) throws -> HomeLock {
+        let lockName = global.file("cfg_file_lock")
+        let lockPath = directory.appendingPathComponent(lockName)
+        let seconds = wait ?? Double((try? global.settings.integer("cfg_limit_waitlock")) ?? 10)
+        guard FileSystem.isDirectory(directory) else {
+            throw VMToolsError(.failure, directory, "cannot lock: not a directory")
+        }
+        guard FileSystem.isWritable(directory) else {
+            throw VMToolsError(.failure, directory, "cannot lock: the directory is not writable")
+        }
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw VMToolsError(.failure, directory, "cannot lock: \(FileSystem.errnoMessage())")
+        }
+        let host = FileSystem.hostName()
+        let target = "\(directory)#\(getpid())@\(host)"
+        let deadline = Clock.now() + seconds
+        var announced = false
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                if symlink(target, lockPath) == 0 {
+                    return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd)
+                }
+                let e = errno
+                if e != EEXIST {
+                    close(fd)
+                    throw VMToolsError(.failure, lockPath, "cannot create the lock: \(FileSystem.errnoMessage(e))")
+                }
+                // We hold the flock, so a lock of ours on this host has no live owner.
+                if let existing = FileSystem.readLink(lockPath) {
+                    let owner = Owner(linkTarget: existing)
+                    if owner.pid != nil, owner.host == host {
+                        if unlink(lockPath) == 0, symlink(target, lockPath) == 0 {
+                            console?.notice("'\(directory)': removed a stale lock left by \(owner.description), which is gone")
+                            return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd)
+                        }
+                    }
+                }
+                flock(fd, LOCK_UN)
+            }
+            if Clock.now() >= deadline { break }
+            if !announced {
+                announced = true
+                let who = FileSystem.readLink(lockPath).map { Owner(linkTarget: $0).description } ?? "another process"
+                console?.progress("waiting up to \(Int(seconds)) s for the lock on '\(directory)' (held by \(who))")
+            }
+            Clock.sleep(0.1)
+        }
+        close(fd)
+        let who = FileSystem.readLink(lockPath).map { Owner(linkTarget: $0) }
+        var message = "locked by \(who?.description ?? "another process")"
+        if let who, who.pid == nil, let age = FileSystem.mtime(lockPath) {
+            message += ", since \(Int(Clock.wallSeconds()) - age) s"
+        }
+        message += "; if no vmtools command is working on it, remove the stale lock with 'vmfix -l' (lock file \(lockPath))"
+        throw VMToolsError(.failure, directory, message)
+    }
+
+    /// Removes the link if it is still ours, then drops the flock (in this
+    /// order, so a waiter never sees our link without our flock).
+    public func release() {
+        guard fd >= 0 else { return }
+        if FileSystem.readLink(lockPath) == target { unlink(lockPath) }
+        close(fd)
+        fd = -1
+    }
+
+    public var isHeld: Bool { fd >= 0 && FileSystem.readLink(lockPath) == target }
+}
+
+enum Clock {
+    /// Monotonic seconds.
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func wallSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func sleep(_ seconds: Double) {
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}

@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running QEMU, read from /proc (faster than `ps`, and exact argv).
+public struct QemuProcess: Sendable, Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var argv: [String]
+    /// Virtual memory size in KiB, as `ps -o vsz` prints it.
+    public var vszKB: Int
+    /// CPU time over lifetime, in percent, as `ps -o pcpu` computes it.
+    public var cpuPercent: Double
+
+    public var user: String {
+        if let pw = getpwuid(uid), let n = pw.pointee.pw_name { return String(cString: n) }
+        return String(uid)
+    }
+
+    /// The process `pid` if it is a QEMU system emulator, else nil (also for
+    /// a zombie, whose command line is empty).
+    public static func read(pid: Int32) -> QemuProcess? {
+        guard let raw = try? FileSystem.readBytes("/proc/\(pid)/cmdline", limit: 1 << 20), !raw.isEmpty else { return nil }
+        var argv = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        if argv.last == "" { argv.removeLast() }
+        guard let first = argv.first, first.lastPathComponent.hasPrefix("qemu-system-") else { return nil }
+        var st = stat()
+        guard stat("/proc/\(pid)", &st) == 0 else { return nil }
+        var vsz = 0
+        var cpu = 0.0
+        if let statText = try? FileSystem.readTextIfExists("/proc/\(pid)/stat"),
+           let close = statText.lastIndex(of: ")") {
+            let fields = statText[statText.index(after: close)...].split(separator: " ")
+            // After the command name: state is field 3, so index k is field k + 3.
+            if fields.count > 20 {
+                let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+                let cpuTicks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+                let start = (Double(fields[19]) ?? 0) / ticks
+                vsz = (Int(fields[20]) ?? 0) / 1024
+                if let up = try? FileSystem.readTextIfExists("/proc/uptime"),
+                   let uptime = Double(up.split(separator: " ").first ?? "") {
+                    let elapsed = uptime - start
+                    if elapsed > 0 { cpu = (cpuTicks / ticks) / elapsed * 100 }
+                }
+            }
+        }
+        return QemuProcess(pid: pid, uid: st.st_uid, argv: argv, vszKB: vsz, cpuPercent: cpu)
+    }
+
+    /// The value following `option` in argv.
+    public func argument(after option: String) -> String? {
+        guard let k = argv.firstIndex(of: option), k + 1 < argv.count else { return nil }
+        return argv[k + 1]
+    }
+
+    /// Splits a QEMU option value at single commas; `,,` is a literal comma.
+    static func splitOptions(_ s: String) -> [String] {
+        var parts: [String] = []
+        var cur = ""
+        var it = Array(s)
+        var k = 0
+        while k < it.count {
+            if it[k] == "," {
+                if k + 1 < it.count, it[k + 1] == "," { cur.append(","); k += 2; continue }
+                parts.append(cur)
+                cur = ""
+            } else {
+                cur.append(it[k])
+            }
+            k += 1
+        }
+        parts.append(cur)
+        it.removeAll()
+        return parts
+    }
+
+    /// What the user sees: the vmps `d` field (commands.md §4). VNC ports are
+    /// 5900 + display number, as QEMU counts them.
+    public var display: String {
+        if argument(after: "-vga") == "none" { return "disabled" }
+        if let d = argument(after: "-display") {
+            let kind = Self.splitOptions(d)[0]
+            if kind.hasPrefix("gtk") { return "gtk" }
+            if kind == "none" { return "none" }
+            if kind == "sdl" { return "sdl" }
+            if kind.hasPrefix("vnc=") { return vncURL(String(kind.dropFirst(4))) ?? "?" }
+        }
+        if let s = argument(after: "-spice") {
+            var addr = "", port = ""
+            for o in Self.splitOptions(s) {
+                if o.hasPrefix("addr=") { addr = String(o.dropFirst(5)) }
+                if o.hasPrefix("port=") { port = String(o.dropFirst(5)) }
+            }
+            return "spice://\(addr):\(port)"
+        }
+        if let v = argument(after: "-vnc") { return vncURL(Self.splitOptions(v)[0]) ?? "?" }
+        return "?"
+    }
+
+    private func vncURL(_ spec: String) -> String? {
+        guard let colon = spec.lastIndex(of: ":"), let n = Int(spec[spec.index(after: colon)...]) else { return nil }
+        return "vnc://\(spec[..<colon]):\(5900 + n)"
+    }
+
+    /// The human monitor socket, from `-monitor unix:PATH,…`; relative paths
+    /// are relative to the VM home.
+    public func monitorSocket(home: String?) -> String? {
+        guard let m = argument(after: "-monitor"), m.hasPrefix("unix:") else { return nil }
+        let path = Self.splitOptions(String(m.dropFirst(5)))[0]
+        if path.hasPrefix("/") { return path }
+        guard let home else { return path }
+        return home.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+
+    public var name: String? { argument(after: "-name").map { Self.splitOptions($0)[0] } }
+}
+
+/// "Is this VM running?" (settings.md §6.4, with the STYLE rule): the VM runs
+/// when a QEMU process holds the POSIX lock QEMU takes on its own `-pidfile`.
+/// A stale pid file, or a pid reused by another program, is harmless.
+public enum RunningState {
+    public static func process(home: String, global: GlobalConfig) -> QemuProcess? {
+        let pidPath = home.appendingPathComponent(global.file("cfg_file_pid"))
+        let fd = open(pidPath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = 0
+        lock.l_len = 0
+        if fcntl(fd, F_GETLK, &lock) == 0, lock.l_type != Int16(F_UNLCK), lock.l_pid > 0,
+           let p = QemuProcess.read(pid: lock.l_pid) {
+            return p
+        }
+        // No lock to see (an old QEMU, or a file system without POSIX locks):
+        // fall back to the original's rule — the pid names a QEMU whose
+        // -pidfile is this very file.
+        guard let text = try? FileSystem.readTextIfExists(pidPath, limit: 64),
+              let pid = Int32(text.trimmingTrailingWhitespace()), pid > 0,
+              let p = QemuProcess.read(pid: pid), let arg = p.argument(after: "-pidfile"), arg.hasPrefix("/"),
+              FileSystem.realPath(arg) == FileSystem.realPath(pidPath) else { return nil }
+        return p
+    }
+}

@@ -1,0 +1,247 @@
+/// The global configuration after defaults, `<share>`, `<etc>`, `<user>` and
+/// the command line's `cfg_*` values.
+public struct GlobalConfig: Sendable {
+    public var settings: SettingsTable
+    /// Configuration files actually read, in order.
+    public var files: [String]
+    /// Names a `-o` may set: the defaults and whatever a configuration file defines.
+    public var knownNames: Set<String>
+    public var paths: SystemPaths
+
+    public var includeUser: Bool { settings.isYes("cfg_include_userhome") }
+
+    public func file(_ setting: String) -> String { settings.value(setting) }
+}
+
+/// A VM with every layer applied, and what it was built from.
+public struct ResolvedVM: Sendable {
+    public var home: String
+    public var settingsPath: String
+    /// The VM's own file as read.
+    public var file: VMSettingsFile
+    public var settings: SettingsTable
+    /// Canonical home of the nearest parent, if any.
+    public var parent: String? { ancestors.first }
+    /// Canonical homes of every ancestor, nearest first.
+    public var ancestors: [String]
+    /// Every template applied (the VM's, its ancestors', nested ones and `-t`).
+    public var templates: [String]
+    /// Template files used, by name.
+    public var templateFiles: [String: String]
+
+    public var name: String { settings.value("vm_name") }
+}
+
+/// Builds settings through every layer, in the order of settings.md §2.9
+/// (the recommended, fixed order):
+///
+/// built-in defaults < `<share>/vmtools.conf` < `<etc>/vmtools.conf` <
+/// `<user>/vmtools.conf` < the parent chain (furthest ancestor first) < for
+/// each file, its templates at their `template` line, then its own
+/// assignments < `-t` templates < the command line.
+///
+/// Files are read as data; nothing is ever executed.
+public struct SettingsResolver {
+    public var paths: SystemPaths
+    public var commandLine: CommandLineSettings
+    /// Receives warnings that do not stop the load.
+    public var warn: (String) -> Void
+
+    public init(paths: SystemPaths, commandLine: CommandLineSettings = .init(), warn: @escaping (String) -> Void = { _ in }) {
+        self.paths = paths
+        self.commandLine = commandLine
+        self.warn = warn
+    }
+
+    // MARK: Global configuration
+
+    public func loadGlobal() throws -> GlobalConfig {
+        var table = SettingsTable()
+        for (name, value) in Defaults.values { table.set(name, value, .builtin) }
+        var files: [String] = []
+
+        func load(_ path: String, _ layer: ConfigLayer) throws {
+            guard FileSystem.exists(path) else { return }
+            let parsed = try ConfigFileParser.parseFile(path, kind: .configuration)
+            for case let .assign(name, parts, line) in parsed.statements {
+                table.set(name, Self.expand(parts, table), .config(layer: layer, path: path, line: line))
+            }
+            files.append(path)
+        }
+
+        try load(paths.shareConfig, .share)
+        try load(paths.etcConfig, .etc)
+        let includeUser = (commandLine.value("cfg_include_userhome") ?? table.value("cfg_include_userhome")) == "yes"
+        if includeUser, let user = paths.userConfig { try load(user, .user) }
+
+        let known = Set(table.names)
+        for e in commandLine.entries where !known.contains(e.name) && !SettingName.isInterfaceSetting(e.name) {
+            throw VMToolsError.usage("\(e.flag) \(e.name): unknown setting (see vmtools.conf(5) for the list; custom names must first be defined in a vmtools.conf)")
+        }
+        for e in commandLine.entries where e.name.hasPrefix("cfg_") {
+            table.set(e.name, e.value, .commandLine(e.flag))
+        }
+        try Self.validate(table)
+        return GlobalConfig(settings: table, files: files, knownNames: known, paths: paths)
+    }
+
+    /// Checks the `cfg_*` values every command relies on.
+    static func validate(_ table: SettingsTable) throws {
+        _ = try table.integer("cfg_limit_nesting", minimum: 1)
+        _ = try table.integer("cfg_limit_waitlock", minimum: 0)
+        _ = try table.integer("cfg_ui_verbosity", minimum: 0)
+        for name in ["cfg_file_vmsettings", "cfg_file_childs", "cfg_file_lock", "cfg_file_pid", "cfg_file_monitor"] {
+            let v = table.value(name)
+            if v.isEmpty || v.contains("/") || v == "." || v == ".." {
+                throw VMToolsError(.failure, name, "'\(v)' must be a plain file name (from \(table.provenance(name) ?? .builtin))")
+            }
+        }
+    }
+
+    static func expand(_ parts: [ValuePart], _ table: SettingsTable) -> String {
+        var s = ""
+        for p in parts {
+            switch p {
+            case let .literal(t): s += t
+            case let .setting(n): s += table.value(n)
+            }
+        }
+        return s
+    }
+
+    // MARK: VM homes
+
+    /// Loads the VM in `home` (a canonical directory path).
+    public func loadVM(home: String, global: GlobalConfig) throws -> ResolvedVM {
+        var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
+        let settingsPath = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+        guard FileSystem.isReadable(settingsPath), FileSystem.isRegularFile(settingsPath) else {
+            throw VMToolsError(.failure, home, "not a VM home (no readable \(global.file("cfg_file_vmsettings")))")
+        }
+        state.table.set("vm_home", home, .derived("the VM's directory"))
+        state.table.set("vm_name", home.lastPathComponent, .derived("the directory name"))
+        state.visited.insert(home)
+        let own = try execute(settingsPath, depth: 0, state: &state)
+
+        for name in commandLine.templates {
+            if !state.templates.contains(name) { state.templates.append(name) }
+            try applyTemplate(name, nesting: 1, stack: [], state: &state)
+        }
+        for e in commandLine.entries {
+            state.table.set(e.name, e.value, .commandLine(e.flag))
+        }
+        state.table.set("vm_home", home, .derived("the VM's directory"))
+        return ResolvedVM(home: home, settingsPath: settingsPath, file: own, settings: state.table,
+                          ancestors: state.ancestors, templates: state.templates, templateFiles: state.templateFiles)
+    }
+
+    private struct LoadState {
+        var global: GlobalConfig
+        var limit: Int
+        var table: SettingsTable
+        var ancestors: [String] = []
+        var visited: Set<String> = []
+        var templates: [String] = []
+        var templateFiles: [String: String] = [:]
+        var parsedTemplates: [String: ConfigFileParser.Result] = [:]
+
+        init(global: GlobalConfig, limit: Int) {
+            self.global = global
+            self.limit = limit
+            self.table = global.settings
+        }
+    }
+
+    /// Runs one `vm.settings` in file order; a `parent` line loads the whole
+    /// ancestor chain right there, so the VM's own later lines win.
+    @discardableResult
+    private func execute(_ path: String, depth: Int, state: inout LoadState) throws -> VMSettingsFile {
+        let file = try VMSettingsFile.read(path)
+        file.warnings.forEach(warn)
+        let dir = path.deletingLastPathComponent
+        for statement in file.statements {
+            switch statement {
+            case let .assign(name, value, line):
+                state.table.set(name, value, .vmFile(path: path, line: line, depth: depth))
+            case let .template(names, _):
+                for name in names {
+                    if !state.templates.contains(name) { state.templates.append(name) }
+                    try applyTemplate(name, nesting: 1, stack: [], state: &state)
+                }
+            case let .parent(recorded, line):
+                let home = try Self.resolveParent(recorded, relativeTo: dir, settingsFile: path, line: line)
+                if state.visited.contains(home) {
+                    throw VMToolsError.file(path, line: line, "parent loop: '\(home)' is already in this VM's parent chain")
+                }
+                if depth + 1 >= state.limit {
+                    throw VMToolsError.file(path, line: line, "parent chain deeper than cfg_limit_nesting (\(state.limit)); is there a loop?")
+                }
+                state.visited.insert(home)
+                state.ancestors.append(home)
+                let parentFile = home.appendingPathComponent(state.global.file("cfg_file_vmsettings"))
+                guard FileSystem.isReadable(parentFile) else {
+                    throw VMToolsError.file(path, line: line, "parent '\(home)' is not a VM home (no readable \(state.global.file("cfg_file_vmsettings"))); 'vmfix -p' can repair the link")
+                }
+                try execute(parentFile, depth: depth + 1, state: &state)
+            }
+        }
+        return file
+    }
+
+    /// A relative `parent` path is relative to the directory of the file that
+    /// holds it (the original used the current directory, a bug).
+    static func resolveParent(_ recorded: String, relativeTo dir: String, settingsFile: String, line: Int) throws -> String {
+        let absolute = recorded.hasPrefix("/") ? recorded : dir.appendingPathComponent(recorded)
+        guard let real = FileSystem.realPath(absolute), FileSystem.isDirectory(real) else {
+            throw VMToolsError.file(settingsFile, line: line, "parent '\(recorded)' does not exist; 'vmfix -p' can repair the link")
+        }
+        return real
+    }
+
+    private func applyTemplate(_ name: String, nesting: Int, stack: [String], state: inout LoadState) throws {
+        if stack.contains(name) {
+            throw VMToolsError(.failure, "template \(name)", "template loop: \((stack + [name]).joined(separator: " → "))")
+        }
+        if nesting >= state.limit {
+            throw VMToolsError(.failure, "template \(name)", "templates nested deeper than cfg_limit_nesting (\(state.limit))")
+        }
+        let parsed: ConfigFileParser.Result
+        let path: String
+        if let cached = state.parsedTemplates[name], let p = state.templateFiles[name] {
+            parsed = cached
+            path = p
+        } else {
+            path = try findTemplate(name, includeUser: state.table.isYes("cfg_include_userhome"))
+            parsed = try ConfigFileParser.parseFile(path, kind: .template)
+            state.parsedTemplates[name] = parsed
+            state.templateFiles[name] = path
+        }
+        for statement in parsed.statements {
+            switch statement {
+            case let .assign(n, parts, line):
+                if n.hasPrefix("cfg_") {
+                    warn("\(path):\(line): \(n) ignored: templates set vm_* settings only")
+                    continue
+                }
+                state.table.set(n, Self.expand(parts, state.table), .template(name: name, path: path, line: line))
+            case let .template(names, _):
+                for nested in names {
+                    if !state.templates.contains(nested) { state.templates.append(nested) }
+                    try applyTemplate(nested, nesting: nesting + 1, stack: stack + [name], state: &state)
+                }
+            }
+        }
+    }
+
+    public func findTemplate(_ name: String, includeUser: Bool) throws -> String {
+        guard SettingName.isTemplateName(name) else {
+            throw VMToolsError(.failure, "template \(name)", "invalid template name (letters, digits and _ only)")
+        }
+        let dirs = paths.templateDirectories(includeUser: includeUser)
+        for dir in dirs {
+            let p = dir.appendingPathComponent(name + ".tpl")
+            if FileSystem.isReadable(p) { return p }
+        }
+        throw VMToolsError(.failure, "template \(name)", "not found (looked for \(name).tpl in \(dirs.joined(separator: ", ")))")
+    }
+}

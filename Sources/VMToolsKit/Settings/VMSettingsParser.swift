@@ -1,0 +1,183 @@
+/// The contents of one `vm.settings`, read as data (settings.md §4.1). The
+/// file is never executed: every line must match the original's strict
+/// grammar, or the whole file is refused.
+public struct VMSettingsFile: Equatable, Sendable {
+    public enum Statement: Equatable, Sendable {
+        case assign(name: String, value: String, line: Int)
+        case template(names: [String], line: Int)
+        case parent(path: String, line: Int)
+    }
+
+    public var path: String
+    public var statements: [Statement] = []
+    /// Things worth telling the user that do not stop the load.
+    public var warnings: [String] = []
+
+    public var parent: String? {
+        for case let .parent(p, _) in statements { return p }
+        return nil
+    }
+
+    public var templates: [String] {
+        var names: [String] = []
+        for case let .template(list, _) in statements {
+            for n in list where !names.contains(n) { names.append(n) }
+        }
+        return names
+    }
+
+    /// The file's own assignments, later ones winning, in first-seen order.
+    public var assignments: [(name: String, value: String)] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        for case let .assign(n, v, _) in statements {
+            if values[n] == nil { order.append(n) }
+            values[n] = v
+        }
+        return order.map { ($0, values[$0]!) }
+    }
+
+    public func value(_ name: String) -> String? {
+        var found: String?
+        for case let .assign(n, v, _) in statements where n == name { found = v }
+        return found
+    }
+
+    public static func read(_ path: String) throws -> VMSettingsFile {
+        try parse(SettingsText.read(path), path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> VMSettingsFile {
+        var file = VMSettingsFile(path: path)
+        var errors: [(line: Int, error: VMToolsError)] = []
+        var afterTemplate = false
+        var parentLine: Int?
+        var number = 0
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            number += 1
+            let line = trim(raw)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            do {
+                if afterTemplate, SettingName.isSafe(line),
+                   !line.hasPrefix("vm_"), line != "template", line != "parent" {
+                    // The original wrote several templates one per line; read them back.
+                    file.appendTemplates([String(line)], line: number, merge: true)
+                    continue
+                }
+                afterTemplate = false
+                if let eq = line.firstIndex(of: "="), line.hasPrefix("vm_") || line.hasPrefix("cfg_") {
+                    let name = line[..<eq]
+                    let valueText = line[line.index(after: eq)...]
+                    guard name.hasPrefix("vm_"), SettingName.isSafe(name.dropFirst(3)) else {
+                        if name.hasPrefix("cfg_") {
+                            throw VMToolsError.file(path, line: number, "\(name): cfg_* settings belong in vmtools.conf, not in a VM's settings")
+                        }
+                        throw VMToolsError.file(path, line: number, "invalid setting name '\(name)'")
+                    }
+                    let value = try decode(valueText, path: path, line: number, what: String(name))
+                    if name == "vm_home" {
+                        file.warnings.append("\(path):\(number): vm_home is ignored in a settings file (a VM's home is where its file is)")
+                        continue
+                    }
+                    file.statements.append(.assign(name: String(name), value: value, line: number))
+                } else if let rest = keywordArgument(line, "template") {
+                    var names: [String] = []
+                    for word in try words(rest, path: path, line: number) {
+                        guard SettingName.isTemplateName(word) else {
+                            throw VMToolsError.file(path, line: number, "invalid template name '\(word)' (letters, digits and _ only)")
+                        }
+                        names.append(word)
+                    }
+                    file.appendTemplates(names, line: number, merge: false)
+                    afterTemplate = true
+                } else if let rest = keywordArgument(line, "parent") {
+                    let p = try decode(rest, path: path, line: number, what: "parent")
+                    guard !p.isEmpty else {
+                        throw VMToolsError.file(path, line: number, "'parent' needs one non-empty path")
+                    }
+                    if let first = parentLine {
+                        throw VMToolsError.file(path, line: number, "a second 'parent' line (the first is line \(first)); a VM has one parent")
+                    }
+                    parentLine = number
+                    file.statements.append(.parent(path: p, line: number))
+                } else {
+                    throw VMToolsError.file(path, line: number, "invalid line '\(clip(line))': expected vm_NAME=VALUE, 'template NAME…' or 'parent PATH'")
+                }
+            } catch let e as VMToolsError {
+                errors.append((number, e))
+            }
+        }
+        if var first = errors.first?.error {
+            if errors.count > 1 {
+                let others = errors.dropFirst().map { String($0.line) }.joined(separator: ", ")
+                first.message += " (also invalid: line\(errors.count > 2 ? "s" : "") \(others))"
+            }
+            throw first
+        }
+        return file
+    }
+
+    private mutating func appendTemplates(_ names: [String], line: Int, merge: Bool) {
+        if merge, case let .template(existing, l)? = statements.last {
+            statements[statements.count - 1] = .template(names: existing + names, line: l)
+            return
+        }
+        statements.append(.template(names: names, line: line))
+    }
+
+    static func trim(_ s: Substring) -> Substring {
+        var t = s
+        while let f = t.unicodeScalars.first, isSpace(f) { t = t.dropFirst() }
+        while let l = t.unicodeScalars.last, isSpace(l) { t = t.dropLast() }
+        return t
+    }
+
+    static func isSpace(_ c: Unicode.Scalar) -> Bool {
+        c == " " || c == "\t" || c == "\r" || c == "\u{0B}" || c == "\u{0C}"
+    }
+
+    private static func keywordArgument(_ line: Substring, _ keyword: String) -> Substring? {
+        guard line.hasPrefix(keyword) else { return nil }
+        let rest = line.dropFirst(keyword.count)
+        guard let f = rest.unicodeScalars.first, f == " " || f == "\t" else { return nil }
+        return trim(rest)
+    }
+
+    private static func decode(_ text: Substring, path: String, line: Int, what: String) throws -> String {
+        do {
+            return try ExtendedString.decode(text)
+        } catch .unterminatedQuote {
+            throw VMToolsError.file(path, line: line, "\(what): unterminated single quote")
+        } catch let .invalidCharacter(c) {
+            let shown = c == "\t" ? "tab" : c == " " ? "space" : "'\(c)'"
+            let example = what.hasPrefix("vm_") ? " (for example \(what)=\(ExtendedString.encode("a\(c)b")))" : ""
+            throw VMToolsError.file(path, line: line, "\(what): \(shown) must be inside single quotes\(example); values are data, never shell code")
+        }
+    }
+
+    /// Space-separated extended strings, each decoded on its own.
+    private static func words(_ text: Substring, path: String, line: Int) throws -> [String] {
+        var result: [String] = []
+        var current = Substring()
+        var start = text.startIndex
+        var inQuote = false
+        var idx = text.startIndex
+        while idx < text.endIndex {
+            let c = text[idx]
+            if c == "'" { inQuote.toggle() }
+            if !inQuote, c == " " || c == "\t" {
+                current = text[start..<idx]
+                if !current.isEmpty { result.append(try decode(current, path: path, line: line, what: "template")) }
+                start = text.index(after: idx)
+            }
+            idx = text.index(after: idx)
+        }
+        current = text[start...]
+        if !current.isEmpty { result.append(try decode(current, path: path, line: line, what: "template")) }
+        return result
+    }
+
+    private static func clip(_ s: Substring) -> String {
+        s.count > 80 ? String(s.prefix(77)) + "..." : String(s)
+    }
+}

@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A buffered writer on a file descriptor. Tests give a command pipes or files.
+public final class OutputStream: @unchecked Sendable {
+    public let fd: Int32
+    private var buffer: [UInt8] = []
+
+    public init(fd: Int32) { self.fd = fd }
+
+    public func write(_ s: String) {
+        buffer.append(contentsOf: s.utf8)
+        if buffer.count > 1 << 16 { flush() }
+    }
+
+    public func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { raw in
+                Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                break  // EPIPE and friends: nothing sensible left to do with the output
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    public var isTerminal: Bool { isatty(fd) == 1 }
+}
+
+/// Message levels of commands.md §0.1. Diagnostics always go to stderr.
+public final class Console: @unchecked Sendable {
+    public let command: String
+    public let out: OutputStream
+    public let err: OutputStream
+    public var verbosity: Int
+
+    public init(command: String, out: OutputStream, err: OutputStream, verbosity: Int = 2) {
+        self.command = command
+        self.out = out
+        self.err = err
+        self.verbosity = verbosity
+    }
+
+    /// Final results: stdout.
+    public func print(_ s: String = "") { out.write(s + "\n") }
+
+    public func error(_ e: VMToolsError) { diag("ERROR", e.description) }
+    public func error(_ s: String) { diag("ERROR", s) }
+    public func warning(_ s: String) { diag("WARNING", s) }
+    public func notice(_ s: String) { diag("NOTICE", s) }
+
+    /// Level 1: one-line results ("started", "created").
+    public func info(_ s: String) { if verbosity >= 1 { diag("INFO", s) } }
+    /// Level 2: progress and waiting messages.
+    public func progress(_ s: String) { if verbosity >= 2 { line(s) } }
+    /// Level 3: main steps.
+    public func trace(_ s: String) { if verbosity >= 3 { line(s) } }
+    /// Level 4: internal detail.
+    public func debug(_ s: String) { if verbosity >= 4 { diag("DEBUG", s) } }
+
+    private func diag(_ prefix: String, _ s: String) {
+        out.flush()
+        err.write("\(command): \(prefix): \(s)\n")
+        err.flush()
+    }
+
+    private func line(_ s: String) {
+        out.flush()
+        err.write("\(command): \(s)\n")
+        err.flush()
+    }
+
+    public func flush() {
+        out.flush()
+        err.flush()
+    }
+}

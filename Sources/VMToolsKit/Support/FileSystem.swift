@@ -1,0 +1,190 @@
+import CSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin, throwing wrappers over the system calls vmtools needs. Every error
+/// names the path it concerns.
+enum FileSystem {
+    static func errnoMessage(_ e: Int32 = errno) -> String {
+        String(cString: strerror(e)).lowercased()
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
+    }
+
+    static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+    static func isWritable(_ path: String) -> Bool { access(path, W_OK) == 0 }
+
+    /// `realpath(3)`; nil when some component does not exist.
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// GNU `realpath -m`-like for the last component: the directory part must
+    /// exist, the last component may be missing.
+    static func canonicalize(_ path: String, cwd: String) throws -> String {
+        if path.contains("\n") {
+            throw VMToolsError(.failure, path, "newline characters are not allowed in paths")
+        }
+        if path.isEmpty { throw VMToolsError(.failure, nil, "empty path") }
+        let absolute = path.hasPrefix("/") ? path : cwd.appendingPathComponent(path)
+        if let r = realPath(absolute) { return r }
+        let base = absolute.lastPathComponent
+        let dir = absolute.deletingLastPathComponent
+        guard base != "." && base != "..", let rd = realPath(dir) else {
+            throw VMToolsError(.failure, path, "no such file or directory")
+        }
+        return rd.appendingPathComponent(base)
+    }
+
+    static func currentDirectory() -> String {
+        guard let p = getcwd(nil, 0) else { return "/" }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    static func readLink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = readlink(path, &buf, 4096)
+        guard n >= 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whole file as bytes. `limit` guards against reading a huge or endless file.
+    static func readBytes(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw VMToolsError(.failure, path, "cannot read: \(errnoMessage())") }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VMToolsError(.failure, path, "cannot read: \(errnoMessage())")
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+            if result.count > limit {
+                throw VMToolsError(.failure, path, "file is too large (more than \(limit >> 20) MiB)")
+            }
+        }
+        return result
+    }
+
+    /// Reads a small text file, or nil when it does not exist.
+    static func readTextIfExists(_ path: String, limit: Int = 16 << 20) throws -> String? {
+        guard exists(path) else { return nil }
+        let bytes = try readBytes(path, limit: limit)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Names in a directory, excluding `.` and `..`, unsorted.
+    static func listDirectory(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else {
+            throw VMToolsError(.failure, path, "cannot list directory: \(errnoMessage())")
+        }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func mtime(_ path: String) -> Int? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return Int(st.st_mtim.tv_sec)
+    }
+
+    static func hostName() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, 255) == 0 else { return "localhost" }
+        return String(cString: buf)
+    }
+
+    /// Writes `data` to `path` so that readers see the old content or the new,
+    /// never a mix: a temporary file in the same directory, fsync, rename, and
+    /// an fsync of the directory so the rename itself survives a crash.
+    static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+        let dir = path.deletingLastPathComponent
+        var template = Array(dir.appendingPathComponent(".\(path.lastPathComponent).tmp.XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { csystem_mkostemp_cloexec($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw VMToolsError(.failure, path, "cannot create a temporary file in \(dir): \(errnoMessage())")
+        }
+        let tmp = String(cString: template)
+        var ok = false
+        defer {
+            if !ok { unlink(tmp) }
+        }
+        var written = 0
+        while written < data.count {
+            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                close(fd)
+                throw VMToolsError(.failure, path, "cannot write: \(errnoMessage(e))")
+            }
+            written += n
+        }
+        // Keep the mode of the file we replace, so a user's chmod survives.
+        var st = stat()
+        let finalMode = stat(path, &st) == 0 ? st.st_mode & 0o7777 : mode & ~currentUmask()
+        fchmod(fd, finalMode)
+        guard fsync(fd) == 0 else {
+            let e = errno
+            close(fd)
+            throw VMToolsError(.failure, path, "cannot sync: \(errnoMessage(e))")
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else {
+            throw VMToolsError(.failure, path, "cannot replace: \(errnoMessage())")
+        }
+        ok = true
+        syncDirectory(dir)
+    }
+
+    static func syncDirectory(_ dir: String) {
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    static func currentUmask() -> mode_t {
+        let m = umask(0o022)
+        umask(m)
+        return m
+    }
+
+    /// Removes a file and syncs its directory.
+    static func removeFile(_ path: String) throws {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw VMToolsError(.failure, path, "cannot remove: \(errnoMessage())")
+        }
+        syncDirectory(path.deletingLastPathComponent)
+    }
+}

@@ -1,0 +1,91 @@
+extension String {
+    /// Replaces every occurrence of `target` (plain text, no patterns).
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        guard !target.isEmpty, contains(target) else { return self }
+        var result = ""
+        var rest = self[...]
+        while let r = rest.firstRange(of: target) {
+            result += rest[..<r.lowerBound]
+            result += replacement
+            rest = rest[r.upperBound...]
+        }
+        result += rest
+        return result
+    }
+
+    func trimmingTrailingWhitespace() -> String {
+        var s = Substring(self)
+        while let last = s.unicodeScalars.last, isShellBlank(last) || last == "\r" || last == "\u{0B}" || last == "\u{0C}" {
+            s = s.dropLast()
+        }
+        return String(s)
+    }
+
+    func leftPadded(to width: Int) -> String {
+        let n = displayWidth
+        return n >= width ? self : self + String(repeating: " ", count: width - n)
+    }
+
+    /// Terminal columns: East Asian wide characters take two, combining marks none.
+    var displayWidth: Int {
+        var w = 0
+        for scalar in unicodeScalars {
+            let v = scalar.value
+            if v < 0x20 { continue }
+            if scalar.properties.generalCategory == .nonspacingMark || scalar.properties.generalCategory == .enclosingMark { continue }
+            if (0x1100...0x115F).contains(v) || (0x2E80...0xA4CF).contains(v) || (0xAC00...0xD7A3).contains(v)
+                || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v) || (0xFF00...0xFF60).contains(v)
+                || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1FAFF).contains(v) || (0x20000...0x3FFFD).contains(v) {
+                w += 2
+            } else {
+                w += 1
+            }
+        }
+        return w
+    }
+
+    /// The last `/`-separated component, as `basename` prints it.
+    var lastPathComponent: String {
+        var s = Substring(self)
+        while s.count > 1, s.hasSuffix("/") { s = s.dropLast() }
+        if s == "/" { return "/" }
+        if let i = s.lastIndex(of: "/") { return String(s[s.index(after: i)...]) }
+        return String(s)
+    }
+
+    /// The directory part, as `dirname` prints it.
+    var deletingLastPathComponent: String {
+        var s = Substring(self)
+        while s.count > 1, s.hasSuffix("/") { s = s.dropLast() }
+        guard let i = s.lastIndex(of: "/") else { return "." }
+        var d = s[..<i]
+        while d.count > 1, d.hasSuffix("/") { d = d.dropLast() }
+        return d.isEmpty ? "/" : String(d)
+    }
+
+    func appendingPathComponent(_ c: String) -> String {
+        if isEmpty { return c }
+        return hasSuffix("/") ? self + c : self + "/" + c
+    }
+}
+
+func isShellBlank(_ s: Unicode.Scalar) -> Bool { s == " " || s == "\t" }
+
+/// POSIX shell single-quoting, for showing values and command lines.
+func shellQuote(_ s: String) -> String {
+    if !s.isEmpty, s.unicodeScalars.allSatisfy({ isPlainShellWordScalar($0) }) { return s }
+    return "'" + s.replacingAll("'", with: "'\\''") + "'"
+}
+
+private func isPlainShellWordScalar(_ c: Unicode.Scalar) -> Bool {
+    switch c {
+    case "a"..."z", "A"..."Z", "0"..."9", "_", "-", ".", "/", ",", ":", "=", "+", "@", "%": return true
+    default: return false
+    }
+}
+
+/// Lower-case hexadecimal with two digits per byte.
+func hexByte(_ b: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
+}

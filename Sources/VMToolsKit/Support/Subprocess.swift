@@ -1,0 +1,105 @@
+import CSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a program with an argument array (never a shell string), an explicit
+/// environment and working directory. Both output pipes are drained together
+/// with poll(2), so a chatty child can never block on a full pipe.
+public struct Subprocess {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]?
+    public var workingDirectory: String?
+
+    public struct Result: Sendable {
+        /// The exit status, or 128 + the signal that killed the child.
+        public var status: Int32
+        public var stdout: [UInt8]
+        public var stderr: [UInt8]
+        public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+        public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+    }
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, workingDirectory: String? = nil) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+
+    /// Finds `name` in `PATH` (names with a slash are taken as they are).
+    public static func which(_ name: String, path: String?) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = String(dir).appendingPathComponent(name)
+            if access(candidate, X_OK) == 0, !FileSystem.isDirectory(candidate) { return candidate }
+        }
+        return nil
+    }
+
+    public func run() throws -> Result {
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard csystem_pipe2_cloexec(&outPipe) == 0, csystem_pipe2_cloexec(&errPipe) == 0 else {
+            throw VMToolsError(.failure, executable, "cannot create a pipe: \(FileSystem.errnoMessage())")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envList: [UnsafeMutablePointer<CChar>?]? = environment.map { env in
+            env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        }
+        defer { envList?.forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let rc: Int32 = argv.withUnsafeBufferPointer { a in
+            if let envList {
+                return envList.withUnsafeBufferPointer { e in
+                    posix_spawn(&pid, executable, &actions, nil, UnsafeMutablePointer(mutating: a.baseAddress!),
+                                UnsafeMutablePointer(mutating: e.baseAddress!))
+                }
+            }
+            return posix_spawn(&pid, executable, &actions, nil, UnsafeMutablePointer(mutating: a.baseAddress!), environ)
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        guard rc == 0 else {
+            close(outPipe[0])
+            close(errPipe[0])
+            throw VMToolsError(.failure, executable, "cannot run: \(FileSystem.errnoMessage(rc))")
+        }
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while fds.contains(where: { $0.fd >= 0 }) {
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for k in fds.indices where fds[k].fd >= 0 && fds[k].revents != 0 {
+                let n = chunk.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if k == 0 { out.append(contentsOf: chunk[0..<n]) } else { err.append(contentsOf: chunk[0..<n]) }
+                } else if n == 0 || errno != EINTR {
+                    close(fds[k].fd)
+                    fds[k].fd = -1
+                }
+            }
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: code, stdout: out, stderr: err)
+    }
+}

@@ -1,0 +1,7 @@
+import VMToolsKit
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+exit(VMTools.main(arguments: CommandLine.arguments))
