@@ -13,12 +13,21 @@ public enum VMRndMacCommand: Command {
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         // Extra operands are ignored, as in the original.
-        var prefix = args.operands.first ?? ""
-        if prefix.isEmpty {
-            let (global, _) = try context.loadGlobal(args)
-            prefix = global.settings.value("vm_networking_default_mac")
+        if let prefix = args.operands.first, !prefix.isEmpty {
+            context.console.print(try MACAddress.random(prefix: prefix))
+            return .success
         }
-        context.console.print(try MACAddress.random(prefix: prefix))
+        let (global, _) = try context.loadGlobal(args)
+        let setting = "vm_networking_default_mac"
+        let prefix = global.settings.value(setting)
+        do {
+            context.console.print(try MACAddress.random(prefix: prefix))
+        } catch var e as VMToolsError {
+            // Say where the bad default comes from, so the user knows which file to fix.
+            e.message = "'\(prefix)' from \(global.settings.provenance(setting) ?? .builtin): " + e.message
+            e.subject = setting
+            throw e
+        }
         return .success
     }
 }

@@ -19,7 +19,7 @@ public struct ChildList: Equatable, Sendable {
     public static func read(home: String, global: GlobalConfig) throws -> ChildList {
         let p = path(in: home, global: global)
         guard let text = try FileSystem.readTextIfExists(p, limit: SettingsText.maximumSize) else { return ChildList() }
-        let lines = text.split(separator: "\n").map(String.init)
+        let lines = text.unicodeScalars.split(separator: "\n").map { String($0) }
         return ChildList(lines)
     }
 

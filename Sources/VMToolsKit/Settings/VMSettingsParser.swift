@@ -53,9 +53,10 @@ public struct VMSettingsFile: Equatable, Sendable {
         var afterTemplate = false
         var parentLine: Int?
         var number = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on scalars: "\r\n" is one Character, and CRLF files must load.
+        for raw in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
-            let line = trim(raw)
+            let line = trim(Substring(raw))
             if line.isEmpty || line.hasPrefix("#") { continue }
             do {
                 if afterTemplate, SettingName.isSafe(line),
@@ -149,7 +150,9 @@ public struct VMSettingsFile: Equatable, Sendable {
         } catch .unterminatedQuote {
             throw VMToolsError.file(path, line: line, "\(what): unterminated single quote")
         } catch let .invalidCharacter(c) {
-            let shown = c == "\t" ? "tab" : c == " " ? "space" : "'\(c)'"
+            let scalar = c.unicodeScalars.first!
+            let shown = c == "\t" ? "tab" : c == " " ? "space"
+                : scalar.value < 0x20 || scalar.value == 0x7f ? "control character U+\(String(scalar.value, radix: 16, uppercase: true))" : "'\(c)'"
             let example = what.hasPrefix("vm_") ? " (for example \(what)=\(ExtendedString.encode("a\(c)b")))" : ""
             throw VMToolsError.file(path, line: line, "\(what): \(shown) must be inside single quotes\(example); values are data, never shell code")
         }

@@ -53,6 +53,18 @@ public struct Subprocess {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
 
+        // A clean signal state: a parent thread's blocked or ignored signals
+        // must not leak into the child (QEMU would never see SIGTERM).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let envList: [UnsafeMutablePointer<CChar>?]? = environment.map { env in
@@ -64,11 +76,11 @@ public struct Subprocess {
         let rc: Int32 = argv.withUnsafeBufferPointer { a in
             if let envList {
                 return envList.withUnsafeBufferPointer { e in
-                    posix_spawn(&pid, executable, &actions, nil, UnsafeMutablePointer(mutating: a.baseAddress!),
+                    posix_spawn(&pid, executable, &actions, &attr, UnsafeMutablePointer(mutating: a.baseAddress!),
                                 UnsafeMutablePointer(mutating: e.baseAddress!))
                 }
             }
-            return posix_spawn(&pid, executable, &actions, nil, UnsafeMutablePointer(mutating: a.baseAddress!), environ)
+            return posix_spawn(&pid, executable, &actions, &attr, UnsafeMutablePointer(mutating: a.baseAddress!), environ)
         }
         close(outPipe[1])
         close(errPipe[1])

@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+@testable import VMToolsKit
+
+/// Runs the built `vmtools` binary through symlinks named like the commands,
+/// with HOME, XDG_CONFIG_HOME and the system directories in a scratch tree so
+/// the machine's /etc/vmtools never matters.
+struct CLI {
+    let scratch: Scratch
+    var bin: String { scratch.url("bin") }
+    var environment: [String: String]
+
+    struct Result {
+        var status: Int32
+        var out: String
+        var err: String
+        var outLines: [String] { out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    init(_ scratch: Scratch) throws {
+        self.scratch = scratch
+        try scratch.mkdir("bin")
+        try scratch.mkdir("home")
+        try scratch.mkdir("etc")
+        try scratch.mkdir("share")
+        for name in VMTools.commands.map({ $0.spec.name }) + ["vmtools", "vmbogus"] where !scratch.exists("bin/\(name)") {
+            try FileManager.default.createSymbolicLink(atPath: scratch.url("bin/\(name)"), withDestinationPath: Repo.binary)
+        }
+        environment = [
+            "HOME": scratch.url("home"), "XDG_CONFIG_HOME": scratch.url("xdg"),
+            "VMTOOLS_SYSCONFDIR": scratch.url("etc"), "VMTOOLS_DATADIR": scratch.url("share"),
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "LC_ALL": "C.UTF-8",
+        ]
+    }
+
+    /// Output goes to files, so a full pipe can never block the child.
+    func run(_ name: String, _ args: [String] = [], cwd: String? = nil, env extra: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin + "/" + name)
+        p.arguments = args
+        p.environment = environment.merging(extra) { $1 }
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? scratch.path)
+        let id = UUID().uuidString
+        let outPath = NSTemporaryDirectory() + "vmtools-out-\(id)", errPath = NSTemporaryDirectory() + "vmtools-err-\(id)"
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(atPath: outPath)
+            try? FileManager.default.removeItem(atPath: errPath)
+        }
+        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try out.close()
+        try err.close()
+        return Result(status: p.terminationStatus,
+                      out: try String(contentsOfFile: outPath, encoding: .utf8),
+                      err: try String(contentsOfFile: errPath, encoding: .utf8))
+    }
+}
+
+/// QEMU is a real dependency: missing in CI is a failure, elsewhere a skip with a reason.
+func requireTool(_ name: String) -> String? {
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
+        return "\(dir)/\(name)"
+    }
+    if ProcessInfo.processInfo.environment["CI"] == "true" {
+        Issue.record("\(name) is not installed, and CI must run this test (.ci/run installs it)")
+    } else {
+        print("SKIP: \(name) is not installed; install it (see .ci/run) to run this test")
+    }
+    return nil
+}
+
+/// Polls `condition` until it holds or `seconds` pass: never a bare sleep.
+func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+/// Starts a program and waits for it with posix_spawn/waitpid, output to
+/// /dev/null. (Foundation's Process can miss the exit of a child that
+/// daemonises, as QEMU's `-daemonize` does.)
+func spawnAndWait(_ argv: [String]) -> Int32 {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for fd: Int32 in [0, 1, 2] {
+        posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    // Test threads block signals; the child must not inherit that, or QEMU never sees SIGTERM.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    let cargs = argv.map { strdup($0) } + [nil]
+    defer { cargs.forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, argv[0], &actions, &attr, cargs, environ) == 0 else { return -1 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import VMToolsKit
+
+@Suite struct DispatchTests {
+    @Test func answersToItsLinkNamesAndToVmtoolsCommand() throws {
+        let cli = try CLI(Scratch())
+        for name in VMTools.commands.map({ $0.spec.name }) {
+            let viaLink = try cli.run(name, ["-h"])
+            let viaFront = try cli.run("vmtools", [name, "-h"])
+            #expect(viaLink.status == 0 && viaFront.status == 0)
+            #expect(viaLink.out.hasPrefix("Usage: \(name) "))
+            #expect(viaLink.out == viaFront.out)
+            // -h lists every option the command accepts.
+            for o in VMTools.command(named: name)!.spec.options {
+                #expect(viaLink.out.contains("\n  -\(o.letter)"), "\(name) -h lacks -\(o.letter)")
+            }
+        }
+    }
+
+    @Test func worksFromAnyDirectoryAndAnyLinkLocation() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.mkdir("elsewhere/deep")
+        try FileManager.default.createSymbolicLink(atPath: s.url("elsewhere/deep/vmrndmac"), withDestinationPath: cli.bin + "/vmtools")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: s.url("elsewhere/deep/vmrndmac"))
+        p.arguments = ["0a:0b"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(out.hasPrefix("0a:0b:"))
+    }
+
+    @Test func listsTheCommandsAndPrintsItsVersion() throws {
+        let cli = try CLI(Scratch())
+        for args in [[], ["-h"], ["--help"]] {
+            let r = try cli.run("vmtools", args)
+            #expect(r.status == 0)
+            for c in VMTools.commands { #expect(r.out.contains("\n  \(c.spec.name) ")) }
+            #expect(r.outLines.filter { $0.hasPrefix("  vm") }.count == 13)
+        }
+        let v = try cli.run("vmtools", ["--version"])
+        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\n")
+    }
+
+    @Test func unknownNamesAreUsageErrorsListingTheValidOnes() throws {
+        let cli = try CLI(Scratch())
+        for r in [try cli.run("vmtools", ["vmbogus"]), try cli.run("vmbogus", ["x"])] {
+            #expect(r.status == 2)
+            #expect(r.out.isEmpty)
+            #expect(r.err.contains("vmbogus"))
+            for c in VMTools.commands { #expect(r.err.contains(c.spec.name)) }
+        }
+    }
+
+    @Test func unbuiltCommandsSayHonestlyTheyAreNotImplemented() throws {
+        let cli = try CLI(Scratch())
+        for c in VMTools.commands where !c.spec.implemented {
+            let r = try cli.run(c.spec.name, [])
+            #expect(r.status == 70)
+            #expect(r.out.isEmpty)
+            #expect(r.err == "\(c.spec.name): ERROR: \(c.spec.name) is not implemented yet in this version of vmtools (\(VMTools.version))\n")
+        }
+        #expect(VMTools.commands.filter { $0.spec.implemented }.map { $0.spec.name } == ["vminfo", "vmrndmac"])
+    }
+
+    @Test func badOptionsAreUsageErrors() throws {
+        let cli = try CLI(Scratch())
+        let r = try cli.run("vminfo", ["-x"])
+        #expect(r.status == 2)
+        #expect(r.err.hasPrefix("vminfo: ERROR: unknown option -x\n"))
+        #expect(r.out.isEmpty)
+    }
+}
+
+@Suite struct VMRndMacTests {
+    static let hex = Set("0123456789abcdef")
+
+    func bytes(_ mac: String) -> [UInt8] { mac.split(separator: ":").map { UInt8($0, radix: 16)! } }
+
+    @Test func usesTheConfiguredPrefixAndRandomBytes() throws {
+        let cli = try CLI(Scratch())
+        var seen: Set<String> = []
+        for _ in 0..<40 {
+            let r = try cli.run("vmrndmac")
+            #expect(r.status == 0 && r.err.isEmpty)
+            let mac = String(r.out.dropLast())
+            #expect(r.out.hasSuffix("\n"))
+            #expect(mac.hasPrefix("52:54:00:"))
+            #expect(mac.count == 17)
+            #expect(mac.dropFirst(9).allSatisfy { Self.hex.contains($0) || $0 == ":" })
+            seen.insert(mac)
+        }
+        // 24 random bits: 40 draws repeat with probability < 1e-4.
+        #expect(seen.count >= 39)
+    }
+
+    @Test func takesThePrefixFromTheSystemConfiguration() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("etc/vmtools.conf", "vm_networking_default_mac='0A:bc:'\n")
+        let r = try cli.run("vmrndmac")
+        #expect(r.status == 0)
+        #expect(r.out.hasPrefix("0A:bc:") && r.out.count == 18)
+    }
+
+    @Test func anEmptyPrefixGivesALocallyAdministeredUnicastAddress() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("etc/vmtools.conf", "vm_networking_default_mac=''\n")
+        var firstBytes: Set<UInt8> = []
+        for _ in 0..<40 {
+            let r = try cli.run("vmrndmac")
+            let b = bytes(String(r.out.dropLast()))
+            #expect(b.count == 6)
+            #expect(b[0] & 0x01 == 0, "multicast bit set")
+            #expect(b[0] & 0x02 == 0x02, "locally administered bit clear")
+            firstBytes.insert(b[0])
+        }
+        #expect(firstBytes.count > 5)
+    }
+
+    @Test(arguments: [("12:34:ab:cd", "12:34:ab:cd:"), ("12:34:ab:cd:", "12:34:ab:cd:"), ("12:34:56:78:9A:BC", "12:34:56:78:9A:BC"),
+                      ("12:34:56:78:9A:BC:", "12:34:56:78:9A:BC"), ("fe", "fe:")])
+    func keepsThePrefixAsTyped(_ prefix: String, _ expected: String) throws {
+        let r = try CLI(Scratch()).run("vmrndmac", [prefix, "ignored", "operands"])
+        #expect(r.status == 0)
+        #expect(r.out.hasPrefix(expected) && r.out.count == 18)
+    }
+
+    @Test(arguments: [(":12:34:ab:cd", "wrong structure"), ("12:34:56:78:9A:BC:DE", "wrong structure"), ("123", "wrong structure"),
+                      ("13:00", "multicast bit"), ("ff", "multicast bit"), ("-x", "wrong structure"), ("1g", "wrong structure"),
+                      ("12::34", "wrong structure"), ("１２", "wrong structure")])
+    func refusesBadPrefixes(_ prefix: String, _ reason: String) throws {
+        let r = try CLI(Scratch()).run("vmrndmac", ["--", prefix])
+        #expect(r.status == 1)
+        #expect(r.out.isEmpty)
+        #expect(r.err.hasPrefix("vmrndmac: ERROR: \(prefix): ") && r.err.contains(reason))
+        #expect(r.err.split(separator: "\n").count == 1)
+    }
+
+    @Test func unknownDashWordsAreInvalidPrefixes() throws {
+        let r = try CLI(Scratch()).run("vmrndmac", ["-x"])
+        #expect(r.status == 1 && r.err.contains("wrong structure"))
+    }
+
+    @Test func aBadConfiguredPrefixNamesTheSetting() throws {
+        let s = Scratch()
+        try s.write("etc/vmtools.conf", "vm_networking_default_mac=01:00\n")
+        let r = try CLI(s).run("vmrndmac")
+        #expect(r.status == 1)
+        #expect(r.err.contains("vm_networking_default_mac") && r.err.contains(s.url("etc/vmtools.conf") + ":1"))
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+@testable import VMToolsKit
+
+@Suite struct HomeLockTests {
+    @Test func isExclusiveWithABoundedWait() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        let first = try HomeLock.acquire(s.url("vm"), global: g, wait: 0)
+        #expect(FileSystem.readLink(s.url("vm/.vm.settings.lock")) == "\(s.url("vm"))#\(getpid())@\(FileSystem.hostName())")
+        let start = Clock.now()
+        let e = expectError { _ = try HomeLock.acquire(s.url("vm"), global: g, wait: 0.5) }
+        let waited = Clock.now() - start
+        #expect(waited >= 0.5 && waited < 3)
+        #expect(e?.message.contains("vmfix -l") == true)
+        #expect(e?.message.contains("process \(getpid())") == true)
+        #expect(first.isHeld)
+        first.release()
+        #expect(!s.exists("vm/.vm.settings.lock"))
+        let second = try HomeLock.acquire(s.url("vm"), global: g, wait: 0)
+        #expect(second.isHeld)
+    }
+
+    @Test func waitsForALockThatIsReleased() async throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        let first = try HomeLock.acquire(s.url("vm"), global: g, wait: 0)
+        let dir = s.url("vm")
+        let logPath = s.url("waiter.log")
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        let console = Console(command: "test", out: OutputStream(fd: fd), err: OutputStream(fd: fd))
+        let waiter = Task.detached { () -> Bool in
+            (try? HomeLock.acquire(dir, global: g, wait: 20, console: console))?.isHeld ?? false
+        }
+        // Release only once the waiter says it is waiting (polled, with a deadline).
+        let deadline = Clock.now() + 10
+        while Clock.now() < deadline, !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting up to 20 s") {
+            await Task.yield()
+        }
+        #expect(try String(contentsOfFile: logPath, encoding: .utf8).contains("held by vmtools process \(getpid())"))
+        first.release()
+        #expect(await waiter.value)
+    }
+
+    @Test func replacesTheStaleLockOfADeadProcess() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        // A pid that cannot be alive: a child we started and reaped.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        symlink("\(s.url("vm"))#\(p.processIdentifier)@\(FileSystem.hostName())", s.url("vm/.vm.settings.lock"))
+        let lock = try HomeLock.acquire(s.url("vm"), global: g, wait: 0)
+        #expect(lock.isHeld)
+    }
+
+    @Test func honoursLocksOfTheOriginalTool() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        // The original's lock: a link to the directory itself.
+        symlink(s.url("vm"), s.url("vm/.vm.settings.lock"))
+        let e = expectError { _ = try HomeLock.acquire(s.url("vm"), global: g, wait: 0.2) }
+        #expect(e?.message.contains("without owner information") == true)
+        #expect(FileSystem.readLink(s.url("vm/.vm.settings.lock")) == s.url("vm"))
+        // Nothing was created inside the home (the original's `ln -s` bug).
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")) == [".vm.settings.lock"])
+    }
+
+    @Test func theOriginalsLnFailsOnOurLock() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        let lock = try HomeLock.acquire(s.url("vm"), global: g, wait: 0)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/ln")
+        p.arguments = ["-s", s.url("vm"), s.url("vm/.vm.settings.lock")]
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0)
+        #expect(lock.isHeld)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")) == [".vm.settings.lock"])
+    }
+
+    @Test func refusesWhatCannotBeLocked() throws {
+        let s = Scratch()
+        let g = try resolver(s).loadGlobal()
+        try s.write("file", "x")
+        #expect(expectError { _ = try HomeLock.acquire(s.url("file"), global: g, wait: 0) }?.message.contains("not a directory") == true)
+    }
+}
+
+@Suite struct ChildListTests {
+    @Test func isSortedUniqueAndVanishesWhenEmpty() throws {
+        let s = Scratch()
+        try s.write("p/vm.settings", "vm_name=p\n")
+        try s.write("p/b/vm.settings", "parent ..\n")
+        let g = try resolver(s).loadGlobal()
+        let lock = try HomeLock.acquire(s.url("p"), global: g, wait: 0)
+        var list = ChildList()
+        try list.add(s.url("p/b"))
+        try list.add(s.url("p/B"))
+        try list.add(s.url("p/b"))
+        try list.add(s.url("p/a b"))
+        try list.write(lock, global: g)
+        #expect(try s.read("p/childs.lst") == "\(s.url("p/B"))\n\(s.url("p/a b"))\n\(s.url("p/b"))\n")
+        let back = try ChildList.read(home: s.url("p"), global: g)
+        #expect(back == list)
+        #expect(back.missing(global: g) == [s.url("p/B"), s.url("p/a b")])
+        #expect(expectError { try list.add("relative") } != nil)
+        #expect(expectError { try list.add("/new\nline") } != nil)
+        for c in list.children { list.remove(c) }
+        try list.write(lock, global: g)
+        #expect(!s.exists("p/childs.lst"))
+    }
+}
+
+@Suite struct ArgumentParserTests {
+    let spec = VMInfoCommand.spec
+    let up = VMUpCommand.spec
+
+    @Test func groupsFlagsAndKeepsTheirOrder() throws {
+        let a = try ArgumentParser.parse(["-tsi", "-b", "vm"], spec: spec)
+        #expect(a.occurrences.map(\.letter) == ["t", "s", "i", "b"])
+        #expect(a.operands == ["vm"])
+    }
+
+    @Test func takesOptionArgumentsAttachedOrSeparate() throws {
+        let a = try ArgumentParser.parse(["-ovm_ram_size=1G", "-o", "vm_cpu_count=2", "-yo", "vm_name=x", "-t", "macos"], spec: up)
+        #expect(a.values("o") == ["vm_ram_size=1G", "vm_cpu_count=2", "vm_name=x"])
+        #expect(a.has("y") && a.last("t") == "macos")
+    }
+
+    @Test func stopsAtDoubleDashAndAtTheFirstOperand() throws {
+        let a = try ArgumentParser.parse(["-s", "--", "-n", "--", "-"], spec: up)
+        #expect(a.operands == ["-n", "--", "-"])
+        let b = try ArgumentParser.parse(["vm", "-s"], spec: up)
+        #expect(b.operands == ["vm", "-s"] && !b.has("s"))
+        let c = try ArgumentParser.parse(["-", "-s"], spec: up)
+        #expect(c.operands == ["-", "-s"])
+        let d = try ArgumentParser.parse(["-o", "--", "x"], spec: up)
+        #expect(d.values("o") == ["--"] && d.operands == ["x"])
+    }
+
+    @Test func reportsUnknownOptionsAndMissingArguments() {
+        #expect(expectError { _ = try ArgumentParser.parse(["-x"], spec: spec) }?.message == "unknown option -x")
+        #expect(expectError { _ = try ArgumentParser.parse(["-ix"], spec: spec) }?.code == .usage)
+        #expect(expectError { _ = try ArgumentParser.parse(["-o"], spec: up) }?.message.contains("needs an argument") == true)
+    }
+
+    @Test func countsVerbosity() throws {
+        #expect(try ArgumentParser.parse(["-vvq", "-v"], spec: spec).verbosityDelta == 2)
+    }
+
+    @Test func vmrndmacTakesUnknownDashWordsAsOperands() throws {
+        let a = try ArgumentParser.parse(["-x", "y"], spec: VMRndMacCommand.spec)
+        #expect(a.operands == ["-x", "y"])
+        #expect(try ArgumentParser.parse(["-h"], spec: VMRndMacCommand.spec).has("h"))
+    }
+}
