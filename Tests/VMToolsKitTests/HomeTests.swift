@@ -13,7 +13,7 @@ import Testing
         let e = expectError { _ = try HomeLock.acquire(s.url("vm"), global: g, wait: 0.5) }
         let waited = Clock.now() - start
         #expect(waited >= 0.5 && waited < 3)
-        #expect(e?.message.contains("vmfix -l") == true)
+        #expect(e?.message.contains("remove the stale lock: rm \(s.url("vm/.vm.settings.lock"))") == true)
         #expect(e?.message.contains("process \(getpid())") == true)
         #expect(first.isHeld)
         first.release()
@@ -57,6 +57,16 @@ import Testing
         symlink("\(s.url("vm"))#\(p.processIdentifier)@\(FileSystem.hostName())", s.url("vm/.vm.settings.lock"))
         let lock = try HomeLock.acquire(s.url("vm"), global: g, wait: 0)
         #expect(lock.isHeld)
+    }
+
+    @Test func onlyBreaksLocksThatNameThisDirectory() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        // Looks stale, but was not written for this directory: leave it alone.
+        symlink("/elsewhere#999999999@\(FileSystem.hostName())", s.url("vm/.vm.settings.lock"))
+        #expect(expectError { _ = try HomeLock.acquire(s.url("vm"), global: g, wait: 0.2) } != nil)
+        #expect(FileSystem.readLink(s.url("vm/.vm.settings.lock")) == "/elsewhere#999999999@\(FileSystem.hostName())")
     }
 
     @Test func honoursLocksOfTheOriginalTool() throws {

@@ -193,7 +193,7 @@ import Testing
         try cli.parseOverride("vm_name=John's VM")
         #expect(cli.value("vm_boot_order") == "n")
         #expect(cli.value("vm_name") == "John's VM")
-        for bad in ["=x", "vm_x=", "noequals", "PATH=/x", "vm_a b=1"] {
+        for bad in ["=x", "vm_x=", "noequals", "PATH=/x", "vm_a b=1", "vm_home=/x"] {
             #expect(expectError { try cli.parseOverride(bad) }?.code == .usage)
         }
     }

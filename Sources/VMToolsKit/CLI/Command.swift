@@ -21,7 +21,9 @@ public struct Context {
     /// Loads the global configuration with this command line's settings and
     /// sets the console's verbosity from `cfg_ui_verbosity`, `-q` and `-v`.
     public func loadGlobal(_ args: ParsedArguments, commandLine: CommandLineSettings = .init()) throws -> (GlobalConfig, SettingsResolver) {
-        let resolver = SettingsResolver(paths: paths, commandLine: commandLine, warn: { [console] in console.warning($0) })
+        // NOTICE, not WARNING: these do not stop the command, and a command
+        // that succeeds never prints WARNING (commands.md §0.2).
+        let resolver = SettingsResolver(paths: paths, commandLine: commandLine, warn: { [console] in console.notice($0) })
         let global = try resolver.loadGlobal()
         let base = (try? global.settings.integer("cfg_ui_verbosity")) ?? 2
         console.verbosity = max(0, base + args.verbosityDelta)

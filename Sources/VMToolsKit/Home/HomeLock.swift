@@ -88,7 +88,7 @@ public final class HomeLock {
                 // We hold the flock, so a lock of ours on this host has no live owner.
                 if let existing = FileSystem.readLink(lockPath) {
                     let owner = Owner(linkTarget: existing)
-                    if owner.pid != nil, owner.host == host {
+                    if owner.pid != nil, owner.host == host, owner.directory == directory {
                         if unlink(lockPath) == 0, symlink(target, lockPath) == 0 {
                             console?.notice("'\(directory)': removed a stale lock left by \(owner.description), which is gone")
                             return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd)
@@ -111,7 +111,7 @@ public final class HomeLock {
         if let who, who.pid == nil, let age = FileSystem.mtime(lockPath) {
             message += ", since \(Int(Clock.wallSeconds()) - age) s"
         }
-        message += "; if no vmtools command is working on it, remove the stale lock with 'vmfix -l' (lock file \(lockPath))"
+        message += "; if no vmtools command is working on it, remove the stale lock: rm \(shellQuote(lockPath))"
         throw VMToolsError(.failure, directory, message)
     }
 

@@ -44,7 +44,7 @@ public struct ResolvedVM: Sendable {
 public struct SettingsResolver {
     public var paths: SystemPaths
     public var commandLine: CommandLineSettings
-    /// Receives warnings that do not stop the load.
+    /// Receives notices that do not stop the load.
     public var warn: (String) -> Void
 
     public init(paths: SystemPaths, commandLine: CommandLineSettings = .init(), warn: @escaping (String) -> Void = { _ in }) {
@@ -127,10 +127,9 @@ public struct SettingsResolver {
             if !state.templates.contains(name) { state.templates.append(name) }
             try applyTemplate(name, nesting: 1, stack: [], state: &state)
         }
-        for e in commandLine.entries {
+        for e in commandLine.entries where e.name != "vm_home" {
             state.table.set(e.name, e.value, .commandLine(e.flag))
         }
-        state.table.set("vm_home", home, .derived("the VM's directory"))
         return ResolvedVM(home: home, settingsPath: settingsPath, file: own, settings: state.table,
                           ancestors: state.ancestors, templates: state.templates, templateFiles: state.templateFiles)
     }
@@ -219,8 +218,8 @@ public struct SettingsResolver {
         for statement in parsed.statements {
             switch statement {
             case let .assign(n, parts, line):
-                if n.hasPrefix("cfg_") {
-                    warn("\(path):\(line): \(n) ignored: templates set vm_* settings only")
+                if n.hasPrefix("cfg_") || n == "vm_home" {
+                    warn("\(path):\(line): \(n) ignored: templates set a VM's vm_* settings only")
                     continue
                 }
                 state.table.set(n, Self.expand(parts, state.table), .template(name: name, path: path, line: line))
