@@ -1,0 +1,39 @@
+# Install and uninstall vmtools. `make install PREFIX=/usr DESTDIR=/tmp/pkg` for packagers.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SWIFT ?= swift
+COMMANDS = vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac
+
+BIN = $(DESTDIR)$(PREFIX)/bin
+SHARE = $(DESTDIR)$(PREFIX)/share/vmtools
+MAN = $(DESTDIR)$(PREFIX)/share/man
+BASHCOMP = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+FISHCOMP = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+.PHONY: all build test install uninstall
+
+all: build
+
+build:
+	$(SWIFT) build -c release --product vmtools
+
+test:
+	$(SWIFT) test
+
+install: build
+	install -d $(BIN) $(SHARE) $(MAN)/man1 $(MAN)/man5 $(BASHCOMP) $(FISHCOMP)
+	install -m 755 .build/release/vmtools $(BIN)/vmtools
+	for c in $(COMMANDS); do ln -sf vmtools $(BIN)/$$c; done
+	install -m 644 etc/vmtools.conf $(SHARE)/vmtools.conf
+	install -m 644 Docs/*.1 $(MAN)/man1/
+	install -m 644 Docs/*.5 $(MAN)/man5/
+	install -m 644 completions/vmtools.bash $(BASHCOMP)/vmtools
+	for c in $(COMMANDS); do ln -sf vmtools $(BASHCOMP)/$$c; done
+	install -m 644 completions/vmtools.fish $(FISHCOMP)/vmtools.fish
+	for c in $(COMMANDS); do ln -sf vmtools.fish $(FISHCOMP)/$$c.fish; done
+
+uninstall:
+	rm -f $(BIN)/vmtools $(SHARE)/vmtools.conf $(BASHCOMP)/vmtools $(FISHCOMP)/vmtools.fish
+	for c in $(COMMANDS); do rm -f $(BIN)/$$c $(BASHCOMP)/$$c $(FISHCOMP)/$$c.fish $(MAN)/man1/$$c.1; done
+	rm -f $(MAN)/man1/vmtools.1 $(MAN)/man5/vm.settings.5 $(MAN)/man5/vmtools.conf.5
+	-rmdir $(SHARE)

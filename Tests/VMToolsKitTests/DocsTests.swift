@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+@testable import VMToolsKit
+
+/// Completions and man pages must not drift from what the commands accept.
+@Suite struct DocsTests {
+    @Test(arguments: Completions.shells)
+    func committedCompletionsMatchTheCommandSpecs(_ shell: String) throws {
+        let committed = try String(contentsOfFile: "\(Repo.root)/completions/vmtools.\(shell)", encoding: .utf8)
+        #expect(committed == Completions.script(for: shell), "regenerate with: vmtools --completion \(shell) > completions/vmtools.\(shell)")
+    }
+
+    @Test func bashCompletesFlagsSettingsAndCommands() throws {
+        func complete(_ words: [String]) throws -> [String] {
+            let quoted = words.map { "'\($0)'" }.joined(separator: " ")
+            let script = "source '\(Repo.root)/completions/vmtools.bash'; COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); _vmtools; printf '%s\\n' \"${COMPREPLY[@]}\""
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/bash")
+            p.arguments = ["-c", script]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return out.split(separator: "\n").map(String.init)
+        }
+        let flags = try complete(["vminfo", "-"])
+        #expect(Set(flags) == Set(VMInfoCommand.spec.options.map { "-\($0.letter)" }))
+        #expect(try complete(["vmup", "-o", "vm_ram"]) == ["vm_ram_size="])
+        #expect(try complete(["vmtools", "vmrnd"]) == ["vmrndmac"])
+        #expect(try complete(["vmtools", "vmcp", "-"]).contains("-R"))
+    }
+
+    /// Every option letter a command accepts is in its man page, written `\-X`.
+    @Test func manPagesListEveryOption() throws {
+        for c in VMTools.commands {
+            let path = "\(Repo.root)/Docs/\(c.spec.name).1"
+            guard FileManager.default.fileExists(atPath: path) else {
+                // Commands not built yet get their page with their implementation.
+                #expect(!c.spec.implemented, "\(c.spec.name) is implemented but has no man page")
+                continue
+            }
+            let page = try String(contentsOfFile: path, encoding: .utf8)
+            for o in c.spec.options {
+                #expect(page.contains("\\-\(o.letter)"), "\(c.spec.name)(1) does not document -\(o.letter)")
+            }
+        }
+    }
+
+    @Test func theOverviewPageNamesEveryCommandAndSetting() throws {
+        let page = try String(contentsOfFile: "\(Repo.root)/Docs/vmtools.1", encoding: .utf8)
+        for c in VMTools.commands { #expect(page.contains(c.spec.name)) }
+        let conf = try String(contentsOfFile: "\(Repo.root)/Docs/vmtools.conf.5", encoding: .utf8)
+        for (name, _) in Defaults.values {
+            // Drive settings are documented once per family: vm_storage_hdd\fIN\fB_backend.
+            if let slot = SettingsDocument.Slot(setting: name) {
+                let kind = { if case .hdd = slot { return "hdd" } else { return "cdrom" } }()
+                let suffix = name.split(separator: "_").last!
+                #expect(conf.contains("vm_storage_\(kind)\\fIN\\fB_") && conf.contains("_\(suffix)\\fR"), "vmtools.conf(5) lacks \(name)")
+            } else {
+                #expect(conf.contains(name), "vmtools.conf(5) lacks \(name)")
+            }
+        }
+    }
+}
