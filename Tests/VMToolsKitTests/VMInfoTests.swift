@@ -154,7 +154,7 @@ import Testing
         guard let qemuImg = requireTool("qemu-img") else { return }
         let s = Scratch()
         try tree(s)
-        try #require(spawnAndWait([qemuImg, "create", "-q", "-f", "qcow2", s.url("vm2/c1/gc1/hdd.qcow2"), "64M"]) == 0)
+        try #require(try Subprocess(qemuImg, ["create", "-q", "-f", "qcow2", s.url("vm2/c1/gc1/hdd.qcow2"), "64M"]).run().status == 0)
         try s.write("vm2/c1/gc1/vm.settings", "parent \(s.url("vm2/c1"))\nvm_name=gc1\nvm_storage_hdd1_backend=hdd.qcow2\n")
         let r = try CLI(s).run("vminfo", ["-j", s.url("vm2/c1/gc1"), s.url("nowhere")])
         #expect(r.status == 1)
@@ -211,8 +211,9 @@ import Testing
         // A stale pid file naming a live process that is not QEMU (this test) means "not running".
         try s.write("vm2/c1/qemu.pid", "\(getpid())\n")
         #expect(try CLI(s).run("vminfo", ["-i", home]).out.contains("State: not running\n"))
-        let started = spawnAndWait([qemu, "-machine", "none", "-nodefaults", "-display", "none", "-daemonize", "-pidfile", home + "/qemu.pid"])
-        try #require(started == 0)
+        // The library's own spawner: argv array, clean signal mask (QEMU must see SIGTERM).
+        let started = try Subprocess(qemu, ["-machine", "none", "-nodefaults", "-display", "none", "-daemonize", "-pidfile", home + "/qemu.pid"]).run()
+        try #require(started.status == 0, "\(started.stderrText)")
         let pid = try #require(Int32(try s.read("vm2/c1/qemu.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
         defer {
             kill(pid, SIGKILL)
