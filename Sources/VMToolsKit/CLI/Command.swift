@@ -32,7 +32,7 @@ public struct Context {
 }
 
 /// The one protocol behind all thirteen commands.
-public protocol Command {
+public protocol Command: Sendable {
     static var spec: CommandSpec { get }
     /// Runs with parsed arguments; errors thrown carry their exit code.
     static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode

@@ -158,7 +158,7 @@ public struct SettingsDocument: Equatable, Sendable {
         localtime_r(&t, &tmv)
         var buf = [CChar](repeating: 0, count: 64)
         let n = strftime(&buf, 64, "%a %b %e %H:%M:%S %Z %Y", &tmv)
-        return n > 0 ? String(cString: buf) : "unknown date"
+        return n > 0 ? FileSystem.string(fromNulTerminated: buf) : "unknown date"
     }
 
     public static func currentUser() -> String {

@@ -120,7 +120,13 @@ enum FileSystem {
     static func hostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, 255) == 0 else { return "localhost" }
-        return String(cString: buf)
+        return string(fromNulTerminated: buf)
+    }
+
+    /// A C string held in an array (what `gethostname`, `strftime` fill in).
+    static func string(fromNulTerminated buf: [CChar]) -> String {
+        let bytes = buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Writes `data` to `path` so that readers see the old content or the new,
@@ -133,7 +139,7 @@ enum FileSystem {
         guard fd >= 0 else {
             throw VMToolsError(.failure, path, "cannot create a temporary file in \(dir): \(errnoMessage())")
         }
-        let tmp = String(cString: template)
+        let tmp = string(fromNulTerminated: template)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
