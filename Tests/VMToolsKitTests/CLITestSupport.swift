@@ -42,8 +42,8 @@ struct CLI {
         p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? scratch.path)
         let id = UUID().uuidString
         let outPath = NSTemporaryDirectory() + "vmtools-out-\(id)", errPath = NSTemporaryDirectory() + "vmtools-err-\(id)"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer {
             try? FileManager.default.removeItem(atPath: outPath)
             try? FileManager.default.removeItem(atPath: errPath)
