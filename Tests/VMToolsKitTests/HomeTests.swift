@@ -22,6 +22,23 @@ import Testing
         #expect(second.isHeld)
     }
 
+    /// The wait comes from cfg_limit_waitlock (commands.md §0.7: with 2 the
+    /// command gives up after more than 1 s and less than 5 s; with 0 at once).
+    @Test(arguments: [(2, 1.0, 5.0), (0, 0.0, 1.0)])
+    func waitsAsLongAsTheConfigurationSays(_ seconds: Int, _ atLeast: Double, _ below: Double) throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        var cli = CommandLineSettings()
+        try cli.parseOverride("cfg_limit_waitlock=\(seconds)")
+        let g = try resolver(s, cli).loadGlobal()
+        let held = try HomeLock.acquire(s.url("vm"), global: g)
+        let start = Clock.now()
+        #expect(expectError { _ = try HomeLock.acquire(s.url("vm"), global: g) } != nil)
+        let waited = Clock.now() - start
+        #expect(waited >= atLeast && waited < below, "waited \(waited) s")
+        #expect(held.isHeld)
+    }
+
     @Test func waitsForALockThatIsReleased() async throws {
         let s = Scratch()
         try s.mkdir("vm")
