@@ -1,17 +1,136 @@
-/// `vmup`: start virtual machines, or boot disk images and ISO files directly. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+/// `vmup`: start VMs, or boot disk images and ISO files directly
+/// (commands.md §1). Each operand is handled on its own.
 public enum VMUpCommand: Command {
     public static let spec = CommandSpec(
         name: "vmup",
         summary: "start virtual machines, or boot disk images and ISO files directly",
-        synopsis: [],
         options: SharedOptions.start,
         operands: "[path ...]",
         operandCompletion: .file,
-        implemented: false
+        exitCodes: [(0, "every VM started"), (1, "a VM could not be started"), (2, "wrong usage")]
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        let options = try StartOptions(args, cwd: context.cwd, environment: context.environment)
+        let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
+        let console = context.console
+        var failed = false
+        for operand in args.operands.isEmpty ? ["."] : args.operands {
+            do {
+                try start(operand, options: options, global: global, resolver: resolver, context: context)
+            } catch let e as VMToolsError {
+                failed = true
+                console.error(e)
+            }
+        }
+        return failed ? .failure : .success
+    }
+
+    static func start(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
+                      context: Context) throws {
+        let backend = StorageBackend(operand)
+        if !backend.isRemote {
+            let path = try FileSystem.canonicalize(backend.path(home: context.cwd, environment: context.environment), cwd: context.cwd)
+            if FileSystem.isDirectory(path) {
+                guard VMHome.isHome(path, global: global) else {
+                    throw VMToolsError(.failure, path, "not a VM home (no \(global.file("cfg_file_vmsettings"))); create one with vmcreate")
+                }
+                try startHome(path, options: options, global: global, resolver: resolver, context: context)
+                return
+            }
+            guard FileSystem.exists(path) else { throw VMToolsError(.failure, operand, "no such file or directory") }
+        }
+        try startBare(operand, options: options, global: global, context: context)
+    }
+
+    static func startHome(_ home: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
+                          context: Context) throws {
+        // The lock covers loading, building and QEMU's start-up; once QEMU has
+        // daemonised, its own lock on the pid file says "running".
+        let lock = try HomeLock.acquire(home, global: global, console: context.console)
+        defer { lock.release() }
+        if let p = RunningState.process(home: home, global: global) {
+            throw VMToolsError(.failure, home, "cannot start: it is already running (pid \(p.pid))")
+        }
+        var vm = try resolver.loadVM(home: home, global: global)
+        try options.placeImages(into: &vm.settings)
+        let children = try ChildList.read(home: home, global: global).children
+        var command = try prepare(vm.settings, home: home, children: children, global: global, options: options, context: context)
+        try launch(&command, name: vm.name, options: options, context: context)
+    }
+
+    /// A disk image, ISO, device or URL booted without a VM home.
+    static func startBare(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws {
+        var settings = global.settings
+        let b = StorageBackend(operand)
+        let location = b.isRemote ? operand : (try FileSystem.canonicalize(b.path(home: context.cwd, environment: context.environment), cwd: context.cwd))
+        let isISO = b.isRemote ? b.location.lowercased().hasSuffix(".iso") : DiskImageKind.describe(location).hasPrefix("ISO 9660")
+        let origin = Provenance.derived("vmup \(operand)")
+        if isISO {
+            settings.set("vm_storage_cdrom1_backend", b.isRemote ? operand : location, origin)
+            settings.set("vm_storage_cdrom1_enable", "yes", origin)
+            settings.set("vm_boot_order", "d", origin)
+        } else {
+            settings.set("vm_storage_hdd1_backend", b.isRemote ? operand : (b.prefix.map { $0 + ":" } ?? "") + location, origin)
+            settings.set("vm_storage_hdd1_createsize", "", origin)
+            settings.set("vm_storage_hdd1_enable", "yes", origin)
+        }
+        let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent
+        settings.set("vm_name", name, origin)
+        if !settings.names.contains(where: { $0.hasPrefix("vm_networking_iface") && $0.hasSuffix("_enable") && settings.isYes($0) }) {
+            settings.set("vm_networking_iface1_enable", "yes", .derived("networking_auto"))
+        }
+        for e in options.commandLine.entries { settings.set(e.name, e.value, .commandLine(e.flag)) }
+        try options.placeImages(into: &settings)
+        var command = try prepare(settings, home: nil, children: [], global: global, options: options, context: context)
+        try launch(&command, name: name, options: options, context: context)
+    }
+
+    static func prepare(_ settings: SettingsTable, home: String?, children: [String], global: GlobalConfig,
+                        options: StartOptions, context: Context) throws -> QemuCommand {
+        let accel = try Accelerator.choose(settings)
+        var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
+                                  accelerator: accel, children: children, dryRun: options.dryRun)
+        do {
+            try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths))
+        } catch {
+            removeFiles(command.createdFiles + command.temporaryFiles)
+            throw error
+        }
+        return command
+    }
+
+    static func launch(_ command: inout QemuCommand, name: String, options: StartOptions, context: Context) throws {
+        let console = context.console
+        for n in command.notices { console.notice(n) }
+        if console.verbosity >= 3 {
+            console.print()
+            console.print("Qemu command-line:")
+            console.print(command.argv.map(shellQuote).joined(separator: " "))
+        }
+        defer { removeFiles(command.temporaryFiles) }
+        guard !options.dryRun, let exe = command.argv.first else { return }
+        if let home = command.home {
+            try FileSystem.removeFile(home.appendingPathComponent(command.global.file("cfg_file_pid")))
+        }
+        let qemu = Subprocess(exe, Array(command.argv.dropFirst()), workingDirectory: command.home ?? context.cwd)
+        if !command.daemonize {
+            console.info("\(name): virtual machine running in the foreground")
+            let status = try qemu.runInteractive()
+            guard status == 0 else { throw VMToolsError(.failure, name, "QEMU exited with status \(status)") }
+            return
+        }
+        let r = try qemu.run()
+        guard r.status == 0 else {
+            removeFiles(command.createdFiles)
+            let why = r.stderrText.split(separator: "\n").first.map(String.init) ?? "exit status \(r.status)"
+            throw VMToolsError(.failure, command.home ?? name, "QEMU failed to start: \(why)")
+        }
+        let pid = command.home.flatMap { RunningState.process(home: $0, global: command.global)?.pid }
+        console.info("\(name): virtual machine started" + (pid.map { " (pid \($0))" } ?? ""))
+    }
+
+    static func removeFiles(_ files: [String]) {
+        for f in files { try? FileSystem.removeFile(f) }
     }
 }

@@ -39,6 +39,17 @@ public struct Subprocess {
         return nil
     }
 
+    /// Runs with the caller's terminal as stdin/stdout/stderr (QEMU in the
+    /// foreground) and returns the exit status.
+    public func runInteractive() throws -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
+        let pid = try spawn(&actions)
+        return Self.wait(pid)
+    }
+
     public func run() throws -> Result {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
@@ -52,7 +63,48 @@ public struct Subprocess {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
         if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
+        let pid: pid_t
+        do {
+            pid = try spawn(&actions)
+        } catch {
+            close(outPipe[1])
+            close(errPipe[1])
+            close(outPipe[0])
+            close(errPipe[0])
+            throw error
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        var out: [UInt8] = []
+        var err: [UInt8] = []
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while fds.contains(where: { $0.fd >= 0 }) {
+            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for k in fds.indices where fds[k].fd >= 0 && fds[k].revents != 0 {
+                let n = chunk.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if k == 0 { out.append(contentsOf: chunk[0..<n]) } else { err.append(contentsOf: chunk[0..<n]) }
+                } else if n == 0 || errno != EINTR {
+                    close(fds[k].fd)
+                    fds[k].fd = -1
+                }
+            }
+        }
+        return Result(status: Self.wait(pid), stdout: out, stderr: err)
+    }
 
+    static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    private func spawn(_ actions: inout posix_spawn_file_actions_t) throws -> pid_t {
         // A clean signal state: a parent thread's blocked or ignored signals
         // must not leak into the child (QEMU would never see SIGTERM).
         var attr = posix_spawnattr_t()
@@ -82,36 +134,7 @@ public struct Subprocess {
             }
             return posix_spawn(&pid, executable, &actions, &attr, UnsafeMutablePointer(mutating: a.baseAddress!), environ)
         }
-        close(outPipe[1])
-        close(errPipe[1])
-        guard rc == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
-            throw VMToolsError(.failure, executable, "cannot run: \(FileSystem.errnoMessage(rc))")
-        }
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while fds.contains(where: { $0.fd >= 0 }) {
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for k in fds.indices where fds[k].fd >= 0 && fds[k].revents != 0 {
-                let n = chunk.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, $0.count) }
-                if n > 0 {
-                    if k == 0 { out.append(contentsOf: chunk[0..<n]) } else { err.append(contentsOf: chunk[0..<n]) }
-                } else if n == 0 || errno != EINTR {
-                    close(fds[k].fd)
-                    fds[k].fd = -1
-                }
-            }
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: code, stdout: out, stderr: err)
+        guard rc == 0 else { throw VMToolsError(.failure, executable, "cannot run: \(FileSystem.errnoMessage(rc))") }
+        return pid
     }
 }

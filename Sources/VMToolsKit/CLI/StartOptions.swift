@@ -1,0 +1,64 @@
+/// What `vmup` and `vmcreate` take from their shared options (settings.md §2.3).
+struct StartOptions {
+    var commandLine = CommandLineSettings()
+    /// `-c`/`-C` and `-d`/`-D` images, in order, placed into free slots once
+    /// the VM's own settings are known.
+    var disks: [String] = []
+    var cdroms: [String] = []
+    var dryRun = false
+
+    init(_ args: ParsedArguments, cwd: String, environment: [String: String]) throws {
+        if args.has("r") && args.has("s") {
+            throw VMToolsError.usage("-r (read-only) and -s (snapshot) cannot be combined")
+        }
+        dryRun = args.has("n")
+        for o in args.occurrences {
+            switch o.letter {
+            case "b": commandLine.set("vm_boot_menu", "yes", flag: "-b")
+            case "i": commandLine.set("vm_qemu_daemonize", "no", flag: "-i")
+            case "r": commandLine.set("vm_storage_rwmode", "ro", flag: "-r")
+            case "s": commandLine.set("vm_storage_rwmode", "snap", flag: "-s")
+            case "z": commandLine.set("vm_qemu_compress", "yes", flag: "-z")
+            case "y": commandLine.override("cfg_ui_assumeyes", "yes", flag: "-y")
+            case "o": try commandLine.parseOverride(o.value ?? "")
+            case "t": try commandLine.addTemplate(o.value ?? "")
+            case "c", "C":
+                disks.append(try Self.canonicalStorage(o.value ?? "", cwd: cwd, environment: environment))
+                if o.letter == "C" { commandLine.set("vm_boot_order", "c", flag: "-C") }
+            case "d", "D":
+                cdroms.append(try Self.canonicalStorage(o.value ?? "", cwd: cwd, environment: environment))
+                if o.letter == "D" { commandLine.set("vm_boot_order", "d", flag: "-D") }
+            default: break
+            }
+        }
+        if disks.count > 2 { throw VMToolsError.usage("at most two hard disks (-c/-C)") }
+        if cdroms.count > 2 { throw VMToolsError.usage("at most two CD-ROM images (-d/-D)") }
+    }
+
+    /// `[prefix]path` with the path made absolute (URLs kept as typed).
+    static func canonicalStorage(_ value: String, cwd: String, environment: [String: String]) throws -> String {
+        let b = StorageBackend(value)
+        if b.isRemote { return value }
+        let path = try FileSystem.canonicalize(b.path(home: cwd, environment: environment), cwd: cwd)
+        return (b.prefix.map { $0 + ":" } ?? "") + path
+    }
+
+    /// Puts the queued images into free slots (settings.md §2.5): a slot is
+    /// free when it has no backend or is not enabled.
+    func placeImages(into settings: inout SettingsTable) throws {
+        for (kind, images, flag) in [("hdd", disks, "-c"), ("cdrom", cdroms, "-d")] {
+            var used: Set<Int> = []
+            for image in images {
+                guard let slot = (1...2).first(where: { n in
+                    !used.contains(n) && (settings.value("vm_storage_\(kind)\(n)_backend").isEmpty || !settings.isYes("vm_storage_\(kind)\(n)_enable"))
+                }) else {
+                    throw VMToolsError(.failure, image, "no free \(kind == "hdd" ? "hard disk" : "CD-ROM") slot (a VM has two)")
+                }
+                used.insert(slot)
+                settings.set("vm_storage_\(kind)\(slot)_backend", image, .commandLine(flag))
+                settings.set("vm_storage_\(kind)\(slot)_enable", "yes", .commandLine(flag))
+                if kind == "hdd" { settings.set("vm_storage_hdd\(slot)_createsize", "", .commandLine(flag)) }
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// A buildcmd module turns resolved settings into QEMU arguments (modules.md
+/// §3.4, §6). Modules run in the order of `cfg_modules_buildcmd` and append
+/// to one argument array; nothing is ever joined into a shell string.
+public protocol BuildCmdModule: Sendable {
+    static var name: String { get }
+    static func build(_ command: inout QemuCommand) throws
+}
+
+/// The command being built, and what the modules read to build it.
+public struct QemuCommand {
+    public var settings: SettingsTable
+    /// The canonical VM home; nil for a bare image or ISO boot.
+    public var home: String?
+    public var global: GlobalConfig
+    public var environment: [String: String]
+    public var accelerator: Accelerator
+    /// Children of the VM (its `childs.lst`): they forbid read-write disks.
+    public var children: [String]
+    /// With `-n`: build only; no file is created or moved.
+    public var dryRun: Bool
+    public var argv: [String] = []
+    /// One-line messages for the user (listening URLs, mode changes).
+    public var notices: [String] = []
+    /// Files a module created (new disks), removed if the start fails.
+    public var createdFiles: [String] = []
+    /// Files needed only until QEMU has opened them (generated ISOs).
+    public var temporaryFiles: [String] = []
+
+    public init(settings: SettingsTable, home: String?, global: GlobalConfig, environment: [String: String],
+                accelerator: Accelerator, children: [String] = [], dryRun: Bool = false) {
+        self.settings = settings
+        self.home = home
+        self.global = global
+        self.environment = environment
+        self.accelerator = accelerator
+        self.children = children
+        self.dryRun = dryRun
+    }
+
+    public func value(_ name: String) -> String { settings.value(name) }
+    public func isYes(_ name: String) -> Bool { settings.isYes(name) }
+    public var daemonize: Bool { isYes("vm_qemu_daemonize") }
+
+    public mutating func append(_ args: String...) { argv += args }
+
+    /// An error about a setting, naming where its value came from.
+    public func invalid(_ name: String, _ why: String) -> VMToolsError {
+        let from = settings.provenance(name).map { " (from \($0))" } ?? ""
+        return VMToolsError(.failure, name, "'\(value(name))'\(from): \(why)")
+    }
+
+    /// Runs every module of the list in order.
+    public mutating func build(_ modules: [any BuildCmdModule.Type]) throws {
+        for m in modules { try m.build(&self) }
+    }
+}
+
+/// `,` doubled: the escape for a user value inside a QEMU sub-option.
+public func qemuEscape(_ s: String) -> String { s.replacingAll(",", with: ",,") }

@@ -1,0 +1,9 @@
+/// `keyboard`: `-k MAP`.
+public enum KeyboardModule: BuildCmdModule {
+    public static let name = "keyboard"
+
+    public static func build(_ c: inout QemuCommand) throws {
+        let map = c.value("vm_keyboard_mapping")
+        if !map.isEmpty { c.append("-k", map) }
+    }
+}

@@ -1,0 +1,28 @@
+/// `monitor`: the human monitor (HMP) that `vmmon` attaches to. The socket
+/// path is relative to the VM home, QEMU's working directory, so deep homes
+/// never hit the ~108-byte socket path limit.
+public enum MonitorModule: BuildCmdModule {
+    public static let name = "monitor"
+
+    public static func build(_ c: inout QemuCommand) throws {
+        if !c.daemonize {
+            // In the foreground the serial module muxes the monitor onto the terminal.
+            if !SerialModule.isEnabled(c) { c.append("-monitor", "stdio") }
+            return
+        }
+        guard let home = c.home else {
+            c.append("-monitor", "none")
+            return
+        }
+        let socket = c.global.file("cfg_file_monitor")
+        try removeStaleSocket(home.appendingPathComponent(socket), dryRun: c.dryRun)
+        c.append("-monitor", "unix:./\(qemuEscape(socket)),server=on,wait=off")
+    }
+
+    /// A socket left by a VM that stopped (QEMU cannot remove a relative
+    /// socket after it changes to /). The caller checked the VM is not running.
+    static func removeStaleSocket(_ path: String, dryRun: Bool) throws {
+        guard !dryRun, FileSystem.exists(path) else { return }
+        try FileSystem.removeFile(path)
+    }
+}

@@ -1,0 +1,12 @@
+/// `qmp`: the machine monitor (QMP) vmtools itself uses to control the VM
+/// (`vmdown`), beside the human monitor. Relative path, as for `monitor`.
+public enum QmpModule: BuildCmdModule {
+    public static let name = "qmp"
+
+    public static func build(_ c: inout QemuCommand) throws {
+        guard let home = c.home else { return }
+        let socket = c.global.file("cfg_file_qmp")
+        try MonitorModule.removeStaleSocket(home.appendingPathComponent(socket), dryRun: c.dryRun)
+        c.append("-qmp", "unix:./\(qemuEscape(socket)),server=on,wait=off")
+    }
+}

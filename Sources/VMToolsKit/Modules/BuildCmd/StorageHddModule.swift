@@ -1,0 +1,102 @@
+/// `storage_hdd`: hard disks on the primary IDE channel (modules.md §6.4),
+/// with the fixes QEMU 7.2 needs: explicit formats, `read-only=on` on a bus
+/// that supports it (virtio; IDE disks cannot be read-only), VVFAT through
+/// `-drive`, and a `createsize` that never destroys an existing disk.
+public enum StorageHddModule: BuildCmdModule {
+    public static let name = "storage_hdd"
+
+    enum Mode: String { case rw, snap, ro }
+
+    public static func build(_ c: inout QemuCommand) throws {
+        let ceiling = Mode(rawValue: c.value("vm_storage_rwmode"))
+        guard let ceiling else { throw c.invalid("vm_storage_rwmode", "expected rw, snap or ro") }
+        for n in 1...2 where c.isYes("vm_storage_hdd\(n)_enable") {
+            let key = "vm_storage_hdd\(n)"
+            let value = c.value("\(key)_backend")
+            guard !value.isEmpty else { throw c.invalid("\(key)_backend", "disk \(n) is enabled but has no backend file") }
+            let size = c.value("\(key)_createsize")
+            if !size.isEmpty, !isSize(size) { throw c.invalid("\(key)_createsize", "expected a size such as 512M, 40G or 1T") }
+            let b = StorageBackend(value)
+            guard !b.location.isEmpty else { throw c.invalid("\(key)_backend", "empty path") }
+            var mode: Mode?
+            switch b.prefix {
+            case "rw": mode = ceiling
+            case "snap": mode = ceiling == .ro ? .ro : .snap
+            case "ro": mode = .ro
+            default: mode = nil
+            }
+            let index = n - 1
+            if b.isRemote {
+                if !size.isEmpty { throw c.invalid("\(key)_createsize", "a remote disk cannot be created") }
+                let lower = b.location.lowercased()
+                let m = mode ?? (lower.hasPrefix("iscsi://") || lower.hasPrefix("nbd:") ? ceiling : (ceiling == .ro ? .ro : .snap))
+                try emit(&c, file: b.location, format: nil, index: index, mode: m, key: key)
+                continue
+            }
+            let path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
+            if FileSystem.isDirectory(path) {
+                if !size.isEmpty { throw c.invalid("\(key)_createsize", "a shared directory cannot be created") }
+                let m = mode ?? .ro
+                if m == .snap { throw c.invalid("\(key)_backend", "a shared directory cannot be used in snapshot mode; use rw: or ro:") }
+                let file = m == .rw ? "fat:rw:\(path)" : "fat:\(path)"
+                c.append("-drive", "file=\(qemuEscape(file)),format=raw,if=ide,index=\(index),media=disk" + (m == .rw ? "" : ",snapshot=on"))
+                continue
+            }
+            var m = mode
+            if (m ?? ceiling) == .rw, ceiling == .rw, !c.children.isEmpty {
+                throw VMToolsError(.failure, c.home ?? path, "has children (\(c.children.joined(separator: ", "))); start it with -s (snapshot) or -r (read-only) so their disks stay valid")
+            }
+            if !size.isEmpty && !FileSystem.exists(path) {
+                guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
+                if !c.dryRun { try create(path, size: size, environment: c.environment) }
+                c.createdFiles.append(path)
+                c.notices.append("created \(path) (\(size))")
+            } else if !size.isEmpty {
+                // The original deleted and recreated the disk here: never.
+                c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
+            }
+            guard c.dryRun || FileSystem.isReadable(path) else { throw c.invalid("\(key)_backend", "no readable disk at \(path)") }
+            let format = ImageFormat.detect(path) ?? "qcow2"
+            if m == nil {
+                if format == "qcow2" || format == "raw" {
+                    m = ceiling
+                    if format == "qcow2", ImageFormat.qcow2Version(path) == 2 {
+                        c.notices.append("\(path) is an old qcow2 (v2) image; 'qemu-img amend -f qcow2 -o compat=1.1' upgrades it")
+                    }
+                } else {
+                    m = ceiling == .rw ? .snap : ceiling
+                    if ceiling == .rw {
+                        c.notices.append("\(path) is a \(format) image: started in snapshot mode (convert it to qcow2, or use the rw: prefix to write to it)")
+                    }
+                }
+            }
+            if m == .rw, !c.dryRun, !FileSystem.isWritable(path) {
+                throw c.invalid("\(key)_backend", "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
+            }
+            try emit(&c, file: path, format: format, index: index, mode: m!, key: key)
+        }
+    }
+
+    static func emit(_ c: inout QemuCommand, file: String, format: String?, index: Int, mode: Mode, key: String) throws {
+        let fmt = format.map { ",format=\($0)" } ?? ""
+        switch mode {
+        case .rw: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=ide,index=\(index),media=disk,discard=unmap,detect-zeroes=unmap")
+        case .snap: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=ide,index=\(index),media=disk,snapshot=on")
+        // IDE cannot attach a read-only disk (QEMU: "Block node is read-only").
+        case .ro: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=virtio,read-only=on")
+        }
+    }
+
+    static func isSize(_ s: String) -> Bool {
+        guard s.count >= 2, let u = s.last, "MGT".contains(u) else { return false }
+        return s.dropLast().allSatisfy { $0.isASCII && $0.isNumber }
+    }
+
+    static func create(_ path: String, size: String, environment: [String: String]) throws {
+        guard let qemuImg = Subprocess.which("qemu-img", path: environment["PATH"]) else {
+            throw VMToolsError(.failure, path, "cannot create the disk: qemu-img is not installed (Debian: apt-get install qemu-utils)")
+        }
+        let r = try Subprocess(qemuImg, ["create", "-q", "-f", "qcow2", "--", path, size]).run()
+        guard r.status == 0 else { throw VMToolsError(.failure, path, "qemu-img create failed: \(r.stderrText.trimmingTrailingWhitespace())") }
+    }
+}
