@@ -1,24 +1,162 @@
-/// `vmdown`: stop running virtual machines. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vmdown`: stop running VMs (commands.md §3): ACPI power-off, then SIGTERM,
+/// then SIGKILL, each stage bounded by `vm_qemu_shutdown_timeout`, and done
+/// as soon as QEMU is gone.
 public enum VMDownCommand: Command {
     public static let spec = CommandSpec(
         name: "vmdown",
         summary: "stop running virtual machines",
-        synopsis: ["[-hkqstvw] [vmhome ...]", "[-hkqstvw] -a", "[-hkqstvw] -p pid ..."],
+        synopsis: ["[-hkqstvw] [--] [vmhome ...]", "[-hkqstvw] -a", "[-hkqstvw] -p [--] pid ..."],
         options: [
-        OptionSpec("a", "every running VM of every user"),
-        OptionSpec("k", "kill QEMU (SIGKILL)"),
-        OptionSpec("p", "operands are process ids"),
-        OptionSpec("s", "ACPI power-off request through the monitor"),
-        OptionSpec("t", "terminate QEMU (SIGTERM)"),
-        OptionSpec("w", "wait for the VM to stop after each method"),
+            OptionSpec("a", "every running VM of this user that vmtools started"),
+            OptionSpec("k", "kill QEMU (SIGKILL)"),
+            OptionSpec("p", "operands are process ids"),
+            OptionSpec("s", "ACPI power-off request (the guest shuts down cleanly)"),
+            OptionSpec("t", "terminate QEMU (SIGTERM)"),
+            OptionSpec("w", "wait for the VM to stop after each method"),
         ],
-        operands: "[vmhome ... | -a | -p pid ...]",
-        operandCompletion: .directory,
-        implemented: false
+        operands: "[vmhome ...]",
+        exitCodes: [(0, "every selected VM is stopped"), (1, "an error occurred"), (2, "wrong usage"),
+                    (3, "a VM was not running, or survived the last method")]
     )
 
+    struct Target {
+        var process: QemuProcess
+        var home: String?
+        var name: String { process.name ?? home?.lastPathComponent ?? "pid \(process.pid)" }
+        var label: String { "\(name) (pid \(process.pid))" }
+
+        /// Gone: no QEMU holds the pid-file lock any more (a daemonised QEMU can
+        /// linger as a zombie, so the pid alone proves nothing).
+        func isGone(_ global: GlobalConfig) -> Bool {
+            if let home { return RunningState.process(home: home, global: global)?.pid != process.pid }
+            return QemuProcess.read(pid: process.pid) == nil
+        }
+    }
+
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        if args.has("a") && args.has("p") { throw VMToolsError.usage("-a and -p cannot be combined") }
+        if args.has("a") && !args.operands.isEmpty { throw VMToolsError.usage("-a takes no operands") }
+        if args.has("p") && args.operands.isEmpty { throw VMToolsError.usage("-p needs at least one pid") }
+        let (global, _) = try context.loadGlobal(args)
+        let console = context.console
+        let pidName = global.file("cfg_file_pid")
+        var status = ExitCode.success
+        var targets: [Target] = []
+        if args.has("a") {
+            for p in QemuProcess.all() where p.uid == geteuid() {
+                // Only VMs vmtools (or the original) started: they have a home.
+                if let home = p.home(pidFile: pidName) { targets.append(Target(process: p, home: home)) }
+            }
+        } else if args.has("p") {
+            for operand in args.operands {
+                guard let pid = Int32(operand), pid > 0, let p = QemuProcess.read(pid: pid) else {
+                    console.error("\(operand): not found, or not a QEMU virtual machine")
+                    status = .soft
+                    continue
+                }
+                targets.append(Target(process: p, home: p.home(pidFile: pidName)))
+            }
+        } else {
+            for operand in args.operands.isEmpty ? ["."] : args.operands {
+                do {
+                    var home = try FileSystem.canonicalize(operand, cwd: context.cwd)
+                    if FileSystem.isRegularFile(home) { home = home.deletingLastPathComponent }
+                    guard let p = RunningState.process(home: home, global: global) else {
+                        console.error("\(home): not running")
+                        status = .soft
+                        continue
+                    }
+                    targets.append(Target(process: p, home: home))
+                } catch let e as VMToolsError {
+                    console.error(e)
+                    status = .soft
+                }
+            }
+        }
+        if targets.isEmpty {
+            console.info("no virtual machine to shut down")
+            return status
+        }
+        var methods = [Character]("stk").filter { args.has($0) }
+        if methods.isEmpty { methods = ["s", "t", "k"] }
+        let wait = args.has("w") || methods.count > 1
+        let timeout = Double((try? global.settings.integer("vm_qemu_shutdown_timeout")) ?? 20)
+        var remaining = targets
+        for (k, method) in methods.enumerated() {
+            let isLast = k == methods.count - 1
+            switch method {
+            case "s":
+                console.info("powering off guests...")
+                remaining = powerOff(remaining, timeout: wait ? timeout : 0, global: global, console: console)
+            case "t":
+                console.info("terminating QEMU processes...")
+                for t in remaining { kill(t.process.pid, SIGTERM) }
+                if wait || isLast { remaining = waitGone(remaining, timeout: wait ? timeout : 0, global: global) }
+            default:
+                console.info("killing QEMU processes...")
+                for t in remaining { kill(t.process.pid, SIGKILL) }
+                // SIGKILL cannot be refused: wait briefly so the caller sees it gone.
+                remaining = waitGone(remaining, timeout: 5, global: global)
+            }
+            if remaining.isEmpty { break }
+            if wait, !isLast { console.progress("still running: \(remaining.map(\.label).joined(separator: ", "))") }
+        }
+        if !remaining.isEmpty {
+            if wait || methods.contains("k") {
+                console.error("still running: \(remaining.map(\.label).joined(separator: ", "))")
+            }
+            return wait || methods.contains("k") ? .soft : status
+        }
+        return status
+    }
+
+    /// ACPI power button through QMP (or the human monitor of VMs the
+    /// original started), repeated each second: a guest still booting
+    /// misses a press made before its driver is loaded.
+    static func powerOff(_ targets: [Target], timeout: Double, global: GlobalConfig, console: Console) -> [Target] {
+        var reachable: [Target] = []
+        var unreachable: [Target] = []
+        for t in targets {
+            if press(t, global: global) { reachable.append(t) } else {
+                console.notice("\(t.label) has no monitor socket vmdown can use; skipping the ACPI request")
+                unreachable.append(t)
+            }
+        }
+        guard timeout > 0 else { return targets }
+        let deadline = Clock.now() + timeout
+        var lastPress = Clock.now()
+        while Clock.now() < deadline {
+            reachable = reachable.filter { !$0.isGone(global) }
+            if reachable.isEmpty { break }
+            if Clock.now() - lastPress >= 1 {
+                for t in reachable { _ = press(t, global: global) }
+                lastPress = Clock.now()
+            }
+            Clock.sleep(0.05)
+        }
+        return reachable + unreachable
+    }
+
+    static func press(_ t: Target, global: GlobalConfig) -> Bool {
+        if let home = t.home {
+            let qmp = home.appendingPathComponent(global.file("cfg_file_qmp"))
+            if FileSystem.exists(qmp), (try? QMPClient(path: qmp).execute("system_powerdown")) != nil { return true }
+        }
+        guard let monitor = t.process.monitorSocket(home: t.home), let m = try? HumanMonitor(path: monitor) else { return false }
+        return (try? m.execute("system_powerdown")) != nil
+    }
+
+    static func waitGone(_ targets: [Target], timeout: Double, global: GlobalConfig) -> [Target] {
+        var left = targets
+        let deadline = Clock.now() + timeout
+        while true {
+            left = left.filter { !$0.isGone(global) }
+            if left.isEmpty || Clock.now() >= deadline { return left }
+            Clock.sleep(0.02)
+        }
     }
 }

@@ -1,19 +1,58 @@
-/// `vmmon`: attach the terminal to a running VM's QEMU monitor. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vmmon`: talk to a running VM's human monitor (commands.md §6). Without
+/// `-c`, an interactive session (lines from stdin, replies on stdout, so
+/// `echo 'info status' | vmmon vm` works too); `-c COMMAND` runs one command.
 public enum VMMonCommand: Command {
     public static let spec = CommandSpec(
         name: "vmmon",
         summary: "attach the terminal to a running VM's QEMU monitor",
-        synopsis: [],
         options: [
-        OptionSpec("n", "no line editing (do not use rlwrap)"),
+            OptionSpec("c", "command", "run one monitor command, print its output and exit"),
+            OptionSpec("n", "no line editing (accepted; the session reads plain lines)"),
         ],
         operands: "[path]",
-        operandCompletion: .directory,
-        implemented: false
+        exitCodes: [(0, "success"), (1, "the VM is not running or has no monitor"), (2, "wrong usage")]
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        if args.operands.count > 1 { throw VMToolsError.usage("at most one VM home or socket") }
+        let (global, _) = try context.loadGlobal(args)
+        let path = try FileSystem.canonicalize(args.operands.first ?? ".", cwd: context.cwd)
+        var st = stat()
+        let socketPath: String
+        if stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK {
+            socketPath = path
+        } else {
+            let home = FileSystem.isDirectory(path) ? path : path.deletingLastPathComponent
+            guard let p = RunningState.process(home: home, global: global) else {
+                throw VMToolsError(.failure, home, "not running (no QEMU holds its \(global.file("cfg_file_pid")))")
+            }
+            guard let s = p.monitorSocket(home: home) else {
+                throw VMToolsError(.failure, home, "has no monitor socket (started in the foreground?)")
+            }
+            socketPath = s
+        }
+        let monitor = try HumanMonitor(path: socketPath)
+        let console = context.console
+        if let command = args.last("c") {
+            console.out.write(try monitor.execute(command))
+            return .success
+        }
+        console.out.write(monitor.banner + "(qemu) ")
+        console.out.flush()
+        while let line = readLine(strippingNewline: true) {
+            if line.trimmingTrailingWhitespace() == "quit" {
+                // QEMU exits without answering.
+                try? monitor.send(line)
+                break
+            }
+            console.out.write(try monitor.execute(line) + "(qemu) ")
+            console.out.flush()
+        }
+        console.out.write("\n")
+        return .success
     }
 }

@@ -11,6 +11,10 @@ public struct QemuProcess: Sendable, Equatable {
     public var vszKB: Int
     /// CPU time over lifetime, in percent, as `ps -o pcpu` computes it.
     public var cpuPercent: Double
+    /// Resident memory in KiB.
+    public var rssKB: Int = 0
+    /// Seconds since the process started.
+    public var uptime: Double = 0
 
     public var user: String {
         if let pw = getpwuid(uid), let n = pw.pointee.pw_name { return String(cString: n) }
@@ -26,8 +30,8 @@ public struct QemuProcess: Sendable, Equatable {
         guard let first = argv.first, first.lastPathComponent.hasPrefix("qemu-system-") else { return nil }
         var st = stat()
         guard stat("/proc/\(pid)", &st) == 0 else { return nil }
-        var vsz = 0
-        var cpu = 0.0
+        var vsz = 0, rss = 0
+        var cpu = 0.0, age = 0.0
         if let statText = try? FileSystem.readTextIfExists("/proc/\(pid)/stat"),
            let close = statText.lastIndex(of: ")") {
             let fields = statText[statText.index(after: close)...].split(separator: " ")
@@ -37,14 +41,15 @@ public struct QemuProcess: Sendable, Equatable {
                 let cpuTicks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
                 let start = (Double(fields[19]) ?? 0) / ticks
                 vsz = (Int(fields[20]) ?? 0) / 1024
+                rss = (Int(fields[21]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
                 if let up = try? FileSystem.readTextIfExists("/proc/uptime"),
                    let uptime = Double(up.split(separator: " ").first ?? "") {
-                    let elapsed = uptime - start
-                    if elapsed > 0 { cpu = (cpuTicks / ticks) / elapsed * 100 }
+                    age = max(0, uptime - start)
+                    if age > 0 { cpu = (cpuTicks / ticks) / age * 100 }
                 }
             }
         }
-        return QemuProcess(pid: pid, uid: st.st_uid, argv: argv, vszKB: vsz, cpuPercent: cpu)
+        return QemuProcess(pid: pid, uid: st.st_uid, argv: argv, vszKB: vsz, cpuPercent: cpu, rssKB: rss, uptime: age)
     }
 
     /// The value following `option` in argv.
@@ -113,6 +118,29 @@ public struct QemuProcess: Sendable, Equatable {
     }
 
     public var name: String? { argument(after: "-name").map { Self.splitOptions($0)[0] } }
+
+    /// The VM home: the `-pidfile` argument without `/qemu.pid` (the anchor
+    /// both the original and vmtools write), or nil for bare boots.
+    public func home(pidFile: String) -> String? {
+        guard let p = argument(after: "-pidfile"), p.hasPrefix("/"), p.lastPathComponent == pidFile else { return nil }
+        return p.deletingLastPathComponent
+    }
+
+    /// `kvm` or `tcg`, from `-accel`, `-enable-kvm` or `-machine accel=`.
+    public var accelerator: String {
+        if let a = argument(after: "-accel") { return Self.splitOptions(a)[0] }
+        if argv.contains("-enable-kvm") { return "kvm" }
+        if let m = argument(after: "-machine"), let acc = Self.splitOptions(m).first(where: { $0.hasPrefix("accel=") }) {
+            return String(acc.dropFirst(6))
+        }
+        return "tcg"
+    }
+
+    /// Every QEMU system emulator running on this host (a /proc scan, ~2 ms).
+    public static func all() -> [QemuProcess] {
+        guard let names = try? FileSystem.listDirectory("/proc") else { return [] }
+        return names.compactMap { Int32($0) }.sorted().compactMap { read(pid: $0) }
+    }
 }
 
 /// "Is this VM running?" (settings.md §6.4, with the STYLE rule): the VM runs

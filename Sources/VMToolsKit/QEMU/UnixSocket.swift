@@ -97,6 +97,8 @@ public final class HumanMonitor {
         banner = try socket.read(until: "(qemu) ", timeout: timeout)
     }
 
+    public func send(_ line: String) throws { try socket.send(line + "\n") }
+
     /// Runs one command and returns its output (the echoed command removed).
     public func execute(_ command: String, timeout: Double = 10) throws -> String {
         try socket.send(command + "\n")

@@ -10,7 +10,7 @@ public enum NetworkingModule: BuildCmdModule {
             guard name.hasPrefix(prefix), name.hasSuffix("_enable") else { return nil }
             let id = String(name.dropFirst(prefix.count).dropLast("_enable".count))
             return !id.isEmpty && id.allSatisfy({ $0.isASCII && $0.isNumber }) ? id : nil
-        }
+        }.sorted(by: bytewiseLess)  // the numbers as text: 1, 10, 2 (as the original, verified)
         var any = false
         for id in ids where c.isYes("\(prefix)\(id)_enable") {
             any = true

@@ -1,0 +1,29 @@
+/// QEMU's machine protocol (QMP) on the VM's `qmp.sock`: what vmtools uses to
+/// control a VM. Newline-delimited JSON.
+public final class QMPClient {
+    let socket: UnixSocket
+
+    public init(path: String, timeout: Double = 5) throws {
+        socket = try UnixSocket(path: path)
+        let greeting = try socket.read(until: "\n", timeout: timeout)
+        guard (try? JSON.parse(greeting))?["QMP"] != nil else {
+            throw VMToolsError(.failure, path, "not a QMP socket")
+        }
+        _ = try execute("qmp_capabilities", timeout: timeout)
+    }
+
+    /// Runs a command; events that arrive meanwhile are skipped.
+    @discardableResult
+    public func execute(_ command: String, timeout: Double = 5) throws -> JSON {
+        try socket.send(JSON.object([("execute", .string(command))]).serialized(pretty: false) + "\n")
+        let deadline = Clock.now() + timeout
+        while true {
+            let line = try socket.read(until: "\n", timeout: max(0.1, deadline - Clock.now()))
+            guard let reply = try? JSON.parse(line) else { continue }
+            if let r = reply["return"] { return r }
+            if let e = reply["error"] {
+                throw VMToolsError(.failure, nil, "QEMU refused \(command): \(e["desc"]?.stringValue ?? "error")")
+            }
+        }
+    }
+}
