@@ -14,3 +14,7 @@ ssize_t csystem_getrandom(void *buffer, size_t length) { return getrandom(buffer
 int csystem_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
+
+int csystem_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+}

@@ -58,7 +58,7 @@ import Testing
         vm_custom_x=${vm_ram_size}B
         vm_custom_y="[$vm_custom_undefined]"
         """)
-        #expect(v["vm_qemu_params"] == "-enable-kvm -usbdevice tablet -machine q35")
+        #expect(v["vm_qemu_params"] == "-usbdevice tablet -machine q35")
         #expect(v["vm_custom_x"] == "2GB")
         #expect(v["vm_custom_y"] == "[]")
     }

@@ -163,7 +163,7 @@ import Testing
         vm = try resolver(s, warnings: warnings).loadVM(home: s.url("vm"), global: g)
         #expect(vm.settings.value("vm_ram_size") == "1G")
         #expect(vm.settings.value("vm_cpu_type") == "core2duo")
-        #expect(vm.settings.value("vm_qemu_params") == "-enable-kvm -usbdevice tablet -machine q35")
+        #expect(vm.settings.value("vm_qemu_params") == "-usbdevice tablet -machine q35")
         #expect(vm.settings.value("vm_custom_n") == "nested")
         #expect(vm.settings.value("cfg_limit_nesting") == "100")
         #expect(vm.templates == ["macos", "nested"])

@@ -9,3 +9,4 @@ int csystem_pipe2_cloexec(int fds[2]);
 int csystem_mkostemp_cloexec(char *template_path);
 ssize_t csystem_getrandom(void *buffer, size_t length);
 int csystem_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
+int csystem_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);

@@ -105,6 +105,10 @@ public struct Subprocess {
     }
 
     private func spawn(_ actions: inout posix_spawn_file_actions_t) throws -> pid_t {
+        // Nothing but stdio is inherited: a daemonised QEMU would otherwise
+        // keep our caller's descriptors (pipes, sockets) open for its lifetime,
+        // and a parent waiting for their end-of-file would wait forever.
+        csystem_spawn_addclosefrom(&actions, 3)
         // A clean signal state: a parent thread's blocked or ignored signals
         // must not leak into the child (QEMU would never see SIGTERM).
         var attr = posix_spawnattr_t()
