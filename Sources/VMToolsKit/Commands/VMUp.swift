@@ -40,7 +40,7 @@ public enum VMUpCommand: Command {
             }
             guard FileSystem.exists(path) else { throw VMToolsError(.failure, operand, "no such file or directory") }
         }
-        try startBare(operand, options: options, global: global, context: context)
+        try startBare(operand, options: options, global: global, resolver: resolver, context: context)
     }
 
     static func startHome(_ home: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
@@ -59,31 +59,28 @@ public enum VMUpCommand: Command {
         try launch(&command, name: vm.name, options: options, context: context)
     }
 
-    /// A disk image, ISO, device or URL booted without a VM home.
-    static func startBare(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws {
-        var settings = global.settings
+    /// A disk image, ISO, device or URL booted without a VM home: the
+    /// configure modules run as for a new VM (settings.md §2.6), nothing is saved.
+    static func startBare(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
+                          context: Context) throws {
         let b = StorageBackend(operand)
         let location = b.isRemote ? operand : (try FileSystem.canonicalize(b.path(home: context.cwd, environment: context.environment), cwd: context.cwd))
         let isISO = b.isRemote ? b.location.lowercased().hasSuffix(".iso") : DiskImageKind.describe(location).hasPrefix("ISO 9660")
-        let origin = Provenance.derived("vmup \(operand)")
+        var bare = options
         if isISO {
-            settings.set("vm_storage_cdrom1_backend", b.isRemote ? operand : location, origin)
-            settings.set("vm_storage_cdrom1_enable", "yes", origin)
-            settings.set("vm_boot_order", "d", origin)
+            bare.commandLine.set("vm_storage_cdrom1_backend", b.isRemote ? operand : location, flag: "vmup FILE")
+            bare.commandLine.set("vm_storage_cdrom1_enable", "yes", flag: "vmup FILE")
+            bare.commandLine.set("vm_boot_order", "d", flag: "vmup FILE")
         } else {
-            settings.set("vm_storage_hdd1_backend", b.isRemote ? operand : (b.prefix.map { $0 + ":" } ?? "") + location, origin)
-            settings.set("vm_storage_hdd1_createsize", "", origin)
-            settings.set("vm_storage_hdd1_enable", "yes", origin)
+            bare.commandLine.set("vm_storage_hdd1_backend", b.isRemote ? operand : (b.prefix.map { $0 + ":" } ?? "") + location, flag: "vmup FILE")
+            bare.commandLine.set("vm_storage_hdd1_createsize", "", flag: "vmup FILE")
+            bare.commandLine.set("vm_storage_hdd1_enable", "yes", flag: "vmup FILE")
         }
         let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent
-        settings.set("vm_name", name, origin)
-        if !settings.names.contains(where: { $0.hasPrefix("vm_networking_iface") && $0.hasSuffix("_enable") && settings.isYes($0) }) {
-            settings.set("vm_networking_iface1_enable", "yes", .derived("networking_auto"))
-        }
-        for e in options.commandLine.entries { settings.set(e.name, e.value, .commandLine(e.flag)) }
-        try options.placeImages(into: &settings)
-        var command = try prepare(settings, home: nil, children: [], global: global, options: options, context: context)
-        try launch(&command, name: name, options: options, context: context)
+        let conf = try VMCreateCommand.configure(home: nil, options: bare, global: global, resolver: resolver, context: context, name: name)
+        var command = try prepare(conf.settings, home: nil, children: [], global: global, options: options, context: context)
+        command.createdFiles += conf.createdFiles
+        try launch(&command, name: conf.value("vm_name"), options: options, context: context)
     }
 
     static func prepare(_ settings: SettingsTable, home: String?, children: [String], global: GlobalConfig,

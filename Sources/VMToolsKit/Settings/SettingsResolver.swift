@@ -134,6 +134,19 @@ public struct SettingsResolver {
                           ancestors: state.ancestors, templates: state.templates, templateFiles: state.templateFiles)
     }
 
+    /// Applies templates to settings that are not a VM's file (a new VM, a
+    /// bare image); returns the list with nested templates added.
+    public func applyTemplates(_ names: [String], to table: inout SettingsTable, global: GlobalConfig) throws -> [String] {
+        var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
+        state.table = table
+        for name in names {
+            if !state.templates.contains(name) { state.templates.append(name) }
+            try applyTemplate(name, nesting: 1, stack: [], state: &state)
+        }
+        table = state.table
+        return state.templates
+    }
+
     private struct LoadState {
         var global: GlobalConfig
         var limit: Int

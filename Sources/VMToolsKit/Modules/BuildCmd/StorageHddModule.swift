@@ -48,7 +48,8 @@ public enum StorageHddModule: BuildCmdModule {
             }
             if !size.isEmpty && !FileSystem.exists(path) {
                 guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
-                if !c.dryRun { try create(path, size: size, environment: c.environment) }
+                // Even with -n: "everything but starting QEMU" (commands.md §1).
+                try create(path, size: size, environment: c.environment)
                 c.createdFiles.append(path)
                 c.notices.append("created \(path) (\(size))")
             } else if !size.isEmpty {
@@ -56,6 +57,9 @@ public enum StorageHddModule: BuildCmdModule {
                 c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
             }
             guard c.dryRun || FileSystem.isReadable(path) else { throw c.invalid("\(key)_backend", "no readable disk at \(path)") }
+            if DiskImageKind.describe(path) == "POSIX tar archive" {
+                throw c.invalid("\(key)_backend", "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
+            }
             let format = ImageFormat.detect(path) ?? "qcow2"
             if m == nil {
                 if format == "qcow2" || format == "raw" {

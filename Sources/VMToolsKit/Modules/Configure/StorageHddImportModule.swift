@@ -1,0 +1,71 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `storage_hdd_import`: offers to convert third-party disk images (VMDK,
+/// VHD, VHDX, VDI, and the VMDK inside an `.ova`) into qcow2. Refused, the
+/// image runs in snapshot mode. Formats come from the image itself, never
+/// from `file` wording; the destination is never the source.
+public enum StorageHddImportModule: ConfigureModule {
+    public static let name = "storage_hdd_import"
+
+    public static func configure(_ c: inout Configuration) throws {
+        for n in 1...2 where c.value("vm_storage_hdd\(n)_createsize").isEmpty {
+            let setting = "vm_storage_hdd\(n)_backend"
+            let value = c.value(setting)
+            guard !value.isEmpty else { continue }
+            let b = StorageBackend(value)
+            guard !b.isRemote else { continue }
+            let source = b.path(home: c.home, environment: c.environment)
+            guard FileSystem.isRegularFile(source) else { continue }
+            let isOVA = DiskImageKind.describe(source) == "POSIX tar archive"
+            let format = isOVA ? "ova" : (ImageFormat.detect(source) ?? "raw")
+            guard !["qcow2", "raw"].contains(format) else { continue }
+            c.console.notice("\(source) is a \(format) image; vmtools works best with qcow2")
+            guard try c.prompter.confirm("Convert it to qcow2 (the original is kept)") else { continue }
+            let dir = c.home ?? source.deletingLastPathComponent
+            var base = source.lastPathComponent
+            if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
+            var dest = dir.appendingPathComponent(base + ".qcow2")
+            var k = 1
+            while FileSystem.exists(dest) || dest == source {
+                dest = dir.appendingPathComponent("\(base)_\(k).qcow2")
+                k += 1
+            }
+            try convert(source, isOVA: isOVA, to: dest, &c)
+            c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
+        }
+    }
+
+    static func convert(_ source: String, isOVA: Bool, to dest: String, _ c: inout Configuration) throws {
+        guard let qemuImg = Subprocess.which("qemu-img", path: c.environment["PATH"]) else {
+            throw VMToolsError(.failure, source, "converting needs qemu-img (Debian: apt-get install qemu-utils)")
+        }
+        var input = source
+        var extraction: String?
+        defer { if let extraction { _ = try? Subprocess("/bin/rm", ["-rf", "--", extraction]).run() } }
+        if isOVA {
+            let list = try Subprocess("/bin/tar", ["-tf", source]).run()
+            let disks = list.stdoutText.split(separator: "\n").filter { $0.lowercased().hasSuffix(".vmdk") }
+            guard disks.count == 1, let disk = disks.first else {
+                throw VMToolsError(.failure, source, disks.isEmpty ? "the .ova holds no .vmdk disk" : "the .ova holds several disks; extract them by hand")
+            }
+            let dir = source.deletingLastPathComponent.appendingPathComponent(".vmtools-import.\(getpid())")
+            guard mkdir(dir, 0o700) == 0 else { throw VMToolsError(.failure, dir, "cannot create: \(FileSystem.errnoMessage())") }
+            extraction = dir
+            let x = try Subprocess("/bin/tar", ["-xf", source, "-C", dir, "--", String(disk)]).run()
+            guard x.status == 0 else { throw VMToolsError(.failure, source, "cannot extract \(disk): \(x.stderrText.trimmingTrailingWhitespace())") }
+            input = dir.appendingPathComponent(String(disk))
+        }
+        var args = ["convert", "-O", "qcow2"]
+        if c.settings.isYes("vm_qemu_compress") { args.append("-c") }
+        args += ["--", input, dest]
+        c.console.progress("converting \(source) to \(dest)")
+        let r = try Subprocess(qemuImg, args).run()
+        guard r.status == 0 else {
+            try? FileSystem.removeFile(dest)
+            throw VMToolsError(.failure, source, "conversion failed: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+        c.createdFiles.append(dest)
+    }
+}
