@@ -94,11 +94,11 @@ public enum VMDownCommand: Command {
                 remaining = powerOff(remaining, timeout: wait ? timeout : 0, global: global, console: console)
             case "t":
                 console.info("terminating QEMU processes...")
-                for t in remaining { kill(t.process.pid, SIGTERM) }
+                remaining = signal(remaining, SIGTERM, console: console, failed: &status)
                 if wait || isLast { remaining = waitGone(remaining, timeout: wait ? timeout : 0, global: global) }
             default:
                 console.info("killing QEMU processes...")
-                for t in remaining { kill(t.process.pid, SIGKILL) }
+                remaining = signal(remaining, SIGKILL, console: console, failed: &status)
                 // SIGKILL cannot be refused: wait briefly so the caller sees it gone.
                 remaining = waitGone(remaining, timeout: 5, global: global)
             }
@@ -148,6 +148,17 @@ public enum VMDownCommand: Command {
         }
         guard let monitor = t.process.monitorSocket(home: t.home), let m = try? HumanMonitor(path: monitor) else { return false }
         return (try? m.execute("system_powerdown")) != nil
+    }
+
+    /// Sends a signal; a target that cannot be signalled (another user's) is
+    /// reported and dropped, and the command ends with status 3.
+    static func signal(_ targets: [Target], _ sig: Int32, console: Console, failed: inout ExitCode) -> [Target] {
+        targets.filter { t in
+            if kill(t.process.pid, sig) == 0 || errno == ESRCH { return true }
+            console.error("\(t.label): cannot signal it: \(FileSystem.errnoMessage())")
+            failed = .soft
+            return false
+        }
     }
 
     static func waitGone(_ targets: [Target], timeout: Double, global: GlobalConfig) -> [Target] {

@@ -108,6 +108,7 @@ public enum VMInfoCommand: Command {
             lines.append("Display: \(running?.display ?? "")")
             lines.append("Monitor: \(running?.monitorSocket(home: vm.home) ?? "")")
             lines.append("User: \(running?.user ?? "")")
+            lines.append("Accel: \(running?.accelerator ?? "")")
             lines.append("")
             let mem = running.map { Formatting.size(kilobytes: $0.vszKB) } ?? ""
             let cpu = running.map { Formatting.twoDecimals($0.cpuPercent) + " %" } ?? ""
@@ -272,7 +273,7 @@ public enum VMInfoCommand: Command {
         let children = (try? ChildList.read(home: vm.home, global: global)) ?? ChildList()
         var state: [(String, JSON)] = [("running", .bool(running != nil)), ("pid", running.map { .number(Double($0.pid)) } ?? .null)]
         if let p = running {
-            state += [("display", .string(p.display)), ("monitor", .string(p.monitorSocket(home: vm.home))),
+            state += [("accelerator", .string(p.accelerator)), ("display", .string(p.display)), ("monitor", .string(p.monitorSocket(home: vm.home))),
                       ("user", .string(p.user)), ("memory_kb", .number(Double(p.vszKB))),
                       ("cpu_percent", .number((p.cpuPercent * 100).rounded() / 100))]
         }

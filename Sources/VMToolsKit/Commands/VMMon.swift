@@ -38,13 +38,17 @@ public enum VMMonCommand: Command {
         let monitor = try HumanMonitor(path: socketPath)
         let console = context.console
         if let command = args.last("c") {
+            if isQuit(command) {
+                try monitor.send(command)
+                return .success
+            }
             console.out.write(try monitor.execute(command))
             return .success
         }
         console.out.write(monitor.banner + "(qemu) ")
         console.out.flush()
         while let line = readLine(strippingNewline: true) {
-            if line.trimmingTrailingWhitespace() == "quit" {
+            if isQuit(line) {
                 // QEMU exits without answering.
                 try? monitor.send(line)
                 break
@@ -54,5 +58,11 @@ public enum VMMonCommand: Command {
         }
         console.out.write("\n")
         return .success
+    }
+
+    /// `quit` (or `q`) stops QEMU, which then closes the connection without answering.
+    static func isQuit(_ line: String) -> Bool {
+        let word = line.split(separator: " ").first.map(String.init) ?? ""
+        return word == "quit" || word == "q"
     }
 }

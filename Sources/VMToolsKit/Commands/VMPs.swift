@@ -79,7 +79,10 @@ public enum VMPsCommand: Command {
             }
         }
         if args.has("n") { return rows.isEmpty ? .soft : .success }
-        if rows.isEmpty { return .soft }
+        if rows.isEmpty {
+            if args.has("j") { context.console.print("[]") }
+            return .soft
+        }
         for key in keys.reversed() {
             let f = Character(key.lowercased())
             let descending = key.isUppercase

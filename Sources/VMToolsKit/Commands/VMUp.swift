@@ -65,7 +65,7 @@ public enum VMUpCommand: Command {
                           context: Context) throws {
         let b = StorageBackend(operand)
         let location = b.isRemote ? operand : (try FileSystem.canonicalize(b.path(home: context.cwd, environment: context.environment), cwd: context.cwd))
-        let isISO = b.isRemote ? b.location.lowercased().hasSuffix(".iso") : DiskImageKind.describe(location).hasPrefix("ISO 9660")
+        let isISO = b.isRemote ? urlPath(b.location).lowercased().hasSuffix(".iso") : DiskImageKind.isISO(location)
         var bare = options
         if isISO {
             bare.commandLine.set("vm_storage_cdrom1_backend", b.isRemote ? operand : location, flag: "vmup FILE")
@@ -77,10 +77,16 @@ public enum VMUpCommand: Command {
             bare.commandLine.set("vm_storage_hdd1_enable", "yes", flag: "vmup FILE")
         }
         let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent
+        // (For URLs the original names the VM after the last component as typed, query included.)
         let conf = try VMCreateCommand.configure(home: nil, options: bare, global: global, resolver: resolver, context: context, name: name)
         var command = try prepare(conf.settings, home: nil, children: [], global: global, options: options, context: context)
         command.createdFiles += conf.createdFiles
         try launch(&command, name: conf.value("vm_name"), options: options, context: context)
+    }
+
+    /// The path part of a URL: what comes before `?` or `#`.
+    static func urlPath(_ url: String) -> String {
+        String(url.prefix { $0 != "?" && $0 != "#" })
     }
 
     static func prepare(_ settings: SettingsTable, home: String?, children: [String], global: GlobalConfig,
@@ -88,6 +94,7 @@ public enum VMUpCommand: Command {
         let accel = try Accelerator.choose(settings)
         var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
                                   accelerator: accel, children: children, dryRun: options.dryRun)
+        if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         do {
             try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths))
         } catch {

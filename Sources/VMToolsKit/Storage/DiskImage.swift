@@ -93,6 +93,15 @@ public enum DiskImageKind {
         return "data"
     }
 
+    /// An ISO 9660 image or a CD in a drive: the `CD001` signature at 0x8001.
+    public static func isISO(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var sig = [UInt8](repeating: 0, count: 5)
+        return sig.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 5, 0x8001) }) == 5 && sig == Array("CD001".utf8)
+    }
+
     private static func trailerIsVHD(_ fd: Int32, size: off_t) -> Bool {
         var tail = [UInt8](repeating: 0, count: 8)
         let n = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, size - 512) }
@@ -136,7 +145,7 @@ public enum ImageFormat {
         guard n >= 0 else { return nil }
         let b = Array(head[0..<n])
         func starts(_ s: String) -> Bool { b.starts(with: Array(s.utf8)) }
-        if b.starts(with: [0x51, 0x46, 0x49, 0xFB]) { return "qcow2" }
+        if b.starts(with: [0x51, 0x46, 0x49, 0xFB]) { return b.count >= 8 && b[7] == 1 && b[4...6].allSatisfy({ $0 == 0 }) ? "qcow" : "qcow2" }
         if starts("KDMV") || starts("# Disk DescriptorFile") { return "vmdk" }
         if starts("vhdxfile") { return "vhdx" }
         if starts("conectix") { return "vpc" }

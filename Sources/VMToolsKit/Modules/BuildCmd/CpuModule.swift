@@ -10,10 +10,7 @@ public enum CpuModule: BuildCmdModule {
             c.append("-smp", String(n))
         }
         var model = c.value("vm_cpu_type")
-        if model == "host", c.accelerator.kind == .tcg {
-            model = "max"
-            if c.accelerator.fellBack { c.notices.append("using TCG with -cpu max: \(c.accelerator.reason)") }
-        }
+        if model == "host", c.accelerator.kind == .tcg { model = "max" }
         if !model.isEmpty { c.append("-cpu", model) }
     }
 }

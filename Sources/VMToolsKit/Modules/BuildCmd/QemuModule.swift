@@ -18,7 +18,7 @@ public enum QemuModule: BuildCmdModule {
         // -enable-kvm cannot work without KVM: QEMU fails or hangs.
         if c.accelerator.kind == .tcg, let k = params.firstIndex(of: "-enable-kvm") {
             params.remove(at: k)
-            c.notices.append("-enable-kvm dropped from vm_qemu_params: \(c.accelerator.reason)")
+            c.notices.append("-enable-kvm dropped from vm_qemu_params (no KVM)")
         }
         c.argv.append(binary.hasPrefix("/") ? binary : path)
         c.argv += params
