@@ -217,6 +217,27 @@ import Testing
         #expect(expectError { _ = try command(s, values.merging(["vm_storage_hdd1_createsize": "16MB"]) { $1 }, home: s.url("vm")) }?.subject == "vm_storage_hdd1_createsize")
     }
 
+    @Test func keyboardBootMenuAndTheMacOSModule() throws {
+        let s = Scratch()
+        let argv = try args(s, ["vm_keyboard_mapping": "fr", "vm_boot_menu": "yes", "vm_boot_order": "", "vm_macos_osk": "key,with,commas",
+                                "cfg_modules_buildcmd": "qemu boot keyboard macos"])
+        guard !argv.isEmpty else { return }
+        #expect(Array(argv.suffix(6)) == ["-boot", "menu=on", "-k", "fr", "-device", "isa-applesmc,osk=key,,with,,commas"])
+        let ordered = try args(s, ["vm_boot_order": "dc", "vm_boot_menu": "yes", "cfg_modules_buildcmd": "qemu boot"])
+        #expect(Array(ordered.suffix(2)) == ["-boot", "order=dc,menu=on"])
+    }
+
+    @Test func aDirectoryCDROMBecomesAGeneratedISO() throws {
+        guard requireTool("xorriso") != nil, requireTool("qemu-system-x86_64") != nil else { return }
+        let s = Scratch()
+        try s.write("vm/share/readme.txt", "hello\n")
+        let c = try command(s, ["vm_storage_cdrom1_enable": "yes", "vm_storage_cdrom1_backend": "share"], home: s.url("vm"), dryRun: false)
+        let iso = try #require(c.temporaryFiles.first)
+        #expect(c.argv.last == "if=ide,index=2,media=cdrom,read-only=on,file=\(iso),format=raw")
+        #expect(DiskImageKind.isISO(iso))
+        try FileManager.default.removeItem(atPath: iso)
+    }
+
     @Test func anEnabledEmptyCDROMDrive() throws {
         let s = Scratch()
         let argv = try args(s, ["vm_storage_cdrom2_enable": "yes"])

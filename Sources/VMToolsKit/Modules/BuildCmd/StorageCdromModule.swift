@@ -38,7 +38,10 @@ public enum StorageCdromModule: BuildCmdModule {
         guard let tool else {
             throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
         }
-        let args = (tool.hasSuffix("xorriso") ? ["-as", "mkisofs"] : []) + ["-J", "-R", "-quiet", "-o", iso, "--", dir]
+        // xorriso takes `--` as the end of its mkisofs emulation; the path is
+        // absolute, so it cannot be mistaken for an option anyway.
+        let args = tool.hasSuffix("xorriso") ? ["-as", "mkisofs", "-J", "-R", "-quiet", "-o", iso, dir]
+                                             : ["-J", "-R", "-quiet", "-o", iso, "--", dir]
         let r = try Subprocess(tool, args).run()
         guard r.status == 0 else { throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())") }
         c.temporaryFiles.append(iso)
