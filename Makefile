@@ -15,7 +15,7 @@ FISHCOMP = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 all: build
 
 build:
-	$(SWIFT) build -c release --product vmtools
+	$(SWIFT) build -c release --product vmtools --static-swift-stdlib
 
 test:
 	$(SWIFT) test

@@ -35,8 +35,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 fi
 
 # ---------------------------------------------------------------------- build
-echo "==> swift build -c release --product vmtools  (in $REPO)"
-(cd "$REPO" && swift build -c release --product vmtools)
+echo "==> swift build -c release --product vmtools --static-swift-stdlib  (in $REPO)"
+(cd "$REPO" && swift build -c release --product vmtools --static-swift-stdlib)
 BIN="$REPO/.build/release/vmtools"
 if [[ ! -x "$BIN" ]]; then
     echo "error: $BIN was not produced by the build" >&2

@@ -115,7 +115,7 @@ public enum VMUpCommand: Command {
         defer { removeFiles(command.temporaryFiles) }
         guard !options.dryRun, let exe = command.argv.first else { return }
         if let home = command.home {
-            try FileSystem.removeFile(home.appendingPathComponent(command.global.file("cfg_file_pid")))
+            try FileSystem.removeFile(home.appendingPathComponent(command.global.file("cfg_file_pid")), sync: false)
         }
         let qemu = Subprocess(exe, Array(command.argv.dropFirst()), workingDirectory: command.home ?? context.cwd)
         if !command.daemonize {

@@ -186,11 +186,13 @@ enum FileSystem {
         return m
     }
 
-    /// Removes a file and syncs its directory.
-    static func removeFile(_ path: String) throws {
+    /// Removes a file and, for state that matters after a crash, syncs its
+    /// directory. Run-time files (pid file, sockets) need no sync: a crash
+    /// makes them stale anyway.
+    static func removeFile(_ path: String, sync: Bool = true) throws {
         if unlink(path) != 0 && errno != ENOENT {
             throw VMToolsError(.failure, path, "cannot remove: \(errnoMessage())")
         }
-        syncDirectory(path.deletingLastPathComponent)
+        if sync { syncDirectory(path.deletingLastPathComponent) }
     }
 }

@@ -23,6 +23,6 @@ public enum MonitorModule: BuildCmdModule {
     /// socket after it changes to /). The caller checked the VM is not running.
     static func removeStaleSocket(_ path: String, dryRun: Bool) throws {
         guard !dryRun, FileSystem.exists(path) else { return }
-        try FileSystem.removeFile(path)
+        try FileSystem.removeFile(path, sync: false)
     }
 }
