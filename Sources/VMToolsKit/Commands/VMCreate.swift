@@ -32,6 +32,17 @@ public enum VMCreateCommand: Command {
     }
 
     static func create(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver, context: Context) throws {
+        // With -i the VM ran in the foreground (an installation, say): keep
+        // it, or throw it away and start the creation again.
+        while true {
+            let kept = try createOnce(operand, options: options, global: global, resolver: resolver, context: context)
+            if kept { return }
+            context.console.info("starting the creation again")
+        }
+    }
+
+    /// Returns false when the user threw the new VM away.
+    static func createOnce(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver, context: Context) throws -> Bool {
         var path = try FileSystem.canonicalize(operand, cwd: context.cwd)
         if path.lastPathComponent == global.file("cfg_file_vmsettings") { path = path.deletingLastPathComponent }
         if VMHome.isHome(path, global: global) {
@@ -52,6 +63,10 @@ public enum VMCreateCommand: Command {
             var command = try VMUpCommand.prepare(conf.settings, home: path, children: [], global: global, options: options, context: context)
             created += command.createdFiles
             try VMUpCommand.launch(&command, name: name, options: options, context: context)
+            if !command.daemonize, !options.dryRun, conf.prompter.interactive, !conf.prompter.assumeYes,
+               !(try conf.prompter.confirm("Keep the virtual machine \(name)")) {
+                throw Discarded()
+            }
             // vm_boot_order is transient (-C/-D boot the installer once); the writer drops it.
             let entries = conf.recorded.filter { $0.name.hasPrefix("vm_") && $0.name != "vm_name" && $0.name != "vm_home" }
             let size = conf.value("vm_storage_hdd1_createsize")
@@ -60,12 +75,16 @@ public enum VMCreateCommand: Command {
             try doc.write(lock, global: global)
             conf.recorded.removeAll()
             context.console.info("\(name): virtual machine created")
+            return true
         } catch {
             for f in created { try? FileSystem.removeFile(f) }
             if madeHome { _ = try? Subprocess("/bin/rm", ["-rf", "--", path]).run() }
+            if error is Discarded { return false }
             throw error
         }
     }
+
+    struct Discarded: Error {}
 
     /// Templates, the command line, `-c`/`-d` images and the configure
     /// modules (settings.md §2.6), recording what the new file will hold.

@@ -105,6 +105,7 @@ public enum VMDownCommand: Command {
             if remaining.isEmpty { break }
             if wait, !isLast { console.progress("still running: \(remaining.map(\.label).joined(separator: ", "))") }
         }
+        for t in targets where t.isGone(global) { removeSockets(t, global: global) }
         if !remaining.isEmpty {
             if wait || methods.contains("k") {
                 console.error("still running: \(remaining.map(\.label).joined(separator: ", "))")
@@ -158,6 +159,17 @@ public enum VMDownCommand: Command {
             console.error("\(t.label): cannot signal it: \(FileSystem.errnoMessage())")
             failed = .soft
             return false
+        }
+    }
+
+    /// QEMU cannot remove sockets with relative paths once it has changed to
+    /// `/`; with the VM stopped, they are only debris.
+    static func removeSockets(_ t: Target, global: GlobalConfig) {
+        guard let home = t.home else { return }
+        for name in [global.file("cfg_file_monitor"), global.file("cfg_file_qmp")] {
+            let path = home.appendingPathComponent(name)
+            var st = stat()
+            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK { try? FileSystem.removeFile(path, sync: false) }
         }
     }
 

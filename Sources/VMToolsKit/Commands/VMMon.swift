@@ -35,6 +35,17 @@ public enum VMMonCommand: Command {
             }
             socketPath = s
         }
+        // Line editing and history: run the session under rlwrap when a person
+        // types at a terminal (the original did the same; -n turns it off).
+        if args.last("c") == nil, !args.has("n"), isatty(context.stdin) == 1, context.environment["VMTOOLS_RLWRAPPED"] == nil,
+           let rlwrap = Subprocess.which("rlwrap", path: context.environment["PATH"]),
+           let me = FileSystem.readLink("/proc/self/exe") {
+            setenv("VMTOOLS_RLWRAPPED", "1", 1)
+            let argv = [rlwrap, "-C", "vmmon", me, "vmmon", "-n", "--", socketPath]
+            var cargs = argv.map { strdup($0) } + [nil]
+            execv(rlwrap, &cargs)
+            // exec failed: carry on without line editing.
+        }
         let monitor = try HumanMonitor(path: socketPath)
         let console = context.console
         if let command = args.last("c") {
