@@ -84,9 +84,9 @@ public enum VMUpCommand: Command {
         try launch(&command, name: conf.value("vm_name"), options: options, context: context)
     }
 
-    /// The path part of a URL: what comes before `?` or `#`.
+    /// The path part of a URL: what comes before `?`, `#` or `&`.
     static func urlPath(_ url: String) -> String {
-        String(url.prefix { $0 != "?" && $0 != "#" })
+        String(url.prefix { $0 != "?" && $0 != "#" && $0 != "&" })
     }
 
     static func prepare(_ settings: SettingsTable, home: String?, children: [String], global: GlobalConfig,
