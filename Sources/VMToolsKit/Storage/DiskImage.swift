@@ -170,3 +170,17 @@ public enum ImageFormat {
         return Int(head[4..<8].reduce(0) { $0 << 8 | UInt32($1) })
     }
 }
+
+extension QemuImg {
+    /// An empty qcow2 overlay on `backing`, with its format recorded.
+    public static func createOverlay(_ path: String, backing: String, environment: [String: String]) throws {
+        guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
+            throw VMToolsError(.failure, path, "qemu-img is not installed (Debian: apt-get install qemu-utils)")
+        }
+        let format = ImageFormat.detect(backing) ?? "raw"
+        let r = try Subprocess(exe, ["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path]).run()
+        guard r.status == 0 else {
+            throw VMToolsError(.failure, path, "qemu-img create failed: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+    }
+}
