@@ -65,7 +65,7 @@ import Testing
             #expect(r.out.isEmpty)
             #expect(r.err == "\(c.spec.name): ERROR: \(c.spec.name) is not implemented yet in this version of vmtools (\(VMTools.version))\n")
         }
-        #expect(VMTools.commands.filter { $0.spec.implemented }.map { $0.spec.name } == ["vmup", "vmcreate", "vmdown", "vmps", "vminfo", "vmmon", "vmfork", "vmrndmac"])
+        #expect(VMTools.commands.filter { $0.spec.implemented }.map { $0.spec.name } == ["vmup", "vmcreate", "vmdown", "vmps", "vminfo", "vmmon", "vmfork", "vmrm", "vmrndmac"])
     }
 
     @Test func badOptionsAreUsageErrors() throws {

@@ -1,21 +1,123 @@
-/// `vmrm`: delete virtual machines. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vmrm`: delete VMs (commands.md §9). A VM with children needs `-r`, which
+/// deletes the descendants first; a running VM is never deleted. vmtools'
+/// own files go first, then (unless `-k`) everything else in the home, each
+/// entry after a confirmation unless `-y`.
 public enum VMRmCommand: Command {
     public static let spec = CommandSpec(
         name: "vmrm",
         summary: "delete virtual machines",
-        synopsis: [],
         options: [
-        OptionSpec("k", "keep disk images and unknown files"),
-        OptionSpec("r", "also delete every descendant VM"),
-        OptionSpec("y", "assume yes: delete without asking"),
+            OptionSpec("k", "keep disk images and unknown files: delete only vmtools' own files"),
+            OptionSpec("r", "also delete every descendant VM"),
+            OptionSpec("y", "assume yes: delete without asking"),
         ],
         operands: "vmhome ...",
-        operandCompletion: .directory,
-        implemented: false
+        exitCodes: [(0, "every VM was deleted"), (1, "an error occurred"), (2, "wrong usage"), (3, "the user kept something")]
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        guard !args.operands.isEmpty else { throw VMToolsError.usage("name the VM homes to delete") }
+        var cli = CommandLineSettings()
+        if args.has("y") { cli.override("cfg_ui_assumeyes", "yes", flag: "-y") }
+        let (global, _) = try context.loadGlobal(args, commandLine: cli)
+        let prompter = Prompter(assumeYes: global.settings.isYes("cfg_ui_assumeyes"), console: context.console, stdin: context.stdin)
+        var status = ExitCode.success
+        for operand in args.operands {
+            do {
+                let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
+                var job = Removal(global: global, prompter: prompter, console: context.console, recursive: args.has("r"), keep: args.has("k"))
+                try job.delete(home, depth: 0)
+                if job.keptSomething { status = status == .failure ? .failure : .soft }
+            } catch let e as VMToolsError {
+                status = .failure
+                context.console.error(e)
+            }
+        }
+        return status
+    }
+
+    struct Removal {
+        var global: GlobalConfig
+        var prompter: Prompter
+        var console: Console
+        var recursive: Bool
+        var keep: Bool
+        var keptSomething = false
+
+        mutating func delete(_ home: String, depth: Int) throws {
+            let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+            guard depth < limit else { throw VMToolsError(.failure, home, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?") }
+            let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }
+            if !children.isEmpty && !recursive {
+                throw VMToolsError(.failure, home, "has children (\(children.joined(separator: ", "))); 'vmrm -r' deletes them too")
+            }
+            if !keep { try refuseRunningBelow(home) }
+            for child in children { try delete(child, depth: depth + 1) }
+            if let p = RunningState.process(home: home, global: global) {
+                throw VMToolsError(.failure, home, "is running (pid \(p.pid)); stop it first (vmdown)")
+            }
+            guard try prompter.confirm("Delete the virtual machine \(home)") else {
+                keptSomething = true
+                return
+            }
+            let lock = try HomeLock.acquire(home, global: global, console: console)
+            defer { lock.release() }
+            let parent = (try? VMSettingsFile.read(home.appendingPathComponent(global.file("cfg_file_vmsettings"))))?.parent
+                .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
+            // The VM stops existing when its settings file goes; the parent's
+            // list is updated first, so a crash leaves at worst a stale entry
+            // pointing at a VM that still exists (vmfix -p repairs either way).
+            if let parent, VMHome.isHome(parent, global: global) {
+                let parentLock = try HomeLock.acquire(parent, global: global, console: console)
+                defer { parentLock.release() }
+                var list = try ChildList.read(home: parent, global: global)
+                list.remove(home)
+                try list.write(parentLock, global: global)
+            }
+            let own = ["cfg_file_vmsettings", "cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"]
+            for setting in own { try FileSystem.removeFile(home.appendingPathComponent(global.file(setting))) }
+            let lockName = global.file("cfg_file_lock")
+            if !keep {
+                for entry in try FileSystem.listDirectory(home).sorted(by: bytewiseLess) where entry != lockName {
+                    let path = home.appendingPathComponent(entry)
+                    let kind = FileSystem.isDirectory(path) && !isSymlink(path) ? "directory" : "file"
+                    guard try prompter.confirm("Delete the \(kind) \(path) (Ctrl-C to abort)") else {
+                        keptSomething = true
+                        continue
+                    }
+                    let r = try Subprocess("/bin/rm", ["-rf", "--", path]).run()
+                    guard r.status == 0 else { throw VMToolsError(.failure, path, "cannot delete: \(r.stderrText.trimmingTrailingWhitespace())") }
+                }
+            }
+            lock.release()
+            if rmdir(home) != 0 {
+                console.notice("\(home): not empty, so the directory itself is kept")
+            }
+            console.info("\(home): virtual machine deleted")
+        }
+
+        /// VMs stored below the home (not its children) go with it: none may be running.
+        func refuseRunningBelow(_ home: String) throws {
+            var stack = [home]
+            while let dir = stack.popLast() {
+                for entry in (try? FileSystem.listDirectory(dir)) ?? [] {
+                    let path = dir.appendingPathComponent(entry)
+                    guard FileSystem.isDirectory(path), !isSymlink(path) else { continue }
+                    if VMHome.isHome(path, global: global), let p = RunningState.process(home: path, global: global) {
+                        throw VMToolsError(.failure, home, "holds the running VM \(path) (pid \(p.pid)); stop it first")
+                    }
+                    stack.append(path)
+                }
+            }
+        }
+
+        func isSymlink(_ path: String) -> Bool {
+            var st = stat()
+            return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+        }
     }
 }
