@@ -62,9 +62,7 @@ public enum VMForkCommand: Command {
         }
         let home = try newHome(for: source, at: destination, cwd: context.cwd, global: global)
         let transaction = Transaction()
-        if FileSystem.exists(home) {
-            // An empty directory we reuse.
-        } else {
+        if !FileSystem.exists(home) {  // else: an empty directory, reused
             guard mkdir(home, 0o755) == 0 else { throw VMToolsError(.failure, home, "cannot create: \(FileSystem.errnoMessage())") }
             transaction.onRollback("remove \(home)") { _ = try? Subprocess("/bin/rm", ["-rf", "--", home]).run() }
         }
@@ -78,6 +76,8 @@ public enum VMForkCommand: Command {
         let name = cli.value("vm_name") ?? home.lastPathComponent
         let doc = SettingsDocument(comment: "Forked from '\(vm.name)':\n\(source)", parent: source, name: name, entries: job.overrides)
         try doc.write(lock, global: global)
+        let settingsFile = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+        transaction.onRollback("remove \(settingsFile)") { try? FileSystem.removeFile(settingsFile) }
         var children = try ChildList.read(home: source, global: global)
         try children.add(home)
         try children.write(sourceLock, global: global)
