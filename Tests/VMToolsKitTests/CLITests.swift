@@ -23,16 +23,9 @@ import Testing
         let cli = try CLI(s)
         try s.mkdir("elsewhere/deep")
         try FileManager.default.createSymbolicLink(atPath: s.url("elsewhere/deep/vmrndmac"), withDestinationPath: cli.bin + "/vmtools")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: s.url("elsewhere/deep/vmrndmac"))
-        p.arguments = ["0a:0b"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        #expect(out.hasPrefix("0a:0b:"))
+        let r = try Subprocess(s.url("elsewhere/deep/vmrndmac"), ["0a:0b"], environment: cli.environment).run()
+        #expect(r.status == 0)
+        #expect(r.stdoutText.hasPrefix("0a:0b:"))
     }
 
     @Test func listsTheCommandsAndPrintsItsVersion() throws {

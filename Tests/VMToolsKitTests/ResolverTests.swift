@@ -236,15 +236,8 @@ import Testing
     @Test func theShippedFileIsValidPOSIXShell() throws {
         let names = Defaults.values.map(\.name)
         let script = ". \"$1\"; " + names.map { "printf '%s=%s\\n' \($0) \"$\($0)\"" }.joined(separator: "; ")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script, "sh", Repo.root + "/etc/vmtools.conf"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        #expect(out == Defaults.values.map { "\($0.name)=\($0.value)\n" }.joined())
+        let r = try Subprocess("/bin/sh", ["-c", script, "sh", Repo.root + "/etc/vmtools.conf"]).run()
+        #expect(r.status == 0)
+        #expect(r.stdoutText == Defaults.values.map { "\($0.name)=\($0.value)\n" }.joined())
     }
 }
