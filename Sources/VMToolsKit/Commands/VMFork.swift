@@ -96,18 +96,9 @@ public enum VMForkCommand: Command {
             if FileSystem.exists(dest) { throw VMToolsError(.failure, dest, "exists and is not a directory") }
             return dest
         }
-        let base = source.lastPathComponent
-        var candidate = dest.appendingPathComponent(base)
-        var n = 1
-        while FileSystem.exists(candidate) && !isEmptyDirectory(candidate) {
-            candidate = dest.appendingPathComponent("\(base)_\(n)")
-            n += 1
-        }
-        if candidate.hasPrefix(source + "/") || candidate == source {
-            // Inside the source is fine (children often live there), the source itself is not.
-            guard candidate != source else { throw VMToolsError(.failure, dest, "is the source itself") }
-        }
-        return candidate
+        // The source itself is never free (it holds vm.settings), so a fork
+        // into its own directory lands beside or inside it, never on it.
+        return FileSystem.newPath(in: dest, base: source.lastPathComponent) { !FileSystem.exists($0) || isEmptyDirectory($0) }
     }
 
     static func isEmptyDirectory(_ path: String) -> Bool {

@@ -111,6 +111,19 @@ enum FileSystem {
         return names
     }
 
+    /// The new-path rule (commands.md §0.6): `dir/base+suffix` if free,
+    /// else `dir/base_1+suffix`, `dir/base_2+suffix` …
+    static func newPath(in dir: String, base: String, suffix: String = "",
+                        isFree: (String) -> Bool = { !exists($0) }) -> String {
+        var candidate = dir.appendingPathComponent(base + suffix)
+        var n = 1
+        while !isFree(candidate) {
+            candidate = dir.appendingPathComponent("\(base)_\(n)\(suffix)")
+            n += 1
+        }
+        return candidate
+    }
+
     static func mtime(_ path: String) -> Int? {
         var st = stat()
         guard lstat(path, &st) == 0 else { return nil }

@@ -32,12 +32,7 @@ public enum StorageBackendModule: CloneModule {
             }
             var base = source.lastPathComponent
             if base.hasSuffix(".qcow2") { base = String(base.dropLast(6)) }
-            var dest = c.destination.appendingPathComponent(base + ".qcow2")
-            var n = 1
-            while FileSystem.exists(dest) {
-                dest = c.destination.appendingPathComponent("\(base)_\(n).qcow2")
-                n += 1
-            }
+            let dest = FileSystem.newPath(in: c.destination, base: base, suffix: ".qcow2")
             try QemuImg.createOverlay(dest, backing: source, environment: c.environment)
             c.transaction.onRollback("remove \(dest)") { try? FileSystem.removeFile(dest) }
             c.override(setting, (b.prefix == "rw" ? "rw:" : "") + dest)

@@ -26,12 +26,8 @@ public enum StorageHddImportModule: ConfigureModule {
             let dir = c.home ?? source.deletingLastPathComponent
             var base = source.lastPathComponent
             if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
-            var dest = dir.appendingPathComponent(base + ".qcow2")
-            var k = 1
-            while FileSystem.exists(dest) || dest == source {
-                dest = dir.appendingPathComponent("\(base)_\(k).qcow2")
-                k += 1
-            }
+            // Never the source itself: it exists, so it is never free.
+            let dest = FileSystem.newPath(in: dir, base: base, suffix: ".qcow2")
             try convert(source, isOVA: isOVA, to: dest, &c)
             c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
         }
