@@ -39,6 +39,25 @@ public struct Prompter {
         }
     }
 
+    /// A size: `[1-9][0-9]*` with an optional unit letter from `units`; a bare
+    /// number asks for the unit (default G). `0` is accepted when `allowZero`.
+    public func askSize(_ question: String, default value: String, units: String, help: String, allowZero: Bool = false) throws -> String {
+        let answer = try ask(question, default: value, help: help) { a in
+            let u = a.uppercased()
+            if allowZero, u == "0" { return u }
+            let digits = u.prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, digits.first != "0" else { return nil }
+            let rest = u.dropFirst(digits.count)
+            return rest.isEmpty || (rest.count == 1 && units.contains(rest)) ? u : nil
+        }
+        guard answer != "0", answer.last?.isNumber == true else { return answer }
+        let letters = units.map(String.init)
+        let unit = try ask("Unit (\(letters.joined(separator: ", ")))", default: "G", help: "One of \(letters.joined(separator: ", ")).") { a in
+            letters.contains(a.uppercased()) ? a.uppercased() : nil
+        }
+        return answer + unit
+    }
+
     /// A yes/no confirmation, default no; `-y` answers yes.
     public func confirm(_ question: String) throws -> Bool {
         if assumeYes { return true }

@@ -44,8 +44,10 @@ struct StartOptions {
     }
 
     /// Puts the queued images into free slots (settings.md §2.5): a slot is
-    /// free when it has no backend or is not enabled.
-    func placeImages(into settings: inout SettingsTable) throws {
+    /// free when it has no backend or is not enabled. Returns the settings set.
+    @discardableResult
+    func placeImages(into settings: inout SettingsTable) throws -> [SettingsDocument.Entry] {
+        var placed: [SettingsDocument.Entry] = []
         for (kind, images, flag) in [("hdd", disks, "-c"), ("cdrom", cdroms, "-d")] {
             var used: Set<Int> = []
             for image in images {
@@ -55,10 +57,11 @@ struct StartOptions {
                     throw VMToolsError(.failure, image, "no free \(kind == "hdd" ? "hard disk" : "CD-ROM") slot (a VM has two)")
                 }
                 used.insert(slot)
-                settings.set("vm_storage_\(kind)\(slot)_backend", image, .commandLine(flag))
-                settings.set("vm_storage_\(kind)\(slot)_enable", "yes", .commandLine(flag))
-                if kind == "hdd" { settings.set("vm_storage_hdd\(slot)_createsize", "", .commandLine(flag)) }
+                placed += [.init("vm_storage_\(kind)\(slot)_backend", image), .init("vm_storage_\(kind)\(slot)_enable", "yes")]
+                if kind == "hdd" { placed.append(.init("vm_storage_hdd\(slot)_createsize", "")) }
             }
         }
+        for e in placed { settings.set(e.name, e.value, .commandLine(e.name.hasPrefix("vm_storage_hdd") ? "-c" : "-d")) }
+        return placed
     }
 }

@@ -105,13 +105,10 @@ public enum VMCreateCommand: Command {
             conf.settings.set(e.name, e.value, .commandLine(e.flag))
             conf.recorded.append(.init(e.name, e.value))
         }
-        var placed = conf.settings
-        try options.placeImages(into: &placed)
-        for name in placed.names where placed.provenance(name).map({ if case .commandLine = $0 { return true } else { return false } }) == true
-            && conf.settings.value(name) != placed.value(name) && !name.hasSuffix("_createsize") {
-            conf.recorded.append(.init(name, placed.value(name)))
+        let before = conf.settings
+        for e in try options.placeImages(into: &conf.settings) where !e.name.hasSuffix("_createsize") && before.value(e.name) != e.value {
+            conf.recorded.append(e)
         }
-        conf.settings = placed
         for m in try ModuleRegistry.configureModules("cfg_modules_configure_templates", category: "configure/templates",
                                                      table: ModuleRegistry.configureTemplates, settings: conf.settings, paths: global.paths) {
             try m.configure(&conf)

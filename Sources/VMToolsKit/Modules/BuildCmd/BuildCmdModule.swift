@@ -55,5 +55,11 @@ public struct QemuCommand {
     }
 }
 
+/// A size setting: digits followed by one unit letter from `units` (`2G`, `512M`).
+func isSize(_ s: String, units: String) -> Bool {
+    guard s.count >= 2, let u = s.last, units.contains(u) else { return false }
+    return s.dropLast().allSatisfy { $0.isASCII && $0.isNumber }
+}
+
 /// `,` doubled: the escape for a user value inside a QEMU sub-option.
 public func qemuEscape(_ s: String) -> String { s.replacingAll(",", with: ",,") }

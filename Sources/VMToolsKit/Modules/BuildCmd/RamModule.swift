@@ -5,8 +5,7 @@ public enum RamModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         let size = c.value("vm_ram_size")
         guard !size.isEmpty else { return }
-        guard size.count >= 2, let unit = size.last, unit == "M" || unit == "G",
-              size.dropLast().allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        guard isSize(size, units: "MG") else {
             throw c.invalid("vm_ram_size", "expected a size such as 512M or 2G")
         }
         c.append("-m", size)

@@ -15,7 +15,7 @@ public enum StorageHddModule: BuildCmdModule {
             let value = c.value("\(key)_backend")
             guard !value.isEmpty else { throw c.invalid("\(key)_backend", "disk \(n) is enabled but has no backend file") }
             let size = c.value("\(key)_createsize")
-            if !size.isEmpty, !isSize(size) { throw c.invalid("\(key)_createsize", "expected a size such as 512M, 40G or 1T") }
+            if !size.isEmpty, !isSize(size, units: "MGT") { throw c.invalid("\(key)_createsize", "expected a size such as 512M, 40G or 1T") }
             let b = StorageBackend(value)
             guard !b.location.isEmpty else { throw c.invalid("\(key)_backend", "empty path") }
             var mode: Mode?
@@ -89,11 +89,6 @@ public enum StorageHddModule: BuildCmdModule {
         // IDE cannot attach a read-only disk (QEMU: "Block node is read-only").
         case .ro: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=virtio,read-only=on")
         }
-    }
-
-    static func isSize(_ s: String) -> Bool {
-        guard s.count >= 2, let u = s.last, "MGT".contains(u) else { return false }
-        return s.dropLast().allSatisfy { $0.isASCII && $0.isNumber }
     }
 
     static func create(_ path: String, size: String, environment: [String: String]) throws {
