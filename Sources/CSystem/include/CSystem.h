@@ -10,3 +10,7 @@ int csystem_mkostemp_cloexec(char *template_path);
 ssize_t csystem_getrandom(void *buffer, size_t length);
 int csystem_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path);
 int csystem_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
+int csystem_ficlone(int dst_fd, int src_fd);
+ssize_t csystem_copy_file_range(int in_fd, long long *in_off, int out_fd, long long *out_off, size_t length);
+long long csystem_seek_data(int fd, long long offset);
+long long csystem_seek_hole(int fd, long long offset);

@@ -13,7 +13,7 @@ public struct Prompter {
     /// Without a terminal on stdin nobody can answer: defaults are taken
     /// (a confirmation's default is no).
     public init(assumeYes: Bool, console: Console, stdin: Int32 = 0, interactive: Bool? = nil,
-                readLine: @escaping () -> String? = { Swift.readLine(strippingNewline: true) }) {
+                readLine: @escaping () -> String? = Prompter.readLineWatchingSignals) {
         self.assumeYes = assumeYes
         self.interactive = interactive ?? (isatty(stdin) == 1)
         self.console = console
@@ -65,7 +65,10 @@ public struct Prompter {
         while true {
             console.err.write("\(question) [yN]? ")
             console.err.flush()
-            guard let answer = readLineFunction() else { return false }
+            guard let answer = readLineFunction() else {
+                try Interrupt.check()
+                return false
+            }
             switch answer.trimmingTrailingWhitespace() {
             case "y", "Y": return true
             case "n", "N", "":
@@ -74,5 +77,15 @@ public struct Prompter {
             default: continue
             }
         }
+    }
+
+    /// `readLine`, except that a Ctrl-C (blocked and pending, see
+    /// `Interrupt`) ends the wait: the caller then rolls back.
+    public static func readLineWatchingSignals() -> String? {
+        var pfd = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+        while Interrupt.pending() == nil {
+            if poll(&pfd, 1, 100) != 0 { return Swift.readLine(strippingNewline: true) }
+        }
+        return nil
     }
 }

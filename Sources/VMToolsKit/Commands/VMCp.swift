@@ -1,17 +1,44 @@
-/// `vmcp`: copy virtual machines. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+/// `vmcp source ... destination`: copy virtual machines (commands.md §7).
+/// A copy has the source's parent and its own copies of the source's disks
+/// (sparse, reflinked where the filesystem can); `-a` makes a standalone
+/// copy with every inherited setting and backing chain flattened, `-f`
+/// forks instead. `-R` takes the descendants along, `-r` every VM below.
 public enum VMCpCommand: Command {
     public static let spec = CommandSpec(
         name: "vmcp",
         summary: "copy virtual machines",
-        synopsis: [],
         options: SharedOptions.clone,
         operands: "source ... destination",
         operandCompletion: .directory,
-        implemented: false
+        exitCodes: [(0, "every copy was made"), (1, "a copy failed (and was undone)"), (2, "wrong usage")]
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        guard args.operands.count >= 2 else { throw VMToolsError.usage("a source and a destination are needed") }
+        let cli = try Cloner.checkFlags(args)
+        let destination = args.operands.last!
+        if args.operands.count > 2 {
+            let dest = try FileSystem.canonicalize(destination, cwd: context.cwd)
+            guard FileSystem.isDirectory(dest) else {
+                throw VMToolsError.usage("'\(destination)': with several sources the destination must be an existing directory")
+            }
+        }
+        Interrupt.block()
+        let (global, resolver) = try context.loadGlobal(args, commandLine: cli)
+        let cloner = try Cloner(args, defaultMode: .copy, cli: cli, global: global, resolver: resolver, context: context)
+        var failed = false
+        for operand in args.operands.dropLast() {
+            do {
+                let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
+                guard FileSystem.isDirectory(source) else { throw VMToolsError(.failure, operand, "not a directory") }
+                let made = try cloner.clone(source, to: destination)
+                context.console.info(cloner.mode == .fork ? "\(made): forked from '\(source)'" : "\(source): copied to '\(made)'")
+            } catch let e as VMToolsError {
+                failed = true
+                context.console.error(e)
+                if Interrupt.pending() != nil { break }
+            }
+        }
+        return failed ? .failure : .success
     }
 }

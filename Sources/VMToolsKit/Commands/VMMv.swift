@@ -1,20 +1,121 @@
-/// `vmmv`: move or rename virtual machines. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+/// `vmmv`: move or rename VMs with their trees (commands.md §8). Every link
+/// into the moved directory is rewritten first — parent lines, storage
+/// paths, `childs.lst` entries, qcow2 backing paths, children living
+/// elsewhere — then one `rename(2)` moves it. A failure or Ctrl-C undoes
+/// it all; after a crash `vmfix -b` does.
 public enum VMMvCommand: Command {
     public static let spec = CommandSpec(
         name: "vmmv",
         summary: "move or rename virtual machines",
         synopsis: ["[-hqvy] source destination", "[-hqvy] source ... directory", "[-hqvy] -t directory source ..."],
         options: [
-        OptionSpec("t", "directory", "move every source into this directory"),
-        OptionSpec("y", "assume yes: never prompt"),
+            OptionSpec("t", "directory", "move every source into this directory"),
+            OptionSpec("y", "assume yes: never prompt"),
         ],
         operands: "source ... destination",
         operandCompletion: .directory,
-        implemented: false
+        exitCodes: [(0, "every VM was moved"), (1, "a move failed (and was undone)"), (2, "wrong usage")]
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        let targets = args.values("t")
+        guard targets.count <= 1 else { throw VMToolsError.usage("-t can be given once only") }
+        var sources = args.operands
+        let target: String
+        if let t = targets.first {
+            target = t
+        } else {
+            guard sources.count >= 2 else { throw VMToolsError.usage("a source and a destination are needed") }
+            target = sources.removeLast()
+        }
+        guard !sources.isEmpty else { throw VMToolsError.usage("name the VMs to move") }
+        let canonicalTarget = try FileSystem.canonicalize(target, cwd: context.cwd)
+        if (sources.count > 1 || !targets.isEmpty) && !FileSystem.isDirectory(canonicalTarget) {
+            throw VMToolsError.usage("'\(target)': target is not a directory")
+        }
+        Interrupt.block()
+        let (global, _) = try context.loadGlobal(args)
+        var failed = false
+        for operand in sources {
+            do {
+                let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
+                guard VMHome.isHome(source, global: global) else {
+                    context.console.notice("\(source): no \(global.file("cfg_file_vmsettings")) here")
+                    throw VMToolsError(.failure, operand, "not a VM home")
+                }
+                let moved = try move(source, to: canonicalTarget, global: global, context: context)
+                context.console.info("\(source): virtual machine moved to '\(moved)'")
+            } catch let e as VMToolsError {
+                failed = true
+                context.console.error(e)
+                if Interrupt.pending() != nil { break }
+            }
+        }
+        return failed ? .failure : .success
+    }
+
+    /// Moves the VM home `source` to (or into) `target`; returns the new home.
+    static func move(_ source: String, to target: String, global: GlobalConfig, context: Context) throws -> String {
+        // An existing directory receives the VM (as X/vm, else X/vm_1 …);
+        // anything else is the new name (commands.md §8, §0.6 improvement).
+        let free: (String) -> Bool = { !FileSystem.exists($0) || Cloner.isEmptyDirectory($0) }
+        let dest = FileSystem.isDirectory(target)
+            ? FileSystem.newPath(in: target, base: source.lastPathComponent, isFree: free) : target
+        guard dest != source else { throw VMToolsError(.failure, source, "source and destination are the same") }
+        guard !FileSystem.isWithin(dest, source) else {
+            throw VMToolsError(.failure, dest, "cannot move a VM into itself")
+        }
+        guard FileSystem.isDirectory(dest.deletingLastPathComponent) else {
+            throw VMToolsError(.failure, dest, "its directory does not exist")
+        }
+        if FileSystem.exists(dest) && !free(dest) { throw VMToolsError(.failure, dest, "exists and is not an empty directory") }
+
+        let t = PathTranslation(from: source, to: dest)
+        let locks = LockSet(global: global, console: context.console)
+        let tx = Transaction(anchor: source.deletingLastPathComponent, environment: context.environment)
+        var renamed = false
+        do {
+            // Locks: the directory and all below it, every descendant, the parent.
+            let below = FileSystem.subdirectories(source)
+            for dir in [source] + below { try locks.lock(dir, whatFor: "a running VM cannot be moved") }
+            let vms = ([source] + below).filter { VMHome.isHome($0, global: global) }
+            var outside: [String] = []
+            for vm in vms {
+                for child in try ChildList.read(home: vm, global: global).children
+                where !t.applies(to: child) && VMHome.isHome(child, global: global) && !outside.contains(child) {
+                    try locks.lock(child, whatFor: "its parent moves")
+                    outside.append(child)
+                }
+            }
+            let parent = try VMSettingsFile.read(source.appendingPathComponent(global.file("cfg_file_vmsettings"))).parent
+            if let parent, VMHome.isHome(parent, global: global), !t.applies(to: parent) {
+                try locks.lock(parent, allowRunning: true)
+            }
+
+            let relink = Relinker(global: global, tx: tx, environment: context.environment)
+            let comment = "Moved from '\(source)'\nto '\(dest)'"
+            for vm in vms {
+                try relink.translateVM(at: vm, t, comment: comment,
+                                       rename: vm == source ? (source.lastPathComponent, dest.lastPathComponent) : nil)
+                try relink.translateChildList(in: vm, t)
+            }
+            for child in outside { try relink.translateVM(at: child, t, comment: comment) }
+            if let parent, VMHome.isHome(parent, global: global), !t.applies(to: parent) {
+                try relink.updateChildList(in: parent, remove: source, add: dest)
+            }
+            if FileSystem.isDirectory(dest) { try tx.moveAside(dest) }  // an empty directory is replaced
+            try tx.rename(source, to: dest)
+            renamed = true
+            locks.moved(t)
+            try Interrupt.check()
+            tx.commit()
+            locks.releaseAll()
+            return dest
+        } catch {
+            tx.rollback()
+            if renamed { locks.moved(PathTranslation(from: dest, to: source)) }
+            locks.releaseAll()
+            throw error
+        }
     }
 }

@@ -24,6 +24,7 @@ public enum VMRmCommand: Command {
         var cli = CommandLineSettings()
         if args.has("y") { cli.override("cfg_ui_assumeyes", "yes", flag: "-y") }
         let (global, _) = try context.loadGlobal(args, commandLine: cli)
+        Interrupt.block()
         let prompter = Prompter(assumeYes: global.settings.isYes("cfg_ui_assumeyes"), console: context.console, stdin: context.stdin)
         var status = ExitCode.success
         for operand in args.operands {
@@ -64,36 +65,44 @@ public enum VMRmCommand: Command {
                 keptSomething = true
                 return
             }
-            let lock = try HomeLock.acquire(home, global: global, console: console)
-            defer { lock.release() }
-            let parent = (try? VMSettingsFile.read(home.appendingPathComponent(global.file("cfg_file_vmsettings"))))?.parent
-                .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
-            // The VM stops existing when its settings file goes; the parent's
-            // list is updated first, so a crash leaves at worst a stale entry
-            // pointing at a VM that still exists (vmfix -p repairs either way).
-            if let parent, VMHome.isHome(parent, global: global) {
-                let parentLock = try HomeLock.acquire(parent, global: global, console: console)
-                defer { parentLock.release() }
-                var list = try ChildList.read(home: parent, global: global)
-                list.remove(home)
-                try list.write(parentLock, global: global)
-            }
-            let own = ["cfg_file_vmsettings", "cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"]
-            for setting in own { try FileSystem.removeFile(home.appendingPathComponent(global.file(setting))) }
-            let lockName = global.file("cfg_file_lock")
-            if !keep {
-                for entry in try FileSystem.listDirectory(home).sorted(by: bytewiseLess) where entry != lockName {
-                    let path = home.appendingPathComponent(entry)
-                    let kind = FileSystem.isDirectory(path) && !isSymlink(path) ? "directory" : "file"
-                    guard try prompter.confirm("Delete the \(kind) \(path) (Ctrl-C to abort)") else {
-                        keptSomething = true
-                        continue
-                    }
-                    let r = try Subprocess("/bin/rm", ["-rf", "--", path]).run()
-                    guard r.status == 0 else { throw VMToolsError(.failure, path, "cannot delete: \(r.stderrText.trimmingTrailingWhitespace())") }
+            // One transaction per VM, its backup directory beside the home
+            // (same filesystem: entries are moved into it, not copied). The
+            // VM stops existing when its settings file goes aside; a crash
+            // from there on is finished or undone by `vmfix -b`.
+            let locks = LockSet(global: global, console: console)
+            let tx = Transaction(anchor: home.deletingLastPathComponent)
+            do {
+                try locks.lock(home, whatFor: "stop it first")
+                let parent = (try? VMSettingsFile.read(home.appendingPathComponent(global.file("cfg_file_vmsettings"))))?.parent
+                    .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
+                try tx.moveAside(home.appendingPathComponent(global.file("cfg_file_vmsettings")))
+                if let parent, VMHome.isHome(parent, global: global) {
+                    try locks.lock(parent, allowRunning: true)
+                    try Relinker(global: global, tx: tx, environment: [:]).updateChildList(in: parent, remove: home, add: nil)
                 }
+                for setting in ["cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
+                    try tx.moveAside(home.appendingPathComponent(global.file(setting)))
+                }
+                let lockName = global.file("cfg_file_lock")
+                if !keep {
+                    for entry in try FileSystem.listDirectory(home).sorted(by: bytewiseLess) where entry != lockName {
+                        let path = home.appendingPathComponent(entry)
+                        let kind = FileSystem.isDirectory(path) && !FileSystem.isSymlink(path) ? "directory" : "file"
+                        guard try prompter.confirm("Delete the \(kind) \(path) (Ctrl-C to abort)") else {
+                            keptSomething = true
+                            continue
+                        }
+                        try tx.moveAside(path)
+                    }
+                }
+                try Interrupt.check()
+                tx.commit()
+                locks.releaseAll()
+            } catch {
+                tx.rollback()
+                locks.releaseAll()
+                throw error
             }
-            lock.release()
             if rmdir(home) != 0 {
                 console.notice("\(home): not empty, so the directory itself is kept")
             }
@@ -106,18 +115,13 @@ public enum VMRmCommand: Command {
             while let dir = stack.popLast() {
                 for entry in (try? FileSystem.listDirectory(dir)) ?? [] {
                     let path = dir.appendingPathComponent(entry)
-                    guard FileSystem.isDirectory(path), !isSymlink(path) else { continue }
+                    guard FileSystem.isDirectory(path), !FileSystem.isSymlink(path) else { continue }
                     if VMHome.isHome(path, global: global), let p = RunningState.process(home: path, global: global) {
                         throw VMToolsError(.failure, home, "holds the running VM \(path) (pid \(p.pid)); stop it first")
                     }
                     stack.append(path)
                 }
             }
-        }
-
-        func isSymlink(_ path: String) -> Bool {
-            var st = stat()
-            return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
         }
     }
 }

@@ -17,8 +17,8 @@ import Glibc
 /// written by the original (a bare path) carries no owner: it is honoured
 /// until `cfg_limit_waitlock` runs out.
 public final class HomeLock {
-    public let directory: String
-    public let lockPath: String
+    public private(set) var directory: String
+    public private(set) var lockPath: String
     private let target: String
     private var fd: Int32
 
@@ -122,6 +122,13 @@ public final class HomeLock {
         if FileSystem.readLink(lockPath) == target { unlink(lockPath) }
         close(fd)
         fd = -1
+    }
+
+    /// Follows the directory after a rename: the link and the flocked
+    /// inode went along with it.
+    public func relocate(to newDirectory: String) {
+        directory = newDirectory
+        lockPath = newDirectory.appendingPathComponent(lockPath.lastPathComponent)
     }
 
     public var isHeld: Bool { fd >= 0 && FileSystem.readLink(lockPath) == target }

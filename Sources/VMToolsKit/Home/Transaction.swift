@@ -1,25 +1,241 @@
-/// Undo actions for a multi-step change (commands.md §0.5): registered as
-/// each step is made, run last-first if the change fails, dropped on commit.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystem
+
+/// A multi-step change to VM trees that can always be undone (commands.md
+/// §0.5): before each step, how to undo it is appended to a journal in a
+/// backup directory `vmtools-backup.XXXXXXXXXX` and synced; replaced files
+/// are kept there. On error or Ctrl-C the journal is replayed last-first; a
+/// process killed outright leaves the directory behind, and `vmfix -b`
+/// replays it. Every undo action is idempotent — it checks what is there —
+/// so replaying after a crash at any point, or twice, is safe.
+///
+/// The owner holds an `flock` on the journal: `vmfix -b` leaves the backup
+/// directory of a live operation alone.
 public final class Transaction {
-    private var undo: [(String, () -> Void)] = []
-    private var committed = false
-
-    public init() {}
-
-    /// Registers how to undo the step just made.
-    public func onRollback(_ what: String, _ action: @escaping () -> Void) {
-        undo.append((what, action))
+    public enum Undo: Equatable, Sendable {
+        /// The step creates this path: undo removes it (recursively).
+        case remove(String)
+        /// The step replaces or deletes `original`, whose old content is at
+        /// `backup` (in the backup directory): undo puts it back.
+        case restore(backup: String, original: String)
+        /// The step renames `from` to `to`: undo renames it back.
+        case rename(from: String, to: String)
+        /// The step changes the backing file of `image`; this was it.
+        case rebase(image: String, backing: String, format: String)
     }
 
+    public static let journalName = "journal"
+    static let header = "vmtools-journal 1"
+
+    /// Where the backup directory is made (it is made on first need).
+    /// Large files are moved into it, so it should be on their filesystem.
+    public let anchor: String
+    public private(set) var backupDirectory: String?
+    private var journalFD: Int32 = -1
+    private var steps: [Undo] = []
+    private var counter = 0
+    private var finished = false
+    var environment: [String: String]
+
+    public init(anchor: String, environment: [String: String] = [:]) {
+        self.anchor = anchor
+        self.environment = environment
+    }
+
+    deinit { if !finished { rollback() } }
+
+    // MARK: Recording steps
+
+    /// Records how to undo the step the caller is about to make.
+    public func record(_ undo: Undo) throws {
+        try Interrupt.check()
+        try openJournal()
+        var line = Self.encode(undo)
+        line.append(UInt8(ascii: "\n"))
+        let ok = line.withUnsafeBytes { write(journalFD, $0.baseAddress, $0.count) == $0.count }
+        guard ok, fdatasync(journalFD) == 0 else {
+            throw VMToolsError(.failure, backupDirectory, "cannot write the undo journal: \(FileSystem.errnoMessage())")
+        }
+        steps.append(undo)
+    }
+
+    /// A fresh path inside the backup directory.
+    public func backupPath(for original: String) throws -> String {
+        try openJournal()
+        counter += 1
+        return backupDirectory!.appendingPathComponent("\(counter)-\(original.lastPathComponent)")
+    }
+
+    /// Creates a directory (or reuses an existing one), undone by removing
+    /// it. Recorded after `mkdir` succeeds, so undo never removes a directory
+    /// someone else made; a crash in between leaves one empty directory.
+    public func makeDirectory(_ path: String) throws {
+        if FileSystem.isDirectory(path) { return }
+        try Interrupt.check()
+        guard mkdir(path, 0o755) == 0 else { throw VMToolsError(.failure, path, "cannot create: \(FileSystem.errnoMessage())") }
+        FileSystem.syncDirectory(path.deletingLastPathComponent)
+        try record(.remove(path))
+    }
+
+    /// Writes a small file atomically (nil deletes it); the old content is
+    /// kept for undo.
+    public func writeFile(_ data: [UInt8]?, to path: String) throws {
+        if FileSystem.exists(path) {
+            let backup = try backupPath(for: path)
+            try FileSystem.writeAtomically(try FileSystem.readBytes(path), to: backup, mode: FileSystem.mode(path) ?? 0o644)
+            try record(.restore(backup: backup, original: path))
+        } else if data != nil {
+            try record(.remove(path))
+        }
+        if let data {
+            try FileSystem.writeAtomically(data, to: path)
+        } else {
+            try FileSystem.removeFile(path)
+        }
+    }
+
+    /// Moves a file or directory out of the way, into the backup directory,
+    /// where commit deletes it and rollback brings it back.
+    public func moveAside(_ path: String) throws {
+        guard FileSystem.lexists(path) else { return }
+        let backup = try backupPath(for: path)
+        try record(.restore(backup: backup, original: path))
+        try FileSystem.rename(path, backup)
+    }
+
+    public func rename(_ from: String, to: String) throws {
+        try record(.rename(from: from, to: to))
+        try FileSystem.rename(from, to)
+    }
+
+    /// `qemu-img rebase -u`: only the recorded backing path changes.
+    public func rebase(_ image: String, onto backing: String) throws {
+        let current = try QemuImg.backing(of: image, environment: environment)
+        guard let current, current.path != backing else { return }
+        try record(.rebase(image: image, backing: current.path, format: current.format))
+        try QemuImg.rebaseUnsafe(image, backing: backing, format: ImageFormat.detect(backing) ?? current.format, environment: environment)
+    }
+
+    // MARK: Ending
+
+    /// Keeps the changes: the journal goes first, so from then on a crash
+    /// leaves only a backup directory for `vmfix -b` to delete.
     public func commit() {
-        committed = true
-        undo.removeAll()
+        finished = true
+        steps.removeAll()
+        guard let dir = backupDirectory else { return }
+        unlink(dir.appendingPathComponent(Self.journalName))
+        FileSystem.syncDirectory(dir)
+        close(journalFD)
+        journalFD = -1
+        FileSystem.removeTree(dir)
     }
 
     public func rollback() {
-        for (_, action) in undo.reversed() { action() }
-        undo.removeAll()
+        finished = true
+        for step in steps.reversed() { Self.undo(step, environment: environment) }
+        steps.removeAll()
+        guard let dir = backupDirectory else { return }
+        close(journalFD)
+        journalFD = -1
+        FileSystem.removeTree(dir)
     }
 
-    deinit { if !committed { rollback() } }
+    // MARK: Journal
+
+    private func openJournal() throws {
+        guard journalFD < 0 else { return }
+        var template = Array(anchor.appendingPathComponent("vmtools-backup.XXXXXXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw VMToolsError(.failure, anchor, "cannot create a backup directory here: \(FileSystem.errnoMessage())")
+        }
+        let dir = FileSystem.string(fromNulTerminated: template)
+        let path = dir.appendingPathComponent(Self.journalName)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            rmdir(dir)
+            throw VMToolsError(.failure, path, "cannot create the undo journal: \(FileSystem.errnoMessage())")
+        }
+        flock(fd, LOCK_EX)
+        let head = Array("\(Self.header)\n".utf8)
+        _ = head.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        fsync(fd)
+        FileSystem.syncDirectory(anchor)
+        backupDirectory = dir
+        journalFD = fd
+    }
+
+    /// Fields are NUL-separated (paths hold neither NUL nor newline).
+    static func encode(_ undo: Undo) -> [UInt8] {
+        let fields: [String]
+        switch undo {
+        case let .remove(p): fields = ["remove", p]
+        case let .restore(b, o): fields = ["restore", b, o]
+        case let .rename(f, t): fields = ["rename", f, t]
+        case let .rebase(i, b, f): fields = ["rebase", i, b, f]
+        }
+        return Array(fields.joined(separator: "\u{0}").utf8)
+    }
+
+    static func decode(_ line: [UInt8]) -> Undo? {
+        let f = line.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        switch (f.first, f.count) {
+        case ("remove", 2): return .remove(f[1])
+        case ("restore", 3): return .restore(backup: f[1], original: f[2])
+        case ("rename", 3): return .rename(from: f[1], to: f[2])
+        case ("rebase", 4): return .rebase(image: f[1], backing: f[2], format: f[3])
+        default: return nil
+        }
+    }
+
+    static func undo(_ step: Undo, environment: [String: String]) {
+        switch step {
+        case let .remove(p):
+            FileSystem.removeTree(p)
+        case let .restore(backup, original):
+            // The backup exists only if the step got that far.
+            guard FileSystem.lexists(backup) else { return }
+            if FileSystem.isDirectory(original) && !FileSystem.isSymlink(original) { FileSystem.removeTree(original) }
+            Glibc.rename(backup, original)
+            FileSystem.syncDirectory(original.deletingLastPathComponent)
+        case let .rename(from, to):
+            guard FileSystem.lexists(to), !FileSystem.lexists(from) else { return }
+            Glibc.rename(to, from)
+            FileSystem.syncDirectory(from.deletingLastPathComponent)
+        case let .rebase(image, backing, format):
+            guard FileSystem.exists(image) else { return }
+            try? QemuImg.rebaseUnsafe(image, backing: backing, format: format, environment: environment)
+        }
+    }
+
+    /// What a backup directory left by a dead process holds.
+    public enum Leftover: Equatable {
+        /// Its operation is still running: leave it alone.
+        case live
+        /// The operation had committed (or never started): only delete it.
+        case committed
+        /// The operation was interrupted: replay these, then delete it.
+        case interrupted([Undo])
+    }
+
+    public static func inspect(backupDirectory dir: String) -> Leftover {
+        let path = dir.appendingPathComponent(journalName)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .committed }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return .live }
+        var bytes = (try? FileSystem.readBytes(path)) ?? []
+        // A torn last record was never acted on: its step comes after it.
+        while let last = bytes.last, last != UInt8(ascii: "\n") { bytes.removeLast() }
+        var lines = bytes.split(separator: UInt8(ascii: "\n")).map(Array.init)
+        guard !lines.isEmpty, String(decoding: lines.removeFirst(), as: UTF8.self) == header else { return .interrupted([]) }
+        return .interrupted(lines.compactMap(decode))
+    }
+
+    /// `vmfix -b`: puts the tree back as it was before the interrupted operation.
+    public static func replay(_ steps: [Undo], environment: [String: String]) {
+        for step in steps.reversed() { undo(step, environment: environment) }
+    }
 }

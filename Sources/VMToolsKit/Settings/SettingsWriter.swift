@@ -24,6 +24,9 @@ public struct SettingsDocument: Equatable, Sendable {
     /// Initial disk sizes, shown in the `# HDD N` comment only: a stored
     /// `createsize` would recreate the disk at every start.
     public var initialSizes: [Int: String]
+    /// A new VM's installation medium is written commented out, so it is
+    /// not inserted again at the next start; a rewritten file keeps its media.
+    public var ejectMedia = true
 
     public init(comment: String, parent: String? = nil, templates: [String] = [], name: String,
                 entries: [Entry] = [], initialSizes: [Int: String] = [:]) {
@@ -42,6 +45,7 @@ public struct SettingsDocument: Equatable, Sendable {
         entries.sort { bytewiseLess($0.name, $1.name) }
         self.init(comment: comment, parent: file.parent, templates: file.templates,
                   name: name ?? file.value("vm_name") ?? "", entries: entries)
+        ejectMedia = false
     }
 
     public enum Slot: Hashable, Comparable, Sendable {
@@ -120,7 +124,7 @@ public struct SettingsDocument: Equatable, Sendable {
                 for name in last.keys.sorted(by: bytewiseLess) {
                     let line = "\(name)=\(enc(last[name]!))"
                     // An installation medium is not inserted again at the next start.
-                    if case .cdrom = slot, name.hasSuffix("_backend") { out.append("# " + line) } else { out.append(line) }
+                    if ejectMedia, case .cdrom = slot, name.hasSuffix("_backend") { out.append("# " + line) } else { out.append(line) }
                 }
             }
             out.append("")

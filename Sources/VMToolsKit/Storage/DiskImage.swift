@@ -172,15 +172,78 @@ public enum ImageFormat {
 }
 
 extension QemuImg {
+    static func executable(_ subject: String, environment: [String: String]) throws -> String {
+        guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
+            throw VMToolsError(.failure, subject, "qemu-img is not installed (Debian: apt-get install qemu-utils)")
+        }
+        return exe
+    }
+
+    /// Runs `qemu-img ARGS`; a failure names `subject` and quotes qemu-img.
+    /// With `progress`, qemu-img's own meter goes to the terminal.
+    static func run(_ args: [String], subject: String, environment: [String: String], progress: Bool = false) throws {
+        let exe = try executable(subject, environment: environment)
+        if progress {
+            let status = try Subprocess(exe, args).runInteractive()
+            guard status == 0 else { throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed (exit status \(status))") }
+            return
+        }
+        let r = try Subprocess(exe, args).run()
+        guard r.status == 0 else {
+            throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+    }
+
     /// An empty qcow2 overlay on `backing`, with its format recorded.
     public static func createOverlay(_ path: String, backing: String, environment: [String: String]) throws {
-        guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
-            throw VMToolsError(.failure, path, "qemu-img is not installed (Debian: apt-get install qemu-utils)")
-        }
         let format = ImageFormat.detect(backing) ?? "raw"
-        let r = try Subprocess(exe, ["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path]).run()
-        guard r.status == 0 else {
-            throw VMToolsError(.failure, path, "qemu-img create failed: \(r.stderrText.trimmingTrailingWhitespace())")
-        }
+        try run(["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path], subject: path, environment: environment)
+    }
+
+    public struct Backing: Equatable, Sendable {
+        public var path: String
+        public var format: String
+    }
+
+    /// The backing file an image records, absolute (relative names are
+    /// taken from the image's directory, as QEMU does), and its format.
+    public static func backing(of image: String, environment: [String: String]) throws -> Backing? {
+        guard ImageFormat.detect(image) == "qcow2" else { return nil }
+        let info = try info(image, backingChain: false, environment: environment)
+        guard let raw = info["backing-filename"]?.stringValue, !raw.isEmpty else { return nil }
+        let path = raw.hasPrefix("/") ? raw : image.deletingLastPathComponent.appendingPathComponent(raw)
+        let format = info["backing-filename-format"]?.stringValue ?? ImageFormat.detect(path) ?? "raw"
+        return Backing(path: path, format: format)
+    }
+
+    /// `qemu-img rebase -u`: rewrites the recorded backing path only. Right
+    /// when the new backing holds the same data (a moved or copied parent).
+    public static func rebaseUnsafe(_ image: String, backing: String, format: String, environment: [String: String]) throws {
+        try run(["rebase", "-u", "-b", backing, "-F", format, "--", image], subject: image, environment: environment)
+    }
+
+    /// `qemu-img convert` into a new qcow2: flattened, or keeping `backing`
+    /// (only the clusters that differ from it are written).
+    public static func convert(_ source: String, to dest: String, backing: Backing?, compress: Bool, progress: Bool,
+                               environment: [String: String]) throws {
+        var args = ["convert", "-O", "qcow2"]
+        if progress { args.append("-p") }
+        if compress { args.append("-c") }
+        if let backing { args += ["-B", backing.path, "-F", backing.format] }
+        args += ["--", source, dest]
+        try run(args, subject: source, environment: environment, progress: progress)
+    }
+
+    /// `qemu-img commit`: writes an overlay's data into its backing file.
+    public static func commit(_ image: String, environment: [String: String]) throws {
+        try run(["commit", "-q", "--", image], subject: image, environment: environment)
+    }
+
+    /// Whether a running QEMU holds the image's write lock (commands.md §0.5):
+    /// a plain `info`, without `-U`, fails then.
+    public static func isInUse(_ image: String, environment: [String: String]) -> Bool {
+        guard let exe = try? executable(image, environment: environment),
+              let r = try? Subprocess(exe, ["info", "--output=json", "--", image]).run() else { return false }
+        return r.status != 0 && r.stderrText.contains("lock")
     }
 }

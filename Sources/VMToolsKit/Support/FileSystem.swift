@@ -178,7 +178,7 @@ enum FileSystem {
             throw VMToolsError(.failure, path, "cannot sync: \(errnoMessage(e))")
         }
         close(fd)
-        guard rename(tmp, path) == 0 else {
+        guard Glibc.rename(tmp, path) == 0 else {
             throw VMToolsError(.failure, path, "cannot replace: \(errnoMessage())")
         }
         ok = true
@@ -207,5 +207,64 @@ enum FileSystem {
             throw VMToolsError(.failure, path, "cannot remove: \(errnoMessage())")
         }
         if sync { syncDirectory(path.deletingLastPathComponent) }
+    }
+}
+
+extension FileSystem {
+    /// True for anything at `path`, a dangling symbolic link included.
+    static func lexists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    static func isSymlink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    static func mode(_ path: String) -> mode_t? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_mode & 0o7777 : nil
+    }
+
+    /// `rename(2)`, then a sync of both directories so it survives a crash.
+    static func rename(_ from: String, _ to: String) throws {
+        guard Glibc.rename(from, to) == 0 else {
+            throw VMToolsError(.failure, from, "cannot move to \(to): \(errnoMessage())")
+        }
+        syncDirectory(to.deletingLastPathComponent)
+        if from.deletingLastPathComponent != to.deletingLastPathComponent { syncDirectory(from.deletingLastPathComponent) }
+    }
+
+    /// `rm -rf` without a subprocess; symbolic links are removed, never followed.
+    static func removeTree(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for entry in (try? listDirectory(path)) ?? [] { removeTree(path.appendingPathComponent(entry)) }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+
+    /// Whether `path` is `dir` or lies below it, component-wise.
+    static func isWithin(_ path: String, _ dir: String) -> Bool {
+        path == dir || path.hasPrefix(dir == "/" ? "/" : dir + "/")
+    }
+
+    /// Directories below `root` (not following links), parents before children.
+    static func subdirectories(_ root: String) -> [String] {
+        var out: [String] = []
+        var stack = [root]
+        while let dir = stack.popLast() {
+            let entries = ((try? listDirectory(dir)) ?? []).sorted(by: bytewiseLess)
+            for e in entries.reversed() {
+                let p = dir.appendingPathComponent(e)
+                if isDirectory(p) && !isSymlink(p) { stack.append(p) }
+            }
+            if dir != root { out.append(dir) }
+        }
+        return out
     }
 }

@@ -15,11 +15,16 @@ public struct CloneJob {
     public var keepUnique: Bool
     /// `-s`: reference images in snapshot mode instead of making new ones.
     public var snapshot: Bool
+    /// `-z`: compress copied images.
+    public var compress = false
     public var environment: [String: String]
     public var console: Console
     public var transaction: Transaction
     /// Settings the new VM's file records, in order (last override wins).
     public var overrides: [SettingsDocument.Entry] = []
+    /// Images copied so far in this operation, source path → copy: a
+    /// child's overlay is re-pointed at its parent's copy.
+    public var imageMap: [String: String] = [:]
 
     public mutating func override(_ name: String, _ value: String) {
         overrides.removeAll { $0.name == name }

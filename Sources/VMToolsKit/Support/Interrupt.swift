@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Ctrl-C and friends for commands that change VM trees (commands.md §0.5).
+///
+/// The signals are blocked rather than handled: a blocked signal stays
+/// pending, and the command looks for it between steps, then rolls back in
+/// ordinary code (no async-signal-safety traps). Children start with a clean
+/// mask, so a `qemu-img` in the foreground still dies on Ctrl-C, and its
+/// failure starts the same rollback.
+public enum Interrupt {
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGQUIT, SIGHUP]
+
+    public static func block() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        sigprocmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// The pending signal, if one arrived.
+    public static func pending() -> Int32? {
+        var set = sigset_t()
+        sigemptyset(&set)
+        guard sigpending(&set) == 0 else { return nil }
+        return signals.first { sigismember(&set, $0) == 1 }
+    }
+
+    /// Throws when a signal is pending: the caller's transaction rolls back.
+    public static func check() throws {
+        if let s = pending() {
+            throw VMToolsError(.failure, nil, "interrupted by signal \(s); the changes made so far were undone")
+        }
+    }
+}

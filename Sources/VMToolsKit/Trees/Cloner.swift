@@ -1,0 +1,261 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `vmcp` and `vmfork` share (commands.md §7): one (source,
+/// destination) pair at a time, all or nothing, with the source's
+/// descendants (`-R`) or every VM below it (`-r`).
+struct Cloner {
+    var mode: CloneJob.Action
+    var childRecursion = false
+    var directoryRecursion = false
+    /// `-n`: the source is not locked (read-only media), only checked.
+    var noLock = false
+    var keepUnique = false
+    var snapshot = false
+    var compress = false
+    var cli: CommandLineSettings
+    var modules: [any CloneModule.Type]
+    var global: GlobalConfig
+    var resolver: SettingsResolver
+    var context: Context
+
+    var environment: [String: String] { context.environment }
+
+    init(_ args: ParsedArguments, defaultMode: CloneJob.Action, cli: CommandLineSettings, global: GlobalConfig,
+         resolver: SettingsResolver, context: Context) throws {
+        mode = args.has("a") ? .autonomous : args.has("c") ? .copy : args.has("f") ? .fork : defaultMode
+        childRecursion = args.has("R")
+        directoryRecursion = args.has("r")
+        noLock = args.has("n")
+        keepUnique = args.has("k")
+        snapshot = args.has("s")
+        compress = args.has("z")
+        self.cli = cli
+        self.global = global
+        self.resolver = resolver
+        self.context = context
+        modules = try ModuleRegistry.cloneModules(global.settings, add: args.values("m"), remove: args.values("M"), paths: global.paths)
+    }
+
+    /// Checks shared by both commands' flags (commands.md §7, exit 2).
+    static func checkFlags(_ args: ParsedArguments) throws -> CommandLineSettings {
+        if [args.has("a"), args.has("c"), args.has("f")].filter({ $0 }).count > 1 {
+            throw VMToolsError.usage("-a, -c and -f cannot be combined")
+        }
+        if args.has("n") && !args.has("a") { throw VMToolsError.usage("-n goes with -a only") }
+        var cli = CommandLineSettings()
+        for o in args.occurrences {
+            if o.letter == "o" { try cli.parseOverride(o.value ?? "") }
+            if o.letter == "y" { cli.override("cfg_ui_assumeyes", "yes", flag: "-y") }
+        }
+        return cli
+    }
+
+    /// Copies or forks `source` (canonical) to `destination`; returns the new home.
+    func clone(_ source: String, to destination: String) throws -> String {
+        let root = try Self.newHome(for: source, at: destination, cwd: context.cwd, global: global)
+        if (directoryRecursion || childRecursion) && FileSystem.isWithin(root, source) {
+            throw VMToolsError(.failure, root, "is inside '\(source)', which is copied recursively")
+        }
+        let locks = LockSet(global: global, console: context.console)
+        let tx = Transaction(anchor: root.deletingLastPathComponent, environment: environment)
+        do {
+            var run = Run(cloner: self, source: source, root: root, locks: locks, tx: tx)
+            try run.plan()
+            try run.execute()
+            tx.commit()
+            locks.releaseAll()
+            return root
+        } catch {
+            tx.rollback()
+            locks.releaseAll()
+            throw error
+        }
+    }
+
+    /// An existing directory receives `<dir>/<source name>` (or `_1`, `_2` …);
+    /// anything else is the new home's own path (commands.md §7, §0.6).
+    static func newHome(for source: String, at destination: String, cwd: String, global: GlobalConfig) throws -> String {
+        let dest = try FileSystem.canonicalize(destination, cwd: cwd)
+        guard FileSystem.isDirectory(dest) else {
+            guard FileSystem.isDirectory(dest.deletingLastPathComponent), FileSystem.isWritable(dest.deletingLastPathComponent) else {
+                throw VMToolsError(.failure, dest, "its directory does not exist or is not writable")
+            }
+            if FileSystem.exists(dest) { throw VMToolsError(.failure, dest, "exists and is not a directory") }
+            return dest
+        }
+        // The source itself is never free (it holds vm.settings), so a copy
+        // into its own directory lands beside or inside it, never on it.
+        return FileSystem.newPath(in: dest, base: source.lastPathComponent) { !FileSystem.exists($0) || isEmptyDirectory($0) }
+    }
+
+    static func isEmptyDirectory(_ path: String) -> Bool {
+        FileSystem.isDirectory(path) && ((try? FileSystem.listDirectory(path).isEmpty) ?? false)
+    }
+
+    /// One pair's work: which directories and VMs go where, then the copies.
+    struct Run {
+        let cloner: Cloner
+        let source: String
+        let root: String
+        let locks: LockSet
+        let tx: Transaction
+        /// Source directory or VM home → its new path.
+        var placed: [String: String] = [:]
+        var order: [String] = []
+        var done: Set<String> = []
+        var imageMap: [String: String] = [:]
+
+        init(cloner: Cloner, source: String, root: String, locks: LockSet, tx: Transaction) {
+            self.cloner = cloner
+            self.source = source
+            self.root = root
+            self.locks = locks
+            self.tx = tx
+        }
+
+        var global: GlobalConfig { cloner.global }
+
+        /// Collects the sources and locks them (§7 "Locks"): the VMs and
+        /// directories copied, before anything is written.
+        mutating func plan() throws {
+            let isVM = VMHome.isHome(source, global: global)
+            guard isVM || cloner.directoryRecursion else {
+                throw VMToolsError(.failure, source, "not a VM home (no \(global.file("cfg_file_vmsettings")))")
+            }
+            placed[source] = root
+            order = [source]
+            if cloner.directoryRecursion {
+                for dir in FileSystem.subdirectories(source) {
+                    placed[dir] = root + dir.dropFirst(source.count)
+                    order.append(dir)
+                }
+            }
+            if cloner.childRecursion {
+                let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+                var seen = Set(order)
+                var level = order.filter { VMHome.isHome($0, global: global) }
+                var depth = 0
+                while !level.isEmpty {
+                    depth += 1
+                    guard depth <= limit else {
+                        throw VMToolsError(.failure, source, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?")
+                    }
+                    var next: [String] = []
+                    for vm in level {
+                        for child in try ChildList.read(home: vm, global: global).children
+                        where VMHome.isHome(child, global: global) && !seen.contains(child) {
+                            seen.insert(child)
+                            order.append(child)
+                            next.append(child)
+                        }
+                    }
+                    level = next
+                }
+            }
+            for dir in order {
+                if cloner.noLock {
+                    if let p = RunningState.process(home: dir, global: global) {
+                        throw VMToolsError(.failure, dir, "is running (pid \(p.pid)); stop it first (vmdown)")
+                    }
+                } else {
+                    try locks.lock(dir, whatFor: "its disks are in use")
+                }
+            }
+        }
+
+        mutating func execute() throws {
+            for dir in order { try process(dir) }
+        }
+
+        mutating func process(_ src: String) throws {
+            guard !done.contains(src) else { return }
+            done.insert(src)
+            guard VMHome.isHome(src, global: global) else {
+                try tx.makeDirectory(placed[src]!)
+                return
+            }
+            let vm = try cloner.resolver.loadVM(home: src, global: global)
+            // A parent copied in this run goes first, so the links can be translated.
+            var newParent: String? = nil
+            var action = cloner.mode
+            if src != source, let parent = vm.parent, order.contains(parent) {
+                try process(parent)
+                newParent = placed[parent]
+                action = .copy
+            }
+            let home: String
+            if let p = placed[src] {
+                home = p
+            } else {
+                // -R: inside the new parent's home, whatever the original layout.
+                let inside = newParent ?? root
+                home = FileSystem.newPath(in: inside, base: src.lastPathComponent) { !FileSystem.exists($0) }
+                placed[src] = home
+            }
+            try Interrupt.check()
+            if !FileSystem.isDirectory(home) && FileSystem.exists(home) {
+                throw VMToolsError(.failure, home, "exists and is not a directory")
+            }
+            try tx.makeDirectory(home)
+            let lock = try locks.lock(home)
+            var job = CloneJob(action: action, source: vm, destination: home, keepUnique: cloner.keepUnique, snapshot: cloner.snapshot,
+                               environment: cloner.environment, console: cloner.context.console, transaction: tx)
+            job.compress = cloner.compress
+            job.imageMap = imageMap
+            for m in cloner.modules { try m.clone(&job) }
+            imageMap = job.imageMap
+            for e in cloner.cli.entries where e.name.hasPrefix("vm_") && e.name != "vm_name" { job.override(e.name, e.value) }
+            let name = src == source ? cloner.cli.value("vm_name") ?? home.lastPathComponent : home.lastPathComponent
+
+            var doc: SettingsDocument
+            switch action {
+            case .fork:
+                doc = SettingsDocument(comment: "Forked from '\(vm.name)':\n\(src)", parent: src, name: name, entries: job.overrides)
+            case .copy:
+                let how = newParent == nil ? "Copied from" : "Recursive copy of"
+                doc = SettingsDocument(rewriting: vm.file, comment: "\(how) '\(vm.name)':\n\(src)", name: name)
+                doc.parent = newParent ?? vm.parent
+                doc.entries = merge(doc.entries, job.overrides)
+            case .autonomous:
+                var flat: [SettingsDocument.Entry] = []
+                for n in vm.settings.names.sorted(by: bytewiseLess) where n.hasPrefix("vm_") && n != "vm_name" && n != "vm_home" {
+                    switch vm.settings.provenance(n) {
+                    case .vmFile?, .template?, .commandLine?: flat.append(.init(n, vm.settings.value(n)))
+                    default: break
+                    }
+                }
+                doc = SettingsDocument(comment: "Autonomous copy of '\(vm.name)':\n\(src)", name: name, entries: merge(flat, job.overrides))
+                doc.ejectMedia = false
+            }
+            let settingsPath = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+            _ = try locks.held(home)
+            try tx.writeFile(Array(try doc.render().utf8), to: settingsPath)
+            if let parent = doc.parent {
+                try register(home, in: parent)
+            }
+            _ = lock
+        }
+
+        /// The parent lists its new child (both sides of the link, §0.8).
+        func register(_ home: String, in parent: String) throws {
+            guard VMHome.isHome(parent, global: global) else {
+                throw VMToolsError(.failure, parent, "the parent VM is missing; 'vmfix -p' repairs the link")
+            }
+            // Only its list changes: a parent running in snapshot mode is fine.
+            try locks.lock(parent, allowRunning: true)
+            var list = try ChildList.read(home: parent, global: global)
+            try list.add(home)
+            try tx.writeFile(Array(list.text.utf8), to: ChildList.path(in: parent, global: global))
+        }
+
+        func merge(_ base: [SettingsDocument.Entry], _ overrides: [SettingsDocument.Entry]) -> [SettingsDocument.Entry] {
+            var out = base
+            for o in overrides {
+                if let i = out.firstIndex(where: { $0.name == o.name }) { out[i].value = o.value } else { out.append(o) }
+            }
+            return out
+        }
+    }
+}
