@@ -1,27 +1,365 @@
-/// `vmfix`: detect and repair inconsistencies in VM homes. Not implemented yet: a later version builds it on the
-/// settings engine; until then it exits with status 70.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vmfix`: find and repair what a crash, a killed command or a plain `mv`
+/// left behind (commands.md §11). Tests run in the order b, l, d, then per
+/// VM p, s; reports go to stderr; finding anything means exit status 3.
+///
+/// `-b` is where crash safety ends: a backup directory whose journal is
+/// still there belongs to an operation that was killed, and replaying the
+/// journal puts the tree back as it was before that operation.
 public enum VMFixCommand: Command {
     public static let spec = CommandSpec(
         name: "vmfix",
         summary: "detect and repair inconsistencies in VM homes",
-        synopsis: [],
         options: [
-        OptionSpec("A", "every test, cosmetic ones included (-bdlps)"),
-        OptionSpec("a", "every test of a real defect (-blps)"),
-        OptionSpec("b", "leftover backup directories"),
-        OptionSpec("d", "leftover qemu.pid and monitor.sock files"),
-        OptionSpec("l", "leftover lock files"),
-        OptionSpec("n", "check only, change nothing"),
-        OptionSpec("p", "parent and children links"),
-        OptionSpec("r", "recursive: every directory below each operand"),
-        OptionSpec("s", "storage paths and backing files"),
+            OptionSpec("A", "every test, cosmetic ones included (-bdlps)"),
+            OptionSpec("a", "every test of a real defect (-blps)"),
+            OptionSpec("b", "leftover backup directories: undo interrupted operations"),
+            OptionSpec("d", "leftover qemu.pid and monitor socket files"),
+            OptionSpec("l", "leftover lock files"),
+            OptionSpec("n", "check only, change nothing"),
+            OptionSpec("p", "parent and children links"),
+            OptionSpec("r", "recursive: every directory below each operand"),
+            OptionSpec("s", "storage paths and backing files"),
         ],
         operands: "[directory ...]",
         operandCompletion: .directory,
-        implemented: false
+        exitCodes: [(0, "nothing to repair"), (1, "a test could not run (a running or unreadable VM, not a VM home)"),
+                    (2, "wrong usage or no test selected"), (3, "issues were found (and repaired, unless -n)")]
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        try notImplemented()
+        var tests = Set<Character>()
+        for o in args.occurrences {
+            switch o.letter {
+            case "a": tests = ["b", "l", "p", "s"]
+            case "A": tests = ["b", "d", "l", "p", "s"]
+            case "b", "d", "l", "p", "s": tests.insert(o.letter)
+            default: break
+            }
+        }
+        guard !tests.isEmpty else { throw VMToolsError.usage("no action selected: give at least one of -b -l -d -p -s (or -a, -A)") }
+        Interrupt.block()
+        let (global, _) = try context.loadGlobal(args)
+        var fixer = Fixer(global: global, console: context.console, environment: context.environment,
+                          checkOnly: args.has("n"), recursive: args.has("r"))
+        var operands: [String] = []
+        for operand in args.operands.isEmpty ? ["."] : args.operands {
+            do {
+                var path = try FileSystem.canonicalize(operand, cwd: context.cwd)
+                if !FileSystem.isDirectory(path) && [global.file("cfg_file_vmsettings"), global.file("cfg_file_lock")].contains(path.lastPathComponent) {
+                    path = path.deletingLastPathComponent
+                }
+                guard FileSystem.isDirectory(path) else { throw VMToolsError(.failure, operand, "not a directory") }
+                operands.append(path)
+            } catch let e as VMToolsError {
+                fixer.failed(e)
+            }
+        }
+        if tests.contains("b") { fixer.backups(operands) }
+        if tests.contains("l") {
+            if fixer.locks(operands) && fixer.checkOnly {
+                context.console.notice("the other checks need these locks gone, so they did not run")
+                return fixer.status
+            }
+        }
+        if tests.contains("d") { fixer.runtimeFiles(operands) }
+        if tests.contains("p") || tests.contains("s") {
+            for home in fixer.homes(operands) {
+                fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"))
+            }
+        }
+        return fixer.status
+    }
+
+    struct Fixer {
+        let global: GlobalConfig
+        let console: Console
+        let environment: [String: String]
+        let checkOnly: Bool
+        let recursive: Bool
+        var foundIssue = false
+        var internalError = false
+
+        var status: ExitCode { internalError ? .failure : foundIssue ? .soft : .success }
+
+        mutating func failed(_ e: VMToolsError) {
+            internalError = true
+            console.error(e)
+        }
+
+        mutating func issue(_ s: String) {
+            foundIssue = true
+            console.warning(s)
+        }
+
+        /// Directories to look at for one test: the operands, or with `-r`
+        /// everything below them too.
+        func directories(_ operands: [String]) -> [String] {
+            recursive ? operands.flatMap { [$0] + FileSystem.subdirectories($0) } : operands
+        }
+
+        // MARK: -b
+
+        mutating func backups(_ operands: [String]) {
+            var found: [String] = []
+            for dir in directories(operands) {
+                for entry in ((try? FileSystem.listDirectory(dir)) ?? []).sorted(by: bytewiseLess) where entry.hasPrefix("vmtools-backup.") {
+                    let path = dir.appendingPathComponent(entry)
+                    if FileSystem.isDirectory(path) && !found.contains(path) { found.append(path) }
+                }
+            }
+            var stale: [(String, Transaction.Leftover)] = []
+            for path in found {
+                let state = Transaction.inspect(backupDirectory: path)
+                if state == .live {
+                    console.notice("\(path): belongs to a vmtools command still running; left alone")
+                } else {
+                    stale.append((path, state))
+                }
+            }
+            guard !stale.isEmpty else { return }
+            issue("leftover backup directories:\n" + stale.map { "    \($0.0)" }.joined(separator: "\n"))
+            guard !checkOnly else { return }
+            for (path, state) in stale {
+                if case let .interrupted(steps) = state {
+                    Transaction.replay(steps, environment: environment)
+                    console.solved("\(path): the interrupted operation was undone (\(steps.count) steps)")
+                }
+                FileSystem.removeTree(path)
+                console.solved("\(path): removed")
+            }
+        }
+
+        // MARK: -l
+
+        /// Returns whether stale locks were found.
+        mutating func locks(_ operands: [String]) -> Bool {
+            let name = global.file("cfg_file_lock")
+            let host = FileSystem.hostName()
+            var stale: [String] = []
+            for dir in directories(operands) {
+                let path = dir.appendingPathComponent(name)
+                guard FileSystem.isSymlink(path), let target = FileSystem.readLink(path) else { continue }
+                let owner = HomeLock.Owner(linkTarget: target)
+                if owner.pid != nil, owner.host == host, Self.isFlocked(dir) {
+                    console.notice("\(path): held by \(owner.description), which is running; left alone")
+                    continue
+                }
+                stale.append(path)
+            }
+            guard !stale.isEmpty else { return false }
+            issue("leftover lock files:\n" + stale.map { "    \($0)" }.joined(separator: "\n"))
+            if !checkOnly {
+                for path in stale where unlink(path) == 0 || errno == ENOENT { console.solved("\(path): removed") }
+            }
+            return true
+        }
+
+        /// A live vmtools lock holder keeps an flock on the directory.
+        static func isFlocked(_ dir: String) -> Bool {
+            let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                flock(fd, LOCK_UN)
+                return false
+            }
+            return true
+        }
+
+        // MARK: -d
+
+        mutating func runtimeFiles(_ operands: [String]) {
+            let names = ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp"].map { global.file($0) }
+            var found: [(String, [String])] = []
+            for dir in directories(operands) {
+                let files = names.map { dir.appendingPathComponent($0) }.filter { FileSystem.lexists($0) }
+                guard !files.isEmpty else { continue }
+                if let p = RunningState.process(home: dir, global: global) {
+                    console.notice("\(dir): running (pid \(p.pid)), its run-time files are in use")
+                    continue
+                }
+                found.append((dir, files))
+            }
+            guard !found.isEmpty else { return }
+            foundIssue = true
+            console.notice("leftover run-time files:\n" + found.flatMap(\.1).map { "    \($0)" }.joined(separator: "\n"))
+            guard !checkOnly else { return }
+            for (dir, files) in found {
+                do {
+                    let locks = LockSet(global: global, console: console)
+                    try locks.lock(dir)
+                    for f in files { try FileSystem.removeFile(f, sync: false) }
+                    locks.releaseAll()
+                    console.solved("\(dir): run-time files removed")
+                } catch let e as VMToolsError {
+                    failed(e)
+                } catch {}
+            }
+        }
+
+        // MARK: -p, -s
+
+        /// VM homes to check, parents before children.
+        mutating func homes(_ operands: [String]) -> [String] {
+            var out: [String] = []
+            for op in operands {
+                if recursive {
+                    out += ([op] + FileSystem.subdirectories(op)).filter { VMHome.isHome($0, global: global) }
+                } else if VMHome.isHome(op, global: global) {
+                    out.append(op)
+                } else {
+                    failed(VMToolsError(.failure, op, "not a VM home (no \(global.file("cfg_file_vmsettings")))"))
+                }
+            }
+            return out
+        }
+
+        mutating func checkVM(_ home: String, links: Bool, storage: Bool) {
+            let locks = LockSet(global: global, console: console)
+            let tx = Transaction(anchor: home, environment: environment)
+            do {
+                try locks.lock(home, whatFor: "checked when it is stopped")
+                if links { try checkLinks(home, locks, tx) }
+                if storage { try checkStorage(home, tx) }
+                try Interrupt.check()
+                tx.commit()
+            } catch let e as VMToolsError {
+                tx.rollback()
+                failed(e)
+            } catch {
+                tx.rollback()
+            }
+            locks.releaseAll()
+        }
+
+        func settingsPath(_ home: String) -> String { home.appendingPathComponent(global.file("cfg_file_vmsettings")) }
+
+        func readFile(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(settingsPath(home)) }
+
+        /// Rewrites a VM's own file with `change` applied.
+        func rewrite(_ home: String, _ tx: Transaction, comment: String, _ change: (inout SettingsDocument) -> Void) throws {
+            let file = try readFile(home)
+            var doc = SettingsDocument(rewriting: file, comment: comment, name: file.value("vm_name") ?? home.lastPathComponent)
+            change(&doc)
+            try tx.writeFile(Array(try doc.render().utf8), to: settingsPath(home))
+        }
+
+        mutating func checkLinks(_ home: String, _ locks: LockSet, _ tx: Transaction) throws {
+            let relink = Relinker(global: global, tx: tx, environment: environment)
+            // 1. Our parent must list us.
+            if let parent = try readFile(home).parent {
+                if VMHome.isHome(parent, global: global) {
+                    try locks.lock(parent, allowRunning: true)
+                    if try !ChildList.read(home: parent, global: global).children.contains(home) {
+                        issue("\(home): child link missing in its parent \(parent)")
+                        if !checkOnly {
+                            try relink.updateChildList(in: parent, remove: nil, add: home)
+                            console.solved("\(parent): lists \(home) again")
+                        }
+                    }
+                } else if let (newParent, oldEntry) = try renamedParent(home, missing: parent) {
+                    // The parent's directory was renamed and this VM moved with it.
+                    issue("\(home): parent link invalid: \(parent) (now \(newParent))")
+                    if !checkOnly {
+                        try locks.lock(newParent, allowRunning: true)
+                        try rewrite(home, tx, comment: "vmfix: parent moved to '\(newParent)'") { $0.parent = newParent }
+                        try relink.updateChildList(in: newParent, remove: oldEntry, add: home)
+                        console.solved("\(home): parent path updated to \(newParent)")
+                    }
+                } else {
+                    issue("\(home): its parent \(parent) is missing")
+                    failed(VMToolsError(.failure, home, "cannot repair: its parent \(parent) is gone; run 'vmfix -rp' from a directory that holds the whole tree"))
+                }
+            }
+            // 2. Every child listed must exist and point back.
+            let list = try ChildList.read(home: home, global: global)
+            for child in list.children {
+                try Interrupt.check()
+                if VMHome.isHome(child, global: global) {
+                    let recorded = try readFile(child).parent
+                    guard recorded != home else { continue }
+                    issue("\(child): " + (recorded.map { "parent link invalid: \($0)" } ?? "parent link missing") + " (listed by \(home))")
+                    if !checkOnly {
+                        try locks.lock(child, whatFor: "its settings must change")
+                        try relinkChild(child, to: home, from: recorded, tx)
+                        console.solved("\(child): parent path updated to \(home)")
+                    }
+                    continue
+                }
+                issue("\(home): lists the missing child \(child)")
+                guard !checkOnly else { continue }
+                let candidate = home.appendingPathComponent(child.lastPathComponent)
+                if VMHome.isHome(candidate, global: global), !list.children.contains(candidate),
+                   try readFile(candidate).parent == child.deletingLastPathComponent {
+                    try locks.lock(candidate, whatFor: "its settings must change")
+                    try relink.updateChildList(in: home, remove: child, add: candidate)
+                    console.solved("\(home): child location updated to \(candidate)")
+                    try relinkChild(candidate, to: home, from: child.deletingLastPathComponent, tx)
+                    console.solved("\(candidate): parent path updated to \(home)")
+                } else {
+                    try relink.updateChildList(in: home, remove: child, add: nil)
+                    console.solved("\(home): child \(child) unregistered")
+                }
+            }
+        }
+
+        /// A missing parent P of `home`: when the directory holding `home` is
+        /// a VM that lists `P/<basename of home>`, P was renamed to it.
+        func renamedParent(_ home: String, missing parent: String) throws -> (String, String)? {
+            let holder = home.deletingLastPathComponent
+            guard VMHome.isHome(holder, global: global) else { return nil }
+            let old = parent.appendingPathComponent(home.lastPathComponent)
+            return try ChildList.read(home: holder, global: global).children.contains(old) ? (holder, old) : nil
+        }
+
+        /// Points a child at its (moved) parent: the parent line, and the
+        /// backing files of its overlays that still name the old place.
+        func relinkChild(_ child: String, to parent: String, from old: String?, _ tx: Transaction) throws {
+            try rewrite(child, tx, comment: "vmfix: parent is '\(parent)'") { $0.parent = parent }
+            for (_, value) in try readFile(child).assignments where value.contains("/") {
+                let b = StorageBackend(value)
+                guard !b.isRemote, b.location.hasPrefix("/"), FileSystem.isRegularFile(b.location),
+                      let backing = try? QemuImg.backing(of: b.location, environment: environment),
+                      !FileSystem.isReadable(backing.path) else { continue }
+                let moved = parent.appendingPathComponent(backing.path.lastPathComponent)
+                if FileSystem.isReadable(moved) { try tx.rebase(b.location, onto: moved) }
+            }
+        }
+
+        mutating func checkStorage(_ home: String, _ tx: Transaction) throws {
+            let file = try readFile(home)
+            var fixed: [String: String] = [:]
+            for (name, value) in file.assignments where name.hasPrefix("vm_storage_") && name.hasSuffix("_backend") && !value.isEmpty {
+                try Interrupt.check()
+                let b = StorageBackend(value)
+                guard !b.isRemote, !b.location.isEmpty else { continue }
+                var image = b.path(home: home, environment: environment)
+                if !FileSystem.isReadable(image) {
+                    issue("\(home): \(name): the image \(image) is missing")
+                    let local = home.appendingPathComponent(image.lastPathComponent)
+                    guard !checkOnly, FileSystem.isReadable(local) else { continue }
+                    fixed[name] = (b.prefix.map { $0 + ":" } ?? "") + local
+                    console.solved("\(home): \(name) now \(local)")
+                    image = local
+                }
+                guard let backing = try? QemuImg.backing(of: image, environment: environment),
+                      !FileSystem.isReadable(backing.path) else { continue }
+                issue("\(home): the backing file \(backing.path) of \(image) is missing")
+                guard !checkOnly, let parent = file.parent else { continue }
+                let candidate = parent.appendingPathComponent(backing.path.lastPathComponent)
+                guard FileSystem.isReadable(candidate) else { continue }
+                try tx.rebase(image, onto: candidate)
+                console.solved("\(image): backing file now \(candidate)")
+            }
+            guard !fixed.isEmpty else { return }
+            try rewrite(home, tx, comment: "vmfix: fixed " + fixed.keys.sorted().joined(separator: ", ")) { doc in
+                for i in doc.entries.indices { if let v = fixed[doc.entries[i].name] { doc.entries[i].value = v } }
+            }
+            console.info("\(home): settings updated")
+        }
     }
 }

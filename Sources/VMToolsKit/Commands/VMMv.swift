@@ -70,50 +70,18 @@ public enum VMMvCommand: Command {
         }
         if FileSystem.exists(dest) && !free(dest) { throw VMToolsError(.failure, dest, "exists and is not an empty directory") }
 
-        let t = PathTranslation(from: source, to: dest)
         let locks = LockSet(global: global, console: context.console)
         let tx = Transaction(anchor: source.deletingLastPathComponent, environment: context.environment)
-        var renamed = false
+        let mover = TreeMover(global: global, locks: locks, tx: tx, environment: context.environment)
         do {
-            // Locks: the directory and all below it, every descendant, the parent.
-            let below = FileSystem.subdirectories(source)
-            for dir in [source] + below { try locks.lock(dir, whatFor: "a running VM cannot be moved") }
-            let vms = ([source] + below).filter { VMHome.isHome($0, global: global) }
-            var outside: [String] = []
-            for vm in vms {
-                for child in try ChildList.read(home: vm, global: global).children
-                where !t.applies(to: child) && VMHome.isHome(child, global: global) && !outside.contains(child) {
-                    try locks.lock(child, whatFor: "its parent moves")
-                    outside.append(child)
-                }
-            }
-            let parent = try VMSettingsFile.read(source.appendingPathComponent(global.file("cfg_file_vmsettings"))).parent
-            if let parent, VMHome.isHome(parent, global: global), !t.applies(to: parent) {
-                try locks.lock(parent, allowRunning: true)
-            }
-
-            let relink = Relinker(global: global, tx: tx, environment: context.environment)
-            let comment = "Moved from '\(source)'\nto '\(dest)'"
-            for vm in vms {
-                try relink.translateVM(at: vm, t, comment: comment,
-                                       rename: vm == source ? (source.lastPathComponent, dest.lastPathComponent) : nil)
-                try relink.translateChildList(in: vm, t)
-            }
-            for child in outside { try relink.translateVM(at: child, t, comment: comment) }
-            if let parent, VMHome.isHome(parent, global: global), !t.applies(to: parent) {
-                try relink.updateChildList(in: parent, remove: source, add: dest)
-            }
-            if FileSystem.isDirectory(dest) { try tx.moveAside(dest) }  // an empty directory is replaced
-            try tx.rename(source, to: dest)
-            renamed = true
-            locks.moved(t)
+            try mover.move(source, to: dest)
             try Interrupt.check()
             tx.commit()
             locks.releaseAll()
             return dest
         } catch {
             tx.rollback()
-            if renamed { locks.moved(PathTranslation(from: dest, to: source)) }
+            mover.undoLockMoves()
             locks.releaseAll()
             throw error
         }

@@ -53,6 +53,8 @@ public final class Console: @unchecked Sendable {
     public func error(_ s: String) { diag("ERROR", s) }
     public func warning(_ s: String) { diag("WARNING", s) }
     public func notice(_ s: String) { diag("NOTICE", s) }
+    /// A repair `vmfix` made.
+    public func solved(_ s: String) { diag("SOLVED", s) }
 
     /// Level 1: one-line results ("started", "created").
     public func info(_ s: String) { if verbosity >= 1 { diag("INFO", s) } }

@@ -1,0 +1,60 @@
+/// Moves a VM home with everything below it inside a caller's transaction
+/// (commands.md §8 "Effects"): first every link into the directory is
+/// rewritten — settings, child lists, qcow2 backing paths, children living
+/// elsewhere, the parent's list — then one `rename(2)` moves it.
+/// `vmmv` uses it, and `vmmerge` to bring children up a level.
+final class TreeMover {
+    let global: GlobalConfig
+    let locks: LockSet
+    let tx: Transaction
+    let environment: [String: String]
+    /// Renames done, to point the locks back if the transaction rolls back.
+    private var done: [PathTranslation] = []
+
+    init(global: GlobalConfig, locks: LockSet, tx: Transaction, environment: [String: String]) {
+        self.global = global
+        self.locks = locks
+        self.tx = tx
+        self.environment = environment
+    }
+
+    /// `dest` must be free (absent or an empty directory, which is replaced).
+    /// With `updateParent` false the caller relinks the parent itself.
+    func move(_ source: String, to dest: String, updateParent: Bool = true) throws {
+        let t = PathTranslation(from: source, to: dest)
+        // Locks: the directory and all below it, every descendant, the parent.
+        let below = FileSystem.subdirectories(source)
+        for dir in [source] + below { try locks.lock(dir, whatFor: "a running VM cannot be moved") }
+        let vms = ([source] + below).filter { VMHome.isHome($0, global: global) }
+        var outside: [String] = []
+        for vm in vms {
+            for child in try ChildList.read(home: vm, global: global).children
+            where !t.applies(to: child) && VMHome.isHome(child, global: global) && !outside.contains(child) {
+                try locks.lock(child, whatFor: "its parent moves")
+                outside.append(child)
+            }
+        }
+        let parent = try VMSettingsFile.read(source.appendingPathComponent(global.file("cfg_file_vmsettings"))).parent
+        let relinkParent = updateParent && parent.map { VMHome.isHome($0, global: global) && !t.applies(to: $0) } ?? false
+        if relinkParent, let parent { try locks.lock(parent, allowRunning: true) }
+
+        let relink = Relinker(global: global, tx: tx, environment: environment)
+        let comment = "Moved from '\(source)'\nto '\(dest)'"
+        for vm in vms {
+            try relink.translateVM(at: vm, t, comment: comment,
+                                   rename: vm == source ? (source.lastPathComponent, dest.lastPathComponent) : nil)
+            try relink.translateChildList(in: vm, t)
+        }
+        for child in outside { try relink.translateVM(at: child, t, comment: comment) }
+        if relinkParent, let parent { try relink.updateChildList(in: parent, remove: source, add: dest) }
+        if FileSystem.isDirectory(dest) { try tx.moveAside(dest) }  // an empty directory is replaced
+        try tx.rename(source, to: dest)
+        locks.moved(t)
+        done.append(t)
+    }
+
+    func undoLockMoves() {
+        for t in done.reversed() { locks.moved(PathTranslation(from: t.to, to: t.from)) }
+        done.removeAll()
+    }
+}
