@@ -126,11 +126,10 @@ import Testing
         #expect(nl.status == 1 && nl.err.contains("newline"))
     }
 
-    @Test func copyModesAreNotBuiltYet() throws {
+    @Test func usageErrors() throws {
         let cli = try CLI(Scratch())
-        for flag in ["-a", "-c", "-R", "-r"] {
-            #expect(try cli.run("vmfork", [flag, "a", "b"]).status == 70)
-        }
+        #expect(try cli.run("vmfork", ["-n", "a", "b"]).status == 2)
+        #expect(try cli.run("vmfork", ["-c", "-f", "a", "b"]).status == 2)
         #expect(try cli.run("vmfork", ["-a", "-c", "a", "b"]).status == 2)
         #expect(try cli.run("vmfork", ["only-one"]).status == 2)
     }

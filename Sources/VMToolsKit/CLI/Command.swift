@@ -37,10 +37,3 @@ public protocol Command: Sendable {
     /// Runs with parsed arguments; errors thrown carry their exit code.
     static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode
 }
-
-extension Command {
-    /// The honest placeholder of a command a later version will build.
-    static func notImplemented() throws -> ExitCode {
-        throw VMToolsError(.notImplemented, nil, "\(spec.name) is not implemented yet in this version of vmtools (\(VMTools.version))")
-    }
-}

@@ -36,15 +36,13 @@ public struct CommandSpec: Sendable {
     public var exitCodes: [(code: Int32, meaning: String)]
     /// vmrndmac: an unknown `-x` is an operand (an invalid prefix), not a usage error.
     public var unknownOptionsAreOperands: Bool
-    /// False for the commands later issues will build.
-    public var implemented: Bool
 
     public enum OperandKind: String, Sendable { case none, directory, file }
 
     public init(name: String, summary: String, synopsis: [String] = [], options: [OptionSpec],
                 operands: String, operandCompletion: OperandKind = .directory,
                 exitCodes: [(Int32, String)] = [(0, "success"), (1, "an error occurred"), (2, "wrong usage")],
-                unknownOptionsAreOperands: Bool = false, implemented: Bool = true) {
+                unknownOptionsAreOperands: Bool = false) {
         self.name = name
         self.summary = summary
         self.options = (options + Self.common).sorted { a, b in
@@ -54,7 +52,6 @@ public struct CommandSpec: Sendable {
         self.operandCompletion = operandCompletion
         self.exitCodes = exitCodes.map { (code: $0.0, meaning: $0.1) }
         self.unknownOptionsAreOperands = unknownOptionsAreOperands
-        self.implemented = implemented
         self.synopsis = synopsis
         if self.synopsis.isEmpty { self.synopsis = [derivedSynopsis] }
     }
@@ -95,9 +92,6 @@ public struct CommandSpec: Sendable {
         lines.append("")
         lines.append("Exit status:")
         for e in exitCodes { lines.append("  \(e.code)  \(e.meaning)") }
-        if !implemented {
-            lines.append("  70  not implemented yet in this version of vmtools")
-        }
         lines.append("")
         lines.append("See \(name)(1).")
         return lines.joined(separator: "\n") + "\n"

@@ -67,9 +67,13 @@ public enum VMFixCommand: Command {
         }
         if tests.contains("d") { fixer.runtimeFiles(operands) }
         if tests.contains("p") || tests.contains("s") {
-            for home in fixer.homes(operands) {
-                fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"))
+            // A VM whose parent is missing waits for the rest: the repair of a
+            // renamed parent elsewhere in the tree may relink it meanwhile.
+            var later: [String] = []
+            for home in fixer.homes(operands) where !fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: true) {
+                later.append(home)
             }
+            for home in later { _ = fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: false) }
         }
         return fixer.status
     }
@@ -218,9 +222,15 @@ public enum VMFixCommand: Command {
             return out
         }
 
-        mutating func checkVM(_ home: String, links: Bool, storage: Bool) {
+        /// Returns false, having done nothing, for a deferrable VM whose parent is missing.
+        mutating func checkVM(_ home: String, links: Bool, storage: Bool, deferrable: Bool) -> Bool {
+            if deferrable, links, let parent = try? readFile(home).parent, !VMHome.isHome(parent, global: global),
+               (try? renamedParent(home, missing: parent)) == nil {
+                return false
+            }
             let locks = LockSet(global: global, console: console)
             let tx = Transaction(anchor: home, environment: environment)
+            defer { locks.releaseAll() }
             do {
                 try locks.lock(home, whatFor: "checked when it is stopped")
                 if links { try checkLinks(home, locks, tx) }
@@ -233,7 +243,7 @@ public enum VMFixCommand: Command {
             } catch {
                 tx.rollback()
             }
-            locks.releaseAll()
+            return true
         }
 
         func settingsPath(_ home: String) -> String { home.appendingPathComponent(global.file("cfg_file_vmsettings")) }

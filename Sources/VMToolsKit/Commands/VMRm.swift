@@ -31,8 +31,10 @@ public enum VMRmCommand: Command {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
                 var job = Removal(global: global, prompter: prompter, console: context.console, recursive: args.has("r"), keep: args.has("k"))
-                try job.delete(home, depth: 0)
+                try job.run(home)
                 if job.keptSomething { status = status == .failure ? .failure : .soft }
+            } catch is Removal.Cancelled {
+                status = status == .failure ? .failure : .soft
             } catch let e as VMToolsError {
                 status = .failure
                 context.console.error(e)
@@ -41,6 +43,11 @@ public enum VMRmCommand: Command {
         return status
     }
 
+    /// One operand, with its descendants under `-r`, is one transaction:
+    /// every entry deleted is first moved into a backup directory beside
+    /// the operand's home (so it must be on the same filesystem) and only
+    /// deleted when everything went through. A failure, a refusal or Ctrl-C
+    /// puts it all back; after a crash `vmfix -b` does.
     struct Removal {
         var global: GlobalConfig
         var prompter: Prompter
@@ -48,53 +55,15 @@ public enum VMRmCommand: Command {
         var recursive: Bool
         var keep: Bool
         var keptSomething = false
+        var deleted: [String] = []
 
-        mutating func delete(_ home: String, depth: Int) throws {
-            let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
-            guard depth < limit else { throw VMToolsError(.failure, home, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?") }
-            let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }
-            if !children.isEmpty && !recursive {
-                throw VMToolsError(.failure, home, "has children (\(children.joined(separator: ", "))); 'vmrm -r' deletes them too")
-            }
-            if !keep { try refuseRunningBelow(home) }
-            for child in children { try delete(child, depth: depth + 1) }
-            if let p = RunningState.process(home: home, global: global) {
-                throw VMToolsError(.failure, home, "is running (pid \(p.pid)); stop it first (vmdown)")
-            }
-            guard try prompter.confirm("Delete the virtual machine \(home)") else {
-                keptSomething = true
-                return
-            }
-            // One transaction per VM, its backup directory beside the home
-            // (same filesystem: entries are moved into it, not copied). The
-            // VM stops existing when its settings file goes aside; a crash
-            // from there on is finished or undone by `vmfix -b`.
+        struct Cancelled: Error {}
+
+        mutating func run(_ home: String) throws {
             let locks = LockSet(global: global, console: console)
             let tx = Transaction(anchor: home.deletingLastPathComponent)
             do {
-                try locks.lock(home, whatFor: "stop it first")
-                let parent = (try? VMSettingsFile.read(home.appendingPathComponent(global.file("cfg_file_vmsettings"))))?.parent
-                    .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
-                try tx.moveAside(home.appendingPathComponent(global.file("cfg_file_vmsettings")))
-                if let parent, VMHome.isHome(parent, global: global) {
-                    try locks.lock(parent, allowRunning: true)
-                    try Relinker(global: global, tx: tx, environment: [:]).updateChildList(in: parent, remove: home, add: nil)
-                }
-                for setting in ["cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
-                    try tx.moveAside(home.appendingPathComponent(global.file(setting)))
-                }
-                let lockName = global.file("cfg_file_lock")
-                if !keep {
-                    for entry in try FileSystem.listDirectory(home).sorted(by: bytewiseLess) where entry != lockName {
-                        let path = home.appendingPathComponent(entry)
-                        let kind = FileSystem.isDirectory(path) && !FileSystem.isSymlink(path) ? "directory" : "file"
-                        guard try prompter.confirm("Delete the \(kind) \(path) (Ctrl-C to abort)") else {
-                            keptSomething = true
-                            continue
-                        }
-                        try tx.moveAside(path)
-                    }
-                }
+                try delete(home, depth: 0, locks, tx)
                 try Interrupt.check()
                 tx.commit()
                 locks.releaseAll()
@@ -103,10 +72,57 @@ public enum VMRmCommand: Command {
                 locks.releaseAll()
                 throw error
             }
-            if rmdir(home) != 0 {
-                console.notice("\(home): not empty, so the directory itself is kept")
+            for h in deleted {
+                if FileSystem.exists(h) {
+                    console.notice("\(h): not empty, so the directory itself is kept")
+                }
+                console.info("\(h): virtual machine deleted")
             }
-            console.info("\(home): virtual machine deleted")
+        }
+
+        mutating func delete(_ home: String, depth: Int, _ locks: LockSet, _ tx: Transaction) throws {
+            let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+            guard depth < limit else { throw VMToolsError(.failure, home, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?") }
+            try locks.lock(home, whatFor: "stop it first")
+            let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }
+            if !children.isEmpty && !recursive {
+                throw VMToolsError(.failure, home, "has children (\(children.joined(separator: ", "))); 'vmrm -r' deletes them too")
+            }
+            if !keep { try refuseRunningBelow(home) }
+            for child in children { try delete(child, depth: depth + 1, locks, tx) }
+            guard try prompter.confirm("Delete the virtual machine \(home)") else { throw Cancelled() }
+            let settings = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+            let parent = (try? VMSettingsFile.read(settings))?.parent
+                .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
+            // The VM stops existing when its settings file goes aside.
+            try tx.moveAside(settings)
+            if let parent, VMHome.isHome(parent, global: global) {
+                try locks.lock(parent, allowRunning: true)
+                try Relinker(global: global, tx: tx, environment: [:]).updateChildList(in: parent, remove: home, add: nil)
+            }
+            for setting in ["cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
+                try tx.moveAside(home.appendingPathComponent(global.file(setting)))
+            }
+            deleted.append(home)
+            guard !keep else { return }
+            let lockName = global.file("cfg_file_lock")
+            var confirmed: [String] = []
+            var kept = false
+            for entry in try FileSystem.listDirectory(home).sorted(by: bytewiseLess) where entry != lockName {
+                let path = home.appendingPathComponent(entry)
+                let kind = FileSystem.isDirectory(path) && !FileSystem.isSymlink(path) ? "directory" : "file"
+                if try prompter.confirm("Delete the \(kind) \(path) (Ctrl-C to abort)") {
+                    confirmed.append(path)
+                } else {
+                    kept = true
+                }
+            }
+            keptSomething = keptSomething || kept
+            if kept {
+                for path in confirmed { try tx.moveAside(path) }
+            } else {
+                try tx.moveAside(home)  // one rename takes the rest, the lock link included
+            }
         }
 
         /// VMs stored below the home (not its children) go with it: none may be running.

@@ -17,6 +17,9 @@ public final class Transaction {
     public enum Undo: Equatable, Sendable {
         /// The step creates this path: undo removes it (recursively).
         case remove(String)
+        /// The step creates this directory: undo removes it if nothing but
+        /// lock links is left in it (never someone else's directory).
+        case removeDirectory(String)
         /// The step replaces or deletes `original`, whose old content is at
         /// `backup` (in the backup directory): undo puts it back.
         case restore(backup: String, original: String)
@@ -59,7 +62,12 @@ public final class Transaction {
             throw VMToolsError(.failure, backupDirectory, "cannot write the undo journal: \(FileSystem.errnoMessage())")
         }
         steps.append(undo)
+        if steps.count == Self.faultStep { kill(getpid(), SIGKILL) }
     }
+
+    /// Fault injection for the crash tests: `VMTOOLS_FAULT_KILL_AT_STEP=N`
+    /// kills the process right after it journals its N-th step.
+    static let faultStep: Int = getenv("VMTOOLS_FAULT_KILL_AT_STEP").flatMap { Int(String(cString: $0)) } ?? -1
 
     /// A fresh path inside the backup directory.
     public func backupPath(for original: String) throws -> String {
@@ -69,14 +77,12 @@ public final class Transaction {
     }
 
     /// Creates a directory (or reuses an existing one), undone by removing
-    /// it. Recorded after `mkdir` succeeds, so undo never removes a directory
-    /// someone else made; a crash in between leaves one empty directory.
+    /// it once what was made inside it is gone.
     public func makeDirectory(_ path: String) throws {
         if FileSystem.isDirectory(path) { return }
-        try Interrupt.check()
+        try record(.removeDirectory(path))
         guard mkdir(path, 0o755) == 0 else { throw VMToolsError(.failure, path, "cannot create: \(FileSystem.errnoMessage())") }
         FileSystem.syncDirectory(path.deletingLastPathComponent)
-        try record(.remove(path))
     }
 
     /// Writes a small file atomically (nil deletes it); the old content is
@@ -90,7 +96,16 @@ public final class Transaction {
             try record(.remove(path))
         }
         if let data {
-            try FileSystem.writeAtomically(data, to: path)
+            // Written in the backup directory, then renamed into place: a
+            // crash leaves no temporary file in the home.
+            let staged = try backupPath(for: path) + ".new"
+            try FileSystem.writeAtomically(data, to: staged, mode: FileSystem.mode(path) ?? 0o644 & ~FileSystem.currentUmask())
+            if Glibc.rename(staged, path) == 0 {
+                FileSystem.syncDirectory(path.deletingLastPathComponent)
+            } else {
+                unlink(staged)
+                try FileSystem.writeAtomically(data, to: path)
+            }
         } else {
             try FileSystem.removeFile(path)
         }
@@ -172,6 +187,7 @@ public final class Transaction {
         let fields: [String]
         switch undo {
         case let .remove(p): fields = ["remove", p]
+        case let .removeDirectory(p): fields = ["rmdir", p]
         case let .restore(b, o): fields = ["restore", b, o]
         case let .rename(f, t): fields = ["rename", f, t]
         case let .rebase(i, b, f): fields = ["rebase", i, b, f]
@@ -183,6 +199,7 @@ public final class Transaction {
         let f = line.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
         switch (f.first, f.count) {
         case ("remove", 2): return .remove(f[1])
+        case ("rmdir", 2): return .removeDirectory(f[1])
         case ("restore", 3): return .restore(backup: f[1], original: f[2])
         case ("rename", 3): return .rename(from: f[1], to: f[2])
         case ("rebase", 4): return .rebase(image: f[1], backing: f[2], format: f[3])
@@ -194,6 +211,11 @@ public final class Transaction {
         switch step {
         case let .remove(p):
             FileSystem.removeTree(p)
+        case let .removeDirectory(p):
+            for e in (try? FileSystem.listDirectory(p)) ?? [] where FileSystem.isSymlink(p.appendingPathComponent(e)) {
+                unlink(p.appendingPathComponent(e))
+            }
+            rmdir(p)
         case let .restore(backup, original):
             // The backup exists only if the step got that far.
             guard FileSystem.lexists(backup) else { return }

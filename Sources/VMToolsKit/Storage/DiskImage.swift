@@ -234,9 +234,11 @@ extension QemuImg {
         try run(args, subject: source, environment: environment, progress: progress)
     }
 
-    /// `qemu-img commit`: writes an overlay's data into its backing file.
+    /// `qemu-img commit -d`: writes an overlay's data into its backing file
+    /// and leaves the overlay as it was (not emptied), so that undoing a
+    /// safe merge finds the data still there.
     public static func commit(_ image: String, environment: [String: String]) throws {
-        try run(["commit", "-q", "--", image], subject: image, environment: environment)
+        try run(["commit", "-q", "-d", "--", image], subject: image, environment: environment)
     }
 
     /// Whether a running QEMU holds the image's write lock (commands.md §0.5):

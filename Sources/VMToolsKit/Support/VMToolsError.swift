@@ -7,8 +7,6 @@ public enum ExitCode: Int32, Sendable {
     case usage = 2
     /// A command-specific soft result: nothing running, issues found, cancelled.
     case soft = 3
-    /// The command exists but is not implemented in this version.
-    case notImplemented = 70
 }
 
 /// The one error type of vmtools. `subject` is the VM home, file or `file:line`

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+@testable import VMToolsKit
+
+/// Crash safety (issue 4): vmcp, vmfork, vmmv, vmrm and vmmerge are killed
+/// with SIGKILL at every journaled step (`VMTOOLS_FAULT_KILL_AT_STEP`) and
+/// at random moments in between, more than 100 trials in all. After each,
+/// `vmfix -rA` must bring the tree back to a consistent state (`vmfix -ran`
+/// finds nothing) that is the old layout or the new one, with no leftovers,
+/// and every disk must still hold exactly the data of a VM it came from.
+@Suite(.serialized) struct FaultInjectionTests {
+    struct Operation: Sendable {
+        var command: String
+        var args: @Sendable (Tree) -> [String]
+        /// Data that must survive whatever happens.
+        var keeps: Set<String>
+    }
+
+    static let operations: [Operation] = [
+        Operation(command: "vmcp", args: { ["-R", "-y", $0.path("R"), $0.root + "/copy"] }, keeps: ["R", "B", "C", "D"]),
+        Operation(command: "vmfork", args: { [$0.path("B"), $0.root + "/fork"] }, keeps: ["R", "B", "C", "D"]),
+        Operation(command: "vmcp", args: { ["-a", $0.path("C"), $0.root + "/alone"] }, keeps: ["R", "B", "C", "D"]),
+        Operation(command: "vmmv", args: { [$0.path("B"), $0.root + "/moved"] }, keeps: ["R", "B", "C", "D"]),
+        Operation(command: "vmrm", args: { ["-r", "-y", $0.path("B")] }, keeps: ["R", "D"]),
+        Operation(command: "vmmerge", args: { ["-s", "-c", $0.path("B")] }, keeps: ["R", "C", "D"]),
+        Operation(command: "vmmerge", args: { ["-s", $0.path("C")] }, keeps: ["R", "C", "D"]),
+    ]
+
+    @Test func killedAnywhereTheTreeIsRestoredOrFinished() throws {
+        guard requireTool("qemu-img") != nil, requireTool("qemu-io") != nil else { return }
+        let cli = try CLI(Scratch())
+        let tree = try Tree(cli)
+        let pristine = cli.scratch.url("pristine")
+        try run("/bin/cp", ["-a", "--sparse=always", tree.root, pristine])
+        func reset() throws {
+            try run("/bin/rm", ["-rf", tree.root])
+            try run("/bin/cp", ["-a", "--sparse=always", pristine, tree.root])
+        }
+        let before = tree.listing()
+        var trials = 0
+        var outcomes: [String: Int] = ["old": 0, "new": 0]
+        var random = SystemRandomNumberGenerator()
+
+        for op in Self.operations {
+            // A clean run gives the new layout and the time the command takes.
+            try reset()
+            let start = Date()
+            let clean = try cli.run(op.command, op.args(tree))
+            let duration = Date().timeIntervalSince(start)
+            try #require(clean.status == 0, "\(op.command): \(clean.err)")
+            let after = tree.listing()
+
+            func check(_ what: String) throws {
+                trials += 1
+                let fix = try cli.run("vmfix", ["-rA", tree.root])
+                #expect(fix.status == 0 || fix.status == 3, "\(what): vmfix -rA: \(fix.status)\n\(fix.err)")
+                let again = try cli.run("vmfix", ["-ran", tree.root])
+                #expect(again.status == 0, "\(what): not consistent after vmfix:\n\(again.err)")
+                #expect(tree.leftovers().isEmpty, "\(what): \(tree.leftovers())")
+                let layout = tree.listing()
+                if layout == before { outcomes["old"]! += 1 } else if layout == after { outcomes["new"]! += 1 } else {
+                    Issue.record("\(what): neither the old layout nor the new one:\n\(layout)")
+                }
+                var found: Set<String> = []
+                for home in tree.homes() {
+                    let value = try tree.settings(home).value("vm_storage_hdd1_backend") ?? ""
+                    let image = StorageBackend(value).location
+                    guard !image.isEmpty else { continue }  // a fork in snapshot mode
+                    let data = tree.content(of: image)
+                    #expect(data != nil, "\(what): \(image) holds no known data")
+                    if let data { found.insert(data) }
+                }
+                #expect(op.keeps.isSubset(of: found), "\(what): lost \(op.keeps.subtracting(found).sorted())")
+            }
+
+            // Killed right after journaling step 1, 2, … until it runs through.
+            var step = 1
+            while true {
+                try reset()
+                let r = try cli.run(op.command, op.args(tree), env: ["VMTOOLS_FAULT_KILL_AT_STEP": "\(step)"])
+                if r.status != 9 {
+                    #expect(r.status == 0, "\(op.command) at step \(step): \(r.err)")
+                    break
+                }
+                try check("\(op.command) killed at step \(step)")
+                step += 1
+                try #require(step < 200, "\(op.command) never finished")
+            }
+            #expect(step > 2, "\(op.command) journaled only \(step - 1) steps")
+            // And at random moments, inside qemu-img runs and copies too.
+            for i in 0..<8 {
+                try reset()
+                let delay = Double.random(in: 0...duration, using: &random)
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: cli.bin + "/" + op.command)
+                p.arguments = op.args(tree)
+                p.environment = cli.environment
+                p.standardError = FileHandle.nullDevice
+                p.standardOutput = FileHandle.nullDevice
+                try p.run()
+                // The fault's timing, not a synchronisation: any moment is a valid test.
+                usleep(UInt32(delay * 1_000_000))
+                killWithChildren(p.processIdentifier)
+                p.waitUntilExit()
+                try check("\(op.command) killed after \(Int(delay * 1000)) ms (trial \(i))")
+            }
+        }
+        #expect(trials >= 100, "only \(trials) trials")
+        #expect(outcomes["old"]! > 0 && outcomes["new"]! > 0, "\(outcomes)")
+    }
+
+    /// A crash takes the command's qemu-img along (as Ctrl-\\ or a power
+    /// loss would): an orphan still writing would race the checks.
+    func killWithChildren(_ pid: pid_t) {
+        var family = [pid]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let child = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, pid_t(fields[1]) == pid { family.append(child) }
+        }
+        for p in family { kill(p, SIGKILL) }
+        for p in family.dropFirst() {
+            _ = waitUntil(10) { kill(p, 0) != 0 }
+        }
+    }
+
+    func run(_ exe: String, _ args: [String]) throws {
+        let r = try Subprocess(exe, args).run()
+        try #require(r.status == 0, "\(exe) \(args): \(r.stderrText)")
+    }
+}

@@ -1,0 +1,301 @@
+import Foundation
+import Testing
+@testable import VMToolsKit
+
+/// vmcp, vmfork's copy modes, vmmv, vmmerge and vmfix on real qcow2 trees
+/// (commands.md §7–11): data checked through the backing chains, both
+/// sides of every parent/child link checked with `vmfix -ran`.
+@Suite struct TreeTests {
+    func tree() throws -> Tree? {
+        guard requireTool("qemu-img") != nil, requireTool("qemu-io") != nil else { return nil }
+        return try Tree(CLI(Scratch()))
+    }
+
+    @Test func aCopySharesTheSourcesParent() throws {
+        guard let t = try tree() else { return }
+        let r = try t.cli.run("vmcp", [t.path("B"), t.root])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("INFO: \(t.path("B")): copied to '\(t.root)/B'"))
+        let copy = t.root + "/B"
+        #expect(try t.settings(copy).parent == t.path("R"))
+        #expect(t.children(t.path("R")) == [t.root + "/B", t.path("D"), t.path("B")].sorted(by: bytewiseLess))
+        // Its own disk, on the same backing file, holding the same data; a new MAC.
+        #expect(try t.backing(copy + "/hdd.qcow2") == t.path("R") + "/hdd.qcow2")
+        #expect(t.content(of: copy + "/hdd.qcow2") == "B")
+        #expect(try t.settings(copy).value("vm_networking_iface1_mac") != t.settings(t.path("B")).value("vm_networking_iface1_mac"))
+        // C stays B's child only; the second copy is B_1.
+        #expect(t.children(copy).isEmpty)
+        #expect(try t.cli.run("vmcp", ["-q", t.path("B"), t.root]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: t.root + "/B_1/vm.settings"))
+        #expect(t.leftovers().isEmpty)
+        #expect(try t.consistent())
+    }
+
+    @Test func anAutonomousCopyStandsAlone() throws {
+        guard let t = try tree() else { return }
+        for (command, args) in [("vmcp", ["-a", t.path("C"), t.root + "/alone"]), ("vmfork", ["-a", t.path("C"), t.root + "/alone2"])] {
+            let r = try t.cli.run(command, args)
+            #expect(r.status == 0, "\(r.err)")
+            let home = args.last!
+            let f = try t.settings(home)
+            #expect(f.parent == nil)
+            #expect(f.value("vm_ram_size") == "256M")  // inherited from R, now its own
+            #expect(try t.backing(home + "/hdd.qcow2") == nil)
+            #expect(t.content(of: home + "/hdd.qcow2") == "C")
+        }
+        #expect(!t.children(t.path("C")).contains { $0.hasPrefix(t.root + "/alone") })
+        // The source was only read: a fork -c gives the same as vmcp.
+        #expect(try t.cli.run("vmfork", ["-c", t.path("C"), t.root + "/copyC"]).status == 0)
+        #expect(try t.settings(t.root + "/copyC").parent == t.path("B"))
+        #expect(try t.consistent())
+    }
+
+    @Test func childRecursionPlacesChildrenInsideTheirNewParent() throws {
+        guard let t = try tree() else { return }
+        // A second child of R named like its first: the copies become B and B_1.
+        try FileManager.default.createDirectory(atPath: t.root + "/other", withIntermediateDirectories: true)
+        #expect(try t.cli.run("vmfork", ["-q", t.path("R"), t.root + "/other/B"]).status == 0)
+        let r = try t.cli.run("vmcp", ["-R", "-y", t.path("R"), t.root + "/copy"])
+        #expect(r.status == 0, "\(r.err)")
+        let copy = t.root + "/copy"
+        #expect(try t.settings(copy).parent == nil)
+        #expect(t.children(copy) == [copy + "/B", copy + "/B_1", copy + "/D"])
+        #expect(t.children(copy + "/B") == [copy + "/B/C"])
+        // Each overlay is re-pointed at its new parent's copy.
+        #expect(try t.backing(copy + "/B/hdd.qcow2") == copy + "/hdd.qcow2")
+        #expect(try t.backing(copy + "/B/C/hdd.qcow2") == copy + "/B/hdd.qcow2")
+        #expect(try t.backing(copy + "/D/hdd.qcow2") == copy + "/hdd.qcow2")
+        for (home, data) in [(copy, "R"), (copy + "/D", "D"), (copy + "/B/C", "C")] {
+            #expect(t.content(of: home + "/hdd.qcow2") == data, "\(home)")
+        }
+        #expect(try t.consistent())
+    }
+
+    @Test func directoryRecursionMirrorsPlainDirectories() throws {
+        guard let t = try tree() else { return }
+        let plain = t.root + "/plain/sub"
+        try FileManager.default.createDirectory(atPath: plain, withIntermediateDirectories: true)
+        #expect(try t.cli.run("vmcp", ["-q", t.path("C"), plain]).status == 0)
+        let r = try t.cli.run("vmcp", ["-r", t.root + "/plain", t.root + "/mirror"])
+        #expect(r.status == 0, "\(r.err)")
+        let copy = t.root + "/mirror/sub/C"
+        #expect(try t.settings(copy).parent == t.path("B"))  // its parent is outside: a plain copy
+        #expect(t.content(of: copy + "/hdd.qcow2") == "C")
+        // -r of R: everything below, links translated inside the copy.
+        #expect(try t.cli.run("vmcp", ["-r", t.path("R"), t.root + "/Rcopy"]).status == 0)
+        #expect(try t.settings(t.root + "/Rcopy/B/C").parent == t.root + "/Rcopy/B")
+        #expect(try t.backing(t.root + "/Rcopy/B/C/hdd.qcow2") == t.root + "/Rcopy/B/hdd.qcow2")
+        #expect(t.content(of: t.root + "/Rcopy/B/C/hdd.qcow2") == "C")
+        #expect(try t.cli.run("vmcp", ["-r", t.path("R"), t.path("R") + "/inside"]).status == 1)
+        #expect(try t.consistent())
+    }
+
+    @Test func copiesStaySparse() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let cli = try CLI(Scratch())
+        try cli.scratch.mkdir("big")
+        let disk = cli.scratch.url("big/disk.img")
+        #expect(truncate(disk, 1 << 30) == 0 || FileManager.default.createFile(atPath: disk, contents: nil) && truncate(disk, 1 << 30) == 0)
+        let fd = open(disk, O_WRONLY)
+        let data = [UInt8](repeating: 0x5a, count: 1 << 20)
+        #expect(pwrite(fd, data, data.count, 512 << 20) == data.count)
+        close(fd)
+        _ = try cli.scratch.write("big/vm.settings", "vm_name=big\nvm_storage_hdd1_backend=\(disk)\nvm_storage_hdd1_enable=yes\n")
+        #expect(try cli.run("vmcp", [cli.scratch.url("big"), cli.scratch.url("copy")]).status == 0)
+        var st = stat()
+        #expect(stat(cli.scratch.url("copy/disk.img"), &st) == 0)
+        #expect(st.st_size == 1 << 30)
+        #expect(Int(st.st_blocks) * 512 <= 4 << 20, "the copy takes \(Int(st.st_blocks) * 512) bytes")
+        #expect(FileManager.default.contentsEqual(atPath: disk, andPath: cli.scratch.url("copy/disk.img")))
+    }
+
+    @Test func moveRelinksEverySideAndMovingBackRestoresIt() throws {
+        guard let t = try tree() else { return }
+        let before = t.listing()
+        let images = Tree.names.map { (try? Data(contentsOf: URL(fileURLWithPath: t.path($0) + "/hdd.qcow2"))) }
+        let r = try t.cli.run("vmmv", [t.path("B"), t.root + "/Bmoved"])
+        #expect(r.status == 0, "\(r.err)")
+        let moved = t.root + "/Bmoved"
+        #expect(t.children(t.path("R")) == [moved, t.path("D")])
+        #expect(try t.settings(moved).value("vm_name") == "Bmoved")
+        #expect(try t.settings(moved + "/C").parent == moved)
+        #expect(try t.settings(moved).value("vm_storage_hdd1_backend") == moved + "/hdd.qcow2")
+        #expect(try t.backing(moved + "/C/hdd.qcow2") == moved + "/hdd.qcow2")
+        #expect(t.content(of: moved + "/C/hdd.qcow2") == "C")
+        #expect(try t.consistent())
+        // Into an existing directory: X/Bmoved, and X/Bmoved_1 when that is taken.
+        try FileManager.default.createDirectory(atPath: t.root + "/X/Bmoved", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: t.root + "/X/Bmoved/keep"))
+        #expect(try t.cli.run("vmmv", ["-y", moved, t.root + "/X"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: t.root + "/X/Bmoved_1/C/vm.settings"))
+        #expect(try t.cli.run("vmmv", [t.root + "/X/Bmoved_1", t.root + "/X/Bmoved_1/C/deeper"]).status == 1)
+        #expect(try t.cli.run("vmmv", [t.root + "/X/Bmoved_1", t.path("B")]).status == 0)
+        try FileManager.default.removeItem(atPath: t.root + "/X")
+        #expect(t.listing() == before)
+        #expect(Tree.names.map { (try? Data(contentsOf: URL(fileURLWithPath: t.path($0) + "/hdd.qcow2"))) } == images)
+        #expect(try t.settings(t.path("B")).value("vm_name") == "B")
+        #expect(try t.consistent())
+        #expect(try t.cli.run("vmmv", ["a", "b", "c"]).status == 2)
+        #expect(try t.cli.run("vmmv", ["-t", t.root, "-t", t.root, "a"]).status == 2)
+    }
+
+    @Test(arguments: [false, true]) func mergeIntoTheParent(safe: Bool) throws {
+        guard let t = try tree() else { return }
+        // B has one child (C); R has two (B, D), so B merges, R cannot.
+        #expect(try t.cli.run("vmmerge", [t.path("D")]).err.contains("only one child"))
+        #expect(try t.cli.run("vmmerge", [t.path("R")]).err.contains("no parent"))
+        let before = t.listing()
+        #expect(try t.cli.run("vmmerge", ["-p", t.path("B")]).status == 1)
+        #expect(t.listing() == before)  // nothing changed by the refusals
+        try FileManager.default.removeItem(atPath: t.path("D"))
+        #expect(try t.cli.run("vmfix", ["-p", t.path("R")]).status == 3)
+        let r = try t.cli.run("vmmerge", (safe ? ["-s"] : []) + [t.path("B")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: t.path("B")))
+        #expect(t.content(of: t.path("R") + "/hdd.qcow2") == "B")
+        #expect(t.children(t.path("R")) == [t.path("R") + "/C"])
+        #expect(try t.backing(t.path("R") + "/C/hdd.qcow2") == t.path("R") + "/hdd.qcow2")
+        #expect(t.content(of: t.path("R") + "/C/hdd.qcow2") == "C")
+        #expect(t.leftovers().isEmpty)
+        #expect(try t.consistent())
+    }
+
+    @Test func mergeIntoChildren() throws {
+        guard let t = try tree() else { return }
+        // B into C: C holds B+C, moves up next to B, child of R.
+        let r = try t.cli.run("vmmerge", ["-c", t.path("B")])
+        #expect(r.status == 0, "\(r.err)")
+        let c = t.path("R") + "/C"
+        #expect(try t.settings(c).parent == t.path("R"))
+        #expect(try t.backing(c + "/hdd.qcow2") == t.path("R") + "/hdd.qcow2")
+        #expect(t.content(of: c + "/hdd.qcow2") == "C")
+        // The root R into its two children: each becomes a root with a full disk.
+        #expect(try t.cli.run("vmmerge", ["-c", t.path("R")]).status == 1)  // no terminal, no -y: cancelled
+        let r2 = try t.cli.run("vmmerge", ["-c", "-y", t.path("R")])
+        #expect(r2.status == 0, "\(r2.err)")
+        for (home, data) in [(t.root + "/C", "C"), (t.path("D"), "D")] {
+            #expect(try t.settings(home).parent == nil)
+            #expect(try t.backing(home + "/hdd.qcow2") == nil)
+            #expect(t.content(of: home + "/hdd.qcow2") == data)
+        }
+        #expect(!FileManager.default.fileExists(atPath: t.path("R")))
+        #expect(try t.cli.run("vmmerge", ["-c", "-p"]).status == 2)
+        #expect(try t.consistent())
+    }
+
+    /// commands.md §11 "Renamed-tree repair": a plain `mv` inside a tree,
+    /// then `vmfix -rps` on its root.
+    @Test func fixRepairsATreeRenamedWithMv() throws {
+        guard let t = try tree() else { return }
+        try FileManager.default.moveItem(atPath: t.path("B"), toPath: t.path("R") + "/B renamed")
+        #expect(try t.cli.run("vmfix", ["-ran", t.root]).status == 3)
+        let r = try t.cli.run("vmfix", ["-rps", t.root])
+        #expect(r.status == 3)
+        #expect(r.err.contains("SOLVED"))
+        let b = t.path("R") + "/B renamed"
+        #expect(t.children(t.path("R")) == [t.path("D"), b])
+        #expect(t.children(b) == [b + "/C"])
+        #expect(try t.settings(b + "/C").parent == b)
+        #expect(try t.settings(b).value("vm_storage_hdd1_backend") == b + "/hdd.qcow2")
+        #expect(try t.backing(b + "/C/hdd.qcow2") == b + "/hdd.qcow2")
+        #expect(t.content(of: b + "/C/hdd.qcow2") == "C")
+        #expect(try t.consistent())
+        // The renamed root itself: its child elsewhere is relinked too.
+        try FileManager.default.moveItem(atPath: t.path("R"), toPath: t.root + "/R2")
+        #expect(try t.cli.run("vmfix", ["-rps", t.root]).status == 3)
+        #expect(try t.settings(t.path("D")).parent == t.root + "/R2")
+        #expect(try t.backing(t.path("D") + "/hdd.qcow2") == t.root + "/R2/hdd.qcow2")
+        #expect(t.content(of: t.root + "/R2/B renamed/C/hdd.qcow2") == "C")
+        #expect(try t.consistent())
+    }
+
+    @Test func fixLocksAndRunTimeFiles() throws {
+        guard let t = try tree() else { return }
+        let cli = t.cli
+        #expect(try cli.run("vmfix", [t.root]).status == 2)
+        #expect(try cli.run("vmfix", ["-p", t.root]).status == 1)  // not a VM home
+        // A stale lock of the original tool (a bare path) and one of a dead vmtools process.
+        try FileManager.default.createSymbolicLink(atPath: t.path("B") + "/.vm.settings.lock", withDestinationPath: t.path("B"))
+        try FileManager.default.createSymbolicLink(atPath: t.path("C") + "/.vm.settings.lock",
+                                                   withDestinationPath: t.path("C") + "#999999999@\(FileSystem.hostName())")
+        // A live lock, held by this test process: left alone.
+        let global = try resolver(cli.scratch).loadGlobal()
+        let live = try HomeLock.acquire(t.path("D"), global: global)
+        defer { live.release() }
+        let n = try cli.run("vmfix", ["-rln", t.root])
+        #expect(n.status == 3)
+        #expect(n.err.contains("other checks"))
+        let r = try cli.run("vmfix", ["-rl", t.root])
+        #expect(r.status == 3, "\(r.err)")
+        #expect(!FileSystem.lexists(t.path("B") + "/.vm.settings.lock") && !FileSystem.lexists(t.path("C") + "/.vm.settings.lock"))
+        #expect(live.isHeld)
+        #expect(r.err.contains("\(t.path("D"))/.vm.settings.lock: held by vmtools process \(getpid())"))
+        // Stale run-time files are cosmetic (-d, in -A only).
+        _ = try cli.scratch.write("tree/R/qemu.pid", "999999999\n")
+        #expect(try cli.run("vmfix", ["-a", t.path("R")]).status == 0)
+        #expect(try cli.run("vmfix", ["-A", t.path("R")]).status == 3)
+        #expect(!FileManager.default.fileExists(atPath: t.path("R") + "/qemu.pid"))
+        #expect(try cli.run("vmfix", ["-A", t.path("R")]).status == 0)
+    }
+
+    @Test func strangeNamesWorkEverywhere() throws {
+        guard let t = try tree() else { return }
+        let names = ["with space", "tab\there", "quote'd", "dq\"x", "star*", "what?", "[br]", "$HOME", "back\\slash",
+                     "com,ma", "ünïcödé", "-n", "--", "-dash", ".dot"]
+        try FileManager.default.createDirectory(atPath: t.root + "/names", withIntermediateDirectories: true)
+        for name in names {
+            let copy = t.root + "/names/" + name
+            var r = try t.cli.run("vmcp", ["-q", "--", t.path("C"), copy])
+            #expect(r.status == 0, "vmcp \(name): \(r.err)")
+            r = try t.cli.run("vmfork", ["-q", "--", copy, copy + "/child"])
+            #expect(r.status == 0, "vmfork \(name): \(r.err)")
+            r = try t.cli.run("vmmv", ["-q", "--", copy, copy + " moved"])
+            #expect(r.status == 0, "vmmv \(name): \(r.err)")
+            #expect(try t.settings(copy + " moved/child").parent == copy + " moved")
+            r = try t.cli.run("vmfix", ["-rpsn", "--", copy + " moved"])
+            #expect(r.status == 0, "vmfix \(name): \(r.err)")
+            r = try t.cli.run("vmmerge", ["-q", "--", copy + " moved/child"])
+            #expect(r.status == 0, "vmmerge \(name): \(r.err)")
+            #expect(t.content(of: copy + " moved/hdd.qcow2") == "C")
+            r = try t.cli.run("vmrm", ["-q", "-y", "--", copy + " moved"])
+            #expect(r.status == 0, "vmrm \(name): \(r.err)")
+            #expect(!FileManager.default.fileExists(atPath: copy + " moved"))
+        }
+        #expect(try t.cli.run("vmcp", ["--", t.path("C"), t.root + "/new\nline"]).err.contains("newline"))
+        #expect(try t.cli.run("vmmv", ["--", t.path("C"), t.root + "/new\nline"]).status == 1)
+        #expect(t.leftovers().isEmpty)
+        #expect(try t.consistent())
+    }
+
+    /// Ctrl-C during a long copy: the partial copy goes, the exit status is 1.
+    @Test func interruptedCopyLeavesNothing() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let cli = try CLI(Scratch())
+        try cli.scratch.mkdir("big")
+        let disk = cli.scratch.url("big/disk.img")
+        // 1 GiB of data (not holes), so the copy takes a while.
+        let fd = open(disk, O_WRONLY | O_CREAT, 0o644)
+        let chunk = [UInt8](repeating: 0x5a, count: 8 << 20)
+        for i in 0..<128 { _ = pwrite(fd, chunk, chunk.count, off_t(i * chunk.count)) }
+        close(fd)
+        _ = try cli.scratch.write("big/vm.settings", "vm_name=big\nvm_storage_hdd1_backend=\(disk)\n")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: cli.bin + "/vmcp")
+        p.arguments = [cli.scratch.url("big"), cli.scratch.url("copy")]
+        p.environment = cli.environment
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let started = waitUntil(30) { FileManager.default.fileExists(atPath: cli.scratch.url("copy/disk.img")) || !p.isRunning }
+        #expect(started)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        if p.terminationStatus == 0 {
+            Issue.record("the copy finished before the interrupt arrived; nothing was tested")
+            return
+        }
+        #expect(p.terminationStatus == 1)
+        #expect(!FileManager.default.fileExists(atPath: cli.scratch.url("copy")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.path).filter { $0.hasPrefix("vmtools-backup.") }.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("big")).sorted() == ["disk.img", "vm.settings"])
+    }
+}
