@@ -37,3 +37,17 @@ ssize_t csystem_copy_file_range(int in_fd, long long *in_off, int out_fd, long l
 
 long long csystem_seek_data(int fd, long long offset) { return lseek(fd, offset, SEEK_DATA); }
 long long csystem_seek_hole(int fd, long long offset) { return lseek(fd, offset, SEEK_HOLE); }
+
+#include <fcntl.h>
+int csystem_start_writeback(int fd, long long offset, long long length) {
+    return sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE);
+}
+
+/* QEMU's image locking (block/file-posix.c): a user holding the WRITE
+ * permission keeps a shared OFD lock on byte 100 + 1. Asking whether an
+ * exclusive lock there would conflict tells whether some QEMU writes. */
+int csystem_image_write_locked(int fd) {
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 101, .l_len = 1, .l_pid = 0 };
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
+    return fl.l_type != F_UNLCK;
+}

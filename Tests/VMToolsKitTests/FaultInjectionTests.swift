@@ -91,17 +91,15 @@ import Testing
             for i in 0..<8 {
                 try reset()
                 let delay = Double.random(in: 0...duration, using: &random)
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: cli.bin + "/" + op.command)
-                p.arguments = op.args(tree)
-                p.environment = cli.environment
-                p.standardError = FileHandle.nullDevice
-                p.standardOutput = FileHandle.nullDevice
-                try p.run()
+                // In a process group of its own, so the kill takes every
+                // qemu-img it started too, as a crash of the session would.
+                let pid = try spawnInOwnGroup(cli.bin + "/" + op.command, op.args(tree), cli.environment)
                 // The fault's timing, not a synchronisation: any moment is a valid test.
                 usleep(UInt32(delay * 1_000_000))
-                killWithChildren(p.processIdentifier)
-                p.waitUntilExit()
+                kill(-pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+                #expect(waitUntil(10) { kill(-pid, 0) != 0 }, "a process of the killed group lives on")
                 try check("\(op.command) killed after \(Int(delay * 1000)) ms (trial \(i))")
             }
         }
@@ -109,20 +107,26 @@ import Testing
         #expect(outcomes["old"]! > 0 && outcomes["new"]! > 0, "\(outcomes)")
     }
 
-    /// A crash takes the command's qemu-img along (as Ctrl-\\ or a power
-    /// loss would): an orphan still writing would race the checks.
-    func killWithChildren(_ pid: pid_t) {
-        var family = [pid]
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let child = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 1, pid_t(fields[1]) == pid { family.append(child) }
-        }
-        for p in family { kill(p, SIGKILL) }
-        for p in family.dropFirst() {
-            _ = waitUntil(10) { kill(p, 0) != 0 }
-        }
+    /// posix_spawn with a new process group (pgid = pid); output discarded.
+    func spawnInOwnGroup(_ exe: String, _ args: [String], _ env: [String: String]) throws -> pid_t {
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
+        posix_spawnattr_setpgroup(&attr, 0)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([exe] + args).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, exe, &actions, &attr, argv, envp)
+        try #require(rc == 0, "posix_spawn \(exe): \(rc)")
+        return pid
     }
 
     func run(_ exe: String, _ args: [String]) throws {

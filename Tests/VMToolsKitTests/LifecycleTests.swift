@@ -203,6 +203,35 @@ import Testing
         #expect(try lab.cli.run("vmup", ["-n", "-s", home]).status == 0)
         #expect(try lab.cli.run("vmup", ["-n", "-r", home]).status == 0)
     }
+
+    /// commands.md §11: a forked tree renamed with a plain `mv` boots again
+    /// after `vmfix -rps`, the child reading its parent's data through the
+    /// relinked overlay; and no tree command touches a running VM.
+    @Test func aTreeRenamedWithMvBootsAfterVmfix() throws {
+        guard let lab = try Lab() else { return }
+        let base = try lab.makeVM("base")
+        var r = try lab.up(base, command: "write 0:0:1:0 written by the parent")
+        try #require(r.status == 0, "\(r.err)")
+        #expect(lab.readyOrDump(base) && lab.serial(base).contains("VMTOOLS-GUEST: WROTE sda"), "\(lab.serial(base))")
+        #expect(try lab.down(base).status == 0)
+        #expect(try lab.cli.run("vmfork", ["-q", base, base + "/child"]).status == 0)
+        let renamed = lab.s.url("base renamed")
+        try FileManager.default.moveItem(atPath: base, toPath: renamed)
+        #expect(try lab.cli.run("vmfix", ["-rps", lab.s.path]).status == 3)
+        #expect(try lab.cli.run("vmfix", ["-ran", lab.s.path]).status == 0)
+        let child = renamed + "/child"
+        r = try lab.up(child, command: "read 0:0:1:0")
+        try #require(r.status == 0, "\(r.err)")
+        #expect(lab.readyOrDump(child), "\(lab.serial(child))")
+        #expect(lab.serial(child).contains("VMTOOLS-GUEST: DATA written by the parent"), "\(lab.serial(child))")
+        for (command, args) in [("vmcp", [child, lab.s.url("copy")]), ("vmfork", [child, lab.s.url("fork")]),
+                                ("vmmv", [child, lab.s.url("moved")]), ("vmrm", ["-y", child]), ("vmmerge", [child])] {
+            let x = try lab.cli.run(command, args)
+            #expect(x.status == 1 && x.err.contains("running"), "\(command): \(x.err)")
+        }
+        #expect(try lab.down(child).status == 0)
+        #expect(try lab.cli.run("vmfix", ["-ran", lab.s.path]).status == 0)
+    }
 }
 
 /// VMs the original shell tool started are listed and stopped too: the same

@@ -14,3 +14,5 @@ int csystem_ficlone(int dst_fd, int src_fd);
 ssize_t csystem_copy_file_range(int in_fd, long long *in_off, int out_fd, long long *out_off, size_t length);
 long long csystem_seek_data(int fd, long long offset);
 long long csystem_seek_hole(int fd, long long offset);
+int csystem_start_writeback(int fd, long long offset, long long length);
+int csystem_image_write_locked(int fd);

@@ -26,19 +26,10 @@ public enum VMCpCommand: Command {
         Interrupt.block()
         let (global, resolver) = try context.loadGlobal(args, commandLine: cli)
         let cloner = try Cloner(args, defaultMode: .copy, cli: cli, global: global, resolver: resolver, context: context)
-        var failed = false
-        for operand in args.operands.dropLast() {
-            do {
-                let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
-                guard FileSystem.isDirectory(source) else { throw VMToolsError(.failure, operand, "not a directory") }
-                let made = try cloner.clone(source, to: destination)
-                context.console.info(cloner.mode == .fork ? "\(made): forked from '\(source)'" : "\(source): copied to '\(made)'")
-            } catch let e as VMToolsError {
-                failed = true
-                context.console.error(e)
-                if Interrupt.pending() != nil { break }
-            }
+        return cloner.cloneEach(args.operands.dropLast().map { ($0, destination) }) { operand in
+            let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
+            guard FileSystem.isDirectory(source) else { throw VMToolsError(.failure, operand, "not a directory") }
+            return source
         }
-        return failed ? .failure : .success
     }
 }

@@ -129,7 +129,10 @@ public enum VMFixCommand: Command {
             guard !checkOnly else { return }
             for (path, state) in stale {
                 if case let .interrupted(steps) = state {
-                    Transaction.replay(steps, environment: environment)
+                    if let failure = Transaction.replay(steps, environment: environment) {
+                        failed(VMToolsError(.failure, path, "the interrupted operation could not be undone (\(failure)); kept for another try"))
+                        continue
+                    }
                     console.solved("\(path): the interrupted operation was undone (\(steps.count) steps)")
                 }
                 FileSystem.removeTree(path)

@@ -23,17 +23,6 @@ public enum VMForkCommand: Command {
         var operand = try FileSystem.canonicalize(args.operands[0], cwd: context.cwd)
         if FileSystem.isRegularFile(operand) { operand = operand.deletingLastPathComponent }
         let source = try VMHome.locate(operand, cwd: context.cwd, global: global)
-        var failed = false
-        for destination in args.operands.dropFirst() {
-            do {
-                let made = try cloner.clone(source, to: destination)
-                context.console.info(cloner.mode == .fork ? "\(made): forked from '\(source)'" : "\(source): copied to '\(made)'")
-            } catch let e as VMToolsError {
-                failed = true
-                context.console.error(e)
-                if Interrupt.pending() != nil { break }
-            }
-        }
-        return failed ? .failure : .success
+        return cloner.cloneEach(args.operands.dropFirst().map { (source, $0) }) { $0 }
     }
 }

@@ -117,7 +117,7 @@ public enum VMMergeCommand: Command {
             }
             let tx = Transaction(anchor: parent, environment: env)
             let mover = TreeMover(global: global, locks: locks, tx: tx, environment: env)
-            do {
+            try tx.run(holding: locks, mover: mover) {
                 _ = try lockTree(locks)
                 try locks.lock(parent, whatFor: "its disks change")
                 let siblings = try ChildList.read(home: parent, global: global).children
@@ -172,14 +172,6 @@ public enum VMMergeCommand: Command {
                           into: parent, imageMap: imageMap, mover: mover, tx: tx)
                 // Step 3: the merged VM's home goes.
                 try tx.moveAside(home)
-                try Interrupt.check()
-                tx.commit()
-                locks.releaseAll()
-            } catch {
-                tx.rollback()
-                mover.undoLockMoves()
-                locks.releaseAll()
-                throw error
             }
         }
 
@@ -216,7 +208,7 @@ public enum VMMergeCommand: Command {
             let top = own.parent.flatMap { VMHome.isHome($0, global: global) ? $0 : nil }
             let tx = Transaction(anchor: top ?? home.deletingLastPathComponent, environment: env)
             let mover = TreeMover(global: global, locks: locks, tx: tx, environment: env)
-            do {
+            try tx.run(holding: locks, mover: mover) {
                 _ = try lockTree(locks)
                 if let top { try locks.lock(top, allowRunning: true) }
                 let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }
@@ -278,14 +270,6 @@ public enum VMMergeCommand: Command {
                     if let top { try relink.updateChildList(in: top, remove: nil, add: at) }
                 }
                 try tx.moveAside(home)
-                try Interrupt.check()
-                tx.commit()
-                locks.releaseAll()
-            } catch {
-                tx.rollback()
-                mover.undoLockMoves()
-                locks.releaseAll()
-                throw error
             }
         }
     }

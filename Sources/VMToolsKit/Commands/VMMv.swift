@@ -73,17 +73,7 @@ public enum VMMvCommand: Command {
         let locks = LockSet(global: global, console: context.console)
         let tx = Transaction(anchor: source.deletingLastPathComponent, environment: context.environment)
         let mover = TreeMover(global: global, locks: locks, tx: tx, environment: context.environment)
-        do {
-            try mover.move(source, to: dest)
-            try Interrupt.check()
-            tx.commit()
-            locks.releaseAll()
-            return dest
-        } catch {
-            tx.rollback()
-            mover.undoLockMoves()
-            locks.releaseAll()
-            throw error
-        }
+        try tx.run(holding: locks, mover: mover) { try mover.move(source, to: dest) }
+        return dest
     }
 }

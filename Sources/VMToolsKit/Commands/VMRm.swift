@@ -62,16 +62,7 @@ public enum VMRmCommand: Command {
         mutating func run(_ home: String) throws {
             let locks = LockSet(global: global, console: console)
             let tx = Transaction(anchor: home.deletingLastPathComponent)
-            do {
-                try delete(home, depth: 0, locks, tx)
-                try Interrupt.check()
-                tx.commit()
-                locks.releaseAll()
-            } catch {
-                tx.rollback()
-                locks.releaseAll()
-                throw error
-            }
+            try tx.run(holding: locks) { try delete(home, depth: 0, locks, tx) }
             for h in deleted {
                 if FileSystem.exists(h) {
                     console.notice("\(h): not empty, so the directory itself is kept")

@@ -89,8 +89,12 @@ public final class Transaction {
     /// kept for undo.
     public func writeFile(_ data: [UInt8]?, to path: String) throws {
         if FileSystem.exists(path) {
+            // The new content comes in by rename, so the old inode is never
+            // written again: a hard link keeps it, without copying a byte.
             let backup = try backupPath(for: path)
-            try FileSystem.writeAtomically(try FileSystem.readBytes(path), to: backup, mode: FileSystem.mode(path) ?? 0o644)
+            if link(path, backup) != 0 {
+                try FileSystem.writeAtomically(try FileSystem.readBytes(path), to: backup, mode: FileSystem.mode(path) ?? 0o644)
+            }
             try record(.restore(backup: backup, original: path))
         } else if data != nil {
             try record(.remove(path))
@@ -99,7 +103,7 @@ public final class Transaction {
             // Written in the backup directory, then renamed into place: a
             // crash leaves no temporary file in the home.
             let staged = try backupPath(for: path) + ".new"
-            try FileSystem.writeAtomically(data, to: staged, mode: FileSystem.mode(path) ?? 0o644 & ~FileSystem.currentUmask())
+            try FileSystem.writeAtomically(data, to: staged, mode: FileSystem.mode(path) ?? 0o644 & ~FileSystem.currentUmask(), syncDirectory: false)
             if Glibc.rename(staged, path) == 0 {
                 FileSystem.syncDirectory(path.deletingLastPathComponent)
             } else {
@@ -174,9 +178,9 @@ public final class Transaction {
             throw VMToolsError(.failure, path, "cannot create the undo journal: \(FileSystem.errnoMessage())")
         }
         flock(fd, LOCK_EX)
+        // The first record's fdatasync makes the header durable with it.
         let head = Array("\(Self.header)\n".utf8)
         _ = head.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
         FileSystem.syncDirectory(anchor)
         backupDirectory = dir
         journalFD = fd
@@ -207,28 +211,41 @@ public final class Transaction {
         }
     }
 
-    static func undo(_ step: Undo, environment: [String: String]) {
+    /// Undoes one step; says why when that was not possible.
+    @discardableResult
+    static func undo(_ step: Undo, environment: [String: String]) -> String? {
         switch step {
         case let .remove(p):
             FileSystem.removeTree(p)
+            return FileSystem.lexists(p) ? "cannot remove \(p)" : nil
         case let .removeDirectory(p):
             for e in (try? FileSystem.listDirectory(p)) ?? [] where FileSystem.isSymlink(p.appendingPathComponent(e)) {
                 unlink(p.appendingPathComponent(e))
             }
-            rmdir(p)
+            rmdir(p)  // only when empty: anything else in it is not ours
+            return nil
         case let .restore(backup, original):
             // The backup exists only if the step got that far.
-            guard FileSystem.lexists(backup) else { return }
+            guard FileSystem.lexists(backup) else { return nil }
             if FileSystem.isDirectory(original) && !FileSystem.isSymlink(original) { FileSystem.removeTree(original) }
-            Glibc.rename(backup, original)
+            guard Glibc.rename(backup, original) == 0 else { return "cannot put \(original) back: \(FileSystem.errnoMessage())" }
             FileSystem.syncDirectory(original.deletingLastPathComponent)
+            return nil
         case let .rename(from, to):
-            guard FileSystem.lexists(to), !FileSystem.lexists(from) else { return }
-            Glibc.rename(to, from)
+            guard FileSystem.lexists(to), !FileSystem.lexists(from) else { return nil }
+            guard Glibc.rename(to, from) == 0 else { return "cannot rename \(to) back to \(from): \(FileSystem.errnoMessage())" }
             FileSystem.syncDirectory(from.deletingLastPathComponent)
+            return nil
         case let .rebase(image, backing, format):
-            guard FileSystem.exists(image) else { return }
-            try? QemuImg.rebaseUnsafe(image, backing: backing, format: format, environment: environment)
+            guard FileSystem.exists(image) else { return nil }
+            do {
+                try QemuImg.rebaseUnsafe(image, backing: backing, format: format, environment: environment)
+                return nil
+            } catch let e as VMToolsError {
+                return e.description
+            } catch {
+                return "cannot rebase \(image)"
+            }
         }
     }
 
@@ -256,8 +273,14 @@ public final class Transaction {
         return .interrupted(lines.compactMap(decode))
     }
 
-    /// `vmfix -b`: puts the tree back as it was before the interrupted operation.
-    public static func replay(_ steps: [Undo], environment: [String: String]) {
-        for step in steps.reversed() { undo(step, environment: environment) }
+    /// `vmfix -b`: puts the tree back as it was before the interrupted
+    /// operation. Stops at a step that cannot be undone (a disk still held
+    /// by a `qemu-img` the dead command started, say) and says why; every
+    /// step is idempotent, so replaying again later finishes the job.
+    public static func replay(_ steps: [Undo], environment: [String: String]) -> String? {
+        for step in steps.reversed() {
+            if let failure = undo(step, environment: environment) { return failure }
+        }
+        return nil
     }
 }

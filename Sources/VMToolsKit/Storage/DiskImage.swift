@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSystem
 
 /// Storage backend values (settings.md §4.7): `[rw:|snap:|ro:]location`.
 public struct StorageBackend: Sendable, Equatable {
@@ -241,11 +242,13 @@ extension QemuImg {
         try run(["commit", "-q", "-d", "--", image], subject: image, environment: environment)
     }
 
-    /// Whether a running QEMU holds the image's write lock (commands.md §0.5):
-    /// a plain `info`, without `-U`, fails then.
+    /// Whether a running QEMU holds the image's write lock (commands.md
+    /// §0.5): probed directly on the OFD lock QEMU keeps for writers, which
+    /// costs a syscall where `qemu-img info` costs a process.
     public static func isInUse(_ image: String, environment: [String: String]) -> Bool {
-        guard let exe = try? executable(image, environment: environment),
-              let r = try? Subprocess(exe, ["info", "--output=json", "--", image]).run() else { return false }
-        return r.status != 0 && r.stderrText.contains("lock")
+        let fd = open(image, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return csystem_image_write_locked(fd) == 1
     }
 }

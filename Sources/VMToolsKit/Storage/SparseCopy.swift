@@ -49,6 +49,9 @@ public enum SparseCopy {
                     if method == .readWrite { n = try copyByHand(input, output, offset: offset, length: length) }
                     if n == 0 { break }  // the source shrank under us
                     if n > 0 {
+                        // Start writing back what is copied so far: the final
+                        // fsync then has little left to wait for.
+                        _ = csystem_start_writeback(output, offset, Int64(n))
                         offset += Int64(n)
                         done += Int64(n)
                         progress?(done, total)

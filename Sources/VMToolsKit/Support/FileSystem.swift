@@ -145,7 +145,7 @@ enum FileSystem {
     /// Writes `data` to `path` so that readers see the old content or the new,
     /// never a mix: a temporary file in the same directory, fsync, rename, and
     /// an fsync of the directory so the rename itself survives a crash.
-    static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+    static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644, syncDirectory sync: Bool = true) throws {
         let dir = path.deletingLastPathComponent
         var template = Array(dir.appendingPathComponent(".\(path.lastPathComponent).tmp.XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { csystem_mkostemp_cloexec($0.baseAddress!) }
@@ -182,7 +182,7 @@ enum FileSystem {
             throw VMToolsError(.failure, path, "cannot replace: \(errnoMessage())")
         }
         ok = true
-        syncDirectory(dir)
+        if sync { syncDirectory(dir) }
     }
 
     static func syncDirectory(_ dir: String) {

@@ -52,6 +52,24 @@ struct Cloner {
         return cli
     }
 
+    /// Each (operand, destination) pair on its own, `resolve` turning the
+    /// operand into the source home; stops at Ctrl-C.
+    func cloneEach(_ pairs: [(String, String)], resolve: (String) throws -> String) -> ExitCode {
+        var failed = false
+        for (operand, destination) in pairs {
+            do {
+                let source = try resolve(operand)
+                let made = try clone(source, to: destination)
+                context.console.info(mode == .fork ? "\(made): forked from '\(source)'" : "\(source): copied to '\(made)'")
+            } catch {
+                failed = true
+                if let e = error as? VMToolsError { context.console.error(e) }
+                if Interrupt.pending() != nil { break }
+            }
+        }
+        return failed ? .failure : .success
+    }
+
     /// Copies or forks `source` (canonical) to `destination`; returns the new home.
     func clone(_ source: String, to destination: String) throws -> String {
         let root = try Self.newHome(for: source, at: destination, cwd: context.cwd, global: global)
@@ -60,17 +78,11 @@ struct Cloner {
         }
         let locks = LockSet(global: global, console: context.console)
         let tx = Transaction(anchor: root.deletingLastPathComponent, environment: environment)
-        do {
+        return try tx.run(holding: locks) {
             var run = Run(cloner: self, source: source, root: root, locks: locks, tx: tx)
             try run.plan()
             try run.execute()
-            tx.commit()
-            locks.releaseAll()
             return root
-        } catch {
-            tx.rollback()
-            locks.releaseAll()
-            throw error
         }
     }
 

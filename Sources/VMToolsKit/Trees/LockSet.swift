@@ -74,3 +74,23 @@ public struct PathTranslation: Sendable {
 
     public func applies(to path: String) -> Bool { FileSystem.isWithin(path, from) }
 }
+
+extension Transaction {
+    /// Runs `body` as this transaction holding `locks`: committed when it
+    /// returns (unless Ctrl-C came meanwhile), rolled back on any error;
+    /// the locks are released either way, after the rollback.
+    func run<T>(holding locks: LockSet, mover: TreeMover? = nil, _ body: () throws -> T) throws -> T {
+        do {
+            let result = try body()
+            try Interrupt.check()
+            commit()
+            locks.releaseAll()
+            return result
+        } catch {
+            rollback()
+            mover?.undoLockMoves()
+            locks.releaseAll()
+            throw error
+        }
+    }
+}
