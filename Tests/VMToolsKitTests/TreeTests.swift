@@ -50,6 +50,25 @@ import Testing
         #expect(try t.consistent())
     }
 
+    @Test func compressedSnapshotCopiesKeepingTheMAC() throws {
+        guard let t = try tree() else { return }
+        let r = try t.cli.run("vmcp", ["-z", "-s", "-k", "-o", "vm_ram_size=512M", t.path("C"), t.root + "/z"])
+        #expect(r.status == 0, "\(r.err)")
+        let f = try t.settings(t.root + "/z")
+        #expect(f.value("vm_storage_hdd1_backend") == "snap:" + t.root + "/z/hdd.qcow2")
+        #expect(try f.value("vm_networking_iface1_mac") == t.settings(t.path("C")).value("vm_networking_iface1_mac"))
+        #expect(f.value("vm_ram_size") == "512M")
+        let info = try QemuImg.info(t.root + "/z/hdd.qcow2", backingChain: false, environment: ["PATH": "/usr/bin"])
+        #expect(info["format"]?.stringValue == "qcow2")
+        #expect(info["full-backing-filename"]?.stringValue == t.path("B") + "/hdd.qcow2")
+        #expect(t.content(of: t.root + "/z/hdd.qcow2") == "C")
+        // -M removes whole module names only: "mac" is no module, so nothing is removed.
+        #expect(try t.cli.run("vmcp", ["-M", "mac", t.path("C"), t.root + "/m"]).status == 0)
+        #expect(try t.settings(t.root + "/m").value("vm_networking_iface1_mac") != t.settings(t.path("C")).value("vm_networking_iface1_mac"))
+        #expect(try t.cli.run("vmcp", ["-m", "no_such_module", t.path("C"), t.root + "/n"]).status != 0)
+        #expect(try t.cli.run("vmcp", [t.path("C"), t.path("B"), t.root + "/not-a-dir"]).status == 2)
+    }
+
     @Test func childRecursionPlacesChildrenInsideTheirNewParent() throws {
         guard let t = try tree() else { return }
         // A second child of R named like its first: the copies become B and B_1.

@@ -104,6 +104,8 @@ public enum VMMergeCommand: Command {
             let copy = try safeCopy(of: base, tx)
             try tx.rebase(overlay, onto: copy)
             try QemuImg.commit(overlay, environment: env)
+            // The copy replaces an original the commit deletes: it must be on disk first.
+            try FileSystem.syncFile(copy)
             return copy
         }
 

@@ -185,6 +185,16 @@ enum FileSystem {
         if sync { syncDirectory(dir) }
     }
 
+    static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0, fsync(fd) == 0 else {
+            let e = errno
+            if fd >= 0 { close(fd) }
+            throw VMToolsError(.failure, path, "cannot sync: \(errnoMessage(e))")
+        }
+        close(fd)
+    }
+
     static func syncDirectory(_ dir: String) {
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dfd >= 0 {
