@@ -8,18 +8,12 @@
 # The disk: a 4 GiB raw image holding 512 MiB of data in 8 extents.
 # Usage: bash Benchmarks/copy.sh [--no-check]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-check=1
-[ "${1:-}" = "--no-check" ] && check=0
-command -v hyperfine >/dev/null || { echo "copy.sh: hyperfine is missing (apt-get install hyperfine)" >&2; exit 1; }
-(cd "$repo" && swift build -c release --product vmtools --static-swift-stdlib >/dev/null)
+BENCH_ARGS=("$@")
+. "$(dirname "$0")/lib.sh"
 # The scratch directory sits in the build directory: same filesystem as the
 # repository (often bigger than /tmp, which may be a small tmpfs).
-mkdir -p "$repo/.build"
-scratch=$(mktemp -d "$repo/.build/copy-bench.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
-mkdir -p "$scratch/etc" "$scratch/share" "$scratch/home" "$scratch/vm"
-export HOME="$scratch/home" XDG_CONFIG_HOME="$scratch/home/.config" VMTOOLS_SYSCONFDIR="$scratch/etc" VMTOOLS_DATADIR="$scratch/share"
+bench_init copy.sh "$(cd "$(dirname "$0")/.." && pwd)/.build"
+mkdir -p "$scratch/vm"
 ln -s "$repo/.build/release/vmtools" "$scratch/vmcp"
 disk="$scratch/vm/disk.img"
 truncate -s 4G "$disk"

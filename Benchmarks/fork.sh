@@ -6,15 +6,9 @@
 # --prepare: they must not be charged to the next fork.
 # Usage: bash Benchmarks/fork.sh [--no-check]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-check=1
-[ "${1:-}" = "--no-check" ] && check=0
-command -v hyperfine >/dev/null || { echo "fork.sh: hyperfine is missing (apt-get install hyperfine)" >&2; exit 1; }
-(cd "$repo" && swift build -c release --product vmtools --static-swift-stdlib >/dev/null)
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-mkdir -p "$scratch/etc" "$scratch/share" "$scratch/home"
-export HOME="$scratch/home" XDG_CONFIG_HOME="$scratch/home/.config" VMTOOLS_SYSCONFDIR="$scratch/etc" VMTOOLS_DATADIR="$scratch/share"
+BENCH_ARGS=("$@")
+. "$(dirname "$0")/lib.sh"
+bench_init fork.sh
 ln -s "$repo/.build/release/vmtools" "$scratch/vmfork"
 for size in 1G 50G; do
     mkdir -p "$scratch/vm$size"

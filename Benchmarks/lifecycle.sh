@@ -5,15 +5,12 @@
 #   vmdown's stop latency once QEMU is told to go (goal ≤ 100 ms).
 # Usage: bash Benchmarks/lifecycle.sh [--no-check]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-check=1
-[ "${1:-}" = "--no-check" ] && check=0
-command -v hyperfine >/dev/null || { echo "lifecycle.sh: hyperfine is missing (apt-get install hyperfine)" >&2; exit 1; }
-(cd "$repo" && swift build -c release --product vmtools --static-swift-stdlib >/dev/null)
+BENCH_ARGS=("$@")
+. "$(dirname "$0")/lib.sh"
+bench_init lifecycle.sh
 bash "$repo/Tests/Guest/build-guest.sh" "$repo/.build/guest"
 iso="$repo/.build/guest/guest.iso"
 
-scratch=$(mktemp -d)
 started_pids=()
 cleanup() {
     for p in "${started_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
@@ -21,9 +18,8 @@ cleanup() {
     rm -rf "$scratch"
 }
 trap cleanup EXIT
-mkdir -p "$scratch/bin" "$scratch/etc" "$scratch/share" "$scratch/home"
+mkdir -p "$scratch/bin"
 for c in vmup vmps vmdown; do ln -s "$repo/.build/release/vmtools" "$scratch/bin/$c"; done
-export HOME="$scratch/home" XDG_CONFIG_HOME="$scratch/home/.config" VMTOOLS_SYSCONFDIR="$scratch/etc" VMTOOLS_DATADIR="$scratch/share"
 printf 'vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_networking_iface1_enable=no\n' > "$scratch/etc/vmtools.conf"
 mkvm() {
     mkdir -p "$scratch/$1"

@@ -158,6 +158,31 @@ import Testing
         #expect(try t.cli.run("vmmv", ["-t", t.root, "-t", t.root, "a"]).status == 2)
     }
 
+    /// Across filesystems a move is a synced copy, then the source goes.
+    @Test func moveToAnotherFilesystemAndBack() throws {
+        guard let t = try tree() else { return }
+        let other = try #require(["/dev/shm", "/run/user/\(getuid())"].first { FileSystem.device($0) != nil && FileSystem.device($0) != FileSystem.device(t.root) },
+                                 "no second filesystem (/dev/shm) to move to")
+        let away = other + "/vmtools-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: away, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: away) }
+        let before = t.listing()
+        let r = try t.cli.run("vmmv", [t.path("B"), away])
+        #expect(r.status == 0, "\(r.err)")
+        let moved = away + "/B"
+        #expect(!FileManager.default.fileExists(atPath: t.path("B")))
+        #expect(t.children(t.path("R")) == [moved, t.path("D")].sorted(by: bytewiseLess))
+        #expect(try t.backing(moved + "/C/hdd.qcow2") == moved + "/hdd.qcow2")
+        #expect(t.content(of: moved + "/C/hdd.qcow2") == "C")
+        var st = stat()
+        #expect(stat(moved + "/hdd.qcow2", &st) == 0 && st.st_blocks * 512 < 8 << 20, "the copy is not sparse")
+        #expect(try t.cli.run("vmmv", ["-q", moved, t.path("B")]).status == 0)
+        #expect(t.listing() == before)
+        #expect(t.content(of: t.path("C") + "/hdd.qcow2") == "C")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: away).isEmpty)
+        #expect(try t.consistent())
+    }
+
     @Test(arguments: [false, true]) func mergeIntoTheParent(safe: Bool) throws {
         guard let t = try tree() else { return }
         // B has one child (C); R has two (B, D), so B merges, R cannot.

@@ -227,6 +227,12 @@ extension FileSystem {
         return lstat(path, &st) == 0
     }
 
+    /// The filesystem a path is on.
+    static func device(_ path: String) -> UInt64? {
+        var st = stat()
+        return lstat(path, &st) == 0 ? UInt64(st.st_dev) : nil
+    }
+
     static func isSymlink(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK

@@ -211,7 +211,7 @@ struct Cloner {
                 throw VMToolsError(.failure, home, "exists and is not a directory")
             }
             try tx.makeDirectory(home)
-            let lock = try locks.lock(home)
+            try locks.lock(home)
             var job = CloneJob(action: action, source: vm, destination: home, keepUnique: cloner.keepUnique, snapshot: cloner.snapshot,
                                environment: cloner.environment, console: cloner.context.console, transaction: tx)
             job.compress = cloner.compress
@@ -242,12 +242,11 @@ struct Cloner {
                 doc.ejectMedia = false
             }
             let settingsPath = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
-            _ = try locks.held(home)
+            try locks.requireHeld(home)
             try tx.writeFile(Array(try doc.render().utf8), to: settingsPath)
             if let parent = doc.parent {
                 try register(home, in: parent)
             }
-            _ = lock
         }
 
         /// The parent lists its new child (both sides of the link, §0.8).

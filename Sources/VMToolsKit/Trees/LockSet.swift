@@ -29,11 +29,10 @@ public final class LockSet {
     public func isLocked(_ directory: String) -> Bool { locks[directory] != nil }
 
     /// The lock must be held already (it guards what is written there).
-    public func held(_ directory: String) throws -> HomeLock {
+    public func requireHeld(_ directory: String) throws {
         guard let l = locks[directory], l.isHeld else {
             throw VMToolsError(.failure, directory, "internal error: changed without holding its lock")
         }
-        return l
     }
 
     /// After `from` was renamed to `to`: the locks inside it moved along.

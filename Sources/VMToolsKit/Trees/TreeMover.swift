@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Moves a VM home with everything below it inside a caller's transaction
 /// (commands.md §8 "Effects"): first every link into the directory is
 /// rewritten — settings, child lists, qcow2 backing paths, children living
@@ -48,9 +52,39 @@ final class TreeMover {
         for child in outside { try relink.translateVM(at: child, t, comment: comment) }
         if relinkParent, let parent { try relink.updateChildList(in: parent, remove: source, add: dest) }
         if FileSystem.isDirectory(dest) { try tx.moveAside(dest) }  // an empty directory is replaced
-        try tx.rename(source, to: dest)
+        if FileSystem.device(source) == FileSystem.device(dest.deletingLastPathComponent) {
+            try tx.rename(source, to: dest)
+        } else {
+            // Another filesystem: copy everything (sparse, synced), and only
+            // then move the source aside; the commit deletes it.
+            try copyTree(source, to: dest)
+            try tx.moveAside(source)
+        }
         locks.moved(t)
         done.append(t)
+    }
+
+    /// A copy of the directory tree, each file and directory recorded for undo.
+    /// Lock links are not copied: they belong to the source's locks.
+    private func copyTree(_ from: String, to: String) throws {
+        try tx.makeDirectory(to)
+        chmod(to, FileSystem.mode(from) ?? 0o755)
+        let lockName = global.file("cfg_file_lock")
+        for entry in try FileSystem.listDirectory(from).sorted(by: bytewiseLess) {
+            let src = from.appendingPathComponent(entry), dst = to.appendingPathComponent(entry)
+            if FileSystem.isSymlink(src) {
+                guard entry != lockName, let target = FileSystem.readLink(src) else { continue }
+                try tx.record(.remove(dst))
+                guard symlink(target, dst) == 0 else { throw VMToolsError(.failure, dst, "cannot create: \(FileSystem.errnoMessage())") }
+            } else if FileSystem.isDirectory(src) {
+                try copyTree(src, to: dst)
+            } else if FileSystem.isRegularFile(src) {
+                try tx.record(.remove(dst))
+                try SparseCopy.copy(src, to: dst)
+            }
+            // Sockets and other special files are run-time leftovers: not copied.
+        }
+        FileSystem.syncDirectory(to)
     }
 
     func undoLockMoves() {
