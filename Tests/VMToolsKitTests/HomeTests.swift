@@ -39,7 +39,9 @@ import Testing
         #expect(held.isHeld)
     }
 
-    @Test func waitsForALockThatIsReleased() async throws {
+    /// The waiter runs on a thread of its own: a task could wait for a
+    /// thread of the test pool while other suites' blocking tests hold them.
+    @Test func waitsForALockThatIsReleased() throws {
         let s = Scratch()
         try s.mkdir("vm")
         let g = try resolver(s).loadGlobal()
@@ -49,17 +51,19 @@ import Testing
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         defer { close(fd) }
         let console = Console(command: "test", out: OutputStream(fd: fd), err: OutputStream(fd: fd))
-        let waiter = Task.detached { () -> Bool in
-            (try? HomeLock.acquire(dir, global: g, wait: 20, console: console))?.isHeld ?? false
+        let got = NSLock()
+        nonisolated(unsafe) var acquired: Bool? = nil
+        let waiter = Thread {
+            let held = (try? HomeLock.acquire(dir, global: g, wait: 20, console: console))?.isHeld ?? false
+            got.withLock { acquired = held }
         }
-        // Release only once the waiter says it is waiting (polled, with a deadline).
-        let deadline = Clock.now() + 10
-        while Clock.now() < deadline, !((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting up to 20 s") {
-            await Task.yield()
-        }
+        waiter.start()
+        // Release only once the waiter says it is waiting.
+        #expect(waitUntil(10) { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting up to 20 s") })
         #expect(try String(contentsOfFile: logPath, encoding: .utf8).contains("held by vmtools process \(getpid())"))
         first.release()
-        #expect(await waiter.value)
+        #expect(waitUntil(30) { got.withLock { acquired != nil } })
+        #expect(got.withLock { acquired } == true)
     }
 
     @Test func replacesTheStaleLockOfADeadProcess() throws {

@@ -57,7 +57,7 @@ public enum VMMergeCommand: Command {
 
         /// Locks the VM and its descendants; refuses a home that holds
         /// directories other than its children's (they would be deleted).
-        func lockTree(_ locks: LockSet) throws -> [String] {
+        func lockTree(_ locks: LockSet) throws {
             try locks.lock(home, whatFor: "a running VM cannot be merged")
             var all: [String] = []
             var level = [home]
@@ -80,7 +80,6 @@ public enum VMMergeCommand: Command {
                     throw VMToolsError(.failure, p, "is not a child VM of '\(home)' and would be deleted with it; move it out first")
                 }
             }
-            return all
         }
 
         /// A safe copy of `image` next to it: a new qcow2 with the same
@@ -120,7 +119,7 @@ public enum VMMergeCommand: Command {
             let tx = Transaction(anchor: parent, environment: env)
             let mover = TreeMover(global: global, locks: locks, tx: tx, environment: env)
             try tx.run(holding: locks, mover: mover) {
-                _ = try lockTree(locks)
+                try lockTree(locks)
                 try locks.lock(parent, whatFor: "its disks change")
                 let siblings = try ChildList.read(home: parent, global: global).children
                 guard !siblings.isEmpty else { throw VMToolsError(.failure, home, "its parent \(parent) does not point back; run 'vmfix -p'") }
@@ -211,7 +210,7 @@ public enum VMMergeCommand: Command {
             let tx = Transaction(anchor: top ?? home.deletingLastPathComponent, environment: env)
             let mover = TreeMover(global: global, locks: locks, tx: tx, environment: env)
             try tx.run(holding: locks, mover: mover) {
-                _ = try lockTree(locks)
+                try lockTree(locks)
                 if let top { try locks.lock(top, allowRunning: true) }
                 let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }
                 guard !children.isEmpty else { throw VMToolsError(.failure, home, "has no children to merge into") }
