@@ -21,12 +21,14 @@ test:
 	$(SWIFT) test
 
 install: build
-	install -d $(BIN) $(SHARE) $(MAN)/man1 $(MAN)/man5 $(BASHCOMP) $(FISHCOMP)
+	install -d $(BIN) $(SHARE)/templates $(MAN)/man1 $(MAN)/man5 $(MAN)/man7 $(BASHCOMP) $(FISHCOMP)
 	install -m 755 .build/release/vmtools $(BIN)/vmtools
 	for c in $(COMMANDS); do ln -sf vmtools $(BIN)/$$c; done
 	install -m 644 etc/vmtools.conf $(SHARE)/vmtools.conf
+	install -m 644 etc/templates/*.tpl $(SHARE)/templates/
 	install -m 644 Docs/*.1 $(MAN)/man1/
 	install -m 644 Docs/*.5 $(MAN)/man5/
+	install -m 644 Docs/*.7 $(MAN)/man7/
 	install -m 644 completions/vmtools.bash $(BASHCOMP)/vmtools
 	for c in $(COMMANDS); do ln -sf vmtools $(BASHCOMP)/$$c; done
 	install -m 644 completions/vmtools.fish $(FISHCOMP)/vmtools.fish
@@ -35,5 +37,6 @@ install: build
 uninstall:
 	rm -f $(BIN)/vmtools $(SHARE)/vmtools.conf $(BASHCOMP)/vmtools $(FISHCOMP)/vmtools.fish
 	for c in $(COMMANDS); do rm -f $(BIN)/$$c $(BASHCOMP)/$$c $(FISHCOMP)/$$c.fish $(MAN)/man1/$$c.1; done
-	rm -f $(MAN)/man1/vmtools.1 $(MAN)/man5/vm.settings.5 $(MAN)/man5/vmtools.conf.5
-	-rmdir $(SHARE)
+	rm -f $(MAN)/man1/vmtools.1 $(MAN)/man5/vm.settings.5 $(MAN)/man5/vmtools.conf.5 $(MAN)/man7/vmtools.7
+	for t in etc/templates/*.tpl; do rm -f $(SHARE)/templates/$$(basename $$t); done
+	-rmdir $(SHARE)/templates $(SHARE)

@@ -58,4 +58,19 @@ import Testing
             }
         }
     }
+
+    /// vmtools(7) documents every module category and every built-in module,
+    /// and every shipped template.
+    @Test func theCustomizationPageNamesEveryModuleAndTemplate() throws {
+        let page = try String(contentsOfFile: Repo.root + "/Docs/vmtools.7", encoding: .utf8)
+        for category in ModuleCategory.allCases {
+            #expect(page.contains(category.rawValue) && page.contains(category.listSetting), "\(category.rawValue)")
+            for name in category.builtinNames {
+                #expect(page.range(of: "(?m)(^|[ (])\(name)([ ,;).]|$)", options: .regularExpression) != nil, "vmtools(7) does not name the module \(name)")
+            }
+        }
+        for t in try FileManager.default.contentsOfDirectory(atPath: Repo.root + "/etc/templates") where t.hasSuffix(".tpl") {
+            #expect(page.contains(".B \(t.dropLast(4))\n"), "vmtools(7) does not describe the template \(t)")
+        }
+    }
 }

@@ -204,6 +204,47 @@ import Testing
         #expect(try lab.cli.run("vmup", ["-n", "-r", home]).status == 0)
     }
 
+    /// Issue 5: an argument a buildcmd module script prints reaches QEMU
+    /// (its command line) and the guest (it runs the command it carries).
+    @Test func aBuildcmdModuleScriptReachesTheGuest() throws {
+        guard let lab = try Lab() else { return }
+        let script = try lab.s.write("etc/modules/buildcmd/c_cmd", """
+        #!/bin/sh
+        printf '%s\\n' -fw_cfg "name=opt/vmtools/cmd,string=write 0:0:1:0 $vm_name via a module"
+        """)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        let home = try lab.makeVM("modvm", "vm_modules_buildcmd=c_cmd")
+        let r = try lab.up(home)
+        try #require(r.status == 0, "\(r.err)")
+        let pid = try #require(lab.pid(home))
+        let cmdline = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")), as: UTF8.self)
+        #expect(cmdline.split(separator: "\0").contains("name=opt/vmtools/cmd,string=write 0:0:1:0 modvm via a module"))
+        #expect(lab.readyOrDump(home) && lab.serial(home).contains("VMTOOLS-GUEST: WROTE sda"), "\(lab.serial(home))")
+        #expect(try lab.down(home).status == 0)
+    }
+
+    /// The shipped modern and headless templates boot the guest: q35,
+    /// virtio disk and network card, no display.
+    @Test func theModernHeadlessTemplatesBootTheGuest() throws {
+        guard let lab = try Lab() else { return }
+        try lab.s.mkdir("share/templates")
+        for t in ["modern.tpl", "headless.tpl"] {
+            try FileManager.default.copyItem(atPath: Repo.root + "/etc/templates/" + t, toPath: lab.s.url("share/templates/" + t))
+        }
+        // The guest command comes through a module: -o vm_qemu_params would replace the template's.
+        let script = try lab.s.write("etc/modules/buildcmd/c_cmd", "#!/bin/sh\necho -fw_cfg; echo 'name=opt/vmtools/cmd,string=write vda on virtio'\n")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        let home = try lab.makeVM("modern", "template modern headless\nvm_modules_buildcmd=c_cmd")
+        let r = try lab.up(home)
+        try #require(r.status == 0, "\(r.err)")
+        #expect(lab.readyOrDump(home), "\(lab.serial(home))")
+        #expect(lab.serial(home).contains("VMTOOLS-GUEST: WROTE vda"), "\(lab.serial(home))")
+        let pid = try #require(lab.pid(home))
+        let argv = try String(decoding: Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")), as: UTF8.self).split(separator: "\0")
+        #expect(argv.contains("q35") && argv.contains { $0.hasPrefix("virtio-net-pci,") } && argv.contains("none"), "\(argv)")
+        #expect(try lab.down(home).status == 0)
+    }
+
     /// commands.md §11: a forked tree renamed with a plain `mv` boots again
     /// after `vmfix -rps`, the child reading its parent's data through the
     /// relinked overlay; and no tree command touches a running VM.

@@ -57,6 +57,39 @@ import Testing
         #expect(vm.settings.entries["vm_custom_8"]?.overridden.map(\.value) == ["share", "etc", "user", "template", "root", "mid", "parent", "vm"])
     }
 
+    /// Issue 5: a chain of three templates, a parent chain, the VM and -o;
+    /// the nearer source wins each time, and says where the value comes from.
+    @Test func aChainOfThreeTemplatesUnderParentsVMAndCommandLine() throws {
+        let s = Scratch()
+        let letters = ["a", "b", "c", "d", "e", "f"]
+        func assign(from: String, _ label: String) -> String {
+            letters[letters.firstIndex(of: from)!...].map { "vm_custom_\($0)=\(label)" }.joined(separator: "\n") + "\n"
+        }
+        try s.write("share/vmtools.conf", letters.map { "vm_custom_\($0)=default" }.joined(separator: "\n") + "\n")
+        try s.write("share/templates/t3.tpl", assign(from: "a", "t3"))
+        try s.write("etc/templates/t2.tpl", "template t3\n" + assign(from: "b", "t2"))
+        try s.write("etc/templates/t1.tpl", "template t2\n" + assign(from: "c", "t1"))
+        try s.write("parent/vm.settings", "template t1\n" + assign(from: "d", "parent"))
+        try s.write("parent/vm/vm.settings", "parent ..\n" + assign(from: "e", "vm"))
+        var cli = CommandLineSettings()
+        try cli.parseOverride("vm_custom_f=cli")
+        let r = resolver(s, cli)
+        let vm = try r.loadVM(home: s.url("parent/vm"), global: try r.loadGlobal())
+        #expect(letters.map { vm.settings.value("vm_custom_\($0)") } == ["t3", "t2", "t1", "parent", "vm", "cli"])
+        #expect(vm.templates == ["t1", "t2", "t3"])
+        #expect(vm.settings.provenance("vm_custom_a") == .template(name: "t3", path: s.url("share/templates/t3.tpl"), line: 1))
+        #expect(vm.settings.provenance("vm_custom_b") == .template(name: "t2", path: s.url("etc/templates/t2.tpl"), line: 2))
+        #expect(vm.settings.provenance("vm_custom_c") == .template(name: "t1", path: s.url("etc/templates/t1.tpl"), line: 2))
+        #expect(vm.settings.provenance("vm_custom_d") == .vmFile(path: s.url("parent/vm.settings"), line: 2, depth: 1))
+        #expect(vm.settings.provenance("vm_custom_e") == .vmFile(path: s.url("parent/vm/vm.settings"), line: 2, depth: 0))
+        #expect(vm.settings.provenance("vm_custom_f") == .commandLine("-o"))
+        #expect(vm.settings.entries["vm_custom_f"]?.overridden.map(\.value) == ["default", "t3", "t2", "t1", "parent", "vm"])
+        // Too deep a chain is an error naming the limit.
+        try s.write("etc/vmtools.conf", "cfg_limit_nesting=2\n")
+        let e = expectError { _ = try r.loadVM(home: s.url("parent/vm"), global: try r.loadGlobal()) }
+        #expect(e?.message.contains("cfg_limit_nesting") == true, "\(String(describing: e))")
+    }
+
     @Test func theUserFileNeedsIncludeUserhome() throws {
         let s = Scratch()
         try s.write("user/vmtools/vmtools.conf", "vm_ram_size=9G\n")

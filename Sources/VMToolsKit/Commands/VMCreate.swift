@@ -109,14 +109,12 @@ public enum VMCreateCommand: Command {
         for e in try options.placeImages(into: &conf.settings) where !e.name.hasSuffix("_createsize") && before.value(e.name) != e.value {
             conf.recorded.append(e)
         }
-        for m in try ModuleRegistry.configureModules("cfg_modules_configure_templates", category: "configure/templates",
-                                                     table: ModuleRegistry.configureTemplates, settings: conf.settings, paths: global.paths) {
+        for m in try ModuleRegistry.configureModules(.configureTemplates, settings: conf.settings, paths: global.paths, console: context.console) {
             try m.configure(&conf)
         }
         conf.templates = try resolver.applyTemplates(conf.templates, to: &conf.settings, global: global)
         for e in options.commandLine.entries { conf.settings.set(e.name, e.value, .commandLine(e.flag)) }
-        for m in try ModuleRegistry.configureModules("cfg_modules_configure_settings", category: "configure/settings",
-                                                     table: ModuleRegistry.configureSettings, settings: conf.settings, paths: global.paths) {
+        for m in try ModuleRegistry.configureModules(.configureSettings, settings: conf.settings, paths: global.paths, console: context.console) {
             try m.configure(&conf)
         }
         return conf

@@ -14,6 +14,7 @@ public enum VMInfoCommand: Command {
             OptionSpec("i", "general information section"),
             OptionSpec("j", "print everything as JSON (settings with their origin, parent, children, disks, state)"),
             OptionSpec("l", "long output: more detail in each section"),
+            OptionSpec("m", "modules section: which implementation (built-in or file) each module has, in order"),
             OptionSpec("p", "show where each setting comes from (file and line, template, default)"),
             OptionSpec("s", "settings section"),
             OptionSpec("t", "fork tree section"),
@@ -24,7 +25,7 @@ public enum VMInfoCommand: Command {
     )
 
     enum Section: Character, CaseIterable {
-        case info = "i", tree = "t", settings = "s", backend = "b"
+        case info = "i", tree = "t", settings = "s", backend = "b", modules = "m"
 
         var title: String {
             switch self {
@@ -32,6 +33,7 @@ public enum VMInfoCommand: Command {
             case .tree: return "Hierarchy tree (-t)"
             case .settings: return "Settings (-s)"
             case .backend: return "Storage backend (-b)"
+            case .modules: return "Modules (-m)"
             }
         }
     }
@@ -93,9 +95,31 @@ public enum VMInfoCommand: Command {
             case .tree: lines = treeSection(vm, options: options, global: global)
             case .settings: lines = settingsSection(vm, options: options)
             case .backend: lines = backendSection(vm, options: options, context: context)
+            case .modules: lines = modulesSection(vm, global: global)
             }
             lines.forEach { console.print($0) }
         }
+    }
+
+    /// Each category's modules in the order they run, and where each one
+    /// comes from: built-in, or the file that replaces it.
+    static func modulesSection(_ vm: ResolvedVM, global: GlobalConfig) -> [String] {
+        var lines: [String] = []
+        for (category, result) in ModuleRegistry.all(vm.settings, paths: global.paths) {
+            lines.append("\(category.rawValue) (\(category == .buildcmd ? "cfg_modules_buildcmd + vm_modules_buildcmd" : category.listSetting)):")
+            switch result {
+            case let .success(list):
+                let width = list.map(\.name.count).max() ?? 0
+                for m in list {
+                    lines.append("  " + m.name.leftPadded(to: width) + "  " + m.describedSource)
+                    for i in m.ignored { lines.append("  " + String(repeating: " ", count: width) + "  (ignored \(i.path): \(i.why))") }
+                }
+            case let .failure(e):
+                lines.append("  ERROR: \(e.description)")
+            }
+            lines.append("")
+        }
+        return lines
     }
 
     static func infoSection(_ vm: ResolvedVM, running: QemuProcess?, options: Options, global: GlobalConfig) -> [String] {
@@ -326,6 +350,17 @@ public enum VMInfoCommand: Command {
             ("children", .array(children.children.map { .string($0) })),
             ("missing_children", .array(children.missing(global: global).map { .string($0) })),
             ("templates", .array(vm.templates.map { .string($0) })),
+            ("modules", .object(ModuleRegistry.all(vm.settings, paths: global.paths).map { category, result in
+                switch result {
+                case let .success(list):
+                    return (category.rawValue, .array(list.map { m in
+                        .object([("name", .string(m.name)), ("file", .string(m.file)),
+                                 ("ignored", .array(m.ignored.map { .object([("file", .string($0.path)), ("why", .string($0.why))]) }))])
+                    }))
+                case let .failure(e):
+                    return (category.rawValue, .object([("error", .string(e.description))]))
+                }
+            })),
             ("config_files", .array(global.files.map { .string($0) })),
             ("settings", .object(settings)),
             ("disks", .array(disks)),

@@ -96,7 +96,7 @@ public enum VMUpCommand: Command {
                                   accelerator: accel, children: children, dryRun: options.dryRun)
         if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         do {
-            try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths))
+            try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
         } catch {
             removeFiles(command.createdFiles + command.temporaryFiles)
             throw error

@@ -33,6 +33,7 @@ public enum Defaults {
         ("vm_display_type", "sdl"),
         ("vm_keyboard_mapping", ""),
         ("vm_macos_osk", ""),
+        ("vm_modules_buildcmd", ""),
         ("vm_networking_default_device", "e1000-82545em"),
         ("vm_networking_default_mac", "52:54:00"),
         ("vm_networking_default_mode", "user"),
@@ -53,6 +54,7 @@ public enum Defaults {
         ("vm_storage_hdd2_backend", ""),
         ("vm_storage_hdd2_createsize", ""),
         ("vm_storage_hdd2_enable", "no"),
+        ("vm_storage_hdd_interface", "ide"),
         ("vm_storage_rwmode", "rw"),
     ]
 }

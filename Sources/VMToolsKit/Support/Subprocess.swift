@@ -50,6 +50,37 @@ public struct Subprocess {
         return Self.wait(pid)
     }
 
+    /// Runs with the caller's stdin and stderr (so it can prompt and
+    /// report) and returns its exit status and everything it printed on stdout.
+    public func runCapturingStdout() throws -> (status: Int32, stdout: [UInt8]) {
+        var pipe: [Int32] = [-1, -1]
+        guard csystem_pipe2_cloexec(&pipe) == 0 else {
+            throw VMToolsError(.failure, executable, "cannot create a pipe: \(FileSystem.errnoMessage())")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+        if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
+        let pid: pid_t
+        do {
+            pid = try spawn(&actions)
+        } catch {
+            close(pipe[0])
+            close(pipe[1])
+            throw error
+        }
+        close(pipe[1])
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(pipe[0], $0.baseAddress, $0.count) }
+            if n > 0 { out.append(contentsOf: chunk[0..<n]) } else if n == 0 || errno != EINTR { break }
+        }
+        close(pipe[0])
+        return (Self.wait(pid), out)
+    }
+
     public func run() throws -> Result {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]

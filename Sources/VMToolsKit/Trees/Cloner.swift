@@ -15,7 +15,7 @@ struct Cloner {
     var snapshot = false
     var compress = false
     var cli: CommandLineSettings
-    var modules: [any CloneModule.Type]
+    var modules: [ModuleChoice]
     var global: GlobalConfig
     var resolver: SettingsResolver
     var context: Context
@@ -35,7 +35,8 @@ struct Cloner {
         self.global = global
         self.resolver = resolver
         self.context = context
-        modules = try ModuleRegistry.cloneModules(global.settings, add: args.values("m"), remove: args.values("M"), paths: global.paths)
+        modules = try ModuleRegistry.cloneModules(global.settings, add: args.values("m"), remove: args.values("M"), paths: global.paths,
+                                                  console: context.console)
     }
 
     /// Checks shared by both commands' flags (commands.md §7, exit 2).

@@ -53,6 +53,20 @@ public struct QemuCommand {
     public mutating func build(_ modules: [any BuildCmdModule.Type]) throws {
         for m in modules { try m.build(&self) }
     }
+
+    /// Runs the modules a list chose, built-in or external, in order. An
+    /// external one gets the arguments so far and prints those to append.
+    public mutating func build(_ modules: [ModuleChoice]) throws {
+        for m in modules {
+            guard let ext = m.external else {
+                try ModuleRegistry.buildcmd[m.name]!.build(&self)
+                continue
+            }
+            let lines = try ext.run(settings: settings, home: home, environment: environment,
+                                    extra: ["VMTOOLS_QEMU_ARGV": argv.joined(separator: "\n"), "VMTOOLS_DRY_RUN": dryRun ? "yes" : "no"])
+            argv += lines.filter { !$0.isEmpty }
+        }
+    }
 }
 
 /// A size setting: digits followed by one unit letter from `units` (`2G`, `512M`).

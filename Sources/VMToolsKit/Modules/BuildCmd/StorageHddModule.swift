@@ -1,4 +1,5 @@
 /// `storage_hdd`: hard disks on the primary IDE channel (modules.md §6.4),
+/// or on virtio (`vm_storage_hdd_interface=virtio`),
 /// with the fixes QEMU 7.2 needs: explicit formats, `read-only=on` on a bus
 /// that supports it (virtio; IDE disks cannot be read-only), VVFAT through
 /// `-drive`, and a `createsize` that never destroys an existing disk.
@@ -10,6 +11,8 @@ public enum StorageHddModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         let ceiling = Mode(rawValue: c.value("vm_storage_rwmode"))
         guard let ceiling else { throw c.invalid("vm_storage_rwmode", "expected rw, snap or ro") }
+        let bus = c.value("vm_storage_hdd_interface")
+        guard ["ide", "virtio"].contains(bus) else { throw c.invalid("vm_storage_hdd_interface", "expected ide or virtio") }
         for n in 1...2 where c.isYes("vm_storage_hdd\(n)_enable") {
             let key = "vm_storage_hdd\(n)"
             let value = c.value("\(key)_backend")
@@ -30,7 +33,7 @@ public enum StorageHddModule: BuildCmdModule {
                 if !size.isEmpty { throw c.invalid("\(key)_createsize", "a remote disk cannot be created") }
                 let lower = b.location.lowercased()
                 let m = mode ?? (lower.hasPrefix("iscsi://") || lower.hasPrefix("nbd:") ? ceiling : (ceiling == .ro ? .ro : .snap))
-                try emit(&c, file: b.location, format: nil, index: index, mode: m, key: key)
+                try emit(&c, file: b.location, format: nil, index: index, mode: m, bus: bus)
                 continue
             }
             let path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
@@ -39,7 +42,7 @@ public enum StorageHddModule: BuildCmdModule {
                 let m = mode ?? .ro
                 if m == .snap { throw c.invalid("\(key)_backend", "a shared directory cannot be used in snapshot mode; use rw: or ro:") }
                 let file = m == .rw ? "fat:rw:\(path)" : "fat:\(path)"
-                c.append("-drive", "file=\(qemuEscape(file)),format=raw,if=ide,index=\(index),media=disk" + (m == .rw ? "" : ",snapshot=on"))
+                c.append("-drive", "file=\(qemuEscape(file)),format=raw,if=\(bus),index=\(index),media=disk" + (m == .rw ? "" : ",snapshot=on"))
                 continue
             }
             var m = mode
@@ -77,15 +80,15 @@ public enum StorageHddModule: BuildCmdModule {
             if m == .rw, !c.dryRun, !FileSystem.isWritable(path) {
                 throw c.invalid("\(key)_backend", "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
             }
-            try emit(&c, file: path, format: format, index: index, mode: m!, key: key)
+            try emit(&c, file: path, format: format, index: index, mode: m!, bus: bus)
         }
     }
 
-    static func emit(_ c: inout QemuCommand, file: String, format: String?, index: Int, mode: Mode, key: String) throws {
+    static func emit(_ c: inout QemuCommand, file: String, format: String?, index: Int, mode: Mode, bus: String) throws {
         let fmt = format.map { ",format=\($0)" } ?? ""
         switch mode {
-        case .rw: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=ide,index=\(index),media=disk,discard=unmap,detect-zeroes=unmap")
-        case .snap: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=ide,index=\(index),media=disk,snapshot=on")
+        case .rw: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=\(bus),index=\(index),media=disk,discard=unmap,detect-zeroes=unmap")
+        case .snap: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=\(bus),index=\(index),media=disk,snapshot=on")
         // IDE cannot attach a read-only disk (QEMU: "Block node is read-only").
         case .ro: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=virtio,read-only=on")
         }

@@ -41,18 +41,35 @@ extension ModuleRegistry {
         NetworkingIfaceMacModule.name: NetworkingIfaceMacModule.self,
         StorageBackendModule.name: StorageBackendModule.self,
     ]
+}
 
-    /// `cfg_modules_clone`, with `-m` names added and `-M` names removed (whole words).
-    static func cloneModules(_ settings: SettingsTable, add: [String], remove: [String], paths: SystemPaths) throws -> [any CloneModule.Type] {
-        var names = (try? ExtendedString.splitList(settings.value("cfg_modules_clone"))) ?? []
-        names.removeAll { remove.contains($0) }
-        for a in add where !names.contains(a) { names.append(a) }
-        return try names.map { name in
-            try checkOverride(category: "clone", name: name, includeUser: settings.isYes("cfg_include_userhome"), paths: paths)
-            guard let m = clone[name] else {
-                throw VMToolsError(.failure, "cfg_modules_clone", "module '\(name)' not found (known: \(clone.keys.sorted().joined(separator: " ")))")
+extension ModuleChoice {
+    /// Runs a clone module, built-in or external. An external one runs in
+    /// the new home and prints `NAME=VALUE` settings for the new VM; files it
+    /// leaves in the new home are removed if the copy is undone.
+    func clone(_ c: inout CloneJob) throws {
+        guard let ext = external else {
+            try ModuleRegistry.clone[name]!.clone(&c)
+            return
+        }
+        var settings = c.source.settings
+        for o in c.overrides { settings.set(o.name, o.value, .derived("clone module")) }
+        settings.set("vm_home", c.destination, .derived("the new VM's directory"))
+        settings.set("vm_name", c.destination.lastPathComponent, .derived("the new VM's directory name"))
+        let before = Set((try? FileSystem.listDirectory(c.destination)) ?? [])
+        let result = Result {
+            try ext.run(settings: settings, home: c.destination, environment: c.environment, extra: [
+                "VMTOOLS_SOURCE": c.source.home, "VMTOOLS_TARGET": c.destination, "VMTOOLS_ACTION": c.action.rawValue,
+                "VMTOOLS_KEEP_UNIQUE": c.keepUnique ? "yes" : "no", "VMTOOLS_SNAPSHOT": c.snapshot ? "yes" : "no",
+            ])
+        }
+        for entry in ((try? FileSystem.listDirectory(c.destination)) ?? []) where !before.contains(entry) {
+            try c.transaction.record(.remove(c.destination.appendingPathComponent(entry)))
+        }
+        for (i, line) in try result.get().enumerated() {
+            if let (_, setting, value) = try ext.parseSetting(line, number: i + 1, defaultKind: .override) {
+                c.override(setting, value)
             }
-            return m
         }
     }
 }

@@ -49,16 +49,33 @@ extension ModuleRegistry {
                                                StorageHddImportModule.self, StorageHdd1CreateSizeModule.self]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
+}
 
-    static func configureModules(_ setting: String, category: String, table: [String: any ConfigureModule.Type],
-                                 settings: SettingsTable, paths: SystemPaths) throws -> [any ConfigureModule.Type] {
-        let names = (try? ExtendedString.splitList(settings.value(setting))) ?? []
-        return try names.map { name in
-            try checkOverride(category: category, name: name, includeUser: settings.isYes("cfg_include_userhome"), paths: paths)
-            guard let m = table[name] else {
-                throw VMToolsError(.failure, setting, "module '\(name)' not found (known: \(table.keys.sorted().joined(separator: " ")))")
+extension ModuleChoice {
+    /// Runs a configure module, built-in or external (templates: `template
+    /// NAME` lines; settings: `NAME=VALUE`, `override …`, `assign …`).
+    func configure(_ c: inout Configuration) throws {
+        guard let ext = external else {
+            let table = category == .configureTemplates ? ModuleRegistry.configureTemplates : ModuleRegistry.configureSettings
+            try table[name]!.configure(&c)
+            return
+        }
+        for (i, line) in try ext.run(settings: c.settings, home: c.home, environment: c.environment).enumerated() {
+            if category == .configureTemplates {
+                let t = line.trimmingTrailingWhitespace()
+                if t.isEmpty || t.hasPrefix("#") { continue }
+                let template = String(t.dropFirst("template ".count))
+                guard t.hasPrefix("template "), SettingName.isTemplateName(template) else {
+                    throw VMToolsError(.failure, ext.path, "output line \(i + 1): expected 'template NAME', got '\(line)'")
+                }
+                if !c.templates.contains(template) { c.templates.append(template) }
+            } else if let (kind, setting, value) = try ext.parseSetting(line, number: i + 1, defaultKind: .set) {
+                switch kind {
+                case .set: c.set(setting, value, by: name)
+                case .override: c.override(setting, value, by: name)
+                case .assign: c.assign(setting, value, by: name)
+                }
             }
-            return m
         }
     }
 }
