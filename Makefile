@@ -9,6 +9,7 @@ SHARE = $(DESTDIR)$(PREFIX)/share/vmtools
 MAN = $(DESTDIR)$(PREFIX)/share/man
 BASHCOMP = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 FISHCOMP = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+ZSHCOMP = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 
 .PHONY: all build test install uninstall
 
@@ -21,7 +22,7 @@ test:
 	$(SWIFT) test
 
 install: build
-	install -d $(BIN) $(SHARE)/templates $(MAN)/man1 $(MAN)/man5 $(MAN)/man7 $(BASHCOMP) $(FISHCOMP)
+	install -d $(BIN) $(SHARE)/templates $(MAN)/man1 $(MAN)/man5 $(MAN)/man7 $(BASHCOMP) $(FISHCOMP) $(ZSHCOMP)
 	install -m 755 .build/release/vmtools $(BIN)/vmtools
 	for c in $(COMMANDS); do ln -sf vmtools $(BIN)/$$c; done
 	install -m 644 etc/vmtools.conf $(SHARE)/vmtools.conf
@@ -33,9 +34,10 @@ install: build
 	for c in $(COMMANDS); do ln -sf vmtools $(BASHCOMP)/$$c; done
 	install -m 644 completions/vmtools.fish $(FISHCOMP)/vmtools.fish
 	for c in $(COMMANDS); do ln -sf vmtools.fish $(FISHCOMP)/$$c.fish; done
+	install -m 644 completions/_vmtools $(ZSHCOMP)/_vmtools
 
 uninstall:
-	rm -f $(BIN)/vmtools $(SHARE)/vmtools.conf $(BASHCOMP)/vmtools $(FISHCOMP)/vmtools.fish
+	rm -f $(BIN)/vmtools $(SHARE)/vmtools.conf $(BASHCOMP)/vmtools $(FISHCOMP)/vmtools.fish $(ZSHCOMP)/_vmtools
 	for c in $(COMMANDS); do rm -f $(BIN)/$$c $(BASHCOMP)/$$c $(FISHCOMP)/$$c.fish $(MAN)/man1/$$c.1; done
 	rm -f $(MAN)/man1/vmtools.1 $(MAN)/man5/vm.settings.5 $(MAN)/man5/vmtools.conf.5 $(MAN)/man7/vmtools.7
 	for t in etc/templates/*.tpl; do rm -f $(SHARE)/templates/$$(basename $$t); done

@@ -25,13 +25,13 @@ _vmtools_argument_of() {
         vmup:-D) echo file ;;
         vmup:-d) echo file ;;
         vmup:-o) echo setting ;;
-        vmup:-t) echo word ;;
+        vmup:-t) echo template ;;
         vmcreate:-C) echo file ;;
         vmcreate:-c) echo file ;;
         vmcreate:-D) echo file ;;
         vmcreate:-d) echo file ;;
         vmcreate:-o) echo setting ;;
-        vmcreate:-t) echo word ;;
+        vmcreate:-t) echo template ;;
         vmps:-o) echo word ;;
         vmps:-s) echo word ;;
         vmmon:-c) echo word ;;
@@ -50,22 +50,45 @@ _vmtools_operands() {
     case "$1" in
         vmup) echo file ;;
         vmcreate) echo directory ;;
-        vmdown) echo directory ;;
-        vmps) echo directory ;;
-        vminfo) echo directory ;;
-        vmmon) echo directory ;;
+        vmdown) echo running ;;
+        vmps) echo none ;;
+        vminfo) echo home ;;
+        vmmon) echo running ;;
         vmcp) echo directory ;;
         vmfork) echo directory ;;
         vmmv) echo directory ;;
-        vmrm) echo directory ;;
-        vmmerge) echo directory ;;
+        vmrm) echo home ;;
+        vmmerge) echo home ;;
         vmfix) echo directory ;;
         vmrndmac) echo none ;;
     esac
 }
 
+# The vmtools binary next to the command being completed (it may not be in PATH).
+_vmtools_bin() {
+    local b
+    b=$(type -P "${COMP_WORDS[0]}" 2>/dev/null) && b=${b%/*}/vmtools
+    [ -x "$b" ] || b=vmtools
+    printf '%s\n' "$b"
+}
+
+# Candidates from `vmtools --list KIND`, one a line, kept whole.
+_vmtools_list() {
+    local line cur=$1
+    shift
+    while IFS= read -r line; do
+        [[ "$line" == "$cur"* ]] && COMPREPLY+=("$line")
+    done < <("$(_vmtools_bin)" --list "$@" 2>/dev/null)
+}
+
+_vmtools_homes() {
+    _vmtools_list "$1" homes "$1"
+    compopt -o filenames -o nospace 2>/dev/null
+}
+
 _vmtools() {
-    local cur=${COMP_WORDS[COMP_CWORD]} prev= cmd=${COMP_WORDS[0]##*/} first=1
+    local cur=${COMP_WORDS[COMP_CWORD]} prev= cmd=${COMP_WORDS[0]##*/}
+    COMPREPLY=()
     [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD-1]}
     if [ "$cmd" = vmtools ]; then
         if [ "$COMP_CWORD" -eq 1 ]; then
@@ -73,11 +96,11 @@ _vmtools() {
             return
         fi
         cmd=${COMP_WORDS[1]}
-        first=2
     fi
     case "$(_vmtools_argument_of "$cmd" "$prev")" in
         setting) compopt -o nospace 2>/dev/null
             COMPREPLY=($(compgen -W 'cfg_include_userhome= cfg_qemu_cmdprefix= cfg_file_childs= cfg_file_lock= cfg_file_pid= cfg_file_monitor= cfg_file_qmp= cfg_file_serial= cfg_file_tmpdir= cfg_file_vmsettings= cfg_limit_nesting= cfg_limit_waitlock= cfg_modules_clone= cfg_modules_buildcmd= cfg_modules_configure_templates= cfg_modules_configure_settings= cfg_ui_assumeyes= cfg_ui_verbosity= vm_name= vm_boot_order= vm_boot_menu= vm_cpu_count= vm_cpu_type= vm_display_device= vm_display_iface= vm_display_port= vm_display_portmin= vm_display_type= vm_keyboard_mapping= vm_macos_osk= vm_modules_buildcmd= vm_networking_default_device= vm_networking_default_mac= vm_networking_default_mode= vm_qemu_accel= vm_qemu_arch= vm_qemu_compress= vm_qemu_daemonize= vm_qemu_params= vm_qemu_shutdown_timeout= vm_ram_size= vm_storage_cdrom1_backend= vm_storage_cdrom1_enable= vm_storage_cdrom2_backend= vm_storage_cdrom2_enable= vm_storage_hdd1_backend= vm_storage_hdd1_createsize= vm_storage_hdd1_enable= vm_storage_hdd2_backend= vm_storage_hdd2_createsize= vm_storage_hdd2_enable= vm_storage_hdd_interface= vm_storage_rwmode=' -- "$cur")); return ;;
+        template) _vmtools_list "$cur" templates; return ;;
         file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         word) return ;;
@@ -87,6 +110,8 @@ _vmtools() {
         return
     fi
     case "$(_vmtools_operands "$cmd")" in
+        home) _vmtools_homes "$cur" ;;
+        running) _vmtools_list "$cur" running ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")) ;;
         file) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac

@@ -6,8 +6,9 @@ import Testing
 @Suite struct DocsTests {
     @Test(arguments: Completions.shells)
     func committedCompletionsMatchTheCommandSpecs(_ shell: String) throws {
-        let committed = try String(contentsOfFile: "\(Repo.root)/completions/vmtools.\(shell)", encoding: .utf8)
-        #expect(committed == Completions.script(for: shell), "regenerate with: vmtools --completion \(shell) > completions/vmtools.\(shell)")
+        let file = Completions.fileName(for: shell)
+        let committed = try String(contentsOfFile: "\(Repo.root)/completions/\(file)", encoding: .utf8)
+        #expect(committed == Completions.script(for: shell), "regenerate with: vmtools --completion \(shell) > completions/\(file)")
     }
 
     @Test func bashCompletesFlagsSettingsAndCommands() throws {
@@ -31,14 +32,16 @@ import Testing
         #expect(try complete(["vmtools", "vmcp", "-"]).contains("-R"))
     }
 
-    /// Every option letter a command accepts is in its man page, written `\-X`.
+    /// Every option letter a command accepts has an entry in its (mdoc) man
+    /// page's option list: `.It Fl X`.
     @Test func manPagesListEveryOption() throws {
         for c in VMTools.commands {
             let path = "\(Repo.root)/Docs/\(c.spec.name).1"
             try #require(FileManager.default.fileExists(atPath: path), "\(c.spec.name) has no man page")
             let page = try String(contentsOfFile: path, encoding: .utf8)
             for o in c.spec.options {
-                #expect(page.contains("\\-\(o.letter)"), "\(c.spec.name)(1) does not document -\(o.letter)")
+                #expect(page.range(of: "(?m)^\\.It Fl \(o.letter)( |$)", options: .regularExpression) != nil,
+                        "\(c.spec.name)(1) does not document -\(o.letter)")
             }
         }
     }
@@ -48,11 +51,11 @@ import Testing
         for c in VMTools.commands { #expect(page.contains(c.spec.name)) }
         let conf = try String(contentsOfFile: "\(Repo.root)/Docs/vmtools.conf.5", encoding: .utf8)
         for (name, _) in Defaults.values {
-            // Drive settings are documented once per family: vm_storage_hdd\fIN\fB_backend.
+            // Drive settings are documented once per family: .Va vm_storage_hdd Ns Ar N Ns Va _backend.
             if let slot = SettingsDocument.Slot(setting: name) {
                 let kind = { if case .hdd = slot { return "hdd" } else { return "cdrom" } }()
                 let suffix = name.split(separator: "_").last!
-                #expect(conf.contains("vm_storage_\(kind)\\fIN\\fB_") && conf.contains("_\(suffix)\\fR"), "vmtools.conf(5) lacks \(name)")
+                #expect(conf.contains("Va vm_storage_\(kind) Ns Ar N Ns Va _") && conf.contains("Va _\(suffix) "), "vmtools.conf(5) lacks \(name)")
             } else {
                 #expect(conf.contains(name), "vmtools.conf(5) lacks \(name)")
             }
@@ -70,7 +73,7 @@ import Testing
             }
         }
         for t in try FileManager.default.contentsOfDirectory(atPath: Repo.root + "/etc/templates") where t.hasSuffix(".tpl") {
-            #expect(page.contains(".B \(t.dropLast(4))\n"), "vmtools(7) does not describe the template \(t)")
+            #expect(page.range(of: "(?m)^\\.It Cm \(t.dropLast(4))$", options: .regularExpression) != nil, "vmtools(7) does not describe the template \(t)")
         }
     }
 }

@@ -13,7 +13,7 @@ import Testing
         let e = expectError { _ = try HomeLock.acquire(s.url("vm"), global: g, wait: 0.5) }
         let waited = Clock.now() - start
         #expect(waited >= 0.5 && waited < 3)
-        #expect(e?.message.contains("remove the stale lock: rm \(s.url("vm/.vm.settings.lock"))") == true)
+        #expect(e?.message.contains("'vmfix -l \(s.url("vm"))' removes the stale lock") == true)
         #expect(e?.message.contains("process \(getpid())") == true)
         #expect(first.isHeld)
         first.release()

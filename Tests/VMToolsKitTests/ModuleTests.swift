@@ -129,6 +129,12 @@ import Testing
         try module(cli, "etc", "buildcmd", "c_fail", "exit 4")
         let up = try cli.run("vmup", ["-n", "-o", "vm_modules_buildcmd=c_fail", cli.scratch.url("src")])
         #expect(up.status == 1 && up.err.contains("module 'c_fail' failed (exit status 4)"), "\(up.err)")
+        // A configure module: vmcreate leaves no VM behind.
+        try module(cli, "etc", "configure/settings", "c_fail", "echo 'c_fail: no' >&2; exit 5")
+        let create = try cli.run("vmcreate", ["-n", "-y", "-o", "cfg_modules_configure_settings=storage_hdd1_createsize c_fail",
+                                              "-o", "vm_storage_hdd1_createsize=8M", "--", cli.scratch.url("new")])
+        #expect(create.status == 1 && create.err.contains("module 'c_fail' failed (exit status 5)"), "\(create.err)")
+        #expect(!FileManager.default.fileExists(atPath: cli.scratch.url("new")))
         // Output that is not NAME=VALUE is an error naming the file and line.
         try module(cli, "etc", "clone", "c_bad", "echo 'just words'")
         let bad = try cli.run("vmfork", ["-m", "c_bad", cli.scratch.url("src"), cli.scratch.url("fork")])

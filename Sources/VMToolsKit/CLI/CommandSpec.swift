@@ -37,7 +37,9 @@ public struct CommandSpec: Sendable {
     /// vmrndmac: an unknown `-x` is an operand (an invalid prefix), not a usage error.
     public var unknownOptionsAreOperands: Bool
 
-    public enum OperandKind: String, Sendable { case none, directory, file }
+    /// What a shell completes for operands: `home` VM homes (directories
+    /// holding vm.settings), `running` the homes of running VMs.
+    public enum OperandKind: String, Sendable { case none, directory, file, home, running }
 
     public init(name: String, summary: String, synopsis: [String] = [], options: [OptionSpec],
                 operands: String, operandCompletion: OperandKind = .directory,

@@ -48,7 +48,7 @@ struct StartOptions {
     @discardableResult
     func placeImages(into settings: inout SettingsTable) throws -> [SettingsDocument.Entry] {
         var placed: [SettingsDocument.Entry] = []
-        for (kind, images, flag) in [("hdd", disks, "-c"), ("cdrom", cdroms, "-d")] {
+        for (kind, images) in [("hdd", disks), ("cdrom", cdroms)] {
             var used: Set<Int> = []
             for image in images {
                 guard let slot = (1...2).first(where: { n in

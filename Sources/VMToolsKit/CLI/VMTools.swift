@@ -51,6 +51,13 @@ public enum VMTools {
         case "--version", "-V":
             front.print("vmtools \(version)")
             return ExitCode.success.rawValue
+        case "--list":
+            // For the completion scripts: candidates only a vmtools can compute.
+            guard rest.count >= 2, let words = CompletionLists.list(rest[1], Array(rest.dropFirst(2)), paths: paths, environment: env) else {
+                return usageError(front, "--list takes one of: templates, running, homes [PREFIX]")
+            }
+            front.out.write(words.map { $0 + "\n" }.joined())
+            return ExitCode.success.rawValue
         case "--completion":
             // For packagers: the scripts under completions/ come from here.
             guard rest.count == 2, let script = Completions.script(for: rest[1]) else {

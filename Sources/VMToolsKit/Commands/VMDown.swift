@@ -19,6 +19,7 @@ public enum VMDownCommand: Command {
             OptionSpec("w", "wait for the VM to stop after each method"),
         ],
         operands: "[vmhome ...]",
+        operandCompletion: .running,
         exitCodes: [(0, "every selected VM is stopped"), (1, "an error occurred"), (2, "wrong usage"),
                     (3, "a VM was not running, or survived the last method")]
     )

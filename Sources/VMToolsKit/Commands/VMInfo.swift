@@ -21,6 +21,7 @@ public enum VMInfoCommand: Command {
             OptionSpec("y", "assume yes (accepted, no effect)"),
         ],
         operands: "[vmhome ...]",
+        operandCompletion: .home,
         exitCodes: [(0, "every VM was reported"), (1, "a VM could not be loaded"), (2, "wrong usage")]
     )
 

@@ -15,7 +15,7 @@ public enum VMMergeCommand: Command {
             OptionSpec("y", "assume yes: never prompt"),
         ],
         operands: "[vmhome ...]",
-        operandCompletion: .directory,
+        operandCompletion: .home,
         exitCodes: [(0, "every VM was merged"), (1, "a merge failed or was cancelled (and was undone)"), (2, "wrong usage")]
     )
 

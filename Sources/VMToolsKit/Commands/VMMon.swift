@@ -14,6 +14,7 @@ public enum VMMonCommand: Command {
             OptionSpec("n", "no line editing (accepted; the session reads plain lines)"),
         ],
         operands: "[path]",
+        operandCompletion: .running,
         exitCodes: [(0, "success"), (1, "the VM is not running or has no monitor"), (2, "wrong usage")]
     )
 

@@ -22,7 +22,7 @@ public enum VMPsCommand: Command {
             OptionSpec("u", "operands are user names or ids"),
         ],
         operands: "",
-        operandCompletion: .directory,
+        operandCompletion: .none,
         exitCodes: [(0, "at least one VM listed"), (1, "an error occurred"), (2, "wrong usage"), (3, "nothing to list")]
     )
 

@@ -16,6 +16,7 @@ public enum VMRmCommand: Command {
             OptionSpec("y", "assume yes: delete without asking"),
         ],
         operands: "vmhome ...",
+        operandCompletion: .home,
         exitCodes: [(0, "every VM was deleted"), (1, "an error occurred"), (2, "wrong usage"), (3, "the user kept something")]
     )
 

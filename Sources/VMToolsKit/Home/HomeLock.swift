@@ -111,7 +111,7 @@ public final class HomeLock {
         if let who, who.pid == nil, let age = FileSystem.mtime(lockPath) {
             message += ", since \(Int(Clock.wallSeconds()) - age) s"
         }
-        message += "; if no vmtools command is working on it, remove the stale lock: rm \(shellQuote(lockPath))"
+        message += "; if no vmtools command is working on it, 'vmfix -l \(shellQuote(directory))' removes the stale lock"
         throw VMToolsError(.failure, directory, message)
     }
 

@@ -94,7 +94,7 @@ public enum ModuleRegistry {
                 throw VMToolsError(.failure, category.listSetting, "'\(name)' is not a module name (letters, digits, _ and - only)")
             }
             var choice = ModuleChoice(category: category, name: name)
-            search: for root in roots {
+            for root in roots {
                 let path = root.appendingPathComponent(category.rawValue).appendingPathComponent(name)
                 if FileSystem.exists(path + ".inc.sh") {
                     throw VMToolsError(.failure, path + ".inc.sh", "a shell module of the original vmtools: it cannot run here; make it an executable '\(path.lastPathComponent)' speaking the protocol of vmtools(7)")
@@ -109,7 +109,7 @@ public enum ModuleRegistry {
                     throw VMToolsError(.failure, path, "overrides the \(category.rawValue) module '\(name)' but is not an executable file (chmod +x?)")
                 }
                 choice.file = path
-                break search
+                break
             }
             if choice.file == nil && !category.builtinNames.contains(name) {
                 throw VMToolsError(.failure, category.listSetting, "module '\(name)' not found: no built-in \(category.rawValue) module (\(category.builtinNames.joined(separator: " "))) and no file \(category.rawValue)/\(name) in \(roots.joined(separator: ", "))")
