@@ -11,7 +11,7 @@ public enum VMMonCommand: Command {
         summary: "attach the terminal to a running VM's QEMU monitor",
         options: [
             OptionSpec("c", "command", "run one monitor command, print its output and exit"),
-            OptionSpec("n", "no line editing (accepted; the session reads plain lines)"),
+            OptionSpec("n", "no line editing: do not run the session under rlwrap"),
         ],
         operands: "[path]",
         operandCompletion: .running,
