@@ -128,6 +128,26 @@ import Testing
         #expect(FileManager.default.contentsEqual(atPath: disk, andPath: cli.scratch.url("copy/disk.img")))
     }
 
+    /// On a terminal a long copy shows a progress bar (util-linux `script`
+    /// gives vmcp a pseudo-terminal); in a pipe it stays quiet.
+    @Test func aCopyShowsProgressOnATerminal() throws {
+        guard requireTool("script") != nil else { return }
+        let cli = try CLI(Scratch())
+        try cli.scratch.mkdir("big")
+        let disk = cli.scratch.url("big/disk.img")
+        let fd = open(disk, O_WRONLY | O_CREAT, 0o644)
+        let chunk = [UInt8](repeating: 0x5a, count: 8 << 20)
+        for i in 0..<32 { _ = pwrite(fd, chunk, chunk.count, off_t(i * chunk.count)) }
+        close(fd)
+        _ = try cli.scratch.write("big/vm.settings", "vm_name=big\nvm_storage_hdd1_backend=\(disk)\n")
+        let command = [cli.bin + "/vmcp", cli.scratch.url("big"), cli.scratch.url("copy")].map(shellQuote).joined(separator: " ")
+        let r = try Subprocess("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], environment: cli.environment).run()
+        #expect(r.status == 0, "\(r.stderrText)")
+        #expect(r.stdoutText.contains("disk.img [") && r.stdoutText.contains("##############################] 100%"), "\(r.stdoutText)")
+        let piped = try cli.run("vmcp", [cli.scratch.url("big"), cli.scratch.url("copy2")])
+        #expect(piped.status == 0 && !piped.err.contains("%"), "\(piped.err)")
+    }
+
     @Test func moveRelinksEverySideAndMovingBackRestoresIt() throws {
         guard let t = try tree() else { return }
         let before = t.listing()
