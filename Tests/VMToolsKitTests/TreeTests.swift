@@ -150,13 +150,21 @@ import Testing
 
     @Test func moveRelinksEverySideAndMovingBackRestoresIt() throws {
         guard let t = try tree() else { return }
+        // The user's own lines survive: settings are changed in place.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: t.path("B") + "/vm.settings"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("# Notes: B is the staging server.\n".utf8))
+        try handle.close()
         let before = t.listing()
+        func settings() -> [String?] { Tree.names.map { try? String(contentsOfFile: t.path($0) + "/vm.settings", encoding: .utf8) } }
+        let settingsBefore = settings()
         let images = Tree.names.map { (try? Data(contentsOf: URL(fileURLWithPath: t.path($0) + "/hdd.qcow2"))) }
         let r = try t.cli.run("vmmv", [t.path("B"), t.root + "/Bmoved"])
         #expect(r.status == 0, "\(r.err)")
         let moved = t.root + "/Bmoved"
         #expect(t.children(t.path("R")) == [moved, t.path("D")])
         #expect(try t.settings(moved).value("vm_name") == "Bmoved")
+        #expect(try String(contentsOfFile: moved + "/vm.settings", encoding: .utf8).hasSuffix("# Notes: B is the staging server.\n"))
         #expect(try t.settings(moved + "/C").parent == moved)
         #expect(try t.settings(moved).value("vm_storage_hdd1_backend") == moved + "/hdd.qcow2")
         #expect(try t.backing(moved + "/C/hdd.qcow2") == moved + "/hdd.qcow2")
@@ -172,6 +180,7 @@ import Testing
         try FileManager.default.removeItem(atPath: t.root + "/X")
         #expect(t.listing() == before)
         #expect(Tree.names.map { (try? Data(contentsOf: URL(fileURLWithPath: t.path($0) + "/hdd.qcow2"))) } == images)
+        #expect(settings() == settingsBefore)  // byte for byte
         #expect(try t.settings(t.path("B")).value("vm_name") == "B")
         #expect(try t.consistent())
         #expect(try t.cli.run("vmmv", ["a", "b", "c"]).status == 2)

@@ -253,14 +253,6 @@ public enum VMFixCommand: Command {
 
         func readFile(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(settingsPath(home)) }
 
-        /// Rewrites a VM's own file with `change` applied.
-        func rewrite(_ home: String, _ tx: Transaction, comment: String, _ change: (inout SettingsDocument) -> Void) throws {
-            let file = try readFile(home)
-            var doc = SettingsDocument(rewriting: file, comment: comment, name: file.value("vm_name") ?? home.lastPathComponent)
-            change(&doc)
-            try tx.writeFile(Array(try doc.render().utf8), to: settingsPath(home))
-        }
-
         mutating func checkLinks(_ home: String, _ locks: LockSet, _ tx: Transaction) throws {
             let relink = Relinker(global: global, tx: tx, environment: environment)
             // 1. Our parent must list us.
@@ -279,7 +271,9 @@ public enum VMFixCommand: Command {
                     issue("\(home): parent link invalid: \(parent) (now \(newParent))")
                     if !checkOnly {
                         try locks.lock(newParent, allowRunning: true)
-                        try rewrite(home, tx, comment: "vmfix: parent moved to '\(newParent)'") { $0.parent = newParent }
+                        var patch = SettingsPatch()
+                        patch.parent = .some(newParent)
+                        try patch.write(to: home, global: global, tx)
                         try relink.updateChildList(in: newParent, remove: oldEntry, add: home)
                         console.solved("\(home): parent path updated to \(newParent)")
                     }
@@ -332,7 +326,9 @@ public enum VMFixCommand: Command {
         /// Points a child at its (moved) parent: the parent line, and the
         /// backing files of its overlays that still name the old place.
         func relinkChild(_ child: String, to parent: String, from old: String?, _ tx: Transaction) throws {
-            try rewrite(child, tx, comment: "vmfix: parent is '\(parent)'") { $0.parent = parent }
+            var patch = SettingsPatch()
+            patch.parent = .some(parent)
+            try patch.write(to: child, global: global, tx)
             for (_, value) in try readFile(child).assignments where value.contains("/") {
                 let b = StorageBackend(value)
                 guard !b.isRemote, b.location.hasPrefix("/"), FileSystem.isRegularFile(b.location),
@@ -369,9 +365,9 @@ public enum VMFixCommand: Command {
                 console.solved("\(image): backing file now \(candidate)")
             }
             guard !fixed.isEmpty else { return }
-            try rewrite(home, tx, comment: "vmfix: fixed " + fixed.keys.sorted().joined(separator: ", ")) { doc in
-                for i in doc.entries.indices { if let v = fixed[doc.entries[i].name] { doc.entries[i].value = v } }
-            }
+            var patch = SettingsPatch()
+            patch.values = fixed
+            try patch.write(to: home, global: global, tx)
             console.info("\(home): settings updated")
         }
     }

@@ -188,9 +188,9 @@ public enum VMMergeCommand: Command {
                     child = dest
                 }
                 let f = try file(child)
-                var doc = SettingsDocument(rewriting: f, comment: "Parent '\(from)' merged", name: f.value("vm_name") ?? child.lastPathComponent)
-                doc.parent = newParent
-                try tx.writeFile(Array(try doc.render().utf8), to: settingsPath(child))
+                var patch = SettingsPatch()
+                patch.parent = .some(newParent)
+                try patch.write(to: child, global: global, tx)
                 for (name, value) in f.assignments where isBackend(name) && !value.isEmpty {
                     let image = StorageBackend(value).path(home: child, environment: env)
                     if let b = try? QemuImg.backing(of: image, environment: env), let to = imageMap[b.path] {

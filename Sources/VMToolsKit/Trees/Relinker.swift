@@ -9,34 +9,27 @@ struct Relinker {
 
     func settingsPath(_ home: String) -> String { home.appendingPathComponent(global.file("cfg_file_vmsettings")) }
 
-    /// The VM now at `home` gets its parent and storage paths translated,
-    /// and each of its images whose backing file moves is rebased.
-    /// `rename` changes `vm_name` when it still was the old directory name.
-    func translateVM(at home: String, _ t: PathTranslation, comment: String, rename: (old: String, new: String)? = nil) throws {
+    /// The VM now at `home` gets its parent and storage paths translated
+    /// (in place: its other lines are kept), and each of its images whose
+    /// backing file moves is rebased. `rename` changes `vm_name` when it
+    /// still was the old directory name.
+    func translateVM(at home: String, _ t: PathTranslation, rename: (old: String, new: String)? = nil) throws {
         let file = try VMSettingsFile.read(settingsPath(home))
-        var doc = SettingsDocument(rewriting: file, comment: comment, name: file.value("vm_name") ?? home.lastPathComponent)
-        var changed = false
-        if let p = file.parent, t.applies(to: p) {
-            doc.parent = t(p)
-            changed = true
-        }
-        if let rename, doc.name == rename.old, rename.old != rename.new {
-            doc.name = rename.new
-            changed = true
-        }
-        for i in doc.entries.indices where isBackend(doc.entries[i].name) {
-            let b = StorageBackend(doc.entries[i].value)
+        var patch = SettingsPatch()
+        if let p = file.parent, t.applies(to: p) { patch.parent = .some(t(p)) }
+        if let rename, rename.old != rename.new, file.value("vm_name") == rename.old { patch.values["vm_name"] = rename.new }
+        for (name, value) in file.assignments where isBackend(name) {
+            let b = StorageBackend(value)
             guard !b.isRemote, !b.location.isEmpty else { continue }
             let image = b.path(home: home, environment: environment)
             if let backing = try? QemuImg.backing(of: image, environment: environment), t.applies(to: backing.path) {
                 try tx.rebase(image, onto: t(backing.path))
             }
             if b.location.hasPrefix("/"), t.applies(to: b.location) {
-                doc.entries[i].value = (b.prefix.map { $0 + ":" } ?? "") + t(b.location)
-                changed = true
+                patch.values[name] = (b.prefix.map { $0 + ":" } ?? "") + t(b.location)
             }
         }
-        if changed { try tx.writeFile(Array(try doc.render().utf8), to: settingsPath(home)) }
+        try patch.write(to: home, global: global, tx)
     }
 
     /// Translates the entries of the `childs.lst` in `home`.

@@ -43,13 +43,11 @@ final class TreeMover {
         if relinkParent, let parent { try locks.lock(parent, allowRunning: true) }
 
         let relink = Relinker(global: global, tx: tx, environment: environment)
-        let comment = "Moved from '\(source)'\nto '\(dest)'"
         for vm in vms {
-            try relink.translateVM(at: vm, t, comment: comment,
-                                   rename: vm == source ? (source.lastPathComponent, dest.lastPathComponent) : nil)
+            try relink.translateVM(at: vm, t, rename: vm == source ? (source.lastPathComponent, dest.lastPathComponent) : nil)
             try relink.translateChildList(in: vm, t)
         }
-        for child in outside { try relink.translateVM(at: child, t, comment: comment) }
+        for child in outside { try relink.translateVM(at: child, t) }
         if relinkParent, let parent { try relink.updateChildList(in: parent, remove: source, add: dest) }
         if FileSystem.isDirectory(dest) { try tx.moveAside(dest) }  // an empty directory is replaced
         if FileSystem.device(source) == FileSystem.device(dest.deletingLastPathComponent) {
