@@ -212,6 +212,42 @@ import Testing
         #expect(try t.consistent())
     }
 
+    /// vmrm -r of a tree that spans two filesystems is still one
+    /// transaction: killed at any step, vmfix -b on both sides restores it.
+    @Test func removeATreeAcrossFilesystems() throws {
+        guard let t = try tree() else { return }
+        let other = try #require(["/dev/shm", "/run/user/\(getuid())"].first { FileSystem.device($0) != nil && FileSystem.device($0) != FileSystem.device(t.root) },
+                                 "no second filesystem (/dev/shm) to use")
+        let away = other + "/vmtools-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: away, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: away) }
+        #expect(try t.cli.run("vmmv", ["-q", t.path("D"), away + "/D"]).status == 0)
+        func layout() -> [String] { t.listing() + ((try? FileManager.default.subpathsOfDirectory(atPath: away)) ?? []).sorted() }
+        let before = layout()
+        var step = 1
+        while true {
+            let r = try t.cli.run("vmrm", ["-r", "-y", t.path("R")], env: ["VMTOOLS_FAULT_KILL_AT_STEP": "\(step)"])
+            if r.status != 9 {
+                #expect(r.status == 0, "\(r.err)")
+                break
+            }
+            // The journal is beside R; what was moved aside on the other filesystem waits for it.
+            let early = try t.cli.run("vmfix", ["-b", away])
+            #expect(early.status == 0 || early.status == 3, "\(early.err)")
+            #expect(try t.cli.run("vmfix", ["-rA", t.root]).status != 1)
+            #expect(try t.cli.run("vmfix", ["-rA", away]).status != 1)
+            #expect(layout() == before, "killed at step \(step)")
+            #expect(t.content(of: away + "/D/hdd.qcow2") == "D")
+            #expect(try t.consistent())
+            step += 1
+            try #require(step < 100)
+        }
+        #expect(step > 3)
+        #expect(!FileManager.default.fileExists(atPath: t.path("R")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: away).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.root).isEmpty)
+    }
+
     @Test(arguments: [false, true]) func mergeIntoTheParent(safe: Bool) throws {
         guard let t = try tree() else { return }
         // B has one child (C); R has two (B, D), so B merges, R cannot.

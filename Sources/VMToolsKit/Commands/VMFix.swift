@@ -115,17 +115,20 @@ public enum VMFixCommand: Command {
                     if FileSystem.isDirectory(path) && !found.contains(path) { found.append(path) }
                 }
             }
+            // Journals first: a secondary directory (another filesystem's
+            // part of an operation) waits for its primary's replay.
             var stale: [(String, Transaction.Leftover)] = []
+            var waiting: [String] = []
             for path in found {
-                let state = Transaction.inspect(backupDirectory: path)
-                if state == .live {
-                    console.notice("\(path): belongs to a vmtools command still running; left alone")
-                } else {
-                    stale.append((path, state))
+                switch Transaction.inspect(backupDirectory: path) {
+                case .live: console.notice("\(path): belongs to a vmtools command still running; left alone")
+                case .secondary: waiting.append(path)
+                case let state: stale.append((path, state))
                 }
             }
-            guard !stale.isEmpty else { return }
-            issue("leftover backup directories:\n" + stale.map { "    \($0.0)" }.joined(separator: "\n"))
+            let report = stale.map(\.0) + waiting
+            guard !report.isEmpty else { return }
+            issue("leftover backup directories:\n" + report.map { "    \($0)" }.joined(separator: "\n"))
             guard !checkOnly else { return }
             for (path, state) in stale {
                 if case let .interrupted(steps) = state {
@@ -134,6 +137,14 @@ public enum VMFixCommand: Command {
                         continue
                     }
                     console.solved("\(path): the interrupted operation was undone (\(steps.count) steps)")
+                }
+                FileSystem.removeTree(path)
+                console.solved("\(path): removed")
+            }
+            for path in waiting {
+                if case let .secondary(primary) = Transaction.inspect(backupDirectory: path) {
+                    console.notice("\(path): part of the operation in \(primary), which is still there; run vmfix -b where that is")
+                    continue
                 }
                 FileSystem.removeTree(path)
                 console.solved("\(path): removed")

@@ -87,13 +87,15 @@ public enum VMRmCommand: Command {
             let parent = (try? VMSettingsFile.read(settings))?.parent
                 .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
             // The VM stops existing when its settings file goes aside.
-            try tx.moveAside(settings)
+            // On another filesystem, what goes aside waits beside the home, not in it.
+            let near = home.deletingLastPathComponent
+            try tx.moveAside(settings, near: near)
             if let parent, VMHome.isHome(parent, global: global) {
                 try locks.lock(parent, allowRunning: true)
                 try Relinker(global: global, tx: tx, environment: [:]).updateChildList(in: parent, remove: home, add: nil)
             }
             for setting in ["cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
-                try tx.moveAside(home.appendingPathComponent(global.file(setting)))
+                try tx.moveAside(home.appendingPathComponent(global.file(setting)), near: near)
             }
             deleted.append(home)
             guard !keep else { return }
@@ -111,9 +113,9 @@ public enum VMRmCommand: Command {
             }
             keptSomething = keptSomething || kept
             if kept {
-                for path in confirmed { try tx.moveAside(path) }
+                for path in confirmed { try tx.moveAside(path, near: near) }
             } else {
-                try tx.moveAside(home)  // one rename takes the rest, the lock link included
+                try tx.moveAside(home, near: near)  // one rename takes the rest, the lock link included
             }
         }
 

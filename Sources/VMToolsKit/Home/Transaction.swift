@@ -117,11 +117,42 @@ public final class Transaction {
 
     /// Moves a file or directory out of the way, into the backup directory,
     /// where commit deletes it and rollback brings it back.
-    public func moveAside(_ path: String) throws {
+    /// On another filesystem than the backup directory, a second one is made
+    /// in `near` (default: the directory holding `path`), which must not
+    /// itself be moved aside later.
+    public func moveAside(_ path: String, near: String? = nil) throws {
         guard FileSystem.lexists(path) else { return }
-        let backup = try backupPath(for: path)
+        try openJournal()
+        var backup = try backupPath(for: path)
+        if FileSystem.device(path.deletingLastPathComponent) != FileSystem.device(backupDirectory!) {
+            // A rename cannot reach the backup directory (see `secondaryDirectory`).
+            backup = try secondaryDirectory(in: near ?? path.deletingLastPathComponent).appendingPathComponent(backup.lastPathComponent)
+        }
         try record(.restore(backup: backup, original: path))
         try FileSystem.rename(path, backup)
+    }
+
+    /// Backup directories on other filesystems, by device. Each holds a
+    /// file `primary` naming the backup directory whose journal covers it:
+    /// `vmfix -b` leaves it to that journal's replay, and deletes it once
+    /// the primary is gone.
+    private var secondaries: [UInt64: String] = [:]
+    public static let primaryName = "primary"
+
+    private func secondaryDirectory(in dir: String) throws -> String {
+        let device = FileSystem.device(dir) ?? 0
+        if let existing = secondaries[device] { return existing }
+        var template = Array(dir.appendingPathComponent("vmtools-backup.XXXXXXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw VMToolsError(.failure, dir, "cannot create a backup directory here: \(FileSystem.errnoMessage())")
+        }
+        let secondary = FileSystem.string(fromNulTerminated: template)
+        try FileSystem.writeAtomically(Array((backupDirectory! + "\n").utf8), to: secondary.appendingPathComponent(Self.primaryName))
+        FileSystem.syncDirectory(dir)
+        // Removed with the primary at commit or rollback; if the command dies
+        // first, `vmfix -b` removes it after the primary's replay.
+        secondaries[device] = secondary
+        return secondary
     }
 
     public func rename(_ from: String, to: String) throws {
@@ -150,6 +181,7 @@ public final class Transaction {
         close(journalFD)
         journalFD = -1
         FileSystem.removeTree(dir)
+        for s in secondaries.values { FileSystem.removeTree(s) }
     }
 
     public func rollback() {
@@ -160,6 +192,7 @@ public final class Transaction {
         close(journalFD)
         journalFD = -1
         FileSystem.removeTree(dir)
+        for s in secondaries.values { FileSystem.removeTree(s) }
     }
 
     // MARK: Journal
@@ -253,6 +286,9 @@ public final class Transaction {
     public enum Leftover: Equatable {
         /// Its operation is still running: leave it alone.
         case live
+        /// Entries moved aside on another filesystem for the journal in
+        /// this primary backup directory, which still exists.
+        case secondary(of: String)
         /// The operation had committed (or never started): only delete it.
         case committed
         /// The operation was interrupted: replay these, then delete it.
@@ -261,6 +297,10 @@ public final class Transaction {
 
     public static func inspect(backupDirectory dir: String) -> Leftover {
         let path = dir.appendingPathComponent(journalName)
+        if let text = try? FileSystem.readTextIfExists(dir.appendingPathComponent(primaryName)) {
+            let p = text.split(separator: "\n").first.map(String.init) ?? ""
+            return FileSystem.isDirectory(p) ? .secondary(of: p) : .committed
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .committed }
         defer { close(fd) }

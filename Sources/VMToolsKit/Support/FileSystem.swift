@@ -269,13 +269,15 @@ extension FileSystem {
         path == dir || path.hasPrefix(dir == "/" ? "/" : dir + "/")
     }
 
-    /// Directories below `root` (not following links), parents before children.
+    /// Directories below `root` (not following links), parents before
+    /// children. Backup directories (`vmtools-backup.*`) are left out with
+    /// what they hold: they belong to their operation (and to `vmfix -b`).
     static func subdirectories(_ root: String) -> [String] {
         var out: [String] = []
         var stack = [root]
         while let dir = stack.popLast() {
             let entries = ((try? listDirectory(dir)) ?? []).sorted(by: bytewiseLess)
-            for e in entries.reversed() {
+            for e in entries.reversed() where !e.hasPrefix("vmtools-backup.") {
                 let p = dir.appendingPathComponent(e)
                 if isDirectory(p) && !isSymlink(p) { stack.append(p) }
             }
