@@ -11,6 +11,27 @@ import Testing
         return try Tree(CLI(Scratch()))
     }
 
+    /// A VM home `big` whose raw disk holds `mebibytes` of data (no holes).
+    @discardableResult
+    func bigVM(_ cli: CLI, mebibytes: Int) throws -> String {
+        try cli.scratch.mkdir("big")
+        let disk = cli.scratch.url("big/disk.img")
+        let fd = open(disk, O_WRONLY | O_CREAT, 0o644)
+        let chunk = [UInt8](repeating: 0x5a, count: 8 << 20)
+        for i in 0..<(mebibytes / 8) { _ = pwrite(fd, chunk, chunk.count, off_t(i * chunk.count)) }
+        close(fd)
+        return try cli.scratch.write("big/vm.settings", "vm_name=big\nvm_storage_hdd1_backend=\(disk)\n")
+    }
+
+    /// A fresh directory on a filesystem other than `path`'s (tmpfs /dev/shm).
+    func directoryOnAnotherFilesystem(than path: String) throws -> String {
+        let other = try #require(["/dev/shm", "/run/user/\(getuid())"].first { FileSystem.device($0) != nil && FileSystem.device($0) != FileSystem.device(path) },
+                                 "no second filesystem (/dev/shm) to use")
+        let dir = other + "/vmtools-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     @Test func aCopySharesTheSourcesParent() throws {
         guard let t = try tree() else { return }
         let r = try t.cli.run("vmcp", [t.path("B"), t.root])
@@ -133,13 +154,7 @@ import Testing
     @Test func aCopyShowsProgressOnATerminal() throws {
         guard requireTool("script") != nil else { return }
         let cli = try CLI(Scratch())
-        try cli.scratch.mkdir("big")
-        let disk = cli.scratch.url("big/disk.img")
-        let fd = open(disk, O_WRONLY | O_CREAT, 0o644)
-        let chunk = [UInt8](repeating: 0x5a, count: 8 << 20)
-        for i in 0..<32 { _ = pwrite(fd, chunk, chunk.count, off_t(i * chunk.count)) }
-        close(fd)
-        _ = try cli.scratch.write("big/vm.settings", "vm_name=big\nvm_storage_hdd1_backend=\(disk)\n")
+        try bigVM(cli, mebibytes: 256)
         let command = [cli.bin + "/vmcp", cli.scratch.url("big"), cli.scratch.url("copy")].map(shellQuote).joined(separator: " ")
         let r = try Subprocess("/usr/bin/script", ["-q", "-e", "-c", command, "/dev/null"], environment: cli.environment).run()
         #expect(r.status == 0, "\(r.stderrText)")
@@ -190,10 +205,7 @@ import Testing
     /// Across filesystems a move is a synced copy, then the source goes.
     @Test func moveToAnotherFilesystemAndBack() throws {
         guard let t = try tree() else { return }
-        let other = try #require(["/dev/shm", "/run/user/\(getuid())"].first { FileSystem.device($0) != nil && FileSystem.device($0) != FileSystem.device(t.root) },
-                                 "no second filesystem (/dev/shm) to move to")
-        let away = other + "/vmtools-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: away, withIntermediateDirectories: true)
+        let away = try directoryOnAnotherFilesystem(than: t.root)
         defer { try? FileManager.default.removeItem(atPath: away) }
         let before = t.listing()
         let r = try t.cli.run("vmmv", [t.path("B"), away])
@@ -216,10 +228,7 @@ import Testing
     /// transaction: killed at any step, vmfix -b on both sides restores it.
     @Test func removeATreeAcrossFilesystems() throws {
         guard let t = try tree() else { return }
-        let other = try #require(["/dev/shm", "/run/user/\(getuid())"].first { FileSystem.device($0) != nil && FileSystem.device($0) != FileSystem.device(t.root) },
-                                 "no second filesystem (/dev/shm) to use")
-        let away = other + "/vmtools-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: away, withIntermediateDirectories: true)
+        let away = try directoryOnAnotherFilesystem(than: t.root)
         defer { try? FileManager.default.removeItem(atPath: away) }
         #expect(try t.cli.run("vmmv", ["-q", t.path("D"), away + "/D"]).status == 0)
         func layout() -> [String] { t.listing() + ((try? FileManager.default.subpathsOfDirectory(atPath: away)) ?? []).sorted() }
@@ -420,14 +429,8 @@ import Testing
     @Test func interruptedCopyLeavesNothing() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())
-        try cli.scratch.mkdir("big")
-        let disk = cli.scratch.url("big/disk.img")
         // 1 GiB of data (not holes), so the copy takes a while.
-        let fd = open(disk, O_WRONLY | O_CREAT, 0o644)
-        let chunk = [UInt8](repeating: 0x5a, count: 8 << 20)
-        for i in 0..<128 { _ = pwrite(fd, chunk, chunk.count, off_t(i * chunk.count)) }
-        close(fd)
-        _ = try cli.scratch.write("big/vm.settings", "vm_name=big\nvm_storage_hdd1_backend=\(disk)\n")
+        try bigVM(cli, mebibytes: 1024)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: cli.bin + "/vmcp")
         p.arguments = [cli.scratch.url("big"), cli.scratch.url("copy")]
