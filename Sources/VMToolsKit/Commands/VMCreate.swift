@@ -78,7 +78,7 @@ public enum VMCreateCommand: Command {
             return true
         } catch {
             for f in created { try? FileSystem.removeFile(f) }
-            if madeHome { _ = try? Subprocess("/bin/rm", ["-rf", "--", path]).run() }
+            if madeHome { FileSystem.removeTree(path) }
             if error is Discarded { return false }
             throw error
         }

@@ -260,9 +260,8 @@ public enum VMFixCommand: Command {
             return true
         }
 
-        func settingsPath(_ home: String) -> String { home.appendingPathComponent(global.file("cfg_file_vmsettings")) }
 
-        func readFile(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(settingsPath(home)) }
+        func readFile(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(global.settingsPath(in: home)) }
 
         mutating func checkLinks(_ home: String, _ locks: LockSet, _ tx: Transaction) throws {
             let relink = Relinker(global: global, tx: tx, environment: environment)
@@ -353,7 +352,7 @@ public enum VMFixCommand: Command {
         mutating func checkStorage(_ home: String, _ tx: Transaction) throws {
             let file = try readFile(home)
             var fixed: [String: String] = [:]
-            for (name, value) in file.assignments where name.hasPrefix("vm_storage_") && name.hasSuffix("_backend") && !value.isEmpty {
+            for (name, value) in file.assignments where SettingName.isStorageBackend(name) && !value.isEmpty {
                 try Interrupt.check()
                 let b = StorageBackend(value)
                 guard !b.isRemote, !b.location.isEmpty else { continue }

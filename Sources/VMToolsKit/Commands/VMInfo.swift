@@ -177,7 +177,7 @@ public enum VMInfoCommand: Command {
             if home == vm.home { status += "*" }
             if RunningState.process(home: home, global: global) != nil { status += "R" }
             var name = home.lastPathComponent
-            let settings = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+            let settings = global.settingsPath(in: home)
             if let file = try? VMSettingsFile.read(settings) {
                 if let n = file.value("vm_name"), !n.isEmpty { name = n }
             } else {

@@ -51,9 +51,7 @@ public enum VMMergeCommand: Command {
         let context: Context
         var env: [String: String] { context.environment }
 
-        func settingsPath(_ h: String) -> String { h.appendingPathComponent(global.file("cfg_file_vmsettings")) }
-        func file(_ h: String) throws -> VMSettingsFile { try VMSettingsFile.read(settingsPath(h)) }
-        func isBackend(_ n: String) -> Bool { n.hasPrefix("vm_storage_") && n.hasSuffix("_backend") }
+        func file(_ h: String) throws -> VMSettingsFile { try VMSettingsFile.read(global.settingsPath(in: h)) }
 
         /// Locks the VM and its descendants; refuses a home that holds
         /// directories other than its children's (they would be deleted).
@@ -134,7 +132,7 @@ public enum VMMergeCommand: Command {
                 // a disk of the child's own moves into the parent's home.
                 for (name, value) in own.assignments where name != "vm_name" {
                     var newValue = value
-                    if isBackend(name), !value.isEmpty {
+                    if SettingName.isStorageBackend(name), !value.isEmpty {
                         let b = StorageBackend(value)
                         let image = b.path(home: home, environment: env)
                         let parentImage = StorageBackend(parentVM.settings.value(name)).path(home: parent, environment: env)
@@ -165,7 +163,7 @@ public enum VMMergeCommand: Command {
                 var doc = SettingsDocument(rewriting: parentFile, comment: "Merged with '\(home)'",
                                            name: parentFile.value("vm_name") ?? parent.lastPathComponent)
                 doc.entries = entries
-                try tx.writeFile(Array(try doc.render().utf8), to: settingsPath(parent))
+                try tx.writeFile(Array(try doc.render().utf8), to: global.settingsPath(in: parent))
                 // Step 2: the parent lists the grandchildren instead.
                 let relink = Relinker(global: global, tx: tx, environment: env)
                 try relink.updateChildList(in: parent, remove: home, add: nil)
@@ -191,7 +189,7 @@ public enum VMMergeCommand: Command {
                 var patch = SettingsPatch()
                 patch.parent = .some(newParent)
                 try patch.write(to: child, global: global, tx)
-                for (name, value) in f.assignments where isBackend(name) && !value.isEmpty {
+                for (name, value) in f.assignments where SettingName.isStorageBackend(name) && !value.isEmpty {
                     let image = StorageBackend(value).path(home: child, environment: env)
                     if let b = try? QemuImg.backing(of: image, environment: env), let to = imageMap[b.path] {
                         try tx.rebase(image, onto: to)
@@ -235,7 +233,7 @@ public enum VMMergeCommand: Command {
                     for (name, value) in own.assignments where name != "vm_name" && !doc.entries.contains(where: { $0.name == name }) {
                         doc.entries.append(.init(name, value))
                     }
-                    for i in doc.entries.indices where isBackend(doc.entries[i].name) && !doc.entries[i].value.isEmpty {
+                    for i in doc.entries.indices where SettingName.isStorageBackend(doc.entries[i].name) && !doc.entries[i].value.isEmpty {
                         let name = doc.entries[i].name
                         let b = StorageBackend(doc.entries[i].value)
                         guard !b.isRemote else { continue }
@@ -255,7 +253,7 @@ public enum VMMergeCommand: Command {
                             doc.entries[i].value = (b.prefix.map { $0 + ":" } ?? "") + dest
                         }
                     }
-                    try tx.writeFile(Array(try doc.render().utf8), to: settingsPath(child))
+                    try tx.writeFile(Array(try doc.render().utf8), to: global.settingsPath(in: child))
                     moved.append(child)
                 }
                 let relink = Relinker(global: global, tx: tx, environment: env)

@@ -83,7 +83,7 @@ public enum VMRmCommand: Command {
             if !keep { try refuseRunningBelow(home) }
             for child in children { try delete(child, depth: depth + 1, locks, tx) }
             guard try prompter.confirm("Delete the virtual machine \(home)") else { throw Cancelled() }
-            let settings = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+            let settings = global.settingsPath(in: home)
             let parent = (try? VMSettingsFile.read(settings))?.parent
                 .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
             // The VM stops existing when its settings file goes aside.

@@ -22,6 +22,6 @@ public enum VMHome {
     }
 
     public static func isHome(_ dir: String, global: GlobalConfig) -> Bool {
-        FileSystem.isRegularFile(dir.appendingPathComponent(global.file("cfg_file_vmsettings")))
+        FileSystem.isRegularFile(global.settingsPath(in: dir))
     }
 }

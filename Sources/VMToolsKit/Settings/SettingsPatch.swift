@@ -63,7 +63,7 @@ public struct SettingsPatch: Sendable {
     /// Applies the patch to `home`'s settings file through the transaction.
     func write(to home: String, global: GlobalConfig, _ tx: Transaction) throws {
         guard !isEmpty else { return }
-        let path = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+        let path = global.settingsPath(in: home)
         let text = try SettingsText.read(path)
         let patched = try apply(to: try VMSettingsFile.parse(text, path: path), text: text)
         try tx.writeFile(Array(patched.utf8), to: path)

@@ -11,6 +11,9 @@ public struct GlobalConfig: Sendable {
     public var includeUser: Bool { settings.isYes("cfg_include_userhome") }
 
     public func file(_ setting: String) -> String { settings.value(setting) }
+
+    /// The settings file of the VM home `home`.
+    public func settingsPath(in home: String) -> String { home.appendingPathComponent(file("cfg_file_vmsettings")) }
 }
 
 /// A VM with every layer applied, and what it was built from.
@@ -114,7 +117,7 @@ public struct SettingsResolver {
     /// Loads the VM in `home` (a canonical directory path).
     public func loadVM(home: String, global: GlobalConfig) throws -> ResolvedVM {
         var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
-        let settingsPath = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+        let settingsPath = global.settingsPath(in: home)
         guard FileSystem.isReadable(settingsPath), FileSystem.isRegularFile(settingsPath) else {
             throw VMToolsError(.failure, home, "not a VM home (no readable \(global.file("cfg_file_vmsettings")))")
         }
@@ -190,7 +193,7 @@ public struct SettingsResolver {
                 }
                 state.visited.insert(home)
                 state.ancestors.append(home)
-                let parentFile = home.appendingPathComponent(state.global.file("cfg_file_vmsettings"))
+                let parentFile = state.global.settingsPath(in: home)
                 guard FileSystem.isReadable(parentFile) else {
                     throw VMToolsError.file(path, line: line, "parent '\(home)' is not a VM home (no readable \(state.global.file("cfg_file_vmsettings"))); 'vmfix -p' can repair the link")
                 }

@@ -46,6 +46,9 @@ enum SettingsText {
 
 /// Setting names: `cfg_`/`vm_` followed by `[A-Za-z0-9_]+`.
 enum SettingName {
+    /// `vm_storage_hdd1_backend`, `vm_storage_cdrom2_backend` …: a disk's image.
+    static func isStorageBackend(_ name: String) -> Bool { name.hasPrefix("vm_storage_") && name.hasSuffix("_backend") }
+
     static func isSafe(_ s: Substring) -> Bool {
         !s.isEmpty && s.unicodeScalars.allSatisfy { c in
             switch c {

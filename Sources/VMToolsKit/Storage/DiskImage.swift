@@ -115,9 +115,7 @@ public enum QemuImg {
     /// `qemu-img info --output=json [--backing-chain] -U -- PATH`. `-U`
     /// (force share) reads an image a running VM has open.
     public static func info(_ path: String, backingChain: Bool, environment: [String: String]) throws -> JSON {
-        guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
-            throw VMToolsError(.failure, path, "cannot inspect the image: qemu-img is not installed (Debian: apt-get install qemu-utils)")
-        }
+        let exe = try executable(path, environment: environment, purpose: "cannot inspect the image")
         var args = ["info", "--output=json", "-U"]
         if backingChain { args.append("--backing-chain") }
         args += ["--", path]
@@ -173,17 +171,19 @@ public enum ImageFormat {
 }
 
 extension QemuImg {
-    static func executable(_ subject: String, environment: [String: String]) throws -> String {
+    /// The `qemu-img` in PATH; `purpose` says what needed it when it is missing.
+    static func executable(_ subject: String, environment: [String: String], purpose: String? = nil) throws -> String {
         guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
-            throw VMToolsError(.failure, subject, "qemu-img is not installed (Debian: apt-get install qemu-utils)")
+            throw VMToolsError(.failure, subject, (purpose.map { $0 + ": " } ?? "") + "qemu-img is not installed (Debian: apt-get install qemu-utils)")
         }
         return exe
     }
 
     /// Runs `qemu-img ARGS`; a failure names `subject` and quotes qemu-img.
     /// With `progress`, qemu-img's own meter goes to the terminal.
-    static func run(_ args: [String], subject: String, environment: [String: String], progress: Bool = false) throws {
-        let exe = try executable(subject, environment: environment)
+    static func run(_ args: [String], subject: String, environment: [String: String], progress: Bool = false,
+                    purpose: String? = nil) throws {
+        let exe = try executable(subject, environment: environment, purpose: purpose)
         if progress {
             let status = try Subprocess(exe, args).runInteractive()
             guard status == 0 else { throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed (exit status \(status))") }
@@ -193,6 +193,11 @@ extension QemuImg {
         guard r.status == 0 else {
             throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed: \(r.stderrText.trimmingTrailingWhitespace())")
         }
+    }
+
+    /// A new, empty qcow2 disk of `size` (`40G`).
+    public static func createDisk(_ path: String, size: String, environment: [String: String]) throws {
+        try run(["create", "-q", "-f", "qcow2", "--", path, size], subject: path, environment: environment, purpose: "cannot create the disk")
     }
 
     /// An empty qcow2 overlay on `backing`, with its format recorded.

@@ -242,7 +242,7 @@ struct Cloner {
                 doc = SettingsDocument(comment: "Autonomous copy of '\(vm.name)':\n\(src)", name: name, entries: merge(flat, job.overrides))
                 doc.ejectMedia = false
             }
-            let settingsPath = home.appendingPathComponent(global.file("cfg_file_vmsettings"))
+            let settingsPath = global.settingsPath(in: home)
             try locks.requireHeld(home)
             try tx.writeFile(Array(try doc.render().utf8), to: settingsPath)
             if let parent = doc.parent {

@@ -7,18 +7,16 @@ struct Relinker {
     let tx: Transaction
     let environment: [String: String]
 
-    func settingsPath(_ home: String) -> String { home.appendingPathComponent(global.file("cfg_file_vmsettings")) }
-
     /// The VM now at `home` gets its parent and storage paths translated
     /// (in place: its other lines are kept), and each of its images whose
     /// backing file moves is rebased. `rename` changes `vm_name` when it
     /// still was the old directory name.
     func translateVM(at home: String, _ t: PathTranslation, rename: (old: String, new: String)? = nil) throws {
-        let file = try VMSettingsFile.read(settingsPath(home))
+        let file = try VMSettingsFile.read(global.settingsPath(in: home))
         var patch = SettingsPatch()
         if let p = file.parent, t.applies(to: p) { patch.parent = .some(t(p)) }
         if let rename, rename.old != rename.new, file.value("vm_name") == rename.old { patch.values["vm_name"] = rename.new }
-        for (name, value) in file.assignments where isBackend(name) {
+        for (name, value) in file.assignments where SettingName.isStorageBackend(name) {
             let b = StorageBackend(value)
             guard !b.isRemote, !b.location.isEmpty else { continue }
             let image = b.path(home: home, environment: environment)
@@ -48,6 +46,4 @@ struct Relinker {
         guard list != before else { return }
         try tx.writeFile(list.children.isEmpty ? nil : Array(list.text.utf8), to: ChildList.path(in: home, global: global))
     }
-
-    func isBackend(_ name: String) -> Bool { name.hasPrefix("vm_storage_") && name.hasSuffix("_backend") }
 }

@@ -38,7 +38,7 @@ final class TreeMover {
                 outside.append(child)
             }
         }
-        let parent = try VMSettingsFile.read(source.appendingPathComponent(global.file("cfg_file_vmsettings"))).parent
+        let parent = try VMSettingsFile.read(global.settingsPath(in: source)).parent
         let relinkParent = updateParent && parent.map { VMHome.isHome($0, global: global) && !t.applies(to: $0) } ?? false
         if relinkParent, let parent { try locks.lock(parent, allowRunning: true) }
 

@@ -52,7 +52,7 @@ public enum StorageHddModule: BuildCmdModule {
             if !size.isEmpty && !FileSystem.exists(path) {
                 guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
                 // Even with -n: "everything but starting QEMU" (commands.md §1).
-                try create(path, size: size, environment: c.environment)
+                try QemuImg.createDisk(path, size: size, environment: c.environment)
                 c.createdFiles.append(path)
                 c.notices.append("created \(path) (\(size))")
             } else if !size.isEmpty {
@@ -92,13 +92,5 @@ public enum StorageHddModule: BuildCmdModule {
         // IDE cannot attach a read-only disk (QEMU: "Block node is read-only").
         case .ro: c.append("-drive", "file=\(qemuEscape(file))\(fmt),if=virtio,read-only=on")
         }
-    }
-
-    static func create(_ path: String, size: String, environment: [String: String]) throws {
-        guard let qemuImg = Subprocess.which("qemu-img", path: environment["PATH"]) else {
-            throw VMToolsError(.failure, path, "cannot create the disk: qemu-img is not installed (Debian: apt-get install qemu-utils)")
-        }
-        let r = try Subprocess(qemuImg, ["create", "-q", "-f", "qcow2", "--", path, size]).run()
-        guard r.status == 0 else { throw VMToolsError(.failure, path, "qemu-img create failed: \(r.stderrText.trimmingTrailingWhitespace())") }
     }
 }

@@ -18,7 +18,7 @@ public enum StorageBackendModule: CloneModule {
     public static let name = "storage_backend"
 
     public static func clone(_ c: inout CloneJob) throws {
-        for setting in c.source.settings.names where setting.hasPrefix("vm_storage_") && setting.hasSuffix("_backend") {
+        for setting in c.source.settings.names where SettingName.isStorageBackend(setting) {
             let value = c.value(setting)
             guard !value.isEmpty else { continue }
             let b = StorageBackend(value)

@@ -34,12 +34,10 @@ public enum StorageHddImportModule: ConfigureModule {
     }
 
     static func convert(_ source: String, isOVA: Bool, to dest: String, _ c: inout Configuration) throws {
-        guard let qemuImg = Subprocess.which("qemu-img", path: c.environment["PATH"]) else {
-            throw VMToolsError(.failure, source, "converting needs qemu-img (Debian: apt-get install qemu-utils)")
-        }
+        let qemuImg = try QemuImg.executable(source, environment: c.environment, purpose: "cannot convert")
         var input = source
         var extraction: String?
-        defer { if let extraction { _ = try? Subprocess("/bin/rm", ["-rf", "--", extraction]).run() } }
+        defer { if let extraction { FileSystem.removeTree(extraction) } }
         if isOVA {
             let list = try Subprocess("/bin/tar", ["-tf", source]).run()
             let disks = list.stdoutText.split(separator: "\n").filter { $0.lowercased().hasSuffix(".vmdk") }
