@@ -345,7 +345,7 @@ public enum VMFixCommand: Command {
                       let backing = try? QemuImg.backing(of: b.location, environment: environment),
                       !FileSystem.isReadable(backing.path) else { continue }
                 let moved = parent.appendingPathComponent(backing.path.lastPathComponent)
-                if FileSystem.isReadable(moved) { try tx.rebase(b.location, onto: moved) }
+                if FileSystem.isReadable(moved) { try tx.rebase(b.location, onto: moved, current: backing) }
             }
         }
 
@@ -371,7 +371,7 @@ public enum VMFixCommand: Command {
                 guard !checkOnly, let parent = file.parent else { continue }
                 let candidate = parent.appendingPathComponent(backing.path.lastPathComponent)
                 guard FileSystem.isReadable(candidate) else { continue }
-                try tx.rebase(image, onto: candidate)
+                try tx.rebase(image, onto: candidate, current: backing)
                 console.solved("\(image): backing file now \(candidate)")
             }
             guard !fixed.isEmpty else { return }

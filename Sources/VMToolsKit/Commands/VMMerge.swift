@@ -90,16 +90,16 @@ public enum VMMergeCommand: Command {
             return copy
         }
 
-        /// Folds `overlay` into `base` (its backing file). Fast: in place.
+        /// Folds `overlay` into `base`, its backing file. Fast: in place.
         /// Safe: into a copy of `base`, returned, the originals untouched.
-        func commit(_ overlay: String, into base: String, _ tx: Transaction) throws -> String {
+        func commit(_ overlay: String, into base: QemuImg.Backing, _ tx: Transaction) throws -> String {
             try Interrupt.check()
             guard safe else {
                 try QemuImg.commit(overlay, environment: env)
-                return base
+                return base.path
             }
-            let copy = try safeCopy(of: base, tx)
-            try tx.rebase(overlay, onto: copy)
+            let copy = try safeCopy(of: base.path, tx)
+            try tx.rebase(overlay, onto: copy, current: base)
             try QemuImg.commit(overlay, environment: env)
             // The copy replaces an original the commit deletes: it must be on disk first.
             try FileSystem.syncFile(copy)
@@ -140,7 +140,7 @@ public enum VMMergeCommand: Command {
                             let backing = try QemuImg.backing(of: image, environment: env)
                             // Only into a disk of the parent's own: an inherited one may have other users.
                             if let backing, backing.path == parentImage, parentImage.deletingLastPathComponent == parent, b.prefix != "snap" {
-                                let merged = try commit(image, into: parentImage, tx)
+                                let merged = try commit(image, into: backing, tx)
                                 if merged != parentImage {
                                     try tx.moveAside(parentImage)
                                     try tx.rename(merged, to: parentImage)
@@ -192,7 +192,7 @@ public enum VMMergeCommand: Command {
                 for (name, value) in f.assignments where SettingName.isStorageBackend(name) && !value.isEmpty {
                     let image = StorageBackend(value).path(home: child, environment: env)
                     if let b = try? QemuImg.backing(of: image, environment: env), let to = imageMap[b.path] {
-                        try tx.rebase(image, onto: to)
+                        try tx.rebase(image, onto: to, current: b)
                     }
                 }
                 if let newParent { try relink.updateChildList(in: newParent, remove: nil, add: child) }
@@ -242,7 +242,7 @@ public enum VMMergeCommand: Command {
                         if FileSystem.isRegularFile(image), let backing = try QemuImg.backing(of: image, environment: env),
                            backing.path == mine, image.deletingLastPathComponent == child {
                             // The overlay takes in the merged VM's layer.
-                            let merged = try commit(image, into: mine, tx)
+                            let merged = try commit(image, into: backing, tx)
                             try tx.moveAside(image)
                             if merged == mine { try tx.rename(mine, to: image) } else { try tx.rename(merged, to: image) }
                         } else if image.deletingLastPathComponent == home && FileSystem.isRegularFile(image) {

@@ -161,8 +161,9 @@ public final class Transaction {
     }
 
     /// `qemu-img rebase -u`: only the recorded backing path changes.
-    public func rebase(_ image: String, onto backing: String) throws {
-        let current = try QemuImg.backing(of: image, environment: environment)
+    /// `current` is the image's backing when the caller has read it already.
+    public func rebase(_ image: String, onto backing: String, current known: QemuImg.Backing? = nil) throws {
+        let current = try known ?? QemuImg.backing(of: image, environment: environment)
         guard let current, current.path != backing else { return }
         try record(.rebase(image: image, backing: current.path, format: current.format))
         try QemuImg.rebaseUnsafe(image, backing: backing, format: ImageFormat.detect(backing) ?? current.format, environment: environment)

@@ -21,7 +21,7 @@ struct Relinker {
             guard !b.isRemote, !b.location.isEmpty else { continue }
             let image = b.path(home: home, environment: environment)
             if let backing = try? QemuImg.backing(of: image, environment: environment), t.applies(to: backing.path) {
-                try tx.rebase(image, onto: t(backing.path))
+                try tx.rebase(image, onto: t(backing.path), current: backing)
             }
             if b.location.hasPrefix("/"), t.applies(to: b.location) {
                 patch.values[name] = (b.prefix.map { $0 + ":" } ?? "") + t(b.location)
