@@ -57,18 +57,8 @@ public enum VMMergeCommand: Command {
         /// directories other than its children's (they would be deleted).
         func lockTree(_ locks: LockSet) throws {
             try locks.lock(home, whatFor: "a running VM cannot be merged")
-            var all: [String] = []
-            var level = [home]
-            while !level.isEmpty {
-                var next: [String] = []
-                for vm in level {
-                    for c in try ChildList.read(home: vm, global: global).children where VMHome.isHome(c, global: global) && !all.contains(c) {
-                        try locks.lock(c, whatFor: "a running VM cannot be merged")
-                        all.append(c)
-                        next.append(c)
-                    }
-                }
-                level = next
+            for c in try ChildList.descendants(of: [home], global: global) {
+                try locks.lock(c, whatFor: "a running VM cannot be merged")
             }
             let children = try ChildList.read(home: home, global: global).children
             for entry in try FileSystem.listDirectory(home) {

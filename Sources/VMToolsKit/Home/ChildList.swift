@@ -23,6 +23,34 @@ public struct ChildList: Equatable, Sendable {
         return ChildList(lines)
     }
 
+    /// Every VM below `roots` through the child lists, level by level, each
+    /// once (those in `known` are not listed). Deeper than
+    /// `cfg_limit_nesting` levels is an error about `subject`.
+    public static func descendants(of roots: [String], known: Set<String> = [], global: GlobalConfig,
+                                   subject: String? = nil) throws -> [String] {
+        let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+        var seen = known.union(roots)
+        var found: [String] = []
+        var level = roots
+        var depth = 0
+        while !level.isEmpty {
+            depth += 1
+            guard depth <= limit else {
+                throw VMToolsError(.failure, subject ?? roots.first, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?")
+            }
+            var next: [String] = []
+            for vm in level {
+                for child in try read(home: vm, global: global).children where VMHome.isHome(child, global: global) && !seen.contains(child) {
+                    seen.insert(child)
+                    found.append(child)
+                    next.append(child)
+                }
+            }
+            level = next
+        }
+        return found
+    }
+
     /// Children whose home no longer holds a VM: `vmfix -p` repairs these.
     public func missing(global: GlobalConfig) -> [String] {
         children.filter { !VMHome.isHome($0, global: global) }

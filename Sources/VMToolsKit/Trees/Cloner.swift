@@ -146,26 +146,8 @@ struct Cloner {
                 }
             }
             if cloner.childRecursion {
-                let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
-                var seen = Set(order)
-                var level = order.filter { VMHome.isHome($0, global: global) }
-                var depth = 0
-                while !level.isEmpty {
-                    depth += 1
-                    guard depth <= limit else {
-                        throw VMToolsError(.failure, source, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?")
-                    }
-                    var next: [String] = []
-                    for vm in level {
-                        for child in try ChildList.read(home: vm, global: global).children
-                        where VMHome.isHome(child, global: global) && !seen.contains(child) {
-                            seen.insert(child)
-                            order.append(child)
-                            next.append(child)
-                        }
-                    }
-                    level = next
-                }
+                order += try ChildList.descendants(of: order.filter { VMHome.isHome($0, global: global) }, known: Set(order),
+                                                   global: global, subject: source)
             }
             for dir in order {
                 if cloner.noLock {
