@@ -208,11 +208,10 @@ import Testing
     /// (its command line) and the guest (it runs the command it carries).
     @Test func aBuildcmdModuleScriptReachesTheGuest() throws {
         guard let lab = try Lab() else { return }
-        let script = try lab.s.write("etc/modules/buildcmd/c_cmd", """
+        try lab.s.writeScript("etc/modules/buildcmd/c_cmd", """
         #!/bin/sh
         printf '%s\\n' -fw_cfg "name=opt/vmtools/cmd,string=write 0:0:1:0 $vm_name via a module"
         """)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
         let home = try lab.makeVM("modvm", "vm_modules_buildcmd=c_cmd")
         let r = try lab.up(home)
         try #require(r.status == 0, "\(r.err)")
@@ -232,8 +231,7 @@ import Testing
             try FileManager.default.copyItem(atPath: Repo.root + "/etc/templates/" + t, toPath: lab.s.url("share/templates/" + t))
         }
         // The guest command comes through a module: -o vm_qemu_params would replace the template's.
-        let script = try lab.s.write("etc/modules/buildcmd/c_cmd", "#!/bin/sh\necho -fw_cfg; echo 'name=opt/vmtools/cmd,string=write vda on virtio'\n")
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script)
+        try lab.s.writeScript("etc/modules/buildcmd/c_cmd", "#!/bin/sh\necho -fw_cfg; echo 'name=opt/vmtools/cmd,string=write vda on virtio'\n")
         let home = try lab.makeVM("modern", "template modern headless\nvm_modules_buildcmd=c_cmd")
         let r = try lab.up(home)
         try #require(r.status == 0, "\(r.err)")

@@ -16,9 +16,7 @@ import Testing
     @discardableResult
     func module(_ cli: CLI, _ root: String, _ category: String, _ name: String, _ body: String, mode: Int = 0o755) throws -> String {
         let rel = "\(root)/modules/\(category)/\(name)"
-        let path = try cli.scratch.write(rel, "#!/bin/sh\n" + body + "\n")
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-        return path
+        return try cli.scratch.writeScript(rel, "#!/bin/sh\n" + body + "\n", mode: mode)
     }
 
     @Test func aConfigureOverrideSetsValuesThatAreSaved() throws {

@@ -25,6 +25,21 @@ final class Scratch {
         return p
     }
 
+    /// A script to be executed, put in place by install(1) in a child
+    /// process. Written from this process, its inode could still be open for
+    /// writing in a child another test thread is spawning at that moment,
+    /// and executing it would then fail with ETXTBSY ("Text file busy").
+    @discardableResult
+    func writeScript(_ rel: String, _ text: String, mode: Int = 0o755) throws -> String {
+        let p = url(rel)
+        let source = url(".script-\(UUID().uuidString)")
+        try Data(text.utf8).write(to: URL(fileURLWithPath: source))
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        let r = try Subprocess("/usr/bin/install", ["-D", "-m", String(mode, radix: 8), source, p]).run()
+        guard r.status == 0 else { throw VMToolsError(.failure, p, "install failed: \(r.stderrText)") }
+        return p
+    }
+
     @discardableResult
     func writeBytes(_ rel: String, _ bytes: [UInt8]) throws -> String {
         let p = url(rel)
