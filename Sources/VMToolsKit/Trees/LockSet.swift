@@ -26,8 +26,6 @@ public final class LockSet {
         return lock
     }
 
-    public func isLocked(_ directory: String) -> Bool { locks[directory] != nil }
-
     /// The lock must be held already (it guards what is written there).
     public func requireHeld(_ directory: String) throws {
         guard let l = locks[directory], l.isHeld else {
@@ -42,10 +40,6 @@ public final class LockSet {
             l.relocate(to: t(dir))
             locks[t(dir)] = l
         }
-    }
-
-    public func release(_ directory: String) {
-        locks.removeValue(forKey: directory)?.release()
     }
 
     public func releaseAll() {
