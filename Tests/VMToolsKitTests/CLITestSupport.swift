@@ -69,9 +69,9 @@ func requireTool(_ name: String) -> String? {
         return "\(dir)/\(name)"
     }
     if ProcessInfo.processInfo.environment["CI"] == "true" {
-        Issue.record("\(name) is not installed, and CI must run this test (.ci/run installs it)")
+        Issue.record("\(name) is not installed, and CI must run this test (Tests/setup.sh test installs it)")
     } else {
-        print("SKIP: \(name) is not installed; install it (see .ci/run) to run this test")
+        print("SKIP: \(name) is not installed; install it (bash Tests/setup.sh test does) to run this test")
     }
     return nil
 }
