@@ -100,13 +100,13 @@ public enum VMPsCommand: Command {
             let docs: [JSON] = rows.map { p in
                 .object(headers.keys.sorted().map { f in (jsonKey(f), jsonValue(f, p, pidName)) })
             }
-            console.print(JSON.array(docs).serialized())
+            console.printJSON(.array(docs))
             return .success
         }
         var table: [[String]] = args.has("r") ? [] : [fields.map { headers[$0]! }]
         for p in rows {
             table.append(fields.map { f in
-                let v = value(f, p, pidName).replacingAll("\u{1F}", with: "?")
+                let v = value(f, p, pidName)
                 return v.isEmpty ? " " : v
             })
         }

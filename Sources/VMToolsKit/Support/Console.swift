@@ -46,8 +46,26 @@ public final class Console: @unchecked Sendable {
         self.verbosity = verbosity
     }
 
-    /// Final results: stdout.
-    public func print(_ s: String = "") { out.write(s + "\n") }
+    /// Final results: stdout, one line. Control characters are escaped: a
+    /// VM name or path is data and must not drive the terminal (vmtools(1)).
+    public func print(_ s: String = "") { out.write(s.escapingControlCharacters + "\n") }
+
+    /// A JSON document: its own quoting already escapes control characters.
+    public func printJSON(_ json: JSON) { out.write(json.serialized() + "\n") }
+
+    /// A question on stderr; the answer is typed after it.
+    public func ask(_ question: String) {
+        out.flush()
+        err.write(question.escapingControlCharacters)
+        err.flush()
+    }
+
+    /// Lines for a person on stderr outside the message levels (a prompt's help).
+    public func explain(_ text: String) {
+        out.flush()
+        err.write(text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }.joined(separator: "\n") + "\n")
+        err.flush()
+    }
 
     public func error(_ e: VMToolsError) { diag("ERROR", e.description) }
     public func error(_ s: String) { diag("ERROR", s) }
@@ -67,13 +85,13 @@ public final class Console: @unchecked Sendable {
 
     private func diag(_ prefix: String, _ s: String) {
         out.flush()
-        err.write("\(command): \(prefix): \(s)\n")
+        err.write("\(command): \(prefix): \(s.escapingControlCharacters)\n")
         err.flush()
     }
 
     private func line(_ s: String) {
         out.flush()
-        err.write("\(command): \(s)\n")
+        err.write("\(command): \(s.escapingControlCharacters)\n")
         err.flush()
     }
 
