@@ -2,6 +2,9 @@ import Foundation
 import Testing
 @testable import VMToolsKit
 
+/// What `--version` names: the binary behind the links, as /proc/self/exe shows it.
+private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
+
 @Suite struct DispatchTests {
     @Test func answersToItsLinkNamesAndToVmtoolsCommand() throws {
         let cli = try CLI(Scratch())
@@ -37,7 +40,28 @@ import Testing
             #expect(r.outLines.filter { $0.hasPrefix("  vm") }.count == 13)
         }
         let v = try cli.run("vmtools", ["--version"])
-        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\n")
+        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\nexecutable: \(runningExecutable)\n")
+    }
+
+    /// Issue 10, C3: `vmup --version` said "unknown option --".
+    @Test func everyCommandAnswersHelpAndVersion() throws {
+        let cli = try CLI(Scratch())
+        for name in VMTools.commands.map({ $0.spec.name }) {
+            let help = try cli.run(name, ["--help"])
+            #expect(help.status == 0 && help.err.isEmpty, "\(name) --help: \(help.err)")
+            #expect(help.out == (try cli.run(name, ["-h"])).out)
+            #expect(help.out.contains("\n  --help ") && help.out.contains("\n  --version "))
+            // The path tells two installations on PATH apart.
+            let expected = "\(name) (vmtools) \(VMTools.version)\nexecutable: \(runningExecutable)\n"
+            for args in [["--version"], ["-v", "--version", "ignored operand"]] {
+                let v = try cli.run(name, args)
+                #expect(v.status == 0 && v.out == expected && v.err.isEmpty, "\(name) \(args): \(v.err)")
+            }
+            #expect(try cli.run("vmtools", [name, "--version"]).out == expected)
+        }
+        // An option argument that looks like a long option is still the argument.
+        let r = try ArgumentParser.parse(["-o", "--version", "--help"], spec: VMUpCommand.spec)
+        #expect(r.values("o") == ["--version"] && r.has("h") && !r.version)
     }
 
     @Test func unknownNamesAreUsageErrorsListingTheValidOnes() throws {
@@ -56,6 +80,12 @@ import Testing
         #expect(r.status == 2)
         #expect(r.err.hasPrefix("vminfo: ERROR: unknown option -x\n"))
         #expect(r.out.isEmpty)
+        // A long option is named whole (it used to be "unknown option --").
+        for (name, option) in [("vmup", "--bogus"), ("vmps", "--help=x"), ("vmdown", "--versions")] {
+            let l = try cli.run(name, [option, "vm"])
+            #expect(l.status == 2 && l.out.isEmpty)
+            #expect(l.err == "\(name): ERROR: unknown option \(option)\nTry '\(name) -h' for help.\n")
+        }
     }
 }
 
@@ -126,8 +156,10 @@ import Testing
     }
 
     @Test func unknownDashWordsAreInvalidPrefixes() throws {
-        let r = try CLI(Scratch()).run("vmrndmac", ["-x"])
-        #expect(r.status == 1 && r.err.contains("wrong structure"))
+        for word in ["-x", "--x"] {
+            let r = try CLI(Scratch()).run("vmrndmac", [word])
+            #expect(r.status == 1 && r.err.contains("wrong structure"), "\(word)")
+        }
     }
 
     @Test func aBadConfiguredPrefixNamesTheSetting() throws {
