@@ -139,7 +139,7 @@ private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
     @Test(arguments: [("12:34:ab:cd", "12:34:ab:cd:"), ("12:34:ab:cd:", "12:34:ab:cd:"), ("12:34:56:78:9A:BC", "12:34:56:78:9A:BC"),
                       ("12:34:56:78:9A:BC:", "12:34:56:78:9A:BC"), ("fe", "fe:")])
     func keepsThePrefixAsTyped(_ prefix: String, _ expected: String) throws {
-        let r = try CLI(Scratch()).run("vmrndmac", [prefix, "ignored", "operands"])
+        let r = try CLI(Scratch()).run("vmrndmac", [prefix])
         #expect(r.status == 0)
         #expect(r.out.hasPrefix(expected) && r.out.count == 18)
     }
@@ -153,6 +153,15 @@ private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
         #expect(r.out.isEmpty)
         #expect(r.err.hasPrefix("vmrndmac: ERROR: \(prefix): ") && r.err.contains(reason))
         #expect(r.err.split(separator: "\n").count == 1)
+    }
+
+    /// Issue 10, B9: the original ignored `54` here and printed a 52:… address.
+    @Test func refusesASecondOperand() throws {
+        for args in [["52", "54"], ["--", "52:54", "00"], ["-x", "y"]] {
+            let r = try CLI(Scratch()).run("vmrndmac", args)
+            #expect(r.status == 2 && r.out.isEmpty, "\(args)")
+            #expect(r.err.hasPrefix("vmrndmac: ERROR: one prefix expected, got 2 operands ("), "\(args): \(r.err)")
+        }
     }
 
     @Test func unknownDashWordsAreInvalidPrefixes() throws {
