@@ -179,3 +179,27 @@ private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
         #expect(r.err.contains("vm_networking_default_mac") && r.err.contains(s.url("etc/vmtools.conf") + ":1"))
     }
 }
+
+/// Errors name what the user typed, or the path that is wrong (issue 10, B9 and C4).
+@Suite struct OperandReportTests {
+    @Test func aMissingParentDirectoryIsNamed() throws {
+        let s = Scratch()
+        try s.write("src/vm.settings", "vm_name=src\n")
+        try s.write("file", "")
+        let cli = try CLI(s)
+        let cases: [(String, [String], String)] = [
+            ("vmcreate", ["-n", "-y", s.url("vms/web")], "\(s.url("vms")): no such directory"),
+            ("vmcreate", ["-n", "-y", "deep/er/web"], "\(s.url("deep")): no such directory"),
+            ("vmcreate", ["-n", "-y", "file/web"], "\(s.url("file")): not a directory"),
+            ("vmcp", [s.url("src"), s.url("vms/copy")], "\(s.url("vms")): no such directory"),
+            ("vmmv", [s.url("src"), s.url("vms/moved")], "\(s.url("vms")): no such directory"),
+        ]
+        for (command, args, message) in cases {
+            let r = try cli.run(command, args, cwd: s.path)
+            #expect(r.status == 1, "\(command) \(args)")
+            #expect(r.err == "\(command): ERROR: \(message)\n", "\(command) \(args)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path).sorted() == ["bin", "etc", "file", "home", "share", "src"])
+        #expect(try s.read("src/vm.settings") == "vm_name=src\n")
+    }
+}
