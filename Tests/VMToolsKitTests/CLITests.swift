@@ -182,6 +182,28 @@ private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
 
 /// Errors name what the user typed, or the path that is wrong (issue 10, B9 and C4).
 @Suite struct OperandReportTests {
+    @Test func vmpsDNamesAPathThatIsNotThere() throws {
+        let s = Scratch()
+        try s.write("stopped/vm.settings", "vm_name=stopped\n")
+        let cli = try CLI(s)
+        // A stopped VM: quietly nothing to list.
+        let stopped = try cli.run("vmps", ["-d", s.url("stopped")])
+        #expect(stopped.status == 3 && stopped.out.isEmpty && stopped.err.isEmpty)
+        for args in [["-d"], ["-n", "-d"], ["-j", "-d"]] {
+            let r = try cli.run("vmps", args + ["stopped", "nowhere", "no/such/dir"], cwd: s.path)
+            #expect(r.status == 1, "\(args)")
+            #expect(r.err == "vmps: ERROR: nowhere: no such file or directory\nvmps: ERROR: \(s.url("no")): no such directory\n", "\(args)")
+        }
+    }
+
+    @Test func vmdownReportsTheOperandAsGiven() throws {
+        let s = Scratch()
+        try s.write("vm/vm.settings", "vm_name=vm\n")
+        let r = try CLI(s).run("vmdown", ["vm/vm.settings", "vm"], cwd: s.path)
+        #expect(r.status == 3)
+        #expect(r.err.hasPrefix("vmdown: ERROR: vm/vm.settings: not running\nvmdown: ERROR: vm: not running\n"), "\(r.err)")
+    }
+
     @Test func aMissingParentDirectoryIsNamed() throws {
         let s = Scratch()
         try s.write("src/vm.settings", "vm_name=src\n")
