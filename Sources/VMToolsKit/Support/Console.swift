@@ -54,17 +54,11 @@ public final class Console: @unchecked Sendable {
     public func printJSON(_ json: JSON) { out.write(json.serialized() + "\n") }
 
     /// A question on stderr; the answer is typed after it.
-    public func ask(_ question: String) {
-        out.flush()
-        err.write(question.escapingControlCharacters)
-        err.flush()
-    }
+    public func ask(_ question: String) { toStderr(question.escapingControlCharacters) }
 
     /// Lines for a person on stderr outside the message levels (a prompt's help).
     public func explain(_ text: String) {
-        out.flush()
-        err.write(text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }.joined(separator: "\n") + "\n")
-        err.flush()
+        toStderr(text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }.joined(separator: "\n") + "\n")
     }
 
     public func error(_ e: VMToolsError) { diag("ERROR", e.description) }
@@ -83,15 +77,14 @@ public final class Console: @unchecked Sendable {
     /// Level 4: internal detail.
     public func debug(_ s: String) { if verbosity >= 4 { diag("DEBUG", s) } }
 
-    private func diag(_ prefix: String, _ s: String) {
-        out.flush()
-        err.write("\(command): \(prefix): \(s.escapingControlCharacters)\n")
-        err.flush()
-    }
+    private func diag(_ prefix: String, _ s: String) { line("\(prefix): \(s)") }
 
-    private func line(_ s: String) {
+    private func line(_ s: String) { toStderr("\(command): \(s.escapingControlCharacters)\n") }
+
+    /// Stdout first, so results and messages keep their order on a shared terminal.
+    private func toStderr(_ text: String) {
         out.flush()
-        err.write("\(command): \(s.escapingControlCharacters)\n")
+        err.write(text)
         err.flush()
     }
 
