@@ -2,19 +2,19 @@
 
 _vmtools_flags() {
     case "$1" in
-        vmup) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z' ;;
-        vmcreate) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z' ;;
-        vmdown) echo '-a -h -k -p -q -s -t -v -w' ;;
-        vmps) echo '-a -d -h -j -n -o -p -q -r -s -u -v' ;;
-        vminfo) echo '-a -b -h -i -j -l -m -p -q -s -t -v -y' ;;
-        vmmon) echo '-c -h -n -q -v' ;;
-        vmcp) echo '-a -c -f -h -k -M -m -n -o -q -R -r -s -v -y -z' ;;
-        vmfork) echo '-a -c -f -h -k -M -m -n -o -q -R -r -s -v -y -z' ;;
-        vmmv) echo '-h -q -t -v -y' ;;
-        vmrm) echo '-h -k -q -r -v -y' ;;
-        vmmerge) echo '-c -h -p -q -s -v -y' ;;
-        vmfix) echo '-A -a -b -d -h -l -n -p -q -r -s -v' ;;
-        vmrndmac) echo '-h -q -v' ;;
+        vmup) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z --help --version' ;;
+        vmcreate) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z --help --version' ;;
+        vmdown) echo '-a -h -k -p -q -s -t -v -w --help --version' ;;
+        vmps) echo '-a -d -h -j -n -o -p -q -r -s -u -v --help --version' ;;
+        vminfo) echo '-a -b -h -i -j -l -m -p -q -s -t -v -y --help --version' ;;
+        vmmon) echo '-c -h -n -q -v --help --version' ;;
+        vmcp) echo '-a -c -f -h -k -M -m -n -o -q -R -r -s -v -y -z --help --version' ;;
+        vmfork) echo '-a -c -f -h -k -M -m -n -o -q -R -r -s -v -y -z --help --version' ;;
+        vmmv) echo '-h -q -t -v -y --help --version' ;;
+        vmrm) echo '-h -k -q -r -v -y --help --version' ;;
+        vmmerge) echo '-c -h -p -q -s -v -y --help --version' ;;
+        vmfix) echo '-A -a -b -d -h -l -n -p -q -r -s -v --help --version' ;;
+        vmrndmac) echo '-h -q -v --help --version' ;;
     esac
 }
 

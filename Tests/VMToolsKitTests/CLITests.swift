@@ -2,6 +2,9 @@ import Foundation
 import Testing
 @testable import VMToolsKit
 
+/// What `--version` names: the binary behind the links, as /proc/self/exe shows it.
+private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
+
 @Suite struct DispatchTests {
     @Test func answersToItsLinkNamesAndToVmtoolsCommand() throws {
         let cli = try CLI(Scratch())
@@ -37,7 +40,28 @@ import Testing
             #expect(r.outLines.filter { $0.hasPrefix("  vm") }.count == 13)
         }
         let v = try cli.run("vmtools", ["--version"])
-        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\n")
+        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\nexecutable: \(runningExecutable)\n")
+    }
+
+    /// Issue 10, C3: `vmup --version` said "unknown option --".
+    @Test func everyCommandAnswersHelpAndVersion() throws {
+        let cli = try CLI(Scratch())
+        for name in VMTools.commands.map({ $0.spec.name }) {
+            let help = try cli.run(name, ["--help"])
+            #expect(help.status == 0 && help.err.isEmpty, "\(name) --help: \(help.err)")
+            #expect(help.out == (try cli.run(name, ["-h"])).out)
+            #expect(help.out.contains("\n  --help ") && help.out.contains("\n  --version "))
+            // The path tells two installations on PATH apart.
+            let expected = "\(name) (vmtools) \(VMTools.version)\nexecutable: \(runningExecutable)\n"
+            for args in [["--version"], ["-v", "--version", "ignored operand"]] {
+                let v = try cli.run(name, args)
+                #expect(v.status == 0 && v.out == expected && v.err.isEmpty, "\(name) \(args): \(v.err)")
+            }
+            #expect(try cli.run("vmtools", [name, "--version"]).out == expected)
+        }
+        // An option argument that looks like a long option is still the argument.
+        let r = try ArgumentParser.parse(["-o", "--version", "--help"], spec: VMUpCommand.spec)
+        #expect(r.values("o") == ["--version"] && r.has("h") && !r.version)
     }
 
     @Test func unknownNamesAreUsageErrorsListingTheValidOnes() throws {
@@ -56,6 +80,12 @@ import Testing
         #expect(r.status == 2)
         #expect(r.err.hasPrefix("vminfo: ERROR: unknown option -x\n"))
         #expect(r.out.isEmpty)
+        // A long option is named whole (it used to be "unknown option --").
+        for (name, option) in [("vmup", "--bogus"), ("vmps", "--help=x"), ("vmdown", "--versions")] {
+            let l = try cli.run(name, [option, "vm"])
+            #expect(l.status == 2 && l.out.isEmpty)
+            #expect(l.err == "\(name): ERROR: unknown option \(option)\nTry '\(name) -h' for help.\n")
+        }
     }
 }
 
@@ -109,7 +139,7 @@ import Testing
     @Test(arguments: [("12:34:ab:cd", "12:34:ab:cd:"), ("12:34:ab:cd:", "12:34:ab:cd:"), ("12:34:56:78:9A:BC", "12:34:56:78:9A:BC"),
                       ("12:34:56:78:9A:BC:", "12:34:56:78:9A:BC"), ("fe", "fe:")])
     func keepsThePrefixAsTyped(_ prefix: String, _ expected: String) throws {
-        let r = try CLI(Scratch()).run("vmrndmac", [prefix, "ignored", "operands"])
+        let r = try CLI(Scratch()).run("vmrndmac", [prefix])
         #expect(r.status == 0)
         #expect(r.out.hasPrefix(expected) && r.out.count == 18)
     }
@@ -125,9 +155,20 @@ import Testing
         #expect(r.err.split(separator: "\n").count == 1)
     }
 
+    /// Issue 10, B9: the original ignored `54` here and printed a 52:… address.
+    @Test func refusesASecondOperand() throws {
+        for args in [["52", "54"], ["--", "52:54", "00"], ["-x", "y"]] {
+            let r = try CLI(Scratch()).run("vmrndmac", args)
+            #expect(r.status == 2 && r.out.isEmpty, "\(args)")
+            #expect(r.err.hasPrefix("vmrndmac: ERROR: one prefix expected, got 2 operands ("), "\(args): \(r.err)")
+        }
+    }
+
     @Test func unknownDashWordsAreInvalidPrefixes() throws {
-        let r = try CLI(Scratch()).run("vmrndmac", ["-x"])
-        #expect(r.status == 1 && r.err.contains("wrong structure"))
+        for word in ["-x", "--x"] {
+            let r = try CLI(Scratch()).run("vmrndmac", [word])
+            #expect(r.status == 1 && r.err.contains("wrong structure"), "\(word)")
+        }
     }
 
     @Test func aBadConfiguredPrefixNamesTheSetting() throws {
@@ -136,5 +177,51 @@ import Testing
         let r = try CLI(s).run("vmrndmac")
         #expect(r.status == 1)
         #expect(r.err.contains("vm_networking_default_mac") && r.err.contains(s.url("etc/vmtools.conf") + ":1"))
+    }
+}
+
+/// Errors name what the user typed, or the path that is wrong (issue 10, B9 and C4).
+@Suite struct OperandReportTests {
+    @Test func vmpsDNamesAPathThatIsNotThere() throws {
+        let s = Scratch()
+        try s.write("stopped/vm.settings", "vm_name=stopped\n")
+        let cli = try CLI(s)
+        // A stopped VM: quietly nothing to list.
+        let stopped = try cli.run("vmps", ["-d", s.url("stopped")])
+        #expect(stopped.status == 3 && stopped.out.isEmpty && stopped.err.isEmpty)
+        for args in [["-d"], ["-n", "-d"], ["-j", "-d"]] {
+            let r = try cli.run("vmps", args + ["stopped", "nowhere", "no/such/dir"], cwd: s.path)
+            #expect(r.status == 1, "\(args)")
+            #expect(r.err == "vmps: ERROR: nowhere: no such file or directory\nvmps: ERROR: \(s.url("no")): no such directory\n", "\(args)")
+        }
+    }
+
+    @Test func vmdownReportsTheOperandAsGiven() throws {
+        let s = Scratch()
+        try s.write("vm/vm.settings", "vm_name=vm\n")
+        let r = try CLI(s).run("vmdown", ["vm/vm.settings", "vm"], cwd: s.path)
+        #expect(r.status == 3)
+        #expect(r.err.hasPrefix("vmdown: ERROR: vm/vm.settings: not running\nvmdown: ERROR: vm: not running\n"), "\(r.err)")
+    }
+
+    @Test func aMissingParentDirectoryIsNamed() throws {
+        let s = Scratch()
+        try s.write("src/vm.settings", "vm_name=src\n")
+        try s.write("file", "")
+        let cli = try CLI(s)
+        let cases: [(String, [String], String)] = [
+            ("vmcreate", ["-n", "-y", s.url("vms/web")], "\(s.url("vms")): no such directory"),
+            ("vmcreate", ["-n", "-y", "deep/er/web"], "\(s.url("deep")): no such directory"),
+            ("vmcreate", ["-n", "-y", "file/web"], "\(s.url("file")): not a directory"),
+            ("vmcp", [s.url("src"), s.url("vms/copy")], "\(s.url("vms")): no such directory"),
+            ("vmmv", [s.url("src"), s.url("vms/moved")], "\(s.url("vms")): no such directory"),
+        ]
+        for (command, args, message) in cases {
+            let r = try cli.run(command, args, cwd: s.path)
+            #expect(r.status == 1, "\(command) \(args)")
+            #expect(r.err == "\(command): ERROR: \(message)\n", "\(command) \(args)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path).sorted() == ["bin", "etc", "file", "home", "share", "src"])
+        #expect(try s.read("src/vm.settings") == "vm_name=src\n")
     }
 }

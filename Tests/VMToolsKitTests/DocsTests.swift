@@ -26,7 +26,7 @@ import Testing
             return out.split(separator: "\n").map(String.init)
         }
         let flags = try complete(["vminfo", "-"])
-        #expect(Set(flags) == Set(VMInfoCommand.spec.options.map { "-\($0.letter)" }))
+        #expect(Set(flags) == Set(VMInfoCommand.spec.options.map { "-\($0.letter)" } + ["--help", "--version"]))
         #expect(try complete(["vmup", "-o", "vm_ram"]) == ["vm_ram_size="])
         #expect(try complete(["vmtools", "vmrnd"]) == ["vmrndmac"])
         #expect(try complete(["vmtools", "vmcp", "-"]).contains("-R"))
@@ -42,6 +42,10 @@ import Testing
             for o in c.spec.options {
                 #expect(page.range(of: "(?m)^\\.It Fl \(o.letter)( |$)", options: .regularExpression) != nil,
                         "\(c.spec.name)(1) does not document -\(o.letter)")
+            }
+            for l in CommandSpec.longOptions {
+                #expect(page.range(of: "(?m)^\\.It Fl (\\\\)?-\(l.name)$", options: .regularExpression) != nil,
+                        "\(c.spec.name)(1) does not document --\(l.name)")
             }
         }
     }

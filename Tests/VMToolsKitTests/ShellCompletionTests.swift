@@ -78,9 +78,12 @@ import Testing
         let f = try Fixture()
         #expect(try f.complete(shell, "vmtools vmi") == ["vminfo"])
         // Every flag of a command, through its link and through `vmtools CMD`.
-        let vmupFlags = VMUpCommand.spec.options.map { "-\($0.letter)" }.sorted()
-        #expect(try f.complete(shell, "vmup -") == vmupFlags)
-        #expect(try f.complete(shell, "vmtools vmcp -") == VMCpCommand.spec.options.map { "-\($0.letter)" }.sorted())
+        func flags(_ spec: CommandSpec) -> [String] {
+            (spec.options.map { "-\($0.letter)" } + CommandSpec.longOptions.map { "--\($0.name)" }).sorted()
+        }
+        #expect(try f.complete(shell, "vmup -") == flags(VMUpCommand.spec))
+        #expect(try f.complete(shell, "vmtools vmcp -") == flags(VMCpCommand.spec))
+        #expect(try f.complete(shell, "vmrndmac --") == ["--help", "--version"])
         #expect(try f.complete(shell, "vmup -o vm_ram") == ["vm_ram_size="])
         #expect(try f.complete(shell, "vmcreate -t ") == ["headless", "modern"])
         // VM homes as they are, other directories to go into.

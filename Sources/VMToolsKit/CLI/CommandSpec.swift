@@ -65,6 +65,13 @@ public struct CommandSpec: Sendable {
         OptionSpec("v", "more verbose: raise the verbosity (repeatable)"),
     ]
 
+    /// Long options every command answers (vmtools(1)): `--help` is `-h`;
+    /// `--version` tells which vmtools runs when several are on PATH.
+    public static let longOptions: [(name: String, help: String)] = [
+        ("help", "show this help and exit"),
+        ("version", "print the version and the path of this vmtools, and exit"),
+    ]
+
     public func option(_ c: Character) -> OptionSpec? { options.first { $0.letter == c } }
 
     var derivedSynopsis: String {
@@ -86,11 +93,12 @@ public struct CommandSpec: Sendable {
         lines.append(summary.prefix(1).uppercased() + summary.dropFirst() + ".")
         lines.append("")
         lines.append("Options:")
-        let width = options.map { 3 + ($0.argument.map { $0.count + 1 } ?? 0) }.max() ?? 4
+        let width = (options.map { 2 + ($0.argument.map { $0.count + 1 } ?? 0) } + Self.longOptions.map { 2 + $0.name.count }).max() ?? 2
         for o in options {
             let head = "-\(o.letter)" + (o.argument.map { " \($0)" } ?? "")
-            lines.append("  " + head.leftPadded(to: width + 1) + " " + o.help)
+            lines.append("  " + head.leftPadded(to: width) + "  " + o.help)
         }
+        for l in Self.longOptions { lines.append("  " + ("--" + l.name).leftPadded(to: width) + "  " + l.help) }
         lines.append("")
         lines.append("Exit status:")
         for e in exitCodes { lines.append("  \(e.code)  \(e.meaning)") }
@@ -109,6 +117,8 @@ public struct ParsedArguments: Sendable, Equatable {
 
     public var occurrences: [Occurrence] = []
     public var operands: [String] = []
+    /// `--version` was given.
+    public var version = false
 
     public func has(_ c: Character) -> Bool { occurrences.contains { $0.letter == c } }
     public func count(_ c: Character) -> Int { occurrences.filter { $0.letter == c }.count }
@@ -130,6 +140,17 @@ public enum ArgumentParser {
             let a = args[i]
             if a == "--" { i += 1; break }
             guard a.hasPrefix("-"), a != "-" else { break }
+            if a.hasPrefix("--") {
+                switch a {
+                case "--help": result.occurrences.append(.init(letter: "h", value: nil))
+                case "--version": result.version = true
+                // vmrndmac: an unknown word is its (invalid) prefix.
+                case _ where spec.unknownOptionsAreOperands: break scan
+                default: throw VMToolsError.usage("unknown option \(a)")
+                }
+                i += 1
+                continue
+            }
             let letters = Array(a.dropFirst())
             if spec.unknownOptionsAreOperands, !letters.allSatisfy({ spec.option($0) != nil }) { break scan }
             var j = 0

@@ -38,7 +38,7 @@ public enum Completions {
 
         """
         for c in VMTools.commands {
-            let flags = c.spec.options.map { "-\($0.letter)" }.joined(separator: " ")
+            let flags = (c.spec.options.map { "-\($0.letter)" } + CommandSpec.longOptions.map { "--\($0.name)" }).joined(separator: " ")
             s += "        \(c.spec.name)) echo '\(flags)' ;;\n"
         }
         s += """
@@ -173,6 +173,7 @@ public enum Completions {
                     }
                     s += line + " -d '\(fishEscape(o.help))'\n"
                 }
+                for l in CommandSpec.longOptions { s += "complete \(target) -l \(l.name) -d '\(fishEscape(l.help))'\n" }
             }
         }
         return s
@@ -224,6 +225,7 @@ public enum Completions {
                     specs.append("'*-\(o.letter)[\(help)]'")
                 }
             }
+            for l in CommandSpec.longOptions { specs.append("'--\(l.name)[\(zshEscape(l.help))]'") }
             switch c.spec.operandCompletion {
             case .home: specs.append("'*:VM home:_vmtools_homes'")
             case .running: specs.append("'*:running VM:_vmtools_running'")

@@ -24,14 +24,13 @@ public struct Prompter {
     public func ask(_ question: String, default value: String, help: String, valid: (String) -> String?) throws -> String {
         if assumeYes || !interactive { return value }
         while true {
-            console.err.write("\(question) (default: \(value))? ")
-            console.err.flush()
+            console.ask("\(question) (default: \(value))? ")
             guard let answer = readLineFunction()?.trimmingTrailingWhitespace() else {
                 throw VMToolsError(.failure, nil, "no answer (end of input); use -y to take the defaults")
             }
             if answer.isEmpty { return value }
             if answer == "?" {
-                console.err.write(help + "\n")
+                console.explain(help)
                 continue
             }
             if let ok = valid(answer) { return ok }
@@ -63,8 +62,7 @@ public struct Prompter {
         if assumeYes { return true }
         if !interactive { return false }
         while true {
-            console.err.write("\(question) [yN]? ")
-            console.err.flush()
+            console.ask("\(question) [yN]? ")
             guard let answer = readLineFunction() else {
                 try Interrupt.check()
                 return false

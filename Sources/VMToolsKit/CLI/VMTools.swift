@@ -49,7 +49,7 @@ public enum VMTools {
             front.out.write(overview)
             return ExitCode.success.rawValue
         case "--version", "-V":
-            front.print("vmtools \(version)")
+            front.out.write(versionText(for: "vmtools"))
             return ExitCode.success.rawValue
         case "--list":
             // For the completion scripts: candidates only a vmtools can compute.
@@ -73,6 +73,14 @@ public enum VMTools {
         }
     }
 
+    /// `vmup (vmtools) 0.1.0` and the binary that runs: with two vmtools on
+    /// PATH, the second line says which one answered (vmtools(1)).
+    static func versionText(for name: String) -> String {
+        let head = name == "vmtools" ? "vmtools \(version)" : "\(name) (vmtools) \(version)"
+        let exe = FileSystem.readLink("/proc/self/exe") ?? CommandLine.arguments.first ?? "?"
+        return head + "\nexecutable: " + exe.escapingControlCharacters + "\n"
+    }
+
     static func usageError(_ console: Console, _ message: String) -> Int32 {
         console.error("\(message); the commands are: \(commands.map { $0.spec.name }.joined(separator: " ")) (see 'vmtools -h')")
         return ExitCode.usage.rawValue
@@ -86,7 +94,7 @@ public enum VMTools {
             lines.append("  " + c.spec.name.leftPadded(to: width) + "  " + c.spec.summary)
         }
         lines += ["", "'COMMAND -h' shows a command's options; see vmtools(1).",
-                  "Other options: --version prints the version."]
+                  "Other options: --version prints the version and the path of this vmtools."]
         return lines.joined(separator: "\n") + "\n"
     }
 
@@ -106,6 +114,10 @@ public enum VMTools {
         }
         if parsed.has("h") {
             console.out.write(spec.usage)
+            return ExitCode.success.rawValue
+        }
+        if parsed.version {
+            console.out.write(versionText(for: spec.name))
             return ExitCode.success.rawValue
         }
         console.verbosity = max(0, 2 + parsed.verbosityDelta)

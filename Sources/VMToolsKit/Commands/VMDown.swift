@@ -67,7 +67,8 @@ public enum VMDownCommand: Command {
                     var home = try FileSystem.canonicalize(operand, cwd: context.cwd)
                     if FileSystem.isRegularFile(home) { home = home.deletingLastPathComponent }
                     guard let p = RunningState.process(home: home, global: global) else {
-                        console.error("\(home): not running")
+                        // Name what the user typed: for a file operand, its directory would puzzle.
+                        console.error(VMToolsError(.soft, operand, "not running"))
                         status = .soft
                         continue
                     }

@@ -69,7 +69,7 @@ public enum VMInfoCommand: Command {
                 if args.has("j") { documents.append(.object([("operand", .string(operand)), ("error", .string(e.description))])) }
             }
         }
-        if args.has("j") { console.print(JSON.array(documents).serialized()) }
+        if args.has("j") { console.printJSON(.array(documents)) }
         return failed ? .failure : .success
     }
 
@@ -128,7 +128,7 @@ public enum VMInfoCommand: Command {
         let state = running.map { "RUNNING (PID \($0.pid))" } ?? "not running"
         var lines: [String] = []
         if options.long {
-            lines.append("Name: \(vm.name.leftPadded(to: 22))  Parent: \(vm.parent == nil ? 0 : 1)")
+            lines.append("Name: \(vm.name.escapingControlCharacters.leftPadded(to: 22))  Parent: \(vm.parent == nil ? 0 : 1)")
             lines.append("State: \(state.leftPadded(to: 21))  Childs: \(children)")
             lines.append("Display: \(running?.display ?? "")")
             lines.append("Monitor: \(running?.monitorSocket(home: vm.home) ?? "")")

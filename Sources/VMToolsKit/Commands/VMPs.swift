@@ -56,13 +56,21 @@ public enum VMPsCommand: Command {
         let pidName = global.file("cfg_file_pid")
         let all = QemuProcess.all()
         var rows: [QemuProcess] = []
+        var failed: ExitCode?
         switch selection {
         case nil: rows = all.filter { $0.uid == geteuid() }
         case "a": rows = all
         case "d":
             for operand in args.operands {
-                let home = (try? FileSystem.canonicalize(operand, cwd: context.cwd)) ?? operand
-                if let p = RunningState.process(home: home, global: global) { rows.append(p) }
+                // A stopped VM is quietly not listed; a path that is not there is a mistake to name (vmps(1)).
+                do {
+                    let home = try FileSystem.canonicalize(operand, cwd: context.cwd)
+                    guard FileSystem.exists(home) else { throw VMToolsError(.failure, operand, "no such file or directory") }
+                    if let p = RunningState.process(home: home, global: global) { rows.append(p) }
+                } catch let e as VMToolsError {
+                    context.console.error(e)
+                    failed = .failure
+                }
             }
         case "p":
             for operand in args.operands {
@@ -78,10 +86,10 @@ public enum VMPsCommand: Command {
                 rows += all.filter { $0.uid == uid }
             }
         }
-        if args.has("n") { return rows.isEmpty ? .soft : .success }
+        if args.has("n") { return failed ?? (rows.isEmpty ? .soft : .success) }
         if rows.isEmpty {
             if args.has("j") { context.console.print("[]") }
-            return .soft
+            return failed ?? .soft
         }
         for key in keys.reversed() {
             let f = Character(key.lowercased())
@@ -100,18 +108,18 @@ public enum VMPsCommand: Command {
             let docs: [JSON] = rows.map { p in
                 .object(headers.keys.sorted().map { f in (jsonKey(f), jsonValue(f, p, pidName)) })
             }
-            console.print(JSON.array(docs).serialized())
-            return .success
+            console.printJSON(.array(docs))
+            return failed ?? .success
         }
         var table: [[String]] = args.has("r") ? [] : [fields.map { headers[$0]! }]
         for p in rows {
             table.append(fields.map { f in
-                let v = value(f, p, pidName).replacingAll("\u{1F}", with: "?")
+                let v = value(f, p, pidName)
                 return v.isEmpty ? " " : v
             })
         }
         Formatting.table(table).forEach { console.print($0) }
-        return .success
+        return failed ?? .success
     }
 
     static func stableSorted(_ rows: [QemuProcess], by less: (QemuProcess, QemuProcess) -> Bool) -> [QemuProcess] {

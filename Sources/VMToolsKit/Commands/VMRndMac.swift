@@ -7,12 +7,16 @@ public enum VMRndMacCommand: Command {
         options: [],
         operands: "[prefix]",
         operandCompletion: .none,
-        exitCodes: [(0, "success"), (1, "invalid prefix")],
+        exitCodes: [(0, "success"), (1, "invalid prefix"), (2, "more than one operand")],
         unknownOptionsAreOperands: true
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        // Extra operands are ignored, as in the original.
+        // The original ignored extra operands, so `vmrndmac 52 54` silently
+        // meant 52:xx:…; a prefix is one word (vmrndmac(1)).
+        if args.operands.count > 1 {
+            throw VMToolsError.usage("one prefix expected, got \(args.operands.count) operands (\(args.operands.map(shellQuote).joined(separator: " "))); write it with colons, like 52:54:00")
+        }
         if let prefix = args.operands.first, !prefix.isEmpty {
             context.console.print(try MACAddress.random(prefix: prefix))
             return .success

@@ -108,7 +108,7 @@ public final class ProgressBar {
     public init?(console: Console, label: String) {
         guard console.verbosity >= 2, console.err.isTerminal else { return nil }
         self.console = console
-        self.label = label
+        self.label = label.escapingControlCharacters
     }
 
     public func update(_ done: Int64, _ total: Int64) {

@@ -46,8 +46,20 @@ public final class Console: @unchecked Sendable {
         self.verbosity = verbosity
     }
 
-    /// Final results: stdout.
-    public func print(_ s: String = "") { out.write(s + "\n") }
+    /// Final results: stdout, one line. Control characters are escaped: a
+    /// VM name or path is data and must not drive the terminal (vmtools(1)).
+    public func print(_ s: String = "") { out.write(s.escapingControlCharacters + "\n") }
+
+    /// A JSON document: its own quoting already escapes control characters.
+    public func printJSON(_ json: JSON) { out.write(json.serialized() + "\n") }
+
+    /// A question on stderr; the answer is typed after it.
+    public func ask(_ question: String) { toStderr(question.escapingControlCharacters) }
+
+    /// Lines for a person on stderr outside the message levels (a prompt's help).
+    public func explain(_ text: String) {
+        toStderr(text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }.joined(separator: "\n") + "\n")
+    }
 
     public func error(_ e: VMToolsError) { diag("ERROR", e.description) }
     public func error(_ s: String) { diag("ERROR", s) }
@@ -65,15 +77,14 @@ public final class Console: @unchecked Sendable {
     /// Level 4: internal detail.
     public func debug(_ s: String) { if verbosity >= 4 { diag("DEBUG", s) } }
 
-    private func diag(_ prefix: String, _ s: String) {
-        out.flush()
-        err.write("\(command): \(prefix): \(s)\n")
-        err.flush()
-    }
+    private func diag(_ prefix: String, _ s: String) { line("\(prefix): \(s)") }
 
-    private func line(_ s: String) {
+    private func line(_ s: String) { toStderr("\(command): \(s.escapingControlCharacters)\n") }
+
+    /// Stdout first, so results and messages keep their order on a shared terminal.
+    private func toStderr(_ text: String) {
         out.flush()
-        err.write("\(command): \(s)\n")
+        err.write(text)
         err.flush()
     }
 

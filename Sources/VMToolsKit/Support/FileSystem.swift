@@ -47,10 +47,27 @@ enum FileSystem {
         if let r = realPath(absolute) { return r }
         let base = absolute.lastPathComponent
         let dir = absolute.deletingLastPathComponent
-        guard base != "." && base != "..", let rd = realPath(dir) else {
-            throw VMToolsError(.failure, path, "no such file or directory")
+        guard base != "." && base != "..", let rd = realPath(dir), isDirectory(rd) else {
+            throw unresolvable(dir) ?? VMToolsError(.failure, path, "no such file or directory")
         }
         return rd.appendingPathComponent(base)
+    }
+
+    /// The error for a directory `realpath` cannot resolve, about the first
+    /// component that is wrong: `vmcreate ~/vms/web` without `~/vms` must
+    /// say `~/vms` is missing, not `~/vms/web`.
+    private static func unresolvable(_ dir: String) -> VMToolsError? {
+        var st = stat()
+        var culprit = dir
+        while case let up = culprit.deletingLastPathComponent, up != culprit, stat(up, &st) != 0 { culprit = up }
+        guard stat(culprit, &st) != 0 else {
+            return (st.st_mode & S_IFMT) == S_IFDIR ? nil : VMToolsError(.failure, culprit, "not a directory")
+        }
+        switch errno {
+        case ENOENT: return VMToolsError(.failure, culprit, "no such directory")
+        case ENOTDIR: return VMToolsError(.failure, culprit.deletingLastPathComponent, "not a directory")
+        case let e: return VMToolsError(.failure, culprit, errnoMessage(e))
+        }
     }
 
     static func currentDirectory() -> String {

@@ -1,8 +1,11 @@
 /// Text layout helpers shared by the report commands.
 enum Formatting {
     /// Rows aligned like `column -t`: columns padded to their widest cell and
-    /// separated by two spaces; the last column is not padded.
-    static func table(_ rows: [[String]]) -> [String] {
+    /// separated by two spaces; the last column is not padded. Cells are
+    /// escaped before they are measured, so a control character in a name
+    /// neither moves the cursor nor breaks the alignment.
+    static func table(_ cells: [[String]]) -> [String] {
+        let rows = cells.map { $0.map(\.escapingControlCharacters) }
         let columns = rows.map(\.count).max() ?? 0
         var widths = [Int](repeating: 0, count: columns)
         for row in rows {

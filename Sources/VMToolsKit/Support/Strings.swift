@@ -89,3 +89,36 @@ func hexByte(_ b: UInt8) -> String {
     let digits = Array("0123456789abcdef")
     return String([digits[Int(b >> 4)], digits[Int(b & 0xF)]])
 }
+
+extension String {
+    /// Control characters made visible, so a name or path cannot move the
+    /// cursor, retitle the terminal or fake a line: `\e`, `\t`, `\n`, `\r`,
+    /// else `\xNN` (C0 and DEL) or `\u{NN}` (C1, which some terminals obey
+    /// as 8-bit escapes). Backslashes stay as they are, so escaping twice
+    /// changes nothing.
+    var escapingControlCharacters: String {
+        guard unicodeScalars.contains(where: isControlScalar) else { return self }
+        var out = ""
+        out.reserveCapacity(utf8.count + 8)
+        for c in unicodeScalars {
+            guard isControlScalar(c) else {
+                out.unicodeScalars.append(c)
+                continue
+            }
+            switch c {
+            case "\u{1B}": out += "\\e"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            default:
+                let hex = hexByte(UInt8(c.value))
+                out += c.value < 0x80 ? "\\x" + hex : "\\u{" + hex + "}"
+            }
+        }
+        return out
+    }
+}
+
+private func isControlScalar(_ c: Unicode.Scalar) -> Bool {
+    c.value < 0x20 || (0x7F...0x9F).contains(c.value)
+}
