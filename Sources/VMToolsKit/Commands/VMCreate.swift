@@ -60,7 +60,8 @@ public enum VMCreateCommand: Command {
             var conf = try configure(home: path, options: options, global: global, resolver: resolver, context: context)
             created += conf.createdFiles
             let name = conf.value("vm_name")
-            var command = try VMUpCommand.prepare(conf.settings, home: path, children: [], global: global, options: options, context: context)
+            var command = try VMUpCommand.prepare(conf.settings, home: path, children: [], global: global, options: options, context: context,
+                                                  createDisks: true)
             created += command.createdFiles
             try VMUpCommand.launch(&command, name: name, options: options, context: context)
             if !command.daemonize, !options.dryRun, conf.prompter.interactive, !conf.prompter.assumeYes,
