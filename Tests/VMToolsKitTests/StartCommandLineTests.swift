@@ -47,6 +47,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")).sorted() == before)
     }
 
+    /// A6: vmcreate -y on a host without a display starts the new VM on VNC
+    /// instead of failing and rolling it back. (No guest: nothing to boot.)
+    @Test func vmcreateOnAHeadlessHostKeepsTheVM() throws {
+        guard requireTool("qemu-system-x86_64") != nil else { return }
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("etc/vmtools.conf", "vm_ram_size=64M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=1\n")
+        let home = s.url("new")
+        let r = try cli.run("vmcreate", ["-y", "-o", "vm_storage_hdd1_createsize=0", home])
+        defer { _ = try? cli.run("vmdown", ["-k", home]) }
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("using VNC instead of SDL on vnc://127.0.0.1:"), "\(r.err)")
+        #expect(s.exists("new/vm.settings"))
+        #expect(try cli.run("vmps", ["-r", "-o", "d", "-d", home]).out.hasPrefix("vnc://127.0.0.1:"))
+        #expect(try cli.run("vmdown", ["-k", home]).status == 0)
+    }
+
     /// Listening TCP sockets, from `ss -ltn`: local address:port.
     func listening() throws -> [String] {
         guard let ss = requireTool("ss") else { return [] }
