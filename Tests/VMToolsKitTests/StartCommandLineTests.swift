@@ -64,6 +64,20 @@ import Testing
         #expect(try cli.run("vmdown", ["-k", home]).status == 0)
     }
 
+    /// C6: vmcreate with a createsize alone for disk 3 makes the disk and
+    /// saves it as part of the VM.
+    @Test func vmcreateSavesADiskMadeFromASizeAlone() throws {
+        guard requireTool("qemu-system-x86_64") != nil, requireTool("qemu-img") != nil else { return }
+        let s = Scratch()
+        let cli = try CLI(s)
+        let r = try cli.run("vmcreate", ["-n", "-y", "-o", "vm_storage_hdd1_createsize=0", "-o", "vm_storage_hdd_interface=virtio",
+                                         "-o", "vm_storage_hdd3_createsize=8M", s.url("vm")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(s.exists("vm/hdd3.qcow2"))
+        let f = try VMSettingsFile.read(s.url("vm/vm.settings"))
+        #expect(f.value("vm_storage_hdd3_backend") == "hdd3.qcow2" && f.value("vm_storage_hdd3_enable") == "yes", "\((try? s.read("vm/vm.settings")) ?? "")")
+    }
+
     /// Listening TCP sockets, from `ss -ltn`: local address:port.
     func listening() throws -> [String] {
         guard let ss = requireTool("ss") else { return [] }
@@ -151,6 +165,9 @@ import Testing
         #expect(sizes["vda"] == "size=16384" && sizes["vdb"] == "size=32768" && sizes["vdc"] == "size=49152", "\(disks)")
         #expect(sizes.keys.filter { $0.hasPrefix("sr") }.count == 2, "\(disks)")  // IDE and virtio-scsi
         #expect(FileManager.default.fileExists(atPath: home + "/hdd3.qcow2"))
+        // The new disk is now part of the VM: copies and forks see it.
+        let f = try VMSettingsFile.read(home + "/vm.settings")
+        #expect(f.value("vm_storage_hdd3_backend") == "hdd3.qcow2" && f.value("vm_storage_hdd3_enable") == "yes" && f.value("vm_storage_hdd3_createsize") == "")
         #expect(try lab.down(home).status == 0)
     }
 }

@@ -57,6 +57,7 @@ public enum VMUpCommand: Command {
         let children = try ChildList.read(home: home, global: global).children
         var command = try prepare(vm.settings, home: home, children: children, global: global, options: options, context: context)
         try launch(&command, name: vm.name, options: options, context: context)
+        try saveSettings(command, home: home, global: global, context: context)
     }
 
     /// A disk image, ISO, device or URL booted without a VM home: the
@@ -135,6 +136,22 @@ public enum VMUpCommand: Command {
         let pid = command.home.flatMap { RunningState.process(home: $0, global: command.global)?.pid }
         console.info("\(name): virtual machine started" + (pid.map { " (pid \($0))" } ?? ""))
         DisplayModule.announce(command, console: console)
+    }
+
+    /// Writes what the start made part of the VM (vm.settings(5): a disk
+    /// made from a createsize alone) into its settings file, under its lock.
+    static func saveSettings(_ command: QemuCommand, home: String, global: GlobalConfig, context: Context) throws {
+        guard !command.settingsToSave.isEmpty else { return }
+        var patch = SettingsPatch()
+        for (name, value) in command.settingsToSave { patch.values[name] = value }
+        let tx = Transaction(anchor: home, environment: context.environment)
+        do {
+            try patch.write(to: home, global: global, tx)
+            tx.commit()
+        } catch {
+            tx.rollback()
+            throw error
+        }
     }
 
     static func removeFiles(_ files: [String]) {

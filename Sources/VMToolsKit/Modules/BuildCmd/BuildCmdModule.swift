@@ -27,6 +27,9 @@ public struct QemuCommand {
     /// Set when QEMU chooses the VNC port itself: the text vmup prints
     /// before the address it reads back once QEMU has started.
     public var vncAnnouncement: String?
+    /// Settings a start makes part of the VM: a disk made from a createsize
+    /// alone gets its backend and enable lines, so copies and forks know it.
+    public var settingsToSave: [(name: String, value: String)] = []
     /// Files a module created (new disks), removed if the start fails.
     public var createdFiles: [String] = []
     /// Files needed only until QEMU has opened them (generated ISOs).

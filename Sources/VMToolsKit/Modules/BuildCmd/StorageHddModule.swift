@@ -28,10 +28,12 @@ public enum StorageHddModule: BuildCmdModule {
                 }
             }
             if !size.isEmpty, !isSize(size, units: "MGT") { throw c.invalid("\(key)_createsize", "expected a size such as 512M, 40G or 1T") }
+            var defaulted = false
             if value.isEmpty {
                 guard !size.isEmpty else { throw c.invalid("\(key)_backend", "disk \(n) is enabled but has no backend file") }
                 guard c.home != nil else { throw c.invalid("\(key)_createsize", "a new disk needs a VM home") }
                 value = "hdd\(n).qcow2"
+                defaulted = true
             }
             if bus == "ide", n > 2 {
                 throw c.invalid("vm_storage_hdd_interface", "IDE has room for two hard disks (hdd1, hdd2); \(key) needs vm_storage_hdd_interface=virtio")
@@ -76,6 +78,10 @@ public enum StorageHddModule: BuildCmdModule {
                     try QemuImg.createDisk(path, size: size, environment: c.environment)
                     c.createdFiles.append(path)
                     c.notices.append("created \(path) (\(size))")
+                    if defaulted {
+                        // The size has done its work: kept, it would be "ignored" at every start.
+                        c.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
+                    }
                 }
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
