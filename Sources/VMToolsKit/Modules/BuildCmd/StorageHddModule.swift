@@ -1,7 +1,7 @@
 /// `storage_hdd`: hard disks on the primary IDE channel (modules.md §6.4;
 /// room for hdd1 and hdd2), or any number on virtio
-/// (`vm_storage_hdd_interface=virtio`), with the fixes QEMU 7.2 needs: explicit formats, `read-only=on` on a bus
-/// that supports it (virtio; IDE disks cannot be read-only), VVFAT through
+/// (`vm_storage_hdd_interface=virtio`), with the fixes QEMU 7.2 needs:
+/// explicit formats, `read-only=on` on a bus that supports it (virtio; IDE disks cannot be read-only), VVFAT through
 /// `-drive`, and a `createsize` that never destroys an existing disk.
 public enum StorageHddModule: BuildCmdModule {
     public static let name = "storage_hdd"
@@ -78,14 +78,15 @@ public enum StorageHddModule: BuildCmdModule {
                     try QemuImg.createDisk(path, size: size, environment: c.environment)
                     c.createdFiles.append(path)
                     c.notices.append("created \(path) (\(size))")
-                    if defaulted {
-                        // The size has done its work: kept, it would be "ignored" at every start.
-                        c.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
-                    }
                 }
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
                 c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
+            }
+            if defaulted, c.createsDisks {
+                // The disk joins the VM's settings; the size has done its work
+                // (kept, it would be "ignored" at every start).
+                c.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
             }
             guard c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
             if DiskImageKind.describe(path) == "POSIX tar archive" {
