@@ -8,20 +8,28 @@ import Testing
     static let kvm = Accelerator(kind: .kvm, reason: "test", fellBack: false)
 
     func command(_ s: Scratch, _ values: [String: String], home: String? = nil, children: [String] = [],
-                 accel: Accelerator = tcg, dryRun: Bool = true) throws -> QemuCommand {
+                 accel: Accelerator = tcg, dryRun: Bool = true, environment: [String: String] = [:]) throws -> QemuCommand {
         let g = try resolver(s).loadGlobal()
         var settings = g.settings
         for (k, v) in values { settings.set(k, v, .commandLine("-o")) }
         if let home { settings.set("vm_home", home, .derived("test")) }
-        var c = QemuCommand(settings: settings, home: home, global: g, environment: ["PATH": "/usr/bin:/bin", "HOME": s.url("home")],
+        var c = QemuCommand(settings: settings, home: home, global: g, environment: ["PATH": "/usr/bin:/bin", "HOME": s.url("home")].merging(environment) { $1 },
                             accelerator: accel, children: children, dryRun: dryRun)
         try c.build(ModuleRegistry.buildcmdModules(settings, paths: s.paths))
         return c
     }
 
-    func args(_ s: Scratch, _ values: [String: String], home: String? = nil, accel: Accelerator = tcg) throws -> [String] {
+    func args(_ s: Scratch, _ values: [String: String], home: String? = nil, accel: Accelerator = tcg,
+              environment: [String: String] = [:]) throws -> [String] {
         guard requireTool("qemu-system-x86_64") != nil else { return [] }
-        return try command(s, values, home: home, accel: accel).argv
+        return try command(s, values, home: home, accel: accel, environment: environment).argv
+    }
+
+    /// An environment where SDL and GTK can open a window: a display server
+    /// and a QEMU module directory holding their modules.
+    func graphical(_ s: Scratch) throws -> [String: String] {
+        for m in ["ui-sdl.so", "ui-gtk.so", "ui-curses.so"] { try s.write("qemu-modules/\(m)", "") }
+        return ["DISPLAY": ":0", "QEMU_MODULE_DIR": s.url("qemu-modules")]
     }
 
     @Test func aVMHomeWithOneDisk() throws {
@@ -32,9 +40,9 @@ import Testing
         let argv = try args(s, ["vm_name": "vm1", "vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "52:54:00:29:a7:c7",
                                 "vm_storage_hdd1_enable": "yes", "vm_storage_hdd1_backend": s.url("vm1/hdd.qcow2")], home: s.url("vm1"))
         #expect(argv == ["/usr/bin/qemu-system-x86_64", "-usbdevice", "tablet", "-accel", "tcg", "-pidfile", s.url("vm1/qemu.pid"), "-daemonize",
-                         "-boot", "order=cd", "-smp", "2", "-cpu", "max", "-display", "sdl", "-vga", "std",
+                         "-boot", "order=cd", "-smp", "2", "-cpu", "max", "-display", "vnc=127.0.0.1:0,to=59635", "-vga", "std",
                          "-monitor", "unix:./monitor.sock,server=on,wait=off", "-qmp", "unix:./qmp.sock,server=on,wait=off",
-                         "-serial", "file:./serial.log", "-name", "vm1",
+                         "-name", "vm1",
                          "-device", "e1000-82545em,mac=52:54:00:29:a7:c7,netdev=nd1", "-netdev", "user,id=nd1", "-m", "2G",
                          "-drive", "file=\(s.url("vm1/hdd.qcow2")),format=qcow2,if=ide,index=0,media=disk,discard=unmap,detect-zeroes=unmap"])
     }
@@ -63,19 +71,62 @@ import Testing
     ])
     func displays(_ values: [String: String], _ expected: [String]) throws {
         let s = Scratch()
-        let argv = try args(s, values)
+        let argv = try args(s, values, environment: try graphical(s))
         guard !argv.isEmpty else { return }
         let from = try #require(argv.firstIndex { $0 == "-display" || $0 == "-chardev" })
         #expect(Array(argv[from..<(from + expected.count)]) == expected)
     }
 
-    @Test func vncFindsAFreePortAndSaysWhere() throws {
+    /// QEMU takes the first free VNC display itself (`to=`): no port is
+    /// probed beforehand, so nothing can race between probe and start.
+    @Test func qemuChoosesTheFreeVNCPortItself() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
+        try s.mkdir("vm")
         let c = try command(s, ["vm_display_type": "vnc", "vm_name": "v"])
-        let vnc = try #require(c.argv.first { $0.hasPrefix("vnc=127.0.0.1:") })
-        let display = try #require(Int(vnc.dropFirst("vnc=127.0.0.1:".count)))
-        #expect(c.notices.contains("v: listening on vnc://127.0.0.1:\(5900 + display)"))
+        #expect(c.argv.contains("vnc=127.0.0.1:0,to=59635"))
+        #expect(c.notices.contains("v: listening on vnc://127.0.0.1:5900 or the next free port"))
+        let from = try command(s, ["vm_display_type": "vnc", "vm_name": "v", "vm_display_portmin": "5910"])
+        #expect(from.argv.contains("vnc=127.0.0.1:10,to=59635"))
+        // A daemonised VM home: vmup asks QMP once QEMU runs, and says it then.
+        let home = try command(s, ["vm_display_type": "vnc", "vm_name": "v"], home: s.url("vm"), dryRun: false)
+        #expect(home.vncAnnouncement == "v: listening on" && !home.notices.contains { $0.contains("vnc://") })
+    }
+
+    /// Issue 10 A6: no display server, or a QEMU without its GUI module, gets
+    /// VNC on loopback instead of a start that fails.
+    @Test func sdlFallsBackToVNCWhereNoWindowCanOpen() throws {
+        guard requireTool("qemu-system-x86_64") != nil else { return }
+        let s = Scratch()
+        let gui = try graphical(s)
+        for type in ["sdl", "gtk"] {
+            #expect(try args(s, ["vm_display_type": type], environment: gui).contains(type))
+            let headless = try command(s, ["vm_display_type": type, "vm_name": "h", "vm_display_iface": "0.0.0.0"])
+            #expect(headless.argv.contains("vnc=127.0.0.1:0,to=59635"), "loopback whatever vm_display_iface says")
+            #expect(headless.notices == ["h: no $DISPLAY or $WAYLAND_DISPLAY: using VNC instead of \(type.uppercased()) on vnc://127.0.0.1:5900 or the next free port"])
+        }
+        try s.write("no-gui/ui-curses.so", "")
+        try s.write("built-in/block-curl.so", "")
+        let x = ["DISPLAY": ":0"], wayland = ["WAYLAND_DISPLAY": "wayland-0"]
+        #expect(DisplayModule.windowUnavailable("sdl", qemu: nil, environment: [:], moduleDirectories: []) == "no $DISPLAY or $WAYLAND_DISPLAY")
+        #expect(DisplayModule.windowUnavailable("sdl", qemu: nil, environment: x, moduleDirectories: [s.url("no-gui")])?.contains("qemu-system-gui") == true)
+        #expect(DisplayModule.windowUnavailable("sdl", qemu: nil, environment: wayland, moduleDirectories: [s.url("qemu-modules")]) == nil)
+        #expect(DisplayModule.windowUnavailable("gtk", qemu: nil, environment: x, moduleDirectories: [s.url("built-in"), s.url("missing")]) == nil)
+        #expect(DisplayModule.moduleDirectories(qemu: "/usr/bin/qemu-system-x86_64", environment: [:]).contains("/usr/lib/x86_64-linux-gnu/qemu"))
+    }
+
+    /// Issue 10 B9: a host name for vm_display_iface works (QEMU resolves it).
+    @Test func aHostNameAsDisplayInterface() throws {
+        guard requireTool("qemu-system-x86_64") != nil else { return }
+        let s = Scratch()
+        let vnc = try command(s, ["vm_display_type": "vnc", "vm_display_iface": "localhost", "vm_name": "v"])
+        #expect(vnc.argv.contains("vnc=localhost:0,to=59635"))
+        let spice = try command(s, ["vm_display_type": "spice", "vm_display_iface": "localhost", "vm_name": "v"], dryRun: false)
+        let arg = try #require(spice.argv.first { $0.hasPrefix("addr=localhost,port=") })
+        let port = try #require(Int(arg.dropFirst("addr=localhost,port=".count).prefix { $0.isNumber }))
+        #expect(port >= 5900 && spice.notices.contains("v: listening on spice://localhost:\(port)"))
+        let bad = expectError { _ = try command(s, ["vm_display_type": "spice", "vm_display_iface": "no-such-host.invalid"], dryRun: false) }
+        #expect(bad?.subject == "vm_display_iface")
     }
 
     @Test(arguments: [
@@ -85,6 +136,9 @@ import Testing
         (["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "01:00"], "vm_networking_iface1_mac"),
         (["vm_storage_rwmode": "rx"], "vm_storage_rwmode"), (["vm_storage_hdd1_enable": "yes"], "vm_storage_hdd1_backend"),
         (["vm_storage_cdrom1_enable": "yes", "vm_storage_cdrom1_backend": "rw:/x.iso"], "vm_storage_cdrom1_backend"),
+        (["vm_storage_cdrom3_enable": "yes", "vm_storage_cdrom3_backend": "snap:/x.iso"], "vm_storage_cdrom3_backend"),
+        (["vm_storage_hdd3_enable": "yes", "vm_storage_hdd3_backend": "/x.qcow2"], "vm_storage_hdd_interface"),
+        (["vm_serial_log": "maybe"], "vm_serial_log"),
         (["vm_qemu_params": "-append 'open"], "vm_qemu_params"),
     ])
     func badValuesNameTheSetting(_ values: [String: String], _ setting: String) throws {
@@ -108,6 +162,20 @@ import Testing
         #expect(nets == ["e1000-82545em,mac=52:54:00:00:00:01,netdev=nd1", "user,id=nd1",
                          "e1000-82545em,mac=52:54:00:00:00:10,netdev=nd10", "user,id=nd10",
                          "virtio-net-pci,mac=52:54:00:00:00:02,netdev=nd2", "user,hostfwd=tcp:127.0.0.1:2222-:22,id=nd2"])
+    }
+
+    /// Issue 10 B1: a forward without a host address listens on loopback;
+    /// 0.0.0.0 (or any address) written by the user is kept.
+    @Test func portForwardsBindLoopbackUnlessAnAddressIsGiven() throws {
+        #expect(NetworkingModule.loopbackForwards("user,hostfwd=tcp::2222-:22") == "user,hostfwd=tcp:127.0.0.1:2222-:22")
+        #expect(NetworkingModule.loopbackForwards("user,hostfwd=::80-:80,hostfwd=udp:0.0.0.0:53-:53,net=10.0.9.0/24,hostname=a,,b")
+                == "user,hostfwd=:127.0.0.1:80-:80,hostfwd=udp:0.0.0.0:53-:53,net=10.0.9.0/24,hostname=a,,b")
+        #expect(NetworkingModule.loopbackForwards("user,guestfwd=tcp:10.0.2.100:1234-tcp:127.0.0.1:22") == "user,guestfwd=tcp:10.0.2.100:1234-tcp:127.0.0.1:22")
+        let s = Scratch()
+        let argv = try args(s, ["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "52:54:00:00:00:01",
+                                "vm_networking_iface1_mode": "user,hostfwd=tcp::2222-:22"])
+        guard !argv.isEmpty else { return }
+        #expect(argv.contains("user,hostfwd=tcp:127.0.0.1:2222-:22,id=nd1"))
     }
 
     @Test func aMACPrefixIsCompletedAtRandom() throws {
@@ -251,8 +319,70 @@ import Testing
         let argv = try args(s, ["vm_qemu_daemonize": "no"], home: s.url("vm"))
         guard !argv.isEmpty else { return }
         #expect(!argv.contains("-daemonize") && !argv.contains("-monitor"))
-        #expect(argv.contains("stdio,id=console0,mux=on,signal=off,logfile=./serial.log"))
+        #expect(argv.contains("stdio,id=console0,mux=on,signal=off"))
         #expect(argv.contains("-mon"))
+        let logged = try args(s, ["vm_qemu_daemonize": "no", "vm_serial_log": "yes"], home: s.url("vm"))
+        #expect(logged.contains("stdio,id=console0,mux=on,signal=off,logfile=./serial.log"))
+    }
+
+    /// Issue 10 A3: the serial log is asked for; without it nothing names a
+    /// file in the VM home for the console.
+    @Test func theSerialLogIsASetting() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let off = try args(s, [:], home: s.url("vm"))
+        guard !off.isEmpty else { return }
+        #expect(!off.contains("-serial") && !off.contains { $0.contains("serial.log") })
+        let on = try args(s, ["vm_serial_log": "yes"], home: s.url("vm"))
+        #expect(on.contains("file:./serial.log"))
+        #expect(!(try args(s, ["vm_serial_log": "yes"])).contains("-serial"), "a bare boot has no home to keep a log in")
+    }
+
+    /// Issue 10 C6: any number of disks on virtio, CD-ROMs 3 and up on
+    /// virtio-scsi, and a createsize alone makes a disk.
+    @Test func moreThanTwoDisksAndCDROMs() throws {
+        guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
+        let s = Scratch()
+        try s.mkdir("vm")
+        for n in [1, 2, 10] { try s.writeBytes("vm/d\(n).qcow2", [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3]) }
+        try s.writeBytes("vm/c.iso", [UInt8](repeating: 0, count: 0x8001) + Array("CD001".utf8))
+        var values = ["vm_storage_hdd_interface": "virtio", "vm_storage_hdd3_createsize": "16M",
+                      "vm_storage_cdrom1_enable": "yes", "vm_storage_cdrom1_backend": "c.iso",
+                      "vm_storage_cdrom3_enable": "yes", "vm_storage_cdrom4_enable": "yes", "vm_storage_cdrom4_backend": "ro:c.iso"]
+        for n in [1, 2, 10] { values["vm_storage_hdd\(n)_enable"] = "yes"; values["vm_storage_hdd\(n)_backend"] = "d\(n).qcow2" }
+        let c = try command(s, values, home: s.url("vm"), dryRun: false)
+        let drives = c.argv.enumerated().filter { $0.element == "-drive" || $0.element == "-device" }.map { c.argv[$0.offset + 1] }
+        let iso = s.url("vm/c.iso")
+        #expect(drives == [
+            "if=ide,index=2,media=cdrom,read-only=on,file=\(iso),format=raw",
+            "if=none,id=cdrom3,media=cdrom,read-only=on", "virtio-scsi-pci,id=vmtools-scsi0", "scsi-cd,drive=cdrom3,bus=vmtools-scsi0.0",
+            "if=none,id=cdrom4,media=cdrom,read-only=on,file=\(iso),format=raw", "scsi-cd,drive=cdrom4,bus=vmtools-scsi0.0",
+            "file=\(s.url("vm/d1.qcow2")),format=qcow2,if=virtio,index=0,media=disk,discard=unmap,detect-zeroes=unmap",
+            "file=\(s.url("vm/d2.qcow2")),format=qcow2,if=virtio,index=1,media=disk,discard=unmap,detect-zeroes=unmap",
+            "file=\(s.url("vm/hdd3.qcow2")),format=qcow2,if=virtio,index=2,media=disk,discard=unmap,detect-zeroes=unmap",
+            "file=\(s.url("vm/d10.qcow2")),format=qcow2,if=virtio,index=9,media=disk,discard=unmap,detect-zeroes=unmap",
+        ], "\(drives)")
+        #expect(c.createdFiles == [s.url("vm/hdd3.qcow2")] && s.exists("vm/hdd3.qcow2"))
+        // On IDE, a third disk is an error that names the bus setting and the way out.
+        values["vm_storage_hdd_interface"] = "ide"
+        let ide = expectError { _ = try command(s, values, home: s.url("vm")) }
+        #expect(ide?.subject == "vm_storage_hdd_interface" && ide?.message.contains("virtio") == true)
+        // A createsize beside a disk the user disabled is ignored, and says so.
+        let off = try command(s, ["vm_storage_hdd2_createsize": "1G", "vm_storage_hdd2_enable": "no", "vm_storage_hdd2_backend": "d2.qcow2"], home: s.url("vm"))
+        #expect(off.notices.contains { $0.contains("vm_storage_hdd2_createsize=1G ignored") })
+        #expect(!off.argv.contains { $0.contains("d2.qcow2") })
+    }
+
+    /// Issue 10 B8: with -n nothing is created; the notice says what would be.
+    @Test func aDryRunCreatesNoDisk() throws {
+        guard requireTool("qemu-system-x86_64") != nil else { return }
+        let s = Scratch()
+        try s.mkdir("vm")
+        let c = try command(s, ["vm_storage_hdd1_enable": "yes", "vm_storage_hdd1_backend": "new.qcow2", "vm_storage_hdd1_createsize": "16M"],
+                            home: s.url("vm"), dryRun: true)
+        #expect(!s.exists("vm/new.qcow2") && c.createdFiles.isEmpty)
+        #expect(c.notices.contains("would create \(s.url("vm/new.qcow2")) (16M)"))
+        #expect(c.argv.last?.hasPrefix("file=\(s.url("vm/new.qcow2")),format=qcow2,") == true)
     }
 
     @Test func unknownModulesAndOverridesAreErrors() throws {

@@ -12,7 +12,8 @@ import Testing
         init?() throws {
             guard Guest.build() != nil, requireTool("qemu-img") != nil else { return nil }
             cli = try CLI(s)
-            try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\n")
+            // The tests read what the guest says in its serial log.
+            try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\nvm_serial_log=yes\n")
         }
 
         /// A VM home with the guest ISO as CD-ROM 1 and a blank data disk as HDD 2 (IDE 0:0:1:0).

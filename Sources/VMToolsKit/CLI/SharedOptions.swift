@@ -3,9 +3,9 @@ enum SharedOptions {
     static let start: [OptionSpec] = [
         OptionSpec("b", "show the BIOS boot menu (vm_boot_menu=yes)"),
         OptionSpec("C", "storage", "attach a hard disk and boot from it"),
-        OptionSpec("c", "storage", "attach a hard disk (at most two in all)"),
+        OptionSpec("c", "storage", "attach a hard disk (into the next free slot)"),
         OptionSpec("D", "storage", "attach a CD-ROM image and boot from it"),
-        OptionSpec("d", "storage", "attach a CD-ROM image (at most two in all)"),
+        OptionSpec("d", "storage", "attach a CD-ROM image (into the next free slot)"),
         OptionSpec("i", "interactive: QEMU in the foreground, monitor on the terminal"),
         OptionSpec("n", "do everything but start QEMU"),
         OptionSpec("o", "setting=value", "override a setting (repeatable, last wins)"),

@@ -31,8 +31,6 @@ struct StartOptions {
             default: break
             }
         }
-        if disks.count > 2 { throw VMToolsError.usage("at most two hard disks (-c/-C)") }
-        if cdroms.count > 2 { throw VMToolsError.usage("at most two CD-ROM images (-d/-D)") }
     }
 
     /// `[prefix]path` with the path made absolute (URLs kept as typed).
@@ -51,11 +49,11 @@ struct StartOptions {
         for (kind, images) in [("hdd", disks), ("cdrom", cdroms)] {
             var used: Set<Int> = []
             for image in images {
-                guard let slot = (1...2).first(where: { n in
+                // Slots are unbounded; whether the bus has room is the
+                // storage modules' question (vm.settings(5)).
+                guard let slot = (1...).first(where: { n in
                     !used.contains(n) && (settings.value("vm_storage_\(kind)\(n)_backend").isEmpty || !settings.isYes("vm_storage_\(kind)\(n)_enable"))
-                }) else {
-                    throw VMToolsError(.failure, image, "no free \(kind == "hdd" ? "hard disk" : "CD-ROM") slot (a VM has two)")
-                }
+                }) else { continue }
                 used.insert(slot)
                 placed += [.init("vm_storage_\(kind)\(slot)_backend", image), .init("vm_storage_\(kind)\(slot)_enable", "yes")]
                 if kind == "hdd" { placed.append(.init("vm_storage_hdd\(slot)_createsize", "")) }

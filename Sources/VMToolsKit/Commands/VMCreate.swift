@@ -60,7 +60,8 @@ public enum VMCreateCommand: Command {
             var conf = try configure(home: path, options: options, global: global, resolver: resolver, context: context)
             created += conf.createdFiles
             let name = conf.value("vm_name")
-            var command = try VMUpCommand.prepare(conf.settings, home: path, children: [], global: global, options: options, context: context)
+            var command = try VMUpCommand.prepare(conf.settings, home: path, children: [], global: global, options: options, context: context,
+                                                  createDisks: true)
             created += command.createdFiles
             try VMUpCommand.launch(&command, name: name, options: options, context: context)
             if !command.daemonize, !options.dryRun, conf.prompter.interactive, !conf.prompter.assumeYes,
@@ -69,6 +70,7 @@ public enum VMCreateCommand: Command {
             }
             // vm_boot_order is transient (-C/-D boot the installer once); the writer drops it.
             let entries = conf.recorded.filter { $0.name.hasPrefix("vm_") && $0.name != "vm_name" && $0.name != "vm_home" }
+                + command.settingsToSave.map { SettingsDocument.Entry($0.name, $0.value) }
             let size = conf.value("vm_storage_hdd1_createsize")
             let doc = SettingsDocument(comment: "initial creation", templates: conf.templates, name: name, entries: entries,
                                        initialSizes: size.isEmpty ? [:] : [1: size])

@@ -130,7 +130,7 @@ public enum VMInfoCommand: Command {
         if options.long {
             lines.append("Name: \(vm.name.escapingControlCharacters.leftPadded(to: 22))  Parent: \(vm.parent == nil ? 0 : 1)")
             lines.append("State: \(state.leftPadded(to: 21))  Childs: \(children)")
-            lines.append("Display: \(running?.display ?? "")")
+            lines.append("Display: \(running?.liveDisplay(home: vm.home) ?? "")")
             lines.append("Monitor: \(running?.monitorSocket(home: vm.home) ?? "")")
             lines.append("User: \(running?.user ?? "")")
             lines.append("Accel: \(running?.accelerator ?? "")")
@@ -298,7 +298,7 @@ public enum VMInfoCommand: Command {
         let children = (try? ChildList.read(home: vm.home, global: global)) ?? ChildList()
         var state: [(String, JSON)] = [("running", .bool(running != nil)), ("pid", running.map { .number(Double($0.pid)) } ?? .null)]
         if let p = running {
-            state += [("accelerator", .string(p.accelerator)), ("display", .string(p.display)), ("monitor", .string(p.monitorSocket(home: vm.home))),
+            state += [("accelerator", .string(p.accelerator)), ("display", .string(p.liveDisplay(home: vm.home))), ("monitor", .string(p.monitorSocket(home: vm.home))),
                       ("user", .string(p.user)), ("memory_kb", .number(Double(p.vszKB))),
                       ("cpu_percent", .number((p.cpuPercent * 100).rounded() / 100))]
         }

@@ -133,7 +133,7 @@ public enum VMPsCommand: Command {
         switch f {
         case "a": return p.accelerator
         case "c": return Formatting.twoDecimals(p.cpuPercent)
-        case "d": return p.display
+        case "d": return p.liveDisplay(home: home)
         case "e": return p.argv.map(shellQuote).joined(separator: " ")
         case "h": return home ?? ""
         case "m": return String(p.vszKB)

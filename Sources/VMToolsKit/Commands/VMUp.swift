@@ -57,6 +57,7 @@ public enum VMUpCommand: Command {
         let children = try ChildList.read(home: home, global: global).children
         var command = try prepare(vm.settings, home: home, children: children, global: global, options: options, context: context)
         try launch(&command, name: vm.name, options: options, context: context)
+        try saveSettings(command, home: home, global: global, context: context)
     }
 
     /// A disk image, ISO, device or URL booted without a VM home: the
@@ -68,7 +69,8 @@ public enum VMUpCommand: Command {
         let isISO = b.isRemote ? urlPath(b.location).lowercased().hasSuffix(".iso") : DiskImageKind.isISO(location)
         var bare = options
         if isISO {
-            bare.commandLine.set("vm_storage_cdrom1_backend", b.isRemote ? operand : location, flag: "vmup FILE")
+            // The prefix stays, so that storage_cdrom refuses rw: and snap:.
+            bare.commandLine.set("vm_storage_cdrom1_backend", b.isRemote ? operand : (b.prefix.map { $0 + ":" } ?? "") + location, flag: "vmup FILE")
             bare.commandLine.set("vm_storage_cdrom1_enable", "yes", flag: "vmup FILE")
             bare.commandLine.set("vm_boot_order", "d", flag: "vmup FILE")
         } else {
@@ -90,10 +92,11 @@ public enum VMUpCommand: Command {
     }
 
     static func prepare(_ settings: SettingsTable, home: String?, children: [String], global: GlobalConfig,
-                        options: StartOptions, context: Context) throws -> QemuCommand {
+                        options: StartOptions, context: Context, createDisks: Bool = false) throws -> QemuCommand {
         let accel = try Accelerator.choose(settings)
         var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
                                   accelerator: accel, children: children, dryRun: options.dryRun)
+        command.createsDisks = createDisks || !options.dryRun
         if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         do {
             try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
@@ -132,6 +135,23 @@ public enum VMUpCommand: Command {
         }
         let pid = command.home.flatMap { RunningState.process(home: $0, global: command.global)?.pid }
         console.info("\(name): virtual machine started" + (pid.map { " (pid \($0))" } ?? ""))
+        DisplayModule.announce(command, console: console)
+    }
+
+    /// Writes what the start made part of the VM (vm.settings(5): a disk
+    /// made from a createsize alone) into its settings file, under its lock.
+    static func saveSettings(_ command: QemuCommand, home: String, global: GlobalConfig, context: Context) throws {
+        guard !command.settingsToSave.isEmpty else { return }
+        var patch = SettingsPatch()
+        for (name, value) in command.settingsToSave { patch.values[name] = value }
+        let tx = Transaction(anchor: home, environment: context.environment)
+        do {
+            try patch.write(to: home, global: global, tx)
+            tx.commit()
+        } catch {
+            tx.rollback()
+            throw error
+        }
     }
 
     static func removeFiles(_ files: [String]) {

@@ -44,6 +44,7 @@ public enum Defaults {
         ("vm_qemu_params", "-usbdevice tablet"),
         ("vm_qemu_shutdown_timeout", "20"),
         ("vm_ram_size", "2G"),
+        ("vm_serial_log", "no"),
         ("vm_storage_cdrom1_backend", ""),
         ("vm_storage_cdrom1_enable", "no"),
         ("vm_storage_cdrom2_backend", ""),

@@ -18,9 +18,18 @@ public struct QemuCommand {
     public var children: [String]
     /// With `-n`: build only; no file is created or moved.
     public var dryRun: Bool
+    /// Whether missing disks with a createsize are made: not by `vmup -n`
+    /// (vmup(1)), but by `vmcreate -n`, which makes the home and its disk (vmcreate(1)).
+    public var createsDisks: Bool
     public var argv: [String] = []
     /// One-line messages for the user (listening URLs, mode changes).
     public var notices: [String] = []
+    /// Set when QEMU chooses the VNC port itself: the text vmup prints
+    /// before the address it reads back once QEMU has started.
+    public var vncAnnouncement: String?
+    /// Settings a start makes part of the VM: a disk made from a createsize
+    /// alone gets its backend and enable lines, so copies and forks know it.
+    public var settingsToSave: [(name: String, value: String)] = []
     /// Files a module created (new disks), removed if the start fails.
     public var createdFiles: [String] = []
     /// Files needed only until QEMU has opened them (generated ISOs).
@@ -35,6 +44,7 @@ public struct QemuCommand {
         self.accelerator = accelerator
         self.children = children
         self.dryRun = dryRun
+        createsDisks = !dryRun
     }
 
     public func value(_ name: String) -> String { settings.value(name) }

@@ -3,10 +3,15 @@ import Glibc
 #endif
 
 /// `display`: front-end and graphics card (qemu-cmdline.md §3). VNC display
-/// numbers are port − 5900, as QEMU counts them; a free port is found by
-/// trying to bind it.
+/// numbers are port − 5900, as QEMU counts them. Without an explicit port,
+/// QEMU takes the first free VNC display itself (`to=`), which no probe
+/// beforehand can race with; vmup reads the port back over QMP
+/// (`query-vnc`). Where SDL or GTK cannot open a window, the VM gets VNC on
+/// 127.0.0.1 instead (vm.settings(5)).
 public enum DisplayModule: BuildCmdModule {
     public static let name = "display"
+    /// The highest VNC display QEMU may take: port 65535.
+    static let lastDisplay = 65535 - 5900
 
     public static func build(_ c: inout QemuCommand) throws {
         let device = c.value("vm_display_device")
@@ -16,50 +21,143 @@ public enum DisplayModule: BuildCmdModule {
         }
         if device == "tcx" || device == "cg3" { throw c.invalid("vm_display_device", "a SPARC-only card; x86 guests cannot use it") }
         let type = c.value("vm_display_type")
+        let vmName = c.value("vm_name")
         switch type {
-        case "sdl", "gtk", "none":
-            c.append("-display", type, "-vga", device)
-        case "vnc", "spice":
-            let iface = c.value("vm_display_iface")
-            let port = try choosePort(&c)
-            if type == "vnc" {
-                c.append("-display", "vnc=\(iface):\(port - 5900)", "-vga", device)
-                c.notices.append("\(c.value("vm_name")): listening on vnc://\(iface):\(port)")
-            } else {
-                c.append("-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
-                         "-device", "virtserialport,chardev=spicechannel0,name=com.redhat.spice.0",
-                         "-spice", "addr=\(qemuEscape(iface)),port=\(port),disable-ticketing=on", "-vga", "qxl")
-                c.notices.append("\(c.value("vm_name")): listening on spice://\(iface):\(port)")
+        case "sdl", "gtk":
+            guard let why = windowUnavailable(type, qemu: c.argv.first, environment: c.environment) else {
+                c.append("-display", type, "-vga", device)
+                return
             }
+            try vnc(&c, iface: "127.0.0.1", port: nil, device: device, saying: "\(vmName): \(why): using VNC instead of \(type.uppercased()) on")
+        case "none":
+            c.append("-display", type, "-vga", device)
+        case "vnc":
+            try vnc(&c, iface: c.value("vm_display_iface"), port: try explicitPort(c), device: device, saying: "\(vmName): listening on")
+        case "spice":
+            let iface = c.value("vm_display_iface")
+            let port = try explicitPort(c) ?? freeSpicePort(c, iface: iface)
+            c.append("-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
+                     "-device", "virtserialport,chardev=spicechannel0,name=com.redhat.spice.0",
+                     "-spice", "addr=\(qemuEscape(iface)),port=\(port),disable-ticketing=on", "-vga", "qxl")
+            c.notices.append("\(vmName): listening on spice://\(iface):\(port)" + (c.dryRun && c.value("vm_display_port").isEmpty ? " (or the next free port)" : ""))
         default:
             throw c.invalid("vm_display_type", "expected sdl, gtk, vnc, spice or none")
         }
     }
 
-    static func choosePort(_ c: inout QemuCommand) throws -> Int {
+    static func lowestPort(_ c: QemuCommand) -> Int {
         let minimum = Int(c.value("vm_display_portmin")) ?? 5900
-        let lowest = max(minimum, c.value("vm_display_type") == "vnc" ? 5900 : 1)
-        if !c.value("vm_display_port").isEmpty {
-            guard let p = Int(c.value("vm_display_port")), p >= lowest, p <= 65535 else {
-                throw c.invalid("vm_display_port", "expected a port from \(lowest) to 65535")
-            }
-            return p
-        }
-        let iface = c.value("vm_display_iface")
-        for p in lowest...65535 where isFree(port: p, address: iface) { return p }
-        throw VMToolsError(.failure, "vm_display_port", "no free port from \(lowest) on \(iface)")
+        return max(minimum, c.value("vm_display_type") == "spice" ? 1 : 5900)
     }
 
-    static func isFree(port: Int, address: String) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    static func explicitPort(_ c: QemuCommand) throws -> Int? {
+        guard !c.value("vm_display_port").isEmpty else { return nil }
+        let lowest = lowestPort(c)
+        guard let p = Int(c.value("vm_display_port")), p >= lowest, p <= 65535 else {
+            throw c.invalid("vm_display_port", "expected a port from \(lowest) to 65535")
+        }
+        return p
+    }
+
+    /// `-display vnc=…`: a fixed port is announced now; otherwise vmup asks
+    /// QEMU which one it took, once it has started.
+    static func vnc(_ c: inout QemuCommand, iface: String, port: Int?, device: String, saying text: String) throws {
+        if let port {
+            c.append("-display", "vnc=\(qemuEscape(iface)):\(port - 5900)", "-vga", device)
+            c.notices.append("\(text) vnc://\(iface):\(port)")
+            return
+        }
+        let first = min(lowestPort(c), 65535) - 5900
+        c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)", "-vga", device)
+        if c.dryRun || c.home == nil || !c.daemonize {
+            // No QMP to ask (a bare boot, or QEMU in the foreground): say where QEMU starts looking.
+            c.notices.append("\(text) vnc://\(iface):\(first + 5900) or the next free port" + (c.home == nil ? "" : " (vmps shows which)"))
+        } else {
+            c.vncAnnouncement = text
+        }
+    }
+
+    /// Why a local window (SDL, GTK) cannot open here, or nil when it can:
+    /// no display server to talk to, or a modular QEMU (Debian's) without
+    /// its `ui-<type>` module (package qemu-system-gui). A QEMU without
+    /// modules has its front-ends built in.
+    static func windowUnavailable(_ type: String, qemu: String?, environment: [String: String], moduleDirectories: [String]? = nil) -> String? {
+        if (environment["DISPLAY"] ?? "").isEmpty && (environment["WAYLAND_DISPLAY"] ?? "").isEmpty {
+            return "no $DISPLAY or $WAYLAND_DISPLAY"
+        }
+        for dir in moduleDirectories ?? Self.moduleDirectories(qemu: qemu, environment: environment) {
+            guard let names = try? FileSystem.listDirectory(dir), names.contains(where: { $0.hasPrefix("ui-") }) else { continue }
+            return names.contains("ui-\(type).so") ? nil : "QEMU has no \(type.uppercased()) module (Debian: apt-get install qemu-system-gui)"
+        }
+        return nil
+    }
+
+    /// Where QEMU loads its modules from: `$QEMU_MODULE_DIR`, else beside its prefix.
+    static func moduleDirectories(qemu: String?, environment: [String: String]) -> [String] {
+        if let dir = environment["QEMU_MODULE_DIR"], !dir.isEmpty { return [dir] }
+        guard let qemu, qemu.hasPrefix("/") else { return [] }
+        let prefix = qemu.deletingLastPathComponent.deletingLastPathComponent
+        #if arch(x86_64)
+        let triple = "x86_64-linux-gnu"
+        #else
+        let triple = "aarch64-linux-gnu"
+        #endif
+        return [prefix + "/lib/\(triple)/qemu", prefix + "/lib64/qemu", prefix + "/lib/qemu"]
+    }
+
+    /// SPICE has no `to=`: the first port from `vm_display_portmin` that
+    /// binds. With `-n` nothing is probed (vmup(1): no side effects).
+    static func freeSpicePort(_ c: QemuCommand, iface: String) throws -> Int {
+        let lowest = lowestPort(c)
+        if c.dryRun { return lowest }
+        guard let address = resolve(iface) else {
+            throw c.invalid("vm_display_iface", "cannot resolve this address or host name")
+        }
+        for p in lowest...65535 where isFree(port: p, address: address) { return p }
+        throw c.invalid("vm_display_iface", "no free port from \(lowest)")
+    }
+
+    /// The first address a host name or literal stands for.
+    static func resolve(_ host: String) -> (family: Int32, bytes: [UInt8])? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(list) }
+        guard let a = first.pointee.ai_addr else { return nil }
+        let bytes = [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(a), count: Int(first.pointee.ai_addrlen)))
+        return (first.pointee.ai_family, bytes)
+    }
+
+    static func isFree(port: Int, address: (family: Int32, bytes: [UInt8])) -> Bool {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, address, &addr.sin_addr) == 1 else { return false }
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        var bytes = address.bytes
+        // sin_port and sin6_port sit at the same offset, after the family.
+        bytes[2] = UInt8(port >> 8)
+        bytes[3] = UInt8(port & 0xFF)
+        return bytes.withUnsafeBytes { raw in
+            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
         } == 0
+    }
+
+    /// After QEMU has started: the VNC port it took, asked over QMP.
+    public static func announce(_ c: QemuCommand, console: Console) {
+        guard let text = c.vncAnnouncement, let home = c.home else { return }
+        let qmp = home.appendingPathComponent(c.global.file("cfg_file_qmp"))
+        if let url = vncURL(qmp: qmp) {
+            console.notice("\(text) \(url)")
+        } else {
+            console.notice("\(text) VNC (QEMU did not say which port; see vmps)")
+        }
+    }
+
+    /// `vnc://host:port` from QMP `query-vnc`, or nil.
+    public static func vncURL(qmp: String, timeout: Double = 2) -> String? {
+        guard FileSystem.exists(qmp), let client = try? QMPClient(path: qmp, timeout: timeout),
+              let r = try? client.execute("query-vnc", timeout: timeout),
+              let host = r["host"]?.stringValue, let port = r["service"]?.stringValue else { return nil }
+        return "vnc://\(host.contains(":") ? "[\(host)]" : host):\(port)"
     }
 }

@@ -1,12 +1,16 @@
-/// `storage_cdrom`: CD-ROM drives on the secondary IDE channel (index 2, 3).
-/// A directory is packed into an ISO for the run.
+/// `storage_cdrom`: CD-ROM drives 1 and 2 on the secondary IDE channel
+/// (index 2, 3), as the original; drives 3 and up on a virtio-scsi
+/// controller, since IDE has no more slots. A directory is packed into an
+/// ISO for the run.
 public enum StorageCdromModule: BuildCmdModule {
     public static let name = "storage_cdrom"
+    static let scsiController = "vmtools-scsi0"
 
     public static func build(_ c: inout QemuCommand) throws {
-        for n in 1...2 where c.isYes("vm_storage_cdrom\(n)_enable") {
+        var scsi = false
+        for n in StorageHddModule.numbers(of: "vm_storage_cdrom", in: c.settings) where c.isYes("vm_storage_cdrom\(n)_enable") {
             let setting = "vm_storage_cdrom\(n)_backend"
-            var drive = "if=ide,index=\(n + 1),media=cdrom,read-only=on"
+            var drive = n <= 2 ? "if=ide,index=\(n + 1),media=cdrom,read-only=on" : "if=none,id=cdrom\(n),media=cdrom,read-only=on"
             let value = c.value(setting)
             if !value.isEmpty {
                 let b = StorageBackend(value)
@@ -25,6 +29,11 @@ public enum StorageCdromModule: BuildCmdModule {
                 }
             }
             c.append("-drive", drive)
+            if n > 2 {
+                if !scsi { c.append("-device", "virtio-scsi-pci,id=\(scsiController)") }
+                scsi = true
+                c.append("-device", "scsi-cd,drive=cdrom\(n),bus=\(scsiController).0")
+            }
         }
     }
 

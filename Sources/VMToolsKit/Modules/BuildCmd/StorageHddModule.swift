@@ -1,7 +1,7 @@
-/// `storage_hdd`: hard disks on the primary IDE channel (modules.md §6.4),
-/// or on virtio (`vm_storage_hdd_interface=virtio`),
-/// with the fixes QEMU 7.2 needs: explicit formats, `read-only=on` on a bus
-/// that supports it (virtio; IDE disks cannot be read-only), VVFAT through
+/// `storage_hdd`: hard disks on the primary IDE channel (modules.md §6.4;
+/// room for hdd1 and hdd2), or any number on virtio
+/// (`vm_storage_hdd_interface=virtio`), with the fixes QEMU 7.2 needs:
+/// explicit formats, `read-only=on` on a bus that supports it (virtio; IDE disks cannot be read-only), VVFAT through
 /// `-drive`, and a `createsize` that never destroys an existing disk.
 public enum StorageHddModule: BuildCmdModule {
     public static let name = "storage_hdd"
@@ -13,12 +13,31 @@ public enum StorageHddModule: BuildCmdModule {
         guard let ceiling else { throw c.invalid("vm_storage_rwmode", "expected rw, snap or ro") }
         let bus = c.value("vm_storage_hdd_interface")
         guard ["ide", "virtio"].contains(bus) else { throw c.invalid("vm_storage_hdd_interface", "expected ide or virtio") }
-        for n in 1...2 where c.isYes("vm_storage_hdd\(n)_enable") {
+        for n in numbers(of: "vm_storage_hdd", in: c.settings) {
             let key = "vm_storage_hdd\(n)"
-            let value = c.value("\(key)_backend")
-            guard !value.isEmpty else { throw c.invalid("\(key)_backend", "disk \(n) is enabled but has no backend file") }
             let size = c.value("\(key)_createsize")
+            var value = c.value("\(key)_backend")
+            if !c.isYes("\(key)_enable") {
+                // A createsize alone asks for a new disk (vm.settings(5)); beside
+                // a backend the user disabled, it is ignored, but not silently.
+                // 0 is vmcreate's answer for "no disk".
+                guard !size.isEmpty, size != "0" else { continue }
+                if !value.isEmpty || isExplicitNo(c, "\(key)_enable") {
+                    c.notices.append("\(key)_createsize=\(size) ignored: the disk is disabled (\(key)_enable=\(c.value("\(key)_enable")))")
+                    continue
+                }
+            }
             if !size.isEmpty, !isSize(size, units: "MGT") { throw c.invalid("\(key)_createsize", "expected a size such as 512M, 40G or 1T") }
+            var defaulted = false
+            if value.isEmpty {
+                guard !size.isEmpty else { throw c.invalid("\(key)_backend", "disk \(n) is enabled but has no backend file") }
+                guard c.home != nil else { throw c.invalid("\(key)_createsize", "a new disk needs a VM home") }
+                value = "hdd\(n).qcow2"
+                defaulted = true
+            }
+            if bus == "ide", n > 2 {
+                throw c.invalid("vm_storage_hdd_interface", "IDE has room for two hard disks (hdd1, hdd2); \(key) needs vm_storage_hdd_interface=virtio")
+            }
             let b = StorageBackend(value)
             guard !b.location.isEmpty else { throw c.invalid("\(key)_backend", "empty path") }
             var mode: Mode?
@@ -29,6 +48,7 @@ public enum StorageHddModule: BuildCmdModule {
             default: mode = nil
             }
             let index = n - 1
+            let setting = c.value("\(key)_backend").isEmpty ? "\(key)_createsize" : "\(key)_backend"
             if b.isRemote {
                 if !size.isEmpty { throw c.invalid("\(key)_createsize", "a remote disk cannot be created") }
                 let lower = b.location.lowercased()
@@ -51,15 +71,24 @@ public enum StorageHddModule: BuildCmdModule {
             }
             if !size.isEmpty && !FileSystem.exists(path) {
                 guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
-                // Even with -n: "everything but starting QEMU" (commands.md §1).
-                try QemuImg.createDisk(path, size: size, environment: c.environment)
-                c.createdFiles.append(path)
-                c.notices.append("created \(path) (\(size))")
+                // vmup(1): -n creates nothing; it says what a start would create.
+                if !c.createsDisks {
+                    c.notices.append("would create \(path) (\(size))")
+                } else {
+                    try QemuImg.createDisk(path, size: size, environment: c.environment)
+                    c.createdFiles.append(path)
+                    c.notices.append("created \(path) (\(size))")
+                }
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
                 c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
             }
-            guard c.dryRun || FileSystem.isReadable(path) else { throw c.invalid("\(key)_backend", "no readable disk at \(path)") }
+            if defaulted, c.createsDisks {
+                // The disk joins the VM's settings; the size has done its work
+                // (kept, it would be "ignored" at every start).
+                c.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
+            }
+            guard c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
             if DiskImageKind.describe(path) == "POSIX tar archive" {
                 throw c.invalid("\(key)_backend", "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
             }
@@ -81,6 +110,26 @@ public enum StorageHddModule: BuildCmdModule {
                 throw c.invalid("\(key)_backend", "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
             }
             try emit(&c, file: path, format: format, index: index, mode: m!, bus: bus)
+        }
+    }
+
+    /// The numbers N of every `<prefix>N_…` setting, in numeric order.
+    static func numbers(of prefix: String, in settings: SettingsTable) -> [Int] {
+        Set(settings.names.compactMap { name -> Int? in
+            guard name.hasPrefix(prefix) else { return nil }
+            let digits = name.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, !digits.hasPrefix("0"), name.dropFirst(prefix.count + digits.count).hasPrefix("_") else { return nil }
+            return Int(digits)
+        }).sorted()
+    }
+
+    /// `no` written by the user (a VM file, template or the command line),
+    /// not a default.
+    static func isExplicitNo(_ c: QemuCommand, _ name: String) -> Bool {
+        guard !c.value(name).isEmpty, !c.isYes(name) else { return false }
+        switch c.settings.provenance(name) {
+        case .vmFile, .template, .commandLine: return true
+        default: return false
         }
     }
 

@@ -10,7 +10,7 @@ public enum StorageHddImportModule: ConfigureModule {
     public static let name = "storage_hdd_import"
 
     public static func configure(_ c: inout Configuration) throws {
-        for n in 1...2 where c.value("vm_storage_hdd\(n)_createsize").isEmpty {
+        for n in StorageHddModule.numbers(of: "vm_storage_hdd", in: c.settings) where c.value("vm_storage_hdd\(n)_createsize").isEmpty {
             let setting = "vm_storage_hdd\(n)_backend"
             let value = c.value(setting)
             guard !value.isEmpty else { continue }

@@ -1,0 +1,32 @@
+/// The display of a running VM whose VNC port QEMU chose itself
+/// (`vnc=HOST:N,to=M`, see DisplayModule): its command line only gives the
+/// range, so the port is asked over the VM's QMP socket, and only then.
+extension QemuProcess {
+    /// True when argv leaves the VNC port to QEMU.
+    public var choosesVNCPort: Bool {
+        guard let d = argument(after: "-display") else { return false }
+        let options = Self.splitOptions(d)
+        return options[0].hasPrefix("vnc=") && options.contains { $0.hasPrefix("to=") }
+    }
+
+    /// `display`, with the real VNC port when QEMU chose it; `vnc://HOST:?`
+    /// when the VM has no QMP socket to ask (a bare boot) or does not answer.
+    public func liveDisplay(home: String?) -> String {
+        guard choosesVNCPort else { return display }
+        if let qmp = qmpSocket(home: home), let url = DisplayModule.vncURL(qmp: qmp, timeout: 1) {
+            return url
+        }
+        let d = display
+        guard let colon = d.lastIndex(of: ":") else { return d }
+        return d[..<colon] + ":?"
+    }
+
+    /// The QMP socket, from `-qmp unix:PATH,…`; relative to the VM home.
+    public func qmpSocket(home: String?) -> String? {
+        guard let m = argument(after: "-qmp"), m.hasPrefix("unix:") else { return nil }
+        let path = Self.splitOptions(String(m.dropFirst(5)))[0]
+        if path.hasPrefix("/") { return path }
+        guard let home else { return nil }
+        return home.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+}
