@@ -97,7 +97,7 @@ complete -c vmtools -n '__fish_seen_subcommand_from vmcreate' -s z -d 'compress 
 
 # vmdown
 complete -c vmdown -f -a '(__vmtools_list running)'
-complete -c vmdown -s a -d 'every running VM of this user that vmtools started'
+complete -c vmdown -s a -d 'every running VM of this user (bare boots included)'
 complete -c vmdown -s h -d 'show this help and exit'
 complete -c vmdown -s k -d 'kill QEMU (SIGKILL)'
 complete -c vmdown -s p -d 'operands are process ids'
@@ -107,7 +107,7 @@ complete -c vmdown -s t -d 'terminate QEMU (SIGTERM)'
 complete -c vmdown -s v -d 'more verbose: raise the verbosity (repeatable)'
 complete -c vmdown -s w -d 'wait for the VM to stop after each method'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -f -a '(__vmtools_list running)'
-complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s a -d 'every running VM of this user that vmtools started'
+complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s a -d 'every running VM of this user (bare boots included)'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s h -d 'show this help and exit'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s k -d 'kill QEMU (SIGKILL)'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s p -d 'operands are process ids'
