@@ -27,11 +27,12 @@ import Testing
 
     /// Runs `argv` with the lab's environment plus a run-time directory in
     /// the scratch tree; output to files, so a full pipe never blocks.
-    static func run(_ lab: Lab, _ argv: [String], stdin: Any? = nil, wait: Bool = true) throws -> (Process, () throws -> CLI.Result) {
+    static func run(_ lab: Lab, _ argv: [String], stdin: Any? = nil, wait: Bool = true, env: [String: String] = [:]) throws
+        -> (Process, () throws -> CLI.Result) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0])
         p.arguments = Array(argv.dropFirst())
-        p.environment = lab.cli.environment.merging(["XDG_RUNTIME_DIR": lab.s.url("run")]) { $1 }
+        p.environment = lab.cli.environment.merging(["XDG_RUNTIME_DIR": lab.s.url("run")].merging(env) { $1 }) { $1 }
         p.currentDirectoryURL = URL(fileURLWithPath: lab.s.path)
         let id = UUID().uuidString
         let outPath = NSTemporaryDirectory() + "vmtools-out-\(id)", errPath = NSTemporaryDirectory() + "vmtools-err-\(id)"
@@ -58,11 +59,12 @@ import Testing
         return (p, result)
     }
 
-    static func cli(_ lab: Lab, _ name: String, _ args: [String], as user: UInt32? = nil, umask mask: String? = nil) throws -> CLI.Result {
+    static func cli(_ lab: Lab, _ name: String, _ args: [String], as user: UInt32? = nil, umask mask: String? = nil,
+                    env: [String: String] = [:]) throws -> CLI.Result {
         var argv = [lab.cli.bin + "/" + name] + args
         if let mask { argv = ["/bin/sh", "-c", "umask \(mask); exec \"$@\"", "sh"] + argv }
         if let user { argv = ["/usr/bin/setpriv", "--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--"] + argv }
-        return try run(lab, argv).1()
+        return try run(lab, argv, env: env).1()
     }
 
     static func mode(_ path: String) -> mode_t? {
@@ -160,9 +162,13 @@ import Testing
         let again = try Self.cli(lab, "vmup", ["-s", home])
         #expect(again.status == 1 && again.err.contains("already running (pid \(vm.pid))"), "\(again.err)")
 
-        let down = try Self.cli(lab, "vmdown", [home])
+        // Found from a session with another run-time directory too.
+        let elsewhere = ["XDG_RUNTIME_DIR": lab.s.url("other")]
+        #expect(try Self.cli(lab, "vminfo", ["-i", home], env: elsewhere).out.contains("State: RUNNING (PID \(vm.pid))"))
+        let down = try Self.cli(lab, "vmdown", [home], env: elsewhere)
         #expect(down.status == 0, "\(down.err)")
         #expect(!FileManager.default.fileExists(atPath: dir), "the run-time directory is removed")
+        #expect(Self.entries(lab.s.url("other/vmtools")).isEmpty)
         #expect(try Self.cli(lab, "vmps", ["-d", home]).status == 3)
         #expect(try Self.cli(lab, "vmfix", ["-n", "-ps", home]).status == 0)
         #expect(Self.entries(lab.s.url("run/vmtools")).isEmpty)

@@ -157,11 +157,20 @@ public struct QemuProcess: Sendable, Equatable {
 /// when a QEMU process holds the POSIX lock QEMU takes on its own `-pidfile`.
 /// A stale pid file, or a pid reused by another program, is harmless.
 public enum RunningState {
-    /// A home on read-only media has its pid file in its run-time directory.
+    /// A home on read-only media has its pid file in its run-time directory:
+    /// ours, or the one in the command line of a QEMU started with another
+    /// `$XDG_RUNTIME_DIR` (a /proc scan, for such homes only).
     public static func process(home: String, global: GlobalConfig) -> QemuProcess? {
         let pidName = global.file("cfg_file_pid")
-        return process(pidFile: home.appendingPathComponent(pidName))
-            ?? process(pidFile: RuntimeDirectory.forHome(home).appendingPathComponent(pidName))
+        if let p = process(pidFile: home.appendingPathComponent(pidName))
+            ?? process(pidFile: RuntimeDirectory.forHome(home).appendingPathComponent(pidName)) {
+            return p
+        }
+        guard !FileSystem.isWritable(home) else { return nil }
+        for q in QemuProcess.all() where q.home(pidFile: pidName) == home {
+            if let dir = q.runDirectory(pidFile: pidName), let p = process(pidFile: dir.appendingPathComponent(pidName)) { return p }
+        }
+        return nil
     }
 
     public static func process(pidFile pidPath: String) -> QemuProcess? {
