@@ -222,6 +222,24 @@ import Testing
         for f in ["qemu.pid", "qmp.sock"] { #expect(!lab.s.exists("foreground/" + f), "\(f) left behind") }
     }
 
+    /// A VM home whose name and place look like a run-time directory's is
+    /// still a home: it is never cleaned up as one.
+    @Test func aVMHomeNamedLikeARunDirectoryIsAHome() throws {
+        let s = Scratch()
+        let g = try resolver(s).loadGlobal()
+        for name in ["bare-abc123", "home-0123456789abcdef"] {
+            try s.write("vmtools/\(name)/vm.settings", "vm_name=x\n")
+            let dir = s.url("vmtools/\(name)")
+            #expect(!RuntimeDirectory.isRunDirectory(dir))
+            let p = QemuProcess(pid: 1, uid: 0, argv: ["qemu-system-x86_64", "-pidfile", dir + "/qemu.pid"], vszKB: 0, cpuPercent: 0)
+            #expect(p.home(pidFile: "qemu.pid") == dir)
+            RuntimeDirectory.removeIfUnused(dir, global: g)
+            RuntimeDirectory.removeFiles(dir, global: g)
+            #expect(s.exists("vmtools/\(name)/vm.settings"))
+        }
+        #expect(RuntimeDirectory.hash("/vms/a") != RuntimeDirectory.hash("/vms/b") && RuntimeDirectory.hash("/vms/a").count == 16)
+    }
+
     /// A run-time directory another user could tamper with is refused, by name.
     @Test func anUnsafeRuntimeDirectoryIsRefused() throws {
         let s = Scratch()

@@ -203,7 +203,7 @@ public enum VMUpCommand: Command {
     /// and a run-time directory of its own. The caller holds the VM's lock,
     /// or the flock of a bare boot's directory, so no other QEMU uses them.
     static func removeRunFiles(_ dir: String, global: GlobalConfig) {
-        if RuntimeDirectory.isRunDirectory(dir) {
+        if RuntimeDirectory.isOwnRunDirectory(dir) {
             RuntimeDirectory.removeFiles(dir, global: global)
             RuntimeDirectory.removeIfUnused(dir, global: global)
             return

@@ -19,6 +19,9 @@ import Glibc
 public enum RuntimeDirectory {
     /// The link in a read-only home's directory that names the home.
     static let homeLink = "home"
+    /// An empty file in each of these directories: a VM home that happens to
+    /// have a similar name and place is never taken (or removed) for one.
+    static let marker = ".vmtools-run"
 
     /// The base directory, for this process's environment.
     public static var base: String {
@@ -35,10 +38,35 @@ public enum RuntimeDirectory {
     }
 
     /// Whether `dir` is one of these directories (any user's): a bare boot's
-    /// or a read-only home's, not a VM home.
+    /// or a read-only home's, not a VM home. Another user's cannot be looked
+    /// into; its name and place tell.
     public static func isRunDirectory(_ dir: String) -> Bool {
+        guard hasRunDirectoryName(dir) else { return false }
+        var st = stat()
+        return lstat(dir.appendingPathComponent(marker), &st) == 0 || errno == EACCES
+    }
+
+    /// One of ours, which may be changed: named, placed and marked so.
+    static func isOwnRunDirectory(_ dir: String) -> Bool {
+        var st = stat()
+        return hasRunDirectoryName(dir) && lstat(dir.appendingPathComponent(marker), &st) == 0 && st.st_uid == geteuid()
+    }
+
+    static func hasRunDirectoryName(_ dir: String) -> Bool {
         let name = dir.lastPathComponent, parent = dir.deletingLastPathComponent.lastPathComponent
-        return (name.hasPrefix("bare-") || name.hasPrefix("home-")) && (parent == "vmtools" || parent.hasPrefix("vmtools-"))
+        let hex = "0123456789abcdef"
+        guard parent == "vmtools" || (parent.hasPrefix("vmtools-") && parent.dropFirst(8).allSatisfy(\.isNumber)) else { return false }
+        if name.hasPrefix("bare-") { return name.count == 11 && name.dropFirst(5).allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }
+        return name.hasPrefix("home-") && name.count == 21 && name.dropFirst(5).allSatisfy { hex.contains($0) }
+    }
+
+    /// Creates the marker (see `marker`).
+    static func mark(_ dir: String) throws {
+        let fd = open(dir.appendingPathComponent(marker), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw VMToolsError(.failure, dir, "cannot create the run-time directory: \(FileSystem.errnoMessage())")
+        }
+        close(fd)
     }
 
     /// The VM home a run-time directory stands for; nil for a bare boot.
@@ -89,6 +117,10 @@ public enum RuntimeDirectory {
         }
         let dir = FileSystem.string(fromNulTerminated: template)
         chmod(dir, 0o700)
+        do { try mark(dir) } catch {
+            rmdir(dir)
+            throw error
+        }
         return dir
     }
 
@@ -102,6 +134,7 @@ public enum RuntimeDirectory {
             throw VMToolsError(.failure, dir, "cannot create the run-time directory: \(FileSystem.errnoMessage())")
         }
         try check(dir)
+        try mark(dir)
         let link = dir.appendingPathComponent(homeLink)
         if FileSystem.readLink(link) != home {
             // Replaced atomically: a reader sees the old link or the new one.
@@ -117,7 +150,7 @@ public enum RuntimeDirectory {
 
     /// What QEMU leaves in a run-time directory once it has exited.
     static func removeFiles(_ dir: String, global: GlobalConfig) {
-        guard isRunDirectory(dir) else { return }
+        guard isOwnRunDirectory(dir) else { return }
         for name in ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
             unlink(dir.appendingPathComponent(global.file(name)))
         }
@@ -127,7 +160,7 @@ public enum RuntimeDirectory {
     /// directory stays while a vmtools command holds the home's lock in it,
     /// or holds anything else (a new start's files).
     static func removeIfUnused(_ dir: String, global: GlobalConfig) {
-        guard isRunDirectory(dir) else { return }
+        guard isOwnRunDirectory(dir) else { return }
         if dir.lastPathComponent.hasPrefix("bare-") {
             FileSystem.removeTree(dir)
             return
@@ -136,8 +169,12 @@ public enum RuntimeDirectory {
         let link = dir.appendingPathComponent(homeLink)
         let home = FileSystem.readLink(link)
         unlink(link)
-        // Not empty: put the link back for whoever uses it.
-        if rmdir(dir) != 0, let home { symlink(home, link) }
+        unlink(dir.appendingPathComponent(marker))
+        // Not empty: put the link and marker back for whoever uses it.
+        if rmdir(dir) != 0 {
+            if let home { symlink(home, link) }
+            try? mark(dir)
+        }
     }
 
     /// Removes the directories of bare boots whose QEMU is gone: none holds
@@ -150,6 +187,7 @@ public enum RuntimeDirectory {
         let pidName = global.file("cfg_file_pid")
         for name in (try? FileSystem.listDirectory(dir)) ?? [] where name.hasPrefix("bare-") {
             let path = dir.appendingPathComponent(name)
+            guard isOwnRunDirectory(path) else { continue }
             let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { continue }
             defer { close(fd) }
