@@ -151,7 +151,7 @@ public enum VMUpCommand: Command {
         try FileSystem.removeFile(pidFile, sync: false)
         let qemu = Subprocess(exe, Array(command.argv.dropFirst()), workingDirectory: runDirectory)
         // Sockets, pid file and logs QEMU creates are the user's alone,
-        // whatever the caller's umask (Docs/vmup.1, SECURITY).
+        // whatever the caller's umask (Docs/vmup.1, "Files in the VM home").
         let callerUmask = umask(0o077)
         defer { umask(callerUmask) }
         if !command.daemonize {
