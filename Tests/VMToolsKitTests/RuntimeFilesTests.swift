@@ -248,6 +248,8 @@ import Testing
         try s.writeBytes("disk.img", [UInt8](repeating: 0, count: 512))
         try s.mkdir("run/vmtools")
         chmod(s.url("run/vmtools"), 0o777)
+        // Should the refusal fail, the VM must not outlive the test.
+        defer { for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) } }
         let r = try cli.run("vmup", [s.url("disk.img")], env: ["XDG_RUNTIME_DIR": s.url("run")])
         #expect(r.status == 1 && r.err.contains(s.url("run/vmtools")) && r.err.contains("world-writable"), "\(r.err)")
         #expect(Self.entries(s.url("run/vmtools")).isEmpty)
