@@ -105,7 +105,7 @@ complete -c vmtools -n '__fish_seen_subcommand_from vmcreate' -l version -d 'pri
 
 # vmdown
 complete -c vmdown -f -a '(__vmtools_list running)'
-complete -c vmdown -s a -d 'every running VM of this user that vmtools started'
+complete -c vmdown -s a -d 'every running VM of this user (bare boots included)'
 complete -c vmdown -s h -d 'show this help and exit'
 complete -c vmdown -s k -d 'kill QEMU (SIGKILL)'
 complete -c vmdown -s p -d 'operands are process ids'
@@ -117,7 +117,7 @@ complete -c vmdown -s w -d 'wait for the VM to stop after each method'
 complete -c vmdown -l help -d 'show this help and exit'
 complete -c vmdown -l version -d 'print the version and the path of this vmtools, and exit'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -f -a '(__vmtools_list running)'
-complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s a -d 'every running VM of this user that vmtools started'
+complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s a -d 'every running VM of this user (bare boots included)'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s h -d 'show this help and exit'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s k -d 'kill QEMU (SIGKILL)'
 complete -c vmtools -n '__fish_seen_subcommand_from vmdown' -s p -d 'operands are process ids'

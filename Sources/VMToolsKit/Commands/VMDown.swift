@@ -11,7 +11,7 @@ public enum VMDownCommand: Command {
         summary: "stop running virtual machines",
         synopsis: ["[-hkqstvw] [--] [vmhome ...]", "[-hkqstvw] -a", "[-hkqstvw] -p [--] pid ..."],
         options: [
-            OptionSpec("a", "every running VM of this user that vmtools started"),
+            OptionSpec("a", "every running VM of this user (bare boots included)"),
             OptionSpec("k", "kill QEMU (SIGKILL)"),
             OptionSpec("p", "operands are process ids"),
             OptionSpec("s", "ACPI power-off request (the guest shuts down cleanly)"),
@@ -27,13 +27,26 @@ public enum VMDownCommand: Command {
     struct Target {
         var process: QemuProcess
         var home: String?
+        /// Where its pid file and sockets are (a home or a run-time
+        /// directory); nil for a QEMU vmtools did not start.
+        var runDirectory: String?
         var name: String { process.name ?? home?.lastPathComponent ?? "pid \(process.pid)" }
         var label: String { "\(name) (pid \(process.pid))" }
+
+        init(_ process: QemuProcess, global: GlobalConfig) {
+            self.process = process
+            let pidName = global.file("cfg_file_pid")
+            home = process.home(pidFile: pidName)
+            runDirectory = process.runDirectory(pidFile: pidName)
+        }
 
         /// Gone: no QEMU holds the pid-file lock any more (a daemonised QEMU can
         /// linger as a zombie, so the pid alone proves nothing).
         func isGone(_ global: GlobalConfig) -> Bool {
-            if let home { return RunningState.process(home: home, global: global)?.pid != process.pid }
+            if let runDirectory {
+                let pidFile = runDirectory.appendingPathComponent(global.file("cfg_file_pid"))
+                return RunningState.process(pidFile: pidFile)?.pid != process.pid
+            }
             return QemuProcess.read(pid: process.pid) == nil
         }
     }
@@ -44,14 +57,11 @@ public enum VMDownCommand: Command {
         if args.has("p") && args.operands.isEmpty { throw VMToolsError.usage("-p needs at least one pid") }
         let (global, _) = try context.loadGlobal(args)
         let console = context.console
-        let pidName = global.file("cfg_file_pid")
         var status = ExitCode.success
         var targets: [Target] = []
         if args.has("a") {
-            for p in QemuProcess.all() where p.uid == geteuid() {
-                // Only VMs vmtools (or the original) started: they have a home.
-                if let home = p.home(pidFile: pidName) { targets.append(Target(process: p, home: home)) }
-            }
+            // What vmps lists for this user, bare boots included.
+            for p in QemuProcess.all() where p.uid == geteuid() { targets.append(Target(p, global: global)) }
         } else if args.has("p") {
             for operand in args.operands {
                 guard let pid = Int32(operand), pid > 0, let p = QemuProcess.read(pid: pid) else {
@@ -59,7 +69,7 @@ public enum VMDownCommand: Command {
                     status = .soft
                     continue
                 }
-                targets.append(Target(process: p, home: p.home(pidFile: pidName)))
+                targets.append(Target(p, global: global))
             }
         } else {
             for operand in args.operands.isEmpty ? ["."] : args.operands {
@@ -72,7 +82,9 @@ public enum VMDownCommand: Command {
                         status = .soft
                         continue
                     }
-                    targets.append(Target(process: p, home: home))
+                    var t = Target(p, global: global)
+                    t.home = home
+                    targets.append(t)
                 } catch let e as VMToolsError {
                     console.error(e)
                     status = .soft
@@ -107,7 +119,7 @@ public enum VMDownCommand: Command {
             if remaining.isEmpty { break }
             if wait, !isLast { console.progress("still running: \(remaining.map(\.label).joined(separator: ", "))") }
         }
-        for t in targets where t.isGone(global) { removeSockets(t, global: global) }
+        for t in targets where t.isGone(global) { removeRunFiles(t, global: global) }
         if !remaining.isEmpty {
             if wait || methods.contains("k") {
                 console.error("still running: \(remaining.map(\.label).joined(separator: ", "))")
@@ -145,8 +157,8 @@ public enum VMDownCommand: Command {
     }
 
     static func press(_ t: Target, global: GlobalConfig) -> Bool {
-        if let home = t.home {
-            let qmp = home.appendingPathComponent(global.file("cfg_file_qmp"))
+        if let dir = t.runDirectory {
+            let qmp = dir.appendingPathComponent(global.file("cfg_file_qmp"))
             if FileSystem.exists(qmp), (try? QMPClient(path: qmp).execute("system_powerdown")) != nil { return true }
         }
         guard let monitor = t.process.monitorSocket(home: t.home), let m = try? HumanMonitor(path: monitor) else { return false }
@@ -165,14 +177,22 @@ public enum VMDownCommand: Command {
     }
 
     /// QEMU cannot remove sockets with relative paths once it has changed to
-    /// `/`; with the VM stopped, they are only debris.
-    static func removeSockets(_ t: Target, global: GlobalConfig) {
-        guard let home = t.home else { return }
-        for name in [global.file("cfg_file_monitor"), global.file("cfg_file_qmp")] {
-            let path = home.appendingPathComponent(name)
-            var st = stat()
-            if lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFSOCK { try? FileSystem.removeFile(path, sync: false) }
+    /// `/`, nor its pid file when killed; with the VM stopped, they are only
+    /// debris, and so is a bare boot's run-time directory.
+    static func removeRunFiles(_ t: Target, global: GlobalConfig) {
+        guard let dir = t.runDirectory else { return }
+        guard let home = t.home else {
+            RuntimeDirectory.removeIfUnused(dir, global: global)
+            return
         }
+        // A vmup holding the lock may be starting the VM again: its files are
+        // its own (it removes stale ones itself).
+        guard let lock = try? HomeLock.acquire(home, global: global, wait: 0, readOnlyHome: true) else { return }
+        if RunningState.process(home: home, global: global) == nil {
+            VMUpCommand.removeRunFiles(dir, global: global)
+        }
+        lock.release()
+        RuntimeDirectory.removeIfUnused(dir, global: global)
     }
 
     static func waitGone(_ targets: [Target], timeout: Double, global: GlobalConfig) -> [Target] {

@@ -194,7 +194,10 @@ public enum VMFixCommand: Command {
             let names = ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp"].map { global.file($0) }
             var found: [(String, [String])] = []
             for dir in directories(operands) {
-                let files = names.map { dir.appendingPathComponent($0) }.filter { FileSystem.lexists($0) }
+                // A read-only home keeps them in its run-time directory.
+                let runDirectory = RuntimeDirectory.forHome(dir)
+                let files = (names.map { dir.appendingPathComponent($0) } + names.map { runDirectory.appendingPathComponent($0) })
+                    .filter { FileSystem.lexists($0) }
                 guard !files.isEmpty else { continue }
                 if let p = RunningState.process(home: dir, global: global) {
                     console.notice("\(dir): running (pid \(p.pid)), its run-time files are in use")
@@ -209,6 +212,7 @@ public enum VMFixCommand: Command {
             for (dir, files) in found {
                 do {
                     let locks = LockSet(global: global, console: console)
+                    locks.readOnlyHomes = true
                     try locks.lock(dir)
                     for f in files { try FileSystem.removeFile(f, sync: false) }
                     locks.releaseAll()
@@ -243,6 +247,7 @@ public enum VMFixCommand: Command {
                 return false
             }
             let locks = LockSet(global: global, console: console)
+            locks.readOnlyHomes = checkOnly
             let tx = Transaction(anchor: home, environment: environment)
             defer { locks.releaseAll() }
             do {

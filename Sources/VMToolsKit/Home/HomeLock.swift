@@ -16,11 +16,17 @@ import Glibc
 /// safely (under the flock, so two waiters cannot both break it). A link
 /// written by the original (a bare path) carries no owner: it is honoured
 /// until `cfg_limit_waitlock` runs out.
+///
+/// A home on read-only media, for the commands that only read it (vmup -s
+/// or -r, vmfix -n), is locked in its `RuntimeDirectory` instead.
 public final class HomeLock {
     public private(set) var directory: String
     public private(set) var lockPath: String
     private let target: String
     private var fd: Int32
+    /// Set for a read-only home: its run-time directory goes with the lock
+    /// unless a QEMU runs from it.
+    private var runtimeGlobal: GlobalConfig?
 
     public struct Owner: Equatable, Sendable {
         public var directory: String
@@ -46,7 +52,11 @@ public final class HomeLock {
         }
     }
 
-    private init(directory: String, lockPath: String, target: String, fd: Int32) {
+    /// Where the link and the flock are: the home, or its run-time directory.
+    public var lockDirectory: String { lockPath.deletingLastPathComponent }
+
+    private init(directory: String, lockPath: String, target: String, fd: Int32, runtimeGlobal: GlobalConfig? = nil) {
+        self.runtimeGlobal = runtimeGlobal
         self.directory = directory
         self.lockPath = lockPath
         self.target = target
@@ -56,18 +66,24 @@ public final class HomeLock {
     deinit { release() }
 
     /// Takes the lock on `directory` (canonical), waiting at most `wait` seconds.
+    /// With `readOnlyHome`, a directory that is not writable is locked in
+    /// its run-time directory.
     public static func acquire(_ directory: String, global: GlobalConfig, wait: Double? = nil,
-                               console: Console? = nil) throws -> HomeLock {
+                               console: Console? = nil, readOnlyHome: Bool = false) throws -> HomeLock {
         let lockName = global.file("cfg_file_lock")
-        let lockPath = directory.appendingPathComponent(lockName)
         let seconds = wait ?? Double((try? global.settings.integer("cfg_limit_waitlock")) ?? 10)
         guard FileSystem.isDirectory(directory) else {
             throw VMToolsError(.failure, directory, "cannot lock: not a directory")
         }
-        guard FileSystem.isWritable(directory) else {
-            throw VMToolsError(.failure, directory, "cannot lock: the directory is not writable")
+        var lockDirectory = directory
+        if !FileSystem.isWritable(directory) {
+            guard readOnlyHome else {
+                throw VMToolsError(.failure, directory, "cannot lock: the directory is not writable")
+            }
+            lockDirectory = try RuntimeDirectory.prepare(home: directory)
         }
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let lockPath = lockDirectory.appendingPathComponent(lockName)
+        let fd = open(lockDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else {
             throw VMToolsError(.failure, directory, "cannot lock: \(FileSystem.errnoMessage())")
         }
@@ -78,7 +94,8 @@ public final class HomeLock {
         while true {
             if flock(fd, LOCK_EX | LOCK_NB) == 0 {
                 if symlink(target, lockPath) == 0 {
-                    return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd)
+                    return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd,
+                                    runtimeGlobal: lockDirectory == directory ? nil : global)
                 }
                 let e = errno
                 if e != EEXIST {
@@ -91,7 +108,8 @@ public final class HomeLock {
                     if owner.pid != nil, owner.host == host, owner.directory == directory {
                         if unlink(lockPath) == 0, symlink(target, lockPath) == 0 {
                             console?.notice("'\(directory)': removed a stale lock left by \(owner.description), which is gone")
-                            return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd)
+                            return HomeLock(directory: directory, lockPath: lockPath, target: target, fd: fd,
+                                    runtimeGlobal: lockDirectory == directory ? nil : global)
                         }
                     }
                 }
@@ -122,6 +140,9 @@ public final class HomeLock {
         if FileSystem.readLink(lockPath) == target { unlink(lockPath) }
         close(fd)
         fd = -1
+        if let global = runtimeGlobal, RunningState.process(home: directory, global: global) == nil {
+            RuntimeDirectory.removeIfUnused(lockDirectory, global: global)
+        }
     }
 
     /// Follows the directory after a rename: the link and the flocked

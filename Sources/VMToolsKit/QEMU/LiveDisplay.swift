@@ -10,7 +10,7 @@ extension QemuProcess {
     }
 
     /// `display`, with the real VNC port when QEMU chose it; `vnc://HOST:?`
-    /// when the VM has no QMP socket to ask (a bare boot) or does not answer.
+    /// when the VM has no QMP socket to ask or it does not answer.
     public func liveDisplay(home: String?) -> String {
         guard choosesVNCPort else { return display }
         if let qmp = qmpSocket(home: home), let url = DisplayModule.vncURL(qmp: qmp, timeout: 1) {
@@ -19,14 +19,5 @@ extension QemuProcess {
         let d = display
         guard let colon = d.lastIndex(of: ":") else { return d }
         return d[..<colon] + ":?"
-    }
-
-    /// The QMP socket, from `-qmp unix:PATH,…`; relative to the VM home.
-    public func qmpSocket(home: String?) -> String? {
-        guard let m = argument(after: "-qmp"), m.hasPrefix("unix:") else { return nil }
-        let path = Self.splitOptions(String(m.dropFirst(5)))[0]
-        if path.hasPrefix("/") { return path }
-        guard let home else { return nil }
-        return home.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 }

@@ -107,23 +107,39 @@ public struct QemuProcess: Sendable, Equatable {
         return "vnc://\(spec[..<colon]):\(5900 + n)"
     }
 
-    /// The human monitor socket, from `-monitor unix:PATH,…`; relative paths
-    /// are relative to the VM home.
-    public func monitorSocket(home: String?) -> String? {
-        guard let m = argument(after: "-monitor"), m.hasPrefix("unix:") else { return nil }
+    /// The human monitor socket, from `-monitor unix:PATH,…`.
+    public func monitorSocket(home: String?) -> String? { socket(after: "-monitor", home: home) }
+
+    /// The QMP socket, from `-qmp unix:PATH,…`.
+    public func qmpSocket(home: String?) -> String? { socket(after: "-qmp", home: home) }
+
+    /// A `unix:PATH,…` socket option. Relative paths are relative to QEMU's
+    /// working directory: the directory of its absolute `-pidfile` (a VM
+    /// home or a run-time directory), else `home`.
+    func socket(after option: String, home: String?) -> String? {
+        guard let m = argument(after: option), m.hasPrefix("unix:") else { return nil }
         let path = Self.splitOptions(String(m.dropFirst(5)))[0]
         if path.hasPrefix("/") { return path }
-        guard let home else { return path }
-        return home.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+        let pidFile = argument(after: "-pidfile")
+        guard let dir = pidFile.flatMap({ $0.hasPrefix("/") ? $0.deletingLastPathComponent : nil }) ?? home else { return path }
+        return dir.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
     public var name: String? { argument(after: "-name").map { Self.splitOptions($0)[0] } }
 
-    /// The VM home: the `-pidfile` argument without `/qemu.pid` (the anchor
-    /// both the original and vmtools write), or nil for bare boots.
-    public func home(pidFile: String) -> String? {
+    /// Where the run-time files are: the `-pidfile` argument without
+    /// `/qemu.pid` (the anchor both the original and vmtools write), a VM
+    /// home or a run-time directory (`RuntimeDirectory`); nil for a QEMU
+    /// vmtools did not start.
+    public func runDirectory(pidFile: String) -> String? {
         guard let p = argument(after: "-pidfile"), p.hasPrefix("/"), p.lastPathComponent == pidFile else { return nil }
         return p.deletingLastPathComponent
+    }
+
+    /// The VM home, or nil for bare boots (and QEMUs vmtools did not start).
+    public func home(pidFile: String) -> String? {
+        guard let dir = runDirectory(pidFile: pidFile) else { return nil }
+        return RuntimeDirectory.isRunDirectory(dir) ? RuntimeDirectory.home(of: dir) : dir
     }
 
     /// `kvm` or `tcg`, from `-accel`, `-enable-kvm` or `-machine accel=`.
@@ -147,8 +163,23 @@ public struct QemuProcess: Sendable, Equatable {
 /// when a QEMU process holds the POSIX lock QEMU takes on its own `-pidfile`.
 /// A stale pid file, or a pid reused by another program, is harmless.
 public enum RunningState {
+    /// A home on read-only media has its pid file in its run-time directory:
+    /// ours, or the one in the command line of a QEMU started with another
+    /// `$XDG_RUNTIME_DIR` (a /proc scan, for such homes only).
     public static func process(home: String, global: GlobalConfig) -> QemuProcess? {
-        let pidPath = home.appendingPathComponent(global.file("cfg_file_pid"))
+        let pidName = global.file("cfg_file_pid")
+        if let p = process(pidFile: home.appendingPathComponent(pidName))
+            ?? process(pidFile: RuntimeDirectory.forHome(home).appendingPathComponent(pidName)) {
+            return p
+        }
+        guard !FileSystem.isWritable(home) else { return nil }
+        for q in QemuProcess.all() where q.home(pidFile: pidName) == home {
+            if let dir = q.runDirectory(pidFile: pidName), let p = process(pidFile: dir.appendingPathComponent(pidName)) { return p }
+        }
+        return nil
+    }
+
+    public static func process(pidFile pidPath: String) -> QemuProcess? {
         let fd = open(pidPath, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

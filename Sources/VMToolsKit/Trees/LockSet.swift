@@ -5,6 +5,9 @@ public final class LockSet {
     let global: GlobalConfig
     let console: Console
     private(set) var locks: [String: HomeLock] = [:]
+    /// For a check that changes nothing: a home on read-only media is
+    /// locked in its run-time directory (`HomeLock`).
+    var readOnlyHomes = false
 
     public init(global: GlobalConfig, console: Console) {
         self.global = global
@@ -17,7 +20,7 @@ public final class LockSet {
     public func lock(_ directory: String, whatFor: String? = nil, allowRunning: Bool = false) throws -> HomeLock {
         if let held = locks[directory] { return held }
         try Interrupt.check()
-        let lock = try HomeLock.acquire(directory, global: global, console: console)
+        let lock = try HomeLock.acquire(directory, global: global, console: console, readOnlyHome: readOnlyHomes)
         if !allowRunning, let p = RunningState.process(home: directory, global: global) {
             lock.release()
             throw VMToolsError(.failure, directory, "is running (pid \(p.pid)); stop it first (vmdown)" + (whatFor.map { ", \($0)" } ?? ""))

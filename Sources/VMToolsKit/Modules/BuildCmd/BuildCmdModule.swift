@@ -11,6 +11,9 @@ public struct QemuCommand {
     public var settings: SettingsTable
     /// The canonical VM home; nil for a bare image or ISO boot.
     public var home: String?
+    /// Where the pid file and sockets go, QEMU's working directory: the home,
+    /// or for a bare boot or a read-only home its `RuntimeDirectory`.
+    public var runDirectory: String?
     public var global: GlobalConfig
     public var environment: [String: String]
     public var accelerator: Accelerator
@@ -39,6 +42,7 @@ public struct QemuCommand {
                 accelerator: Accelerator, children: [String] = [], dryRun: Bool = false) {
         self.settings = settings
         self.home = home
+        self.runDirectory = home
         self.global = global
         self.environment = environment
         self.accelerator = accelerator

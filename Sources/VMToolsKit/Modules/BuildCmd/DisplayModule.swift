@@ -144,8 +144,8 @@ public enum DisplayModule: BuildCmdModule {
 
     /// After QEMU has started: the VNC port it took, asked over QMP.
     public static func announce(_ c: QemuCommand, console: Console) {
-        guard let text = c.vncAnnouncement, let home = c.home else { return }
-        let qmp = home.appendingPathComponent(c.global.file("cfg_file_qmp"))
+        guard let text = c.vncAnnouncement, let dir = c.runDirectory else { return }
+        let qmp = dir.appendingPathComponent(c.global.file("cfg_file_qmp"))
         if let url = vncURL(qmp: qmp) {
             console.notice("\(text) \(url)")
         } else {

@@ -1,6 +1,6 @@
 /// `monitor`: the human monitor (HMP) that `vmmon` attaches to. The socket
-/// path is relative to the VM home, QEMU's working directory, so deep homes
-/// never hit the ~108-byte socket path limit.
+/// path is relative to QEMU's working directory (the VM home or its run-time
+/// directory), so deep homes never hit the ~108-byte socket path limit.
 public enum MonitorModule: BuildCmdModule {
     public static let name = "monitor"
 
@@ -10,12 +10,12 @@ public enum MonitorModule: BuildCmdModule {
             if !SerialModule.isEnabled(c) { c.append("-monitor", "stdio") }
             return
         }
-        guard let home = c.home else {
+        guard let dir = c.runDirectory else {
             c.append("-monitor", "none")
             return
         }
         let socket = c.global.file("cfg_file_monitor")
-        try removeStaleSocket(home.appendingPathComponent(socket), dryRun: c.dryRun)
+        try removeStaleSocket(dir.appendingPathComponent(socket), dryRun: c.dryRun)
         c.append("-monitor", "unix:./\(qemuEscape(socket)),server=on,wait=off")
     }
 

@@ -25,8 +25,8 @@ public enum QemuModule: BuildCmdModule {
         if !params.contains("-accel") && !params.contains("-enable-kvm") && !params.contains(where: { $0.contains("accel=") }) {
             c.append("-accel", c.accelerator.kind.rawValue)
         }
-        if let home = c.home {
-            c.append("-pidfile", home.appendingPathComponent(c.global.file("cfg_file_pid")))
+        if let dir = c.runDirectory {
+            c.append("-pidfile", dir.appendingPathComponent(c.global.file("cfg_file_pid")))
         }
         if c.daemonize { c.append("-daemonize") }
     }

@@ -4,9 +4,9 @@ public enum QmpModule: BuildCmdModule {
     public static let name = "qmp"
 
     public static func build(_ c: inout QemuCommand) throws {
-        guard let home = c.home else { return }
+        guard let dir = c.runDirectory else { return }
         let socket = c.global.file("cfg_file_qmp")
-        try MonitorModule.removeStaleSocket(home.appendingPathComponent(socket), dryRun: c.dryRun)
+        try MonitorModule.removeStaleSocket(dir.appendingPathComponent(socket), dryRun: c.dryRun)
         c.append("-qmp", "unix:./\(qemuEscape(socket)),server=on,wait=off")
     }
 }

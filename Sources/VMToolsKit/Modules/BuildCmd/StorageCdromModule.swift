@@ -40,7 +40,7 @@ public enum StorageCdromModule: BuildCmdModule {
     /// Packs a directory into a temporary ISO; QEMU keeps it open, and vmup
     /// removes the file once QEMU has started.
     static func makeISO(from dir: String, _ c: inout QemuCommand) throws -> String {
-        let iso = (c.home ?? "/tmp").appendingPathComponent(".vmtools-\(dir.lastPathComponent).iso")
+        let iso = (c.runDirectory ?? "/tmp").appendingPathComponent(".vmtools-\(dir.lastPathComponent).iso")
         if c.dryRun { return iso }
         let searchPath = c.environment["PATH"]
         let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: searchPath) }.first
