@@ -149,7 +149,7 @@ public struct QemuProcess: Sendable, Equatable {
 public enum RunningState {
     public static func process(home: String, global: GlobalConfig) -> QemuProcess? {
         let pidPath = home.appendingPathComponent(global.file("cfg_file_pid"))
-        let fd = open(pidPath, O_RDONLY | O_CLOEXEC)
+        let fd = open(pidPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK) // a FIFO must not block
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var lock = flock()
