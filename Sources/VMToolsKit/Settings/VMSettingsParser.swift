@@ -20,8 +20,9 @@ public struct VMSettingsFile: Equatable, Sendable {
 
     public var templates: [String] {
         var names: [String] = []
+        var seen: Set<String> = []
         for case let .template(list, _) in statements {
-            for n in list where !names.contains(n) { names.append(n) }
+            for n in list where seen.insert(n).inserted { names.append(n) }
         }
         return names
     }
