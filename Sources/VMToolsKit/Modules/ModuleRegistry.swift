@@ -119,14 +119,23 @@ public enum ModuleRegistry {
     }
 
     /// Why an override file must not be run: anyone but its user (or root)
-    /// could have written it or the directories that lead to it.
+    /// could have written it or the directories that lead to it. A symbolic
+    /// link is followed: the file it resolves to and every directory above
+    /// that, up to `/`, must be as safe as the link's own directories.
     static func unsafeReason(_ path: String, root: String) -> String? {
+        if let why = unsafeReason(walking: path, upTo: root, label: "its directory") { return why }
+        guard let real = FileSystem.realPath(path) else { return "cannot be inspected: \(FileSystem.errnoMessage())" }
+        if real == path { return nil }
+        return unsafeReason(walking: real, upTo: "/", label: "the directory of its target").map { "it links to \(real): \($0)" }
+    }
+
+    private static func unsafeReason(walking path: String, upTo root: String, label: String) -> String? {
         let me = getuid()
         var dir = path
         while true {
             var st = stat()
             guard stat(dir, &st) == 0 else { return "cannot be inspected: \(FileSystem.errnoMessage())" }
-            let what = dir == path ? "the file" : "its directory \(dir)"
+            let what = dir == path ? "the file" : "\(label) \(dir)"
             if st.st_uid != me && st.st_uid != 0 { return "\(what) belongs to another user (uid \(st.st_uid))" }
             if st.st_mode & 0o022 != 0 && (st.st_mode & S_ISVTX) == 0 { return "\(what) is writable by group or others" }
             if dir == root || dir == "/" { return nil }
