@@ -93,7 +93,8 @@ public struct SettingsResolver {
         _ = try table.integer("cfg_limit_nesting", minimum: 1)
         _ = try table.integer("cfg_limit_waitlock", minimum: 0)
         _ = try table.integer("cfg_ui_verbosity", minimum: 0)
-        for name in ["cfg_file_vmsettings", "cfg_file_childs", "cfg_file_lock", "cfg_file_pid", "cfg_file_monitor"] {
+        // Every cfg_file_* names a file inside a VM home (vmtools.conf(5)).
+        for name in table.names where name.hasPrefix("cfg_file_") {
             let v = table.value(name)
             if v.isEmpty || v.contains("/") || v == "." || v == ".." {
                 throw VMToolsError(.failure, name, "'\(v)' must be a plain file name (from \(table.provenance(name) ?? .builtin))")

@@ -74,7 +74,7 @@ public struct VMSettingsFile: Equatable, Sendable {
                         if name.hasPrefix("cfg_") {
                             throw VMToolsError.file(path, line: number, "\(name): cfg_* settings belong in vmtools.conf, not in a VM's settings")
                         }
-                        throw VMToolsError.file(path, line: number, "invalid setting name '\(name)'")
+                        throw VMToolsError.file(path, line: number, "invalid setting name '\(SettingsText.visible(SettingsText.clip(name)))'")
                     }
                     let value = try decode(valueText, path: path, line: number, what: String(name))
                     if name == "vm_home" {
@@ -86,7 +86,7 @@ public struct VMSettingsFile: Equatable, Sendable {
                     var names: [String] = []
                     for word in try words(rest, path: path, line: number) {
                         guard SettingName.isTemplateName(word) else {
-                            throw VMToolsError.file(path, line: number, "invalid template name '\(word)' (letters, digits and _ only)")
+                            throw VMToolsError.file(path, line: number, "invalid template name '\(SettingsText.visible(SettingsText.clip(word)))' (letters, digits and _ only)")
                         }
                         names.append(word)
                     }
@@ -147,9 +147,11 @@ public struct VMSettingsFile: Equatable, Sendable {
 
     private static func decode(_ text: Substring, path: String, line: Int, what: String) throws -> String {
         do {
-            return try ExtendedString.decode(text)
+            return try ExtendedString.decode(text, assignment: what.hasPrefix("vm_"))
         } catch .unterminatedQuote {
             throw VMToolsError.file(path, line: line, "\(what): unterminated single quote")
+        } catch .tilde {
+            throw VMToolsError.file(path, line: line, "\(what): an unquoted '~' at the start or after ':' is a home directory to the shell; quote it or write the full path")
         } catch let .invalidCharacter(c) {
             let scalar = c.unicodeScalars.first!
             let shown = c == "\t" ? "tab" : c == " " ? "space"
@@ -182,6 +184,6 @@ public struct VMSettingsFile: Equatable, Sendable {
     }
 
     private static func clip(_ s: Substring) -> String {
-        s.count > 80 ? String(s.prefix(77)) + "..." : String(s)
+        SettingsText.visible(SettingsText.clip(s))
     }
 }
