@@ -65,7 +65,15 @@ public struct SettingsResolver {
 
         func load(_ path: String, _ layer: ConfigLayer) throws {
             guard FileSystem.exists(path) else { return }
-            let parsed = try ConfigFileParser.parseFile(path, kind: .configuration)
+            let parsed: ConfigFileParser.Result
+            do {
+                parsed = try ConfigFileParser.parseFile(path, kind: .configuration)
+            } catch var e as VMToolsError {
+                // Which layer, and why this file: an old install found by
+                // accident must be recognisable (vmtools(1), FILES).
+                e.message += " (\(paths.describe(layer)))"
+                throw e
+            }
             for case let .assign(name, parts, line) in parsed.statements {
                 table.set(name, Self.expand(parts, table), .config(layer: layer, path: path, line: line))
             }
