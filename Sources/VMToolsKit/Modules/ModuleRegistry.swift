@@ -51,8 +51,8 @@ public struct ModuleChoice: Equatable, Sendable {
 /// The compiled-in modules, by category and name (modules.md §2.3), and the
 /// lookup of the files that replace them.
 ///
-/// An executable `CATEGORY/NAME` under the user's module directory (when
-/// `cfg_include_userhome=yes`), the system's (`/etc/vmtools/modules`) or the
+/// An executable `CATEGORY/NAME` under the user's module directory (unless
+/// `cfg_include_userhome=no`), the system's (`/etc/vmtools/modules`) or the
 /// installation's (`PREFIX/share/vmtools/modules`), first found wins,
 /// replaces the built-in module of that name; a new name (by convention
 /// `c_…`) adds a module. A file that others could have written is passed
@@ -112,7 +112,13 @@ public enum ModuleRegistry {
                 break
             }
             if choice.file == nil && !category.builtinNames.contains(name) {
-                throw VMToolsError(.failure, category.listSetting, "module '\(name)' not found: no built-in \(category.rawValue) module (\(category.builtinNames.joined(separator: " "))) and no file \(category.rawValue)/\(name) in \(roots.joined(separator: ", "))")
+                var why = choice.ignored.map { "; \($0.path) is ignored: \($0.why)" }.joined()
+                if !settings.isYes("cfg_include_userhome"),
+                   let user = paths.userDir?.appendingPathComponent("modules").appendingPathComponent(category.rawValue).appendingPathComponent(name),
+                   FileSystem.lexists(user) {
+                    why += "; \(user) is not searched: \(SettingsResolver.userHomeOff(settings))"
+                }
+                throw VMToolsError(.failure, category.listSetting, "module '\(name)' not found: no built-in \(category.rawValue) module (\(category.builtinNames.joined(separator: " "))) and no file \(category.rawValue)/\(name) in \(roots.joined(separator: ", "))\(why)")
             }
             return choice
         }
