@@ -97,5 +97,13 @@ public struct SettingsTable: Equatable, Sendable {
 
 /// C-locale (`LC_ALL=C sort`) order.
 func bytewiseLess(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+    // On contiguous bytes: the generic UTF8View comparison dominated sorting
+    // the names of a large settings file.
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            for i in 0..<min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] }
+            return x.count < y.count
+        }
+    }
 }

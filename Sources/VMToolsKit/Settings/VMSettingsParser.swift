@@ -58,20 +58,20 @@ public struct VMSettingsFile: Equatable, Sendable {
         for raw in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
             let line = trim(Substring(raw))
-            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.isEmpty || line.hasASCIIPrefix("#") { continue }
             do {
                 if afterTemplate, SettingName.isSafe(line),
-                   !line.hasPrefix("vm_"), line != "template", line != "parent" {
+                   !line.hasASCIIPrefix("vm_"), line != "template", line != "parent" {
                     // The original wrote several templates one per line; read them back.
                     file.appendTemplates([String(line)], line: number, merge: true)
                     continue
                 }
                 afterTemplate = false
-                if let eq = line.firstIndex(of: "="), line.hasPrefix("vm_") || line.hasPrefix("cfg_") {
+                if line.hasASCIIPrefix("vm_") || line.hasASCIIPrefix("cfg_"), let eq = line.utf8.firstIndex(of: UInt8(ascii: "=")) {
                     let name = line[..<eq]
-                    let valueText = line[line.index(after: eq)...]
-                    guard name.hasPrefix("vm_"), SettingName.isSafe(name.dropFirst(3)) else {
-                        if name.hasPrefix("cfg_") {
+                    let valueText = line[line.utf8.index(after: eq)...]
+                    guard name.hasASCIIPrefix("vm_"), SettingName.isSafe(name.dropFirst(3)) else {
+                        if name.hasASCIIPrefix("cfg_") {
                             throw VMToolsError.file(path, line: number, "\(name): cfg_* settings belong in vmtools.conf, not in a VM's settings")
                         }
                         throw VMToolsError.file(path, line: number, "invalid setting name '\(SettingsText.visible(SettingsText.clip(name)))'")
@@ -128,10 +128,10 @@ public struct VMSettingsFile: Equatable, Sendable {
     }
 
     static func trim(_ s: Substring) -> Substring {
-        var t = s
-        while let f = t.unicodeScalars.first, isSpace(f) { t = t.dropFirst() }
-        while let l = t.unicodeScalars.last, isSpace(l) { t = t.dropLast() }
-        return t
+        var t = s.unicodeScalars
+        while let f = t.first, isSpace(f) { t.removeFirst() }
+        while let l = t.last, isSpace(l) { t.removeLast() }
+        return Substring(t)
     }
 
     static func isSpace(_ c: Unicode.Scalar) -> Bool {
@@ -139,7 +139,7 @@ public struct VMSettingsFile: Equatable, Sendable {
     }
 
     private static func keywordArgument(_ line: Substring, _ keyword: String) -> Substring? {
-        guard line.hasPrefix(keyword) else { return nil }
+        guard line.hasASCIIPrefix(keyword) else { return nil }
         let rest = line.dropFirst(keyword.count)
         guard let f = rest.unicodeScalars.first, f == " " || f == "\t" else { return nil }
         return trim(rest)
@@ -186,4 +186,10 @@ public struct VMSettingsFile: Equatable, Sendable {
     private static func clip(_ s: Substring) -> String {
         SettingsText.visible(SettingsText.clip(s))
     }
+}
+
+extension Substring {
+    /// `hasPrefix` on bytes: the Character-based one dominated the reading
+    /// of a long file (grapheme breaking on every line).
+    func hasASCIIPrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
 }
