@@ -209,8 +209,12 @@ import Testing
         let e = expectError { _ = try ConfigFileParser.parse("echo\rvm_x=1\n", path: "c", kind: .configuration) }
         #expect(e?.message.contains("'echo\\rvm_x=1'") == true, "\(String(describing: e))")
         #expect(e?.description.contains("\r") == false)
-        let f = expectError { _ = try VMSettingsFile.parse("vm_a\r=1\n", path: "s") }
-        #expect(f?.description.contains("\r") == false, "\(String(describing: f))")
+        for text in ["vm_a\r=1\n", "cfg_a\r=1\n", "vm_a=x\ry\n", "template a\rb\n", "garbage\r here\n"] {
+            let f = expectError { _ = try VMSettingsFile.parse(text, path: "s") }
+            #expect(f?.description.contains("\r") == false, "\(String(describing: f))")
+        }
+        let g = expectError { _ = try ConfigFileParser.parse("vm_a=${x\ry}\n", path: "c", kind: .configuration) }
+        #expect(g?.description.contains("\r") == false, "\(String(describing: g))")
     }
 
     @Test func valuesTheShellReadsLiterallyNeedNoQuotes() throws {

@@ -191,7 +191,7 @@ public struct ConfigFileParser {
             guard peek == "}" else { throw fail("unterminated ${…}") }
             i += 1
             guard SettingName.isIdentifier(Substring(name)) else {
-                throw fail("'${\(name)}': only plain ${cfg_…}/${vm_…} references can be expanded; vmtools reads settings files as data")
+                throw fail("'${\(SettingsText.visible(SettingsText.clip(name)))}': only plain ${cfg_…}/${vm_…} references can be expanded; vmtools reads settings files as data")
             }
         } else if c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) {
             while let d = peek, d == "_" || ("a"..."z").contains(d) || ("A"..."Z").contains(d) || ("0"..."9").contains(d) {

@@ -72,7 +72,7 @@ public struct VMSettingsFile: Equatable, Sendable {
                     let valueText = line[line.utf8.index(after: eq)...]
                     guard name.hasASCIIPrefix("vm_"), SettingName.isSafe(name.dropFirst(3)) else {
                         if name.hasASCIIPrefix("cfg_") {
-                            throw VMToolsError.file(path, line: number, "\(name): cfg_* settings belong in vmtools.conf, not in a VM's settings")
+                            throw VMToolsError.file(path, line: number, "\(SettingsText.visible(SettingsText.clip(name))): cfg_* settings belong in vmtools.conf, not in a VM's settings")
                         }
                         throw VMToolsError.file(path, line: number, "invalid setting name '\(SettingsText.visible(SettingsText.clip(name)))'")
                     }
@@ -156,7 +156,8 @@ public struct VMSettingsFile: Equatable, Sendable {
             let scalar = c.unicodeScalars.first!
             let shown = c == "\t" ? "tab" : c == " " ? "space"
                 : scalar.value < 0x20 || scalar.value == 0x7f ? "control character U+\(String(scalar.value, radix: 16, uppercase: true))" : "'\(c)'"
-            let example = what.hasPrefix("vm_") ? " (for example \(what)=\(ExtendedString.encode("a\(c)b")))" : ""
+            let printable = scalar.value >= 0x20 && scalar.value != 0x7f
+            let example = what.hasPrefix("vm_") && printable ? " (for example \(what)=\(ExtendedString.encode("a\(c)b")))" : ""
             throw VMToolsError.file(path, line: line, "\(what): \(shown) must be inside single quotes\(example); values are data, never shell code")
         }
     }
