@@ -87,7 +87,8 @@ enum SettingName {
     }
 
     static func isSetting(_ s: Substring) -> Bool {
-        (s.hasPrefix("vm_") && isSafe(s.dropFirst(3))) || (s.hasPrefix("cfg_") && isSafe(s.dropFirst(4)))
+        // Byte prefixes: Character-based hasPrefix dominated reading long files.
+        (s.hasASCIIPrefix("vm_") && isSafe(s.dropFirst(3))) || (s.hasASCIIPrefix("cfg_") && isSafe(s.dropFirst(4)))
     }
 
     /// `vm_networking_iface<N>_(device|enable|mac|mode)`, anchored at both ends.
