@@ -90,16 +90,20 @@ import Testing
         #expect(e?.message.contains("cfg_limit_nesting") == true, "\(String(describing: e))")
     }
 
-    @Test func theUserFileNeedsIncludeUserhome() throws {
+    /// Issue 10 C5: the user's file is read by default; /etc can turn it off,
+    /// and -o can turn it back on.
+    @Test func theUserFileIsReadUnlessTurnedOff() throws {
         let s = Scratch()
         try s.write("user/vmtools/vmtools.conf", "vm_ram_size=9G\n")
+        #expect(try resolver(s).loadGlobal().settings.value("vm_ram_size") == "9G")
+        try s.write("etc/vmtools.conf", "cfg_include_userhome=no\n")
         #expect(try resolver(s).loadGlobal().settings.value("vm_ram_size") == "2G")
         var cli = CommandLineSettings()
         cli.set("vm_cpu_count", "3", flag: "-x")
         try cli.parseOverride("cfg_include_userhome=yes")
         let g = try resolver(s, cli).loadGlobal()
         #expect(g.settings.value("vm_ram_size") == "9G")
-        #expect(g.files == [s.url("user/vmtools/vmtools.conf")])
+        #expect(g.files == [s.url("etc/vmtools.conf"), s.url("user/vmtools/vmtools.conf")])
         // Options before -o cfg_include_userhome=yes are not lost (the original dropped them).
         try s.write("vm/vm.settings", "vm_name=v\n")
         #expect(try resolver(s, cli).loadVM(home: s.url("vm"), global: g).settings.value("vm_cpu_count") == "3")

@@ -193,7 +193,7 @@ import Testing
         try s.write("etc/vmtools.conf", "vm_cpu_count=`touch \(marker)`\n")
         let r = try CLI(s).run("vminfo", [s.url("vm")])
         #expect(r.status == 1)
-        #expect(r.err == "vminfo: ERROR: \(s.url("etc/vmtools.conf")):1: command substitution (`…`) needs a shell; vmtools reads settings files as data\n")
+        #expect(r.err == "vminfo: ERROR: \(s.url("etc/vmtools.conf")):1: command substitution (`…`) needs a shell; vmtools reads settings files as data (system layer: \(s.url("etc")), set by VMTOOLS_SYSCONFDIR)\n")
         #expect(!FileManager.default.fileExists(atPath: marker))
         try s.write("etc/vmtools.conf", "")
         let r2 = try CLI(s).run("vminfo", [s.url("vm")])

@@ -4,7 +4,7 @@ import Testing
 @Suite struct VMSettingsParserTests {
     @Test(arguments: [
         "vm_name=a b", "vm_name=\"3G\"", "vm_name=$HOME", "vm_name=a;b", "vm_name= x", "vm_name =x",
-        "vm_name=a:b", "vm_name=a,b", "vm_name=~/x", "vm_name=a+b", "cfg_ui_verbosity=4", "VM_name=x",
+        "vm_name=a|b", "vm_name=a&b", "vm_name=~/x", "vm_name=a:~/x", "vm_name=a<b", "cfg_ui_verbosity=4", "VM_name=x",
         "vm_name=x # comment", "echo hi", "vm_name=`id`", "vm_name=$(id)", "parent", "parent a b", "template 'a b'",
         "vm_na-me=x", "template", "vm_name='unterminated",
     ])

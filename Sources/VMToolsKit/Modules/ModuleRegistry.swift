@@ -51,8 +51,8 @@ public struct ModuleChoice: Equatable, Sendable {
 /// The compiled-in modules, by category and name (modules.md §2.3), and the
 /// lookup of the files that replace them.
 ///
-/// An executable `CATEGORY/NAME` under the user's module directory (when
-/// `cfg_include_userhome=yes`), the system's (`/etc/vmtools/modules`) or the
+/// An executable `CATEGORY/NAME` under the user's module directory (unless
+/// `cfg_include_userhome=no`), the system's (`/etc/vmtools/modules`) or the
 /// installation's (`PREFIX/share/vmtools/modules`), first found wins,
 /// replaces the built-in module of that name; a new name (by convention
 /// `c_…`) adds a module. A file that others could have written is passed
@@ -112,21 +112,36 @@ public enum ModuleRegistry {
                 break
             }
             if choice.file == nil && !category.builtinNames.contains(name) {
-                throw VMToolsError(.failure, category.listSetting, "module '\(name)' not found: no built-in \(category.rawValue) module (\(category.builtinNames.joined(separator: " "))) and no file \(category.rawValue)/\(name) in \(roots.joined(separator: ", "))")
+                var why = choice.ignored.map { "; \($0.path) is ignored: \($0.why)" }.joined()
+                if !settings.isYes("cfg_include_userhome"),
+                   let user = paths.userDir?.appendingPathComponent("modules").appendingPathComponent(category.rawValue).appendingPathComponent(name),
+                   FileSystem.lexists(user) {
+                    why += "; \(user) is not searched: \(SettingsResolver.userHomeOff(settings))"
+                }
+                throw VMToolsError(.failure, category.listSetting, "module '\(name)' not found: no built-in \(category.rawValue) module (\(category.builtinNames.joined(separator: " "))) and no file \(category.rawValue)/\(name) in \(roots.joined(separator: ", "))\(why)")
             }
             return choice
         }
     }
 
     /// Why an override file must not be run: anyone but its user (or root)
-    /// could have written it or the directories that lead to it.
+    /// could have written it or the directories that lead to it. A symbolic
+    /// link is followed: the file it resolves to and every directory above
+    /// that, up to `/`, must be as safe as the link's own directories.
     static func unsafeReason(_ path: String, root: String) -> String? {
+        if let why = unsafeReason(walking: path, upTo: root, label: "its directory") { return why }
+        guard let real = FileSystem.realPath(path) else { return "cannot be inspected: \(FileSystem.errnoMessage())" }
+        if real == path { return nil }
+        return unsafeReason(walking: real, upTo: "/", label: "the directory of its target").map { "it links to \(real): \($0)" }
+    }
+
+    private static func unsafeReason(walking path: String, upTo root: String, label: String) -> String? {
         let me = getuid()
         var dir = path
         while true {
             var st = stat()
             guard stat(dir, &st) == 0 else { return "cannot be inspected: \(FileSystem.errnoMessage())" }
-            let what = dir == path ? "the file" : "its directory \(dir)"
+            let what = dir == path ? "the file" : "\(label) \(dir)"
             if st.st_uid != me && st.st_uid != 0 { return "\(what) belongs to another user (uid \(st.st_uid))" }
             if st.st_mode & 0o022 != 0 && (st.st_mode & S_ISVTX) == 0 { return "\(what) is writable by group or others" }
             if dir == root || dir == "/" { return nil }

@@ -180,7 +180,7 @@ public enum RunningState {
     }
 
     public static func process(pidFile pidPath: String) -> QemuProcess? {
-        let fd = open(pidPath, O_RDONLY | O_CLOEXEC)
+        let fd = open(pidPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK) // a FIFO must not block
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var lock = flock()

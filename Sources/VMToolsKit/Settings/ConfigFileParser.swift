@@ -41,7 +41,17 @@ public struct ConfigFileParser {
     init(path: String, kind: Kind, text: String) {
         self.path = path
         self.kind = kind
-        self.s = Array(text.unicodeScalars)
+        // CRLF line ends read as LF, as in vm.settings; a CR elsewhere stays data.
+        var scalars: [Unicode.Scalar] = []
+        scalars.reserveCapacity(text.unicodeScalars.count)
+        var pendingCR = false
+        for c in text.unicodeScalars {
+            if pendingCR && c != "\n" { scalars.append("\r") }
+            pendingCR = c == "\r"
+            if !pendingCR { scalars.append(c) }
+        }
+        if pendingCR { scalars.append("\r") }
+        self.s = scalars
     }
 
     private enum Piece: Equatable {
@@ -181,7 +191,7 @@ public struct ConfigFileParser {
             guard peek == "}" else { throw fail("unterminated ${…}") }
             i += 1
             guard SettingName.isIdentifier(Substring(name)) else {
-                throw fail("'${\(name)}': only plain ${cfg_…}/${vm_…} references can be expanded; vmtools reads settings files as data")
+                throw fail("'${\(SettingsText.visible(SettingsText.clip(name)))}': only plain ${cfg_…}/${vm_…} references can be expanded; vmtools reads settings files as data")
             }
         } else if c == "_" || ("a"..."z").contains(c) || ("A"..."Z").contains(c) {
             while let d = peek, d == "_" || ("a"..."z").contains(d) || ("A"..."Z").contains(d) || ("0"..."9").contains(d) {
@@ -210,8 +220,13 @@ public struct ConfigFileParser {
         }
         guard k < w.count, case .char("=", false) = w[k], SettingName.isIdentifier(Substring(String(name))) else { return nil }
         let rest = w[(k + 1)...]
+        // The shell expands an unquoted `~` at the value's start and after an unquoted `:`.
         var tilde = false
-        if case .char("~", false)? = rest.first { tilde = true }
+        var expands = true
+        for p in rest {
+            if case .char("~", false) = p, expands { tilde = true }
+            if case .char(":", false) = p { expands = true } else { expands = false }
+        }
         return (String(name), collapse(rest), tilde)
     }
 
@@ -269,7 +284,7 @@ public struct ConfigFileParser {
             var names: [String] = []
             for w in words.dropFirst() {
                 guard let n = literal(w), SettingName.isTemplateName(n) else {
-                    throw fail("invalid template name '\(literal(w) ?? "…")' (letters, digits and _ only)", at: l)
+                    throw fail("invalid template name '\(SettingsText.visible(literal(w) ?? "…"))' (letters, digits and _ only)", at: l)
                 }
                 names.append(n)
             }
@@ -283,7 +298,7 @@ public struct ConfigFileParser {
         }
         for w in rest {
             guard let a = splitAssignment(w) else {
-                let shown = literal(w).map { "'\($0)'" } ?? "this line"
+                let shown = literal(w).map { "'\(SettingsText.visible(SettingsText.clip($0)))'" } ?? "this line"
                 throw fail("\(shown) is a shell command, not a NAME=VALUE assignment; vmtools reads settings files as data", at: l)
             }
             try assign(a, line: l, into: &result)
@@ -296,7 +311,7 @@ public struct ConfigFileParser {
             return
         }
         if a.tilde {
-            throw fail("\(a.name): an unquoted '~' needs a shell to expand; quote it or write the full path", at: l)
+            throw fail("\(a.name): an unquoted '~' at the start or after ':' needs a shell to expand; quote it or write the full path", at: l)
         }
         for case let .literal(t) in a.value where t.contains("\n") || t.contains("\r\n") {
             throw fail("\(a.name): newline characters are not allowed in values", at: l)

@@ -2,7 +2,7 @@
 /// values; a test fails when the two differ.
 public enum Defaults {
     public static let values: [(name: String, value: String)] = [
-        ("cfg_include_userhome", "no"),
+        ("cfg_include_userhome", "yes"),
         ("cfg_qemu_cmdprefix", "qemu-system-"),
         ("cfg_file_childs", "childs.lst"),
         ("cfg_file_lock", ".vm.settings.lock"),

@@ -19,6 +19,14 @@ public enum ExtendedString {
         return p.isAlphabetic || p.numericType == .decimal
     }
 
+    /// Characters `/bin/sh` leaves alone in an assignment's value, where
+    /// there is no field splitting and no pathname or brace expansion: the
+    /// original's files were sourced, so these read as themselves. (`~` is
+    /// literal too, except at the start or after an unquoted `:`.)
+    static func isLiteralInAssignment(_ c: Unicode.Scalar) -> Bool {
+        "!#%*+,:=?@[]^{}~".unicodeScalars.contains(c)
+    }
+
     /// Encodes a value the way the original writer does.
     public static func encode(_ value: String) -> String {
         if value.isEmpty { return "''" }
@@ -29,13 +37,21 @@ public enum ExtendedString {
     public enum DecodeError: Error, Equatable {
         case unterminatedQuote
         case invalidCharacter(Character)
+        /// An unquoted `~` where the shell would expand it to a home directory.
+        case tilde
     }
 
-    /// Decodes one extended string (the whole input).
-    public static func decode(_ text: Substring) throws(DecodeError) -> String {
+    /// Decodes one extended string (the whole input). An `assignment` (a
+    /// `vm_NAME=` value) also takes unquoted what the shell reads literally
+    /// there (`bridge:br0`); a command word (`parent PATH`) does not.
+    public static func decode(_ text: Substring, assignment: Bool = false) throws(DecodeError) -> String {
         var out = String.UnicodeScalarView()
         var it = text.unicodeScalars.makeIterator()
+        // Tilde expansion happens at the value's start and after an unquoted ':'.
+        var tildeExpands = true
         while let c = it.next() {
+            let expands = tildeExpands
+            tildeExpands = false
             if c == "'" {
                 var closed = false
                 while let q = it.next() {
@@ -48,6 +64,10 @@ public enum ExtendedString {
                 guard let n = it.next(), n == "'" else { throw .invalidCharacter("\\") }
                 out.append("'")
             } else if isUnquotedAllowed(c) {
+                out.append(c)
+            } else if assignment, isLiteralInAssignment(c) {
+                if c == "~" && expands { throw .tilde }
+                tildeExpands = c == ":"
                 out.append(c)
             } else {
                 throw .invalidCharacter(Character(c))

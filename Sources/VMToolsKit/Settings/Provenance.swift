@@ -70,11 +70,13 @@ public struct SettingsTable: Equatable, Sendable {
     public var names: [String] { entries.keys.sorted(by: bytewiseLess) }
 
     public mutating func set(_ name: String, _ value: String, _ provenance: Provenance) {
-        if var e = entries[name] {
-            e.overridden.append(.init(value: e.value, provenance: e.provenance))
-            e.value = value
-            e.provenance = provenance
-            entries[name] = e
+        // Mutate in place: copying the entry out and back would copy its
+        // whole history on every assignment (quadratic on long files).
+        if let i = entries.index(forKey: name) {
+            let previous = SettingEntry.Overridden(value: entries.values[i].value, provenance: entries.values[i].provenance)
+            entries.values[i].overridden.append(previous)
+            entries.values[i].value = value
+            entries.values[i].provenance = provenance
         } else {
             entries[name] = SettingEntry(value: value, provenance: provenance)
         }
@@ -95,5 +97,13 @@ public struct SettingsTable: Equatable, Sendable {
 
 /// C-locale (`LC_ALL=C sort`) order.
 func bytewiseLess(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
+    // On contiguous bytes: the generic UTF8View comparison dominated sorting
+    // the names of a large settings file.
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            for i in 0..<min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] }
+            return x.count < y.count
+        }
+    }
 }

@@ -65,7 +65,15 @@ public struct SettingsResolver {
 
         func load(_ path: String, _ layer: ConfigLayer) throws {
             guard FileSystem.exists(path) else { return }
-            let parsed = try ConfigFileParser.parseFile(path, kind: .configuration)
+            let parsed: ConfigFileParser.Result
+            do {
+                parsed = try ConfigFileParser.parseFile(path, kind: .configuration)
+            } catch var e as VMToolsError {
+                // Which layer, and why this file: an old install found by
+                // accident must be recognisable (vmtools(1), FILES).
+                e.message += " (\(paths.describe(layer)))"
+                throw e
+            }
             for case let .assign(name, parts, line) in parsed.statements {
                 table.set(name, Self.expand(parts, table), .config(layer: layer, path: path, line: line))
             }
@@ -94,7 +102,8 @@ public struct SettingsResolver {
         _ = try table.integer("cfg_limit_nesting", minimum: 1)
         _ = try table.integer("cfg_limit_waitlock", minimum: 0)
         _ = try table.integer("cfg_ui_verbosity", minimum: 0)
-        for name in ["cfg_file_vmsettings", "cfg_file_childs", "cfg_file_lock", "cfg_file_pid", "cfg_file_monitor"] {
+        // Every cfg_file_* names a file inside a VM home (vmtools.conf(5)).
+        for name in table.names where name.hasPrefix("cfg_file_") {
             let v = table.value(name)
             if v.isEmpty || v.contains("/") || v == "." || v == ".." {
                 throw VMToolsError(.failure, name, "'\(v)' must be a plain file name (from \(table.provenance(name) ?? .builtin))")
@@ -128,7 +137,6 @@ public struct SettingsResolver {
         let own = try execute(settingsPath, depth: 0, state: &state)
 
         for name in commandLine.templates {
-            if !state.templates.contains(name) { state.templates.append(name) }
             try applyTemplate(name, nesting: 1, stack: [], state: &state)
         }
         for e in commandLine.entries where e.name != "vm_home" {
@@ -144,7 +152,6 @@ public struct SettingsResolver {
         var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
         state.table = table
         for name in names {
-            if !state.templates.contains(name) { state.templates.append(name) }
             try applyTemplate(name, nesting: 1, stack: [], state: &state)
         }
         table = state.table
@@ -157,9 +164,10 @@ public struct SettingsResolver {
         var table: SettingsTable
         var ancestors: [String] = []
         var visited: Set<String> = []
+        /// Templates applied so far, in order; each is applied once.
         var templates: [String] = []
+        var applied: Set<String> = []
         var templateFiles: [String: String] = [:]
-        var parsedTemplates: [String: ConfigFileParser.Result] = [:]
 
         init(global: GlobalConfig, limit: Int) {
             self.global = global
@@ -181,7 +189,6 @@ public struct SettingsResolver {
                 state.table.set(name, value, .vmFile(path: path, line: line, depth: depth))
             case let .template(names, _):
                 for name in names {
-                    if !state.templates.contains(name) { state.templates.append(name) }
                     try applyTemplate(name, nesting: 1, stack: [], state: &state)
                 }
             case let .parent(recorded, line):
@@ -214,24 +221,25 @@ public struct SettingsResolver {
         return real
     }
 
+    /// Applies a template once per resolution (vm.settings(5), TEMPLATES): a
+    /// later `template` line naming it again, or a second path to it through
+    /// nested templates, does nothing. Without that, `t0: template t1 t1`,
+    /// `t1: template t2 t2` … costs 2^depth applications; with it, the work
+    /// is bounded by the number of distinct templates.
     private func applyTemplate(_ name: String, nesting: Int, stack: [String], state: inout LoadState) throws {
         if stack.contains(name) {
             throw VMToolsError(.failure, "template \(name)", "template loop: \((stack + [name]).joined(separator: " → "))")
         }
+        if state.applied.contains(name) { return }
         if nesting >= state.limit {
             throw VMToolsError(.failure, "template \(name)", "templates nested deeper than cfg_limit_nesting (\(state.limit))")
         }
-        let parsed: ConfigFileParser.Result
-        let path: String
-        if let cached = state.parsedTemplates[name], let p = state.templateFiles[name] {
-            parsed = cached
-            path = p
-        } else {
-            path = try findTemplate(name, includeUser: state.table.isYes("cfg_include_userhome"))
-            parsed = try ConfigFileParser.parseFile(path, kind: .template)
-            state.parsedTemplates[name] = parsed
-            state.templateFiles[name] = path
-        }
+        let path = try findTemplate(name, includeUser: state.table.isYes("cfg_include_userhome"),
+                                    userOff: Self.userHomeOff(state.table))
+        let parsed = try ConfigFileParser.parseFile(path, kind: .template)
+        state.applied.insert(name)
+        state.templates.append(name)
+        state.templateFiles[name] = path
         for statement in parsed.statements {
             switch statement {
             case let .assign(n, parts, line):
@@ -242,22 +250,35 @@ public struct SettingsResolver {
                 state.table.set(n, Self.expand(parts, state.table), .template(name: name, path: path, line: line))
             case let .template(names, _):
                 for nested in names {
-                    if !state.templates.contains(nested) { state.templates.append(nested) }
                     try applyTemplate(nested, nesting: nesting + 1, stack: stack + [name], state: &state)
                 }
             }
         }
     }
 
-    public func findTemplate(_ name: String, includeUser: Bool) throws -> String {
+    public func findTemplate(_ name: String, includeUser: Bool, userOff: String? = nil) throws -> String {
         guard SettingName.isTemplateName(name) else {
             throw VMToolsError(.failure, "template \(name)", "invalid template name (letters, digits and _ only)")
         }
+        let file = name + ".tpl"
         let dirs = paths.templateDirectories(includeUser: includeUser)
+        var notes: [String] = []
         for dir in dirs {
-            let p = dir.appendingPathComponent(name + ".tpl")
+            let p = dir.appendingPathComponent(file)
             if FileSystem.isReadable(p) { return p }
+            if FileSystem.lexists(p) { notes.append("\(p) exists but is not readable") }
         }
-        throw VMToolsError(.failure, "template \(name)", "not found (looked for \(name).tpl in \(dirs.joined(separator: ", ")))")
+        if !includeUser, let user = paths.userDir?.appendingPathComponent("templates").appendingPathComponent(file),
+           FileSystem.lexists(user) {
+            notes.append("\(user) is not searched: \(userOff ?? "cfg_include_userhome is not 'yes'")")
+        }
+        let why = notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")
+        throw VMToolsError(.failure, "template \(name)", "not found (looked for \(file) in \(dirs.joined(separator: ", "))\(why))")
+    }
+
+    /// Why the user's directory is not read, naming where that was decided.
+    static func userHomeOff(_ table: SettingsTable) -> String {
+        let from = table.provenance("cfg_include_userhome").map { " (set by \($0))" } ?? ""
+        return "cfg_include_userhome is '\(table.value("cfg_include_userhome"))'\(from)"
     }
 }

@@ -39,6 +39,29 @@ enum SettingsText {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// Text from a file made safe to print in a message: control characters
+    /// (a stray `\r` above all, which would rewind the terminal line) shown
+    /// as escapes.
+    static func visible(_ text: String) -> String {
+        var out = ""
+        for c in text.unicodeScalars {
+            switch c {
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case _ where c.value < 0x20 || (0x7F...0x9F).contains(c.value):
+                out += "\\x" + hexByte(UInt8(c.value & 0xFF))
+            default: out.unicodeScalars.append(c)
+            }
+        }
+        return out
+    }
+
+    /// At most 80 characters of `text`, for quoting a line in a message.
+    static func clip<S: StringProtocol>(_ text: S) -> String {
+        text.count > 80 ? String(text.prefix(77)) + "..." : String(text)
+    }
+
     static func read(_ path: String) throws -> String {
         try validate(FileSystem.readBytes(path, limit: maximumSize), path: path)
     }
@@ -64,7 +87,8 @@ enum SettingName {
     }
 
     static func isSetting(_ s: Substring) -> Bool {
-        (s.hasPrefix("vm_") && isSafe(s.dropFirst(3))) || (s.hasPrefix("cfg_") && isSafe(s.dropFirst(4)))
+        // Byte prefixes: Character-based hasPrefix dominated reading long files.
+        (s.hasASCIIPrefix("vm_") && isSafe(s.dropFirst(3))) || (s.hasASCIIPrefix("cfg_") && isSafe(s.dropFirst(4)))
     }
 
     /// `vm_networking_iface<N>_(device|enable|mac|mode)`, anchored at both ends.

@@ -20,8 +20,9 @@ public struct VMSettingsFile: Equatable, Sendable {
 
     public var templates: [String] {
         var names: [String] = []
+        var seen: Set<String> = []
         for case let .template(list, _) in statements {
-            for n in list where !names.contains(n) { names.append(n) }
+            for n in list where seen.insert(n).inserted { names.append(n) }
         }
         return names
     }
@@ -57,23 +58,23 @@ public struct VMSettingsFile: Equatable, Sendable {
         for raw in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false) {
             number += 1
             let line = trim(Substring(raw))
-            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.isEmpty || line.hasASCIIPrefix("#") { continue }
             do {
                 if afterTemplate, SettingName.isSafe(line),
-                   !line.hasPrefix("vm_"), line != "template", line != "parent" {
+                   !line.hasASCIIPrefix("vm_"), line != "template", line != "parent" {
                     // The original wrote several templates one per line; read them back.
                     file.appendTemplates([String(line)], line: number, merge: true)
                     continue
                 }
                 afterTemplate = false
-                if let eq = line.firstIndex(of: "="), line.hasPrefix("vm_") || line.hasPrefix("cfg_") {
+                if line.hasASCIIPrefix("vm_") || line.hasASCIIPrefix("cfg_"), let eq = line.utf8.firstIndex(of: UInt8(ascii: "=")) {
                     let name = line[..<eq]
-                    let valueText = line[line.index(after: eq)...]
-                    guard name.hasPrefix("vm_"), SettingName.isSafe(name.dropFirst(3)) else {
-                        if name.hasPrefix("cfg_") {
-                            throw VMToolsError.file(path, line: number, "\(name): cfg_* settings belong in vmtools.conf, not in a VM's settings")
+                    let valueText = line[line.utf8.index(after: eq)...]
+                    guard name.hasASCIIPrefix("vm_"), SettingName.isSafe(name.dropFirst(3)) else {
+                        if name.hasASCIIPrefix("cfg_") {
+                            throw VMToolsError.file(path, line: number, "\(SettingsText.visible(SettingsText.clip(name))): cfg_* settings belong in vmtools.conf, not in a VM's settings")
                         }
-                        throw VMToolsError.file(path, line: number, "invalid setting name '\(name)'")
+                        throw VMToolsError.file(path, line: number, "invalid setting name '\(SettingsText.visible(SettingsText.clip(name)))'")
                     }
                     let value = try decode(valueText, path: path, line: number, what: String(name))
                     if name == "vm_home" {
@@ -85,7 +86,7 @@ public struct VMSettingsFile: Equatable, Sendable {
                     var names: [String] = []
                     for word in try words(rest, path: path, line: number) {
                         guard SettingName.isTemplateName(word) else {
-                            throw VMToolsError.file(path, line: number, "invalid template name '\(word)' (letters, digits and _ only)")
+                            throw VMToolsError.file(path, line: number, "invalid template name '\(SettingsText.visible(SettingsText.clip(word)))' (letters, digits and _ only)")
                         }
                         names.append(word)
                     }
@@ -127,10 +128,10 @@ public struct VMSettingsFile: Equatable, Sendable {
     }
 
     static func trim(_ s: Substring) -> Substring {
-        var t = s
-        while let f = t.unicodeScalars.first, isSpace(f) { t = t.dropFirst() }
-        while let l = t.unicodeScalars.last, isSpace(l) { t = t.dropLast() }
-        return t
+        var t = s.unicodeScalars
+        while let f = t.first, isSpace(f) { t.removeFirst() }
+        while let l = t.last, isSpace(l) { t.removeLast() }
+        return Substring(t)
     }
 
     static func isSpace(_ c: Unicode.Scalar) -> Bool {
@@ -138,7 +139,7 @@ public struct VMSettingsFile: Equatable, Sendable {
     }
 
     private static func keywordArgument(_ line: Substring, _ keyword: String) -> Substring? {
-        guard line.hasPrefix(keyword) else { return nil }
+        guard line.hasASCIIPrefix(keyword) else { return nil }
         let rest = line.dropFirst(keyword.count)
         guard let f = rest.unicodeScalars.first, f == " " || f == "\t" else { return nil }
         return trim(rest)
@@ -146,14 +147,17 @@ public struct VMSettingsFile: Equatable, Sendable {
 
     private static func decode(_ text: Substring, path: String, line: Int, what: String) throws -> String {
         do {
-            return try ExtendedString.decode(text)
+            return try ExtendedString.decode(text, assignment: what.hasPrefix("vm_"))
         } catch .unterminatedQuote {
             throw VMToolsError.file(path, line: line, "\(what): unterminated single quote")
+        } catch .tilde {
+            throw VMToolsError.file(path, line: line, "\(what): an unquoted '~' at the start or after ':' is a home directory to the shell; quote it or write the full path")
         } catch let .invalidCharacter(c) {
             let scalar = c.unicodeScalars.first!
             let shown = c == "\t" ? "tab" : c == " " ? "space"
                 : scalar.value < 0x20 || scalar.value == 0x7f ? "control character U+\(String(scalar.value, radix: 16, uppercase: true))" : "'\(c)'"
-            let example = what.hasPrefix("vm_") ? " (for example \(what)=\(ExtendedString.encode("a\(c)b")))" : ""
+            let printable = scalar.value >= 0x20 && scalar.value != 0x7f
+            let example = what.hasPrefix("vm_") && printable ? " (for example \(what)=\(ExtendedString.encode("a\(c)b")))" : ""
             throw VMToolsError.file(path, line: line, "\(what): \(shown) must be inside single quotes\(example); values are data, never shell code")
         }
     }
@@ -181,6 +185,12 @@ public struct VMSettingsFile: Equatable, Sendable {
     }
 
     private static func clip(_ s: Substring) -> String {
-        s.count > 80 ? String(s.prefix(77)) + "..." : String(s)
+        SettingsText.visible(SettingsText.clip(s))
     }
+}
+
+extension Substring {
+    /// `hasPrefix` on bytes: the Character-based one dominated the reading
+    /// of a long file (grapheme breaking on every line).
+    func hasASCIIPrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
 }

@@ -84,10 +84,17 @@ enum FileSystem {
     }
 
     /// Whole file as bytes. `limit` guards against reading a huge or endless file.
+    /// Only regular files are read: `O_NONBLOCK` keeps `open` of a FIFO from
+    /// waiting forever for a writer, and `fstat` refuses it and devices.
     static func readBytes(_ path: String, limit: Int = 16 << 20) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw VMToolsError(.failure, path, "cannot read: \(errnoMessage())") }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw VMToolsError(.failure, path, "cannot read: \(errnoMessage())") }
+        if let kind = fileKind(st.st_mode) {
+            throw VMToolsError(.failure, path, "is \(kind), not a regular file; refusing to read it")
+        }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -103,6 +110,19 @@ enum FileSystem {
             }
         }
         return result
+    }
+
+    /// "a FIFO", "a directory" …; nil for a regular file.
+    static func fileKind(_ mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFIFO: return "a FIFO"
+        case S_IFDIR: return "a directory"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a plain file"
+        }
     }
 
     /// Reads a small text file, or nil when it does not exist.
