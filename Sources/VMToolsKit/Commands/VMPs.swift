@@ -94,8 +94,10 @@ public enum VMPsCommand: Command {
         for key in keys.reversed() {
             let f = Character(key.lowercased())
             let descending = key.isUppercase
+            // Once per row: a display may be asked over QMP.
+            let values = Dictionary(rows.map { ($0.pid, value(f, $0, pidName)) }, uniquingKeysWith: { a, _ in a })
             rows = stableSorted(rows) { a, b in
-                let (x, y) = (value(f, a, pidName), value(f, b, pidName))
+                let (x, y) = (values[a.pid] ?? "", values[b.pid] ?? "")
                 let less: Bool
                 if "cmpxt".contains(f) { less = (Double(x) ?? 0) < (Double(y) ?? 0) } else { less = bytewiseLess(x, y) }
                 let greater: Bool
