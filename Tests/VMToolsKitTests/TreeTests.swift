@@ -450,4 +450,74 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.path).filter { $0.hasPrefix("vmtools-backup.") }.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("big")).sorted() == ["disk.img", "vm.settings"])
     }
+    /// A full filesystem: the error names the file that could not be
+    /// written, and the partial copy goes.
+    @Test func outOfSpaceNamesTheFile() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let cli = try CLI(Scratch())
+        try bigVM(cli, mebibytes: 16)
+        let small = cli.scratch.url("small")
+        try cli.scratch.mkdir("small")
+        let m = try Subprocess("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small]).run()
+        guard m.status == 0 else {
+            let why = "cannot mount a small tmpfs (\(m.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))): needs root"
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: why)) } else { print("SKIP: \(why)") }
+            return
+        }
+        defer { _ = try? Subprocess("/bin/umount", [small]).run() }
+        for (command, target) in [("vmcp", small + "/copy"), ("vmmv", small + "/moved")] {
+            let r = try cli.run(command, [cli.scratch.url("big"), target])
+            #expect(r.status == 1)
+            #expect(r.err.contains("\(target)/disk.img: cannot") && r.err.contains("o space left on device"), "\(command): \(r.err)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "\(command) left files behind")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("big")).sorted() == ["disk.img", "vm.settings"])
+    }
+
+    /// commands.md §8 refuses `vmmv SRC SRC`; vmcp does too, instead of
+    /// nesting a copy inside its own source.
+    @Test func copyOntoItselfIsRefused() throws {
+        guard let t = try tree() else { return }
+        for dest in [t.path("C"), t.path("C") + "/", t.path("C") + "/."] {
+            let r = try t.cli.run("vmcp", [t.path("C"), dest])
+            #expect(r.status == 1 && r.err.contains("source and destination are the same"), "\(dest): \(r.err)")
+            let mv = try t.cli.run("vmmv", [t.path("C"), dest])
+            #expect(mv.status == 1, "\(dest): \(mv.err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: t.path("C") + "/C"))
+        #expect(try t.consistent())
+    }
+
+    /// `-M` of a module that exists nowhere is the same error as `-m` of it.
+    @Test func unknownModulesToRemoveAreAnError() throws {
+        guard let t = try tree() else { return }
+        for flag in ["-m", "-M"] {
+            let r = try t.cli.run("vmcp", [flag, "nosuch", t.path("C"), t.root + "/copy"])
+            #expect(r.status == 1 && r.err.contains("module 'nosuch' not found"), "\(flag): \(r.err)")
+            #expect(!FileManager.default.fileExists(atPath: t.root + "/copy"))
+        }
+        #expect(try t.cli.run("vmcp", ["-q", "-M", "networking_iface_mac", t.path("C"), t.root + "/copy"]).status == 0)
+        let mac = try t.settings(t.path("C")).value("vm_networking_iface1_mac")
+        let copied = try t.settings(t.root + "/copy").value("vm_networking_iface1_mac")
+        #expect(mac != nil && copied == mac, "-M: the MAC is kept")
+    }
+
+    /// Backup directories are `vmtools-backup.` and ten random characters
+    /// (vmtools.conf(5) cfg_file_tmpdir), not four literal X and six.
+    @Test func backupDirectoriesHaveRandomNames() throws {
+        guard let t = try tree() else { return }
+        var names: Set<String> = []
+        for _ in 0..<3 {
+            let r = try t.cli.run("vmfork", [t.path("C"), t.root + "/fork"], env: ["VMTOOLS_FAULT_KILL_AT_STEP": "1"])
+            #expect(r.status != 0)
+            for entry in try FileManager.default.contentsOfDirectory(atPath: t.root) where entry.hasPrefix("vmtools-backup.") {
+                let suffix = entry.dropFirst("vmtools-backup.".count)
+                #expect(suffix.count == 10 && suffix.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } && !suffix.contains("XXXX"), "\(entry)")
+                names.insert(entry)
+            }
+            #expect(try t.cli.run("vmfix", ["-rA", t.root]).status == 3)
+        }
+        #expect(names.count == 3)
+        #expect(try t.consistent())
+    }
 }
