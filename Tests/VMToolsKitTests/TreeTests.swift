@@ -126,7 +126,35 @@ import Testing
         #expect(try t.settings(t.root + "/Rcopy/B/C").parent == t.root + "/Rcopy/B")
         #expect(try t.backing(t.root + "/Rcopy/B/C/hdd.qcow2") == t.root + "/Rcopy/B/hdd.qcow2")
         #expect(t.content(of: t.root + "/Rcopy/B/C/hdd.qcow2") == "C")
-        #expect(try t.cli.run("vmcp", ["-r", t.path("R"), t.path("R") + "/inside"]).status == 1)
+        #expect(try t.consistent())
+    }
+
+    /// `vmcp -R foo foo/foo_bis` (commands.md §7): the copy lands inside its
+    /// own source's tree and does not copy itself again; vmmv still refuses.
+    @Test func recursiveCopyIntoItsOwnTree() throws {
+        guard let t = try tree() else { return }
+        // R/B exists: the copy is R/B/R, with R's whole tree inside.
+        let r = try t.cli.run("vmcp", ["-R", "-y", t.path("R"), t.path("B")])
+        #expect(r.status == 0, "\(r.err)")
+        let copy = t.path("B") + "/R"
+        #expect(t.children(copy) == [copy + "/B", copy + "/D"])
+        #expect(t.children(copy + "/B") == [copy + "/B/C"])
+        #expect(!FileManager.default.fileExists(atPath: copy + "/B/R"), "the copy copied itself")
+        for (home, data) in [(copy, "R"), (copy + "/B", "B"), (copy + "/B/C", "C"), (copy + "/D", "D")] {
+            #expect(t.content(of: home + "/hdd.qcow2") == data, "\(home)")
+        }
+        #expect(try t.backing(copy + "/B/C/hdd.qcow2") == copy + "/B/hdd.qcow2")
+        // -r into a new directory inside: the layout below R, without the copy itself.
+        let inside = t.path("R") + "/inside"
+        let d = try t.cli.run("vmcp", ["-r", t.path("R"), inside])
+        #expect(d.status == 0, "\(d.err)")
+        #expect(try t.settings(inside + "/B/C").parent == inside + "/B")
+        #expect(try t.settings(inside + "/B/R/B/C").parent == inside + "/B/R/B")
+        #expect(t.content(of: inside + "/B/R/B/C/hdd.qcow2") == "C")
+        #expect(!FileManager.default.fileExists(atPath: inside + "/inside"), "the copy copied itself")
+        #expect(try t.consistent())
+        let mv = try t.cli.run("vmmv", [t.path("R"), t.path("B")])
+        #expect(mv.status == 1 && mv.err.contains("cannot move a VM into itself"), "\(mv.err)")
         #expect(try t.consistent())
     }
 
