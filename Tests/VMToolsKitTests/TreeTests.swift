@@ -548,4 +548,42 @@ import Testing
         #expect(names.count == 3)
         #expect(try t.consistent())
     }
+    /// A boot's serial log (and pid file) belongs to that VM's boot: never
+    /// copied by vmcp, vmfork or a move to another filesystem (vmmv(1));
+    /// a rename keeps it; `vmfix -d` lists it as a work file.
+    @Test func serialLogsStayWithTheirVM() throws {
+        guard let t = try tree() else { return }
+        let away = try directoryOnAnotherFilesystem(than: t.root)
+        defer { try? FileManager.default.removeItem(atPath: away) }
+        for name in Tree.names {
+            try Data("boot of \(name)\n".utf8).write(to: URL(fileURLWithPath: t.path(name) + "/serial.log"))
+        }
+        try Data("999999999\n".utf8).write(to: URL(fileURLWithPath: t.path("C") + "/qemu.pid"))
+        #expect(try t.cli.run("vmcp", ["-q", t.path("C"), t.root + "/copy"]).status == 0)
+        #expect(try t.cli.run("vmcp", ["-q", "-a", t.path("C"), t.root + "/alone"]).status == 0)
+        #expect(try t.cli.run("vmfork", ["-q", t.path("C"), t.root + "/fork"]).status == 0)
+        #expect(try t.cli.run("vmcp", ["-q", "-R", "-y", t.path("R"), t.root + "/Rtree"]).status == 0)
+        #expect(try t.cli.run("vmcp", ["-q", "-r", t.path("R"), t.root + "/Rdirs"]).status == 0)
+        let made = ["copy", "alone", "fork"].map { t.root + "/" + $0 } + t.homes(below: t.root + "/Rtree") + t.homes(below: t.root + "/Rdirs")
+        #expect(made.count == 3 + 6 + 3)  // -R also takes copy (a child of B) and fork
+        for home in made {
+            #expect(!FileManager.default.fileExists(atPath: home + "/serial.log") && !FileManager.default.fileExists(atPath: home + "/qemu.pid"), "\(home)")
+        }
+        // Another filesystem: not carried, and gone with the source.
+        #expect(try t.cli.run("vmmv", ["-q", t.path("B"), away]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: away + "/B/serial.log") && !FileManager.default.fileExists(atPath: away + "/B/C/serial.log"))
+        #expect(!FileManager.default.fileExists(atPath: away + "/B/C/qemu.pid"))
+        #expect(FileManager.default.fileExists(atPath: away + "/B/C/vm.settings"))
+        #expect(!FileManager.default.fileExists(atPath: t.path("B")))
+        // A rename keeps the VM's own log.
+        #expect(try t.cli.run("vmmv", ["-q", t.path("D"), t.root + "/D2"]).status == 0)
+        #expect(try String(contentsOfFile: t.root + "/D2/serial.log", encoding: .utf8) == "boot of D\n")
+        // vmfix -d: a work file, listed and (without -n) removed.
+        let n = try t.cli.run("vmfix", ["-rdn", t.root])
+        #expect(n.status == 3 && n.err.contains("    \(t.root)/D2/serial.log") && n.err.contains("    \(t.path("R"))/serial.log"), "\(n.err)")
+        #expect(try t.cli.run("vmfix", ["-rd", t.root]).status == 3)
+        #expect(!FileManager.default.fileExists(atPath: t.root + "/D2/serial.log"))
+        #expect(try t.cli.run("vmfix", ["-rd", t.root]).status == 0)
+        #expect(try t.consistent())
+    }
 }

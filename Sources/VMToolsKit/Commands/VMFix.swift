@@ -17,7 +17,7 @@ public enum VMFixCommand: Command {
             OptionSpec("A", "every test, cosmetic ones included (-bdlps)"),
             OptionSpec("a", "every test of a real defect (-blps)"),
             OptionSpec("b", "leftover backup directories: undo interrupted operations"),
-            OptionSpec("d", "leftover qemu.pid and monitor socket files"),
+            OptionSpec("d", "leftover work files: qemu.pid, monitor sockets, serial.log"),
             OptionSpec("l", "leftover lock files"),
             OptionSpec("n", "check only, change nothing"),
             OptionSpec("p", "parent and children links"),
@@ -191,7 +191,7 @@ public enum VMFixCommand: Command {
         // MARK: -d
 
         mutating func runtimeFiles(_ operands: [String]) {
-            let names = ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp"].map { global.file($0) }
+            let names = TreeMover.workFileSettings.map { global.file($0) }
             var found: [(String, [String])] = []
             for dir in directories(operands) {
                 let files = names.map { dir.appendingPathComponent($0) }.filter { FileSystem.lexists($0) }
