@@ -355,6 +355,33 @@ import Testing
         #expect(try t.consistent())
     }
 
+    /// A plain `mv` of a parent, then `vmfix -p` on it alone (no -r): its
+    /// children get their disks relinked with their parent lines, the one
+    /// that moved along (its own paths and backing) and the one elsewhere.
+    @Test func fixRelinksTheChildrensDisksAfterMvOfTheParent() throws {
+        guard let t = try tree() else { return }
+        let r2 = t.root + "/R2"
+        try FileManager.default.moveItem(atPath: t.path("R"), toPath: r2)
+        let r = try t.cli.run("vmfix", ["-p", r2])
+        #expect(r.status == 3, "\(r.err)")
+        #expect(r.err.contains("SOLVED: \(r2)/B/hdd.qcow2: backing file now \(r2)/hdd.qcow2"), "\(r.err)")
+        #expect(try t.settings(r2 + "/B").parent == r2)
+        #expect(try t.settings(r2 + "/B").value("vm_storage_hdd1_backend") == r2 + "/B/hdd.qcow2")
+        #expect(try t.backing(r2 + "/B/hdd.qcow2") == r2 + "/hdd.qcow2")
+        #expect(try t.settings(t.path("D")).parent == r2)
+        #expect(try t.backing(t.path("D") + "/hdd.qcow2") == r2 + "/hdd.qcow2")
+        #expect(t.children(r2) == [t.path("D"), r2 + "/B"])
+        // The grandchild, on its own, the same way.
+        #expect(try t.cli.run("vmfix", ["-p", r2 + "/B/C"]).status == 3)
+        #expect(try t.settings(r2 + "/B/C").value("vm_storage_hdd1_backend") == r2 + "/B/C/hdd.qcow2")
+        #expect(try t.backing(r2 + "/B/C/hdd.qcow2") == r2 + "/B/hdd.qcow2")
+        #expect(try t.cli.run("vmfix", ["-s", r2]).status == 3)  // R2's own path: -s
+        for (home, data) in [(r2 + "/B", "B"), (r2 + "/B/C", "C"), (t.path("D"), "D")] {
+            #expect(t.content(of: home + "/hdd.qcow2") == data, "\(home)")
+        }
+        #expect(try t.consistent())
+    }
+
     @Test func fixLocksAndRunTimeFiles() throws {
         guard let t = try tree() else { return }
         let cli = t.cli
