@@ -6,8 +6,9 @@ import Testing
 /// directory, as `.iso`/`.qcow2`/`.ova` file names and as file names inside
 /// an `.ova`. Names that look like options are given after `--`.
 /// Each name goes through fork, copy, move (also to another filesystem),
-/// merge and vmrm (fast, one test case each), and through an `.ova` import and a real boot (one test that
-/// starts them five at a time), with `vmfix -ran` clean after every step.
+/// merge and vmrm (fast, one test case each), and through an `.ova` import
+/// and a real boot (one test that starts them five at a time), with
+/// `vmfix -ran` clean after every step.
 @Suite struct NamesTests {
     static let names: [String] = [
         "foo", "[f]oo", ".foo", "foobar.iso", "foobar.vmdk", "foobar.ova", "*", ">", "\\", "$$",
@@ -120,7 +121,17 @@ import Testing
             homes.append(home)
         }
         try Self.expectConsistent(cli, vms, after: "the imports")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: lab.s.url("media")).count == 2 * Self.names.count, "the media are untouched")
+        // Bare `.iso` and `.qcow2` files of each name: the command vmup would run.
+        for name in Self.names {
+            let qcow2 = lab.s.url("media/" + name + ".qcow2")
+            let o = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-b", Guest.qcow2, "-F", "qcow2", "--", qcow2]).run()
+            #expect(o.status == 0, "\(o.stderrText)")
+            for file in [name + ".iso", name + ".qcow2"] {
+                let r = try cli.run("vmup", ["-n", "--", file], cwd: lab.s.url("media"))
+                #expect(r.status == 0, "vmup -n \(file): \(r.err)")
+            }
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: lab.s.url("media")).count == 3 * Self.names.count, "the media are untouched")
 
         var started: [String] = []
         defer {
