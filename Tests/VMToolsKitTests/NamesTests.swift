@@ -183,4 +183,19 @@ import Testing
         #expect(try cli.run("vmrm", ["-q", "-y", "--", "-n", "-", "copy"]).status == 0)
         #expect(!cli.scratch.exists("-n") && !cli.scratch.exists("-") && !cli.scratch.exists("copy"))
     }
+    /// The disk is a regular file found in the unpacked archive: a member
+    /// that is a link to a file elsewhere is no disk, and nothing is left.
+    @Test func anOVAMemberThatIsALinkIsNoDisk() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let cli = try CLI(Scratch())
+        try cli.scratch.mkdir("parts")
+        try cli.scratch.write("parts/x.ovf", "<Envelope/>\n")
+        try FileManager.default.createSymbolicLink(atPath: cli.scratch.url("parts/x.vmdk"), withDestinationPath: "/etc/passwd")
+        let c = try Subprocess("/bin/tar", ["-cf", cli.scratch.url("x.ova"), "-C", cli.scratch.url("parts"), "x.ovf", "x.vmdk"]).run()
+        try #require(c.status == 0, "\(c.stderrText)")
+        let r = try cli.run("vmcreate", ["-n", "-y", "-o", "vm_storage_hdd1_backend=" + cli.scratch.url("x.ova"), "vm"])
+        #expect(r.status == 1 && r.err.contains("the .ova holds no .vmdk disk"), "\(r.err)")
+        #expect(!cli.scratch.exists("vm"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.path).allSatisfy { !$0.hasPrefix(".vmtools-import") })
+    }
 }

@@ -18,8 +18,8 @@ enum OVA {
         let dir = FileSystem.string(fromNulTerminated: template)
         do {
             // Run in the directory: tar unquotes a --directory value (a
-            // backslash-n in it would become a newline). --force-local: a colon in the archive's
-            // path never means a remote host.
+            // backslash-n in it would become a newline). --force-local: a
+            // colon in the archive's path never means a remote host.
             let x = try Subprocess("/bin/tar", ["--extract", "--no-same-owner", "--no-same-permissions", "--force-local", "--file", archive],
                                    workingDirectory: dir).run()
             guard x.status == 0 else {
