@@ -72,4 +72,29 @@ import Testing
         let direct = try cli.run("vmrm", ["-y", inner])
         #expect(direct.status == 1 && direct.err.contains("is running"))
     }
+    /// A parent that cannot be read keeps listing its child: refused, as
+    /// with a read-only parent, and nothing is deleted.
+    @Test func aChildOfAnUnreadableParentIsKept() throws {
+        guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
+        let cli = try CLI(Scratch())
+        let base = try tree(cli)
+        let elsewhere = cli.scratch.url("elsewhere")
+        var command = "vmrm"
+        if geteuid() == 0 {
+            // Root reads everything: the command runs as nobody.
+            guard let setpriv = requireTool("setpriv") else { return }
+            #expect(try Subprocess("/bin/chown", ["-R", "65534:65534", cli.scratch.path]).run().status == 0)
+            try cli.scratch.writeScript("bin/vmrm-as-nobody", "#!/bin/sh\nexec \(setpriv) --reuid=65534 --regid=65534 --clear-groups -- \"$(dirname \"$0\")/vmrm\" \"$@\"\n")
+            command = "vmrm-as-nobody"
+        }
+        chmod(base, 0)
+        defer { chmod(base, 0o755) }
+        let r = try cli.run(command, ["-y", elsewhere])
+        chmod(base, 0o755)
+        #expect(r.status == 1, "\(r.err)")
+        #expect(r.err.contains("ERROR: \(base): its child list cannot be updated (the parent home is not accessible"), "\(r.err)")
+        #expect(FileManager.default.fileExists(atPath: elsewhere + "/vm.settings"))
+        #expect(try String(contentsOfFile: base + "/childs.lst", encoding: .utf8).contains(elsewhere + "\n"))
+        #expect(try cli.run("vmfix", ["-ran", cli.scratch.path]).status == 0)
+    }
 }

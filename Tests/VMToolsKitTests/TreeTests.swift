@@ -83,9 +83,11 @@ import Testing
         #expect(info["format"]?.stringValue == "qcow2")
         #expect(info["full-backing-filename"]?.stringValue == t.path("B") + "/hdd.qcow2")
         #expect(t.content(of: t.root + "/z/hdd.qcow2") == "C")
-        // -M removes whole module names only: "mac" is no module, so nothing is removed.
-        #expect(try t.cli.run("vmcp", ["-M", "mac", t.path("C"), t.root + "/m"]).status == 0)
-        #expect(try t.settings(t.root + "/m").value("vm_networking_iface1_mac") != t.settings(t.path("C")).value("vm_networking_iface1_mac"))
+        // -M takes whole module names only: "mac" is no module (an error, as
+        // with -m), not a part of networking_iface_mac.
+        let m = try t.cli.run("vmcp", ["-M", "mac", t.path("C"), t.root + "/m"])
+        #expect(m.status == 1 && m.err.contains("module 'mac' not found"), "\(m.err)")
+        #expect(!FileManager.default.fileExists(atPath: t.root + "/m"))
         #expect(try t.cli.run("vmcp", ["-m", "no_such_module", t.path("C"), t.root + "/n"]).status != 0)
         #expect(try t.cli.run("vmcp", [t.path("C"), t.path("B"), t.root + "/not-a-dir"]).status == 2)
     }
@@ -126,7 +128,35 @@ import Testing
         #expect(try t.settings(t.root + "/Rcopy/B/C").parent == t.root + "/Rcopy/B")
         #expect(try t.backing(t.root + "/Rcopy/B/C/hdd.qcow2") == t.root + "/Rcopy/B/hdd.qcow2")
         #expect(t.content(of: t.root + "/Rcopy/B/C/hdd.qcow2") == "C")
-        #expect(try t.cli.run("vmcp", ["-r", t.path("R"), t.path("R") + "/inside"]).status == 1)
+        #expect(try t.consistent())
+    }
+
+    /// `vmcp -R foo foo/foo_bis` (commands.md §7): the copy lands inside its
+    /// own source's tree and does not copy itself again; vmmv still refuses.
+    @Test func recursiveCopyIntoItsOwnTree() throws {
+        guard let t = try tree() else { return }
+        // R/B exists: the copy is R/B/R, with R's whole tree inside.
+        let r = try t.cli.run("vmcp", ["-R", "-y", t.path("R"), t.path("B")])
+        #expect(r.status == 0, "\(r.err)")
+        let copy = t.path("B") + "/R"
+        #expect(t.children(copy) == [copy + "/B", copy + "/D"])
+        #expect(t.children(copy + "/B") == [copy + "/B/C"])
+        #expect(!FileManager.default.fileExists(atPath: copy + "/B/R"), "the copy copied itself")
+        for (home, data) in [(copy, "R"), (copy + "/B", "B"), (copy + "/B/C", "C"), (copy + "/D", "D")] {
+            #expect(t.content(of: home + "/hdd.qcow2") == data, "\(home)")
+        }
+        #expect(try t.backing(copy + "/B/C/hdd.qcow2") == copy + "/B/hdd.qcow2")
+        // -r into a new directory inside: the layout below R, without the copy itself.
+        let inside = t.path("R") + "/inside"
+        let d = try t.cli.run("vmcp", ["-r", t.path("R"), inside])
+        #expect(d.status == 0, "\(d.err)")
+        #expect(try t.settings(inside + "/B/C").parent == inside + "/B")
+        #expect(try t.settings(inside + "/B/R/B/C").parent == inside + "/B/R/B")
+        #expect(t.content(of: inside + "/B/R/B/C/hdd.qcow2") == "C")
+        #expect(!FileManager.default.fileExists(atPath: inside + "/inside"), "the copy copied itself")
+        #expect(try t.consistent())
+        let mv = try t.cli.run("vmmv", [t.path("R"), t.path("B")])
+        #expect(mv.status == 1 && mv.err.contains("cannot move a VM into itself"), "\(mv.err)")
         #expect(try t.consistent())
     }
 
@@ -327,6 +357,33 @@ import Testing
         #expect(try t.consistent())
     }
 
+    /// A plain `mv` of a parent, then `vmfix -p` on it alone (no -r): its
+    /// children get their disks relinked with their parent lines, the one
+    /// that moved along (its own paths and backing) and the one elsewhere.
+    @Test func fixRelinksTheChildrensDisksAfterMvOfTheParent() throws {
+        guard let t = try tree() else { return }
+        let r2 = t.root + "/R2"
+        try FileManager.default.moveItem(atPath: t.path("R"), toPath: r2)
+        let r = try t.cli.run("vmfix", ["-p", r2])
+        #expect(r.status == 3, "\(r.err)")
+        #expect(r.err.contains("SOLVED: \(r2)/B/hdd.qcow2: backing file now \(r2)/hdd.qcow2"), "\(r.err)")
+        #expect(try t.settings(r2 + "/B").parent == r2)
+        #expect(try t.settings(r2 + "/B").value("vm_storage_hdd1_backend") == r2 + "/B/hdd.qcow2")
+        #expect(try t.backing(r2 + "/B/hdd.qcow2") == r2 + "/hdd.qcow2")
+        #expect(try t.settings(t.path("D")).parent == r2)
+        #expect(try t.backing(t.path("D") + "/hdd.qcow2") == r2 + "/hdd.qcow2")
+        #expect(t.children(r2) == [t.path("D"), r2 + "/B"])
+        // The grandchild, on its own, the same way.
+        #expect(try t.cli.run("vmfix", ["-p", r2 + "/B/C"]).status == 3)
+        #expect(try t.settings(r2 + "/B/C").value("vm_storage_hdd1_backend") == r2 + "/B/C/hdd.qcow2")
+        #expect(try t.backing(r2 + "/B/C/hdd.qcow2") == r2 + "/B/hdd.qcow2")
+        #expect(try t.cli.run("vmfix", ["-s", r2]).status == 3)  // R2's own path: -s
+        for (home, data) in [(r2 + "/B", "B"), (r2 + "/B/C", "C"), (t.path("D"), "D")] {
+            #expect(t.content(of: home + "/hdd.qcow2") == data, "\(home)")
+        }
+        #expect(try t.consistent())
+    }
+
     @Test func fixLocksAndRunTimeFiles() throws {
         guard let t = try tree() else { return }
         let cli = t.cli
@@ -449,5 +506,113 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: cli.scratch.url("copy")))
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.path).filter { $0.hasPrefix("vmtools-backup.") }.isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("big")).sorted() == ["disk.img", "vm.settings"])
+    }
+    /// A full filesystem: the error names the file that could not be
+    /// written, and the partial copy goes.
+    @Test func outOfSpaceNamesTheFile() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let cli = try CLI(Scratch())
+        try bigVM(cli, mebibytes: 16)
+        let small = cli.scratch.url("small")
+        try cli.scratch.mkdir("small")
+        let m = try Subprocess("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small]).run()
+        guard m.status == 0 else {
+            let why = "cannot mount a small tmpfs (\(m.stderrText.trimmingCharacters(in: .whitespacesAndNewlines))): needs root"
+            if ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record(Comment(rawValue: why)) } else { print("SKIP: \(why)") }
+            return
+        }
+        defer { _ = try? Subprocess("/bin/umount", [small]).run() }
+        for (command, target) in [("vmcp", small + "/copy"), ("vmmv", small + "/moved")] {
+            let r = try cli.run(command, [cli.scratch.url("big"), target])
+            #expect(r.status == 1)
+            #expect(r.err.contains("\(target)/disk.img: cannot") && r.err.contains("o space left on device"), "\(command): \(r.err)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "\(command) left files behind")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("big")).sorted() == ["disk.img", "vm.settings"])
+    }
+
+    /// commands.md §8 refuses `vmmv SRC SRC`; vmcp does too, instead of
+    /// nesting a copy inside its own source.
+    @Test func copyOntoItselfIsRefused() throws {
+        guard let t = try tree() else { return }
+        for dest in [t.path("C"), t.path("C") + "/", t.path("C") + "/."] {
+            let r = try t.cli.run("vmcp", [t.path("C"), dest])
+            #expect(r.status == 1 && r.err.contains("source and destination are the same"), "\(dest): \(r.err)")
+            let mv = try t.cli.run("vmmv", [t.path("C"), dest])
+            #expect(mv.status == 1, "\(dest): \(mv.err)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: t.path("C") + "/C"))
+        #expect(try t.consistent())
+    }
+
+    /// `-M` of a module that exists nowhere is the same error as `-m` of it.
+    @Test func unknownModulesToRemoveAreAnError() throws {
+        guard let t = try tree() else { return }
+        for flag in ["-m", "-M"] {
+            let r = try t.cli.run("vmcp", [flag, "nosuch", t.path("C"), t.root + "/copy"])
+            #expect(r.status == 1 && r.err.contains("module 'nosuch' not found"), "\(flag): \(r.err)")
+            #expect(!FileManager.default.fileExists(atPath: t.root + "/copy"))
+        }
+        #expect(try t.cli.run("vmcp", ["-q", "-M", "networking_iface_mac", t.path("C"), t.root + "/copy"]).status == 0)
+        let mac = try t.settings(t.path("C")).value("vm_networking_iface1_mac")
+        let copied = try t.settings(t.root + "/copy").value("vm_networking_iface1_mac")
+        #expect(mac != nil && copied == mac, "-M: the MAC is kept")
+    }
+
+    /// Backup directories are `vmtools-backup.` and ten random characters
+    /// (vmtools.conf(5) cfg_file_tmpdir), not four literal X and six.
+    @Test func backupDirectoriesHaveRandomNames() throws {
+        guard let t = try tree() else { return }
+        var names: Set<String> = []
+        for _ in 0..<3 {
+            let r = try t.cli.run("vmfork", [t.path("C"), t.root + "/fork"], env: ["VMTOOLS_FAULT_KILL_AT_STEP": "1"])
+            #expect(r.status != 0)
+            for entry in try FileManager.default.contentsOfDirectory(atPath: t.root) where entry.hasPrefix("vmtools-backup.") {
+                let suffix = entry.dropFirst("vmtools-backup.".count)
+                #expect(suffix.count == 10 && suffix.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } && !suffix.contains("XXXX"), "\(entry)")
+                names.insert(entry)
+            }
+            #expect(try t.cli.run("vmfix", ["-rA", t.root]).status == 3)
+        }
+        #expect(names.count == 3)
+        #expect(try t.consistent())
+    }
+    /// A boot's serial log (and pid file) belongs to that VM's boot: never
+    /// copied by vmcp, vmfork or a move to another filesystem (vmmv(1));
+    /// a rename keeps it; `vmfix -d` lists it as a work file.
+    @Test func serialLogsStayWithTheirVM() throws {
+        guard let t = try tree() else { return }
+        let away = try directoryOnAnotherFilesystem(than: t.root)
+        defer { try? FileManager.default.removeItem(atPath: away) }
+        for name in Tree.names {
+            try Data("boot of \(name)\n".utf8).write(to: URL(fileURLWithPath: t.path(name) + "/serial.log"))
+        }
+        try Data("999999999\n".utf8).write(to: URL(fileURLWithPath: t.path("C") + "/qemu.pid"))
+        #expect(try t.cli.run("vmcp", ["-q", t.path("C"), t.root + "/copy"]).status == 0)
+        #expect(try t.cli.run("vmcp", ["-q", "-a", t.path("C"), t.root + "/alone"]).status == 0)
+        #expect(try t.cli.run("vmfork", ["-q", t.path("C"), t.root + "/fork"]).status == 0)
+        #expect(try t.cli.run("vmcp", ["-q", "-R", "-y", t.path("R"), t.root + "/Rtree"]).status == 0)
+        #expect(try t.cli.run("vmcp", ["-q", "-r", t.path("R"), t.root + "/Rdirs"]).status == 0)
+        let made = ["copy", "alone", "fork"].map { t.root + "/" + $0 } + t.homes(below: t.root + "/Rtree") + t.homes(below: t.root + "/Rdirs")
+        #expect(made.count == 3 + 6 + 3)  // -R also takes copy (a child of B) and fork
+        for home in made {
+            #expect(!FileManager.default.fileExists(atPath: home + "/serial.log") && !FileManager.default.fileExists(atPath: home + "/qemu.pid"), "\(home)")
+        }
+        // Another filesystem: not carried, and gone with the source.
+        #expect(try t.cli.run("vmmv", ["-q", t.path("B"), away]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: away + "/B/serial.log") && !FileManager.default.fileExists(atPath: away + "/B/C/serial.log"))
+        #expect(!FileManager.default.fileExists(atPath: away + "/B/C/qemu.pid"))
+        #expect(FileManager.default.fileExists(atPath: away + "/B/C/vm.settings"))
+        #expect(!FileManager.default.fileExists(atPath: t.path("B")))
+        // A rename keeps the VM's own log.
+        #expect(try t.cli.run("vmmv", ["-q", t.path("D"), t.root + "/D2"]).status == 0)
+        #expect(try String(contentsOfFile: t.root + "/D2/serial.log", encoding: .utf8) == "boot of D\n")
+        // vmfix -d: a work file, listed and (without -n) removed.
+        let n = try t.cli.run("vmfix", ["-rdn", t.root])
+        #expect(n.status == 3 && n.err.contains("    \(t.root)/D2/serial.log") && n.err.contains("    \(t.path("R"))/serial.log"), "\(n.err)")
+        #expect(try t.cli.run("vmfix", ["-rd", t.root]).status == 3)
+        #expect(!FileManager.default.fileExists(atPath: t.root + "/D2/serial.log"))
+        #expect(try t.cli.run("vmfix", ["-rd", t.root]).status == 0)
+        #expect(try t.consistent())
     }
 }

@@ -29,6 +29,10 @@ public enum VMCpCommand: Command {
         return cloner.cloneEach(args.operands.dropLast().map { ($0, destination) }) { operand in
             let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
             guard FileSystem.isDirectory(source) else { throw VMToolsError(.failure, operand, "not a directory") }
+            // As vmmv refuses it: the copy would nest inside its own source.
+            if (try? FileSystem.canonicalize(destination, cwd: context.cwd)) == source {
+                throw VMToolsError(.failure, source, "source and destination are the same")
+            }
             return source
         }
     }

@@ -17,7 +17,7 @@ public enum VMFixCommand: Command {
             OptionSpec("A", "every test, cosmetic ones included (-bdlps)"),
             OptionSpec("a", "every test of a real defect (-blps)"),
             OptionSpec("b", "leftover backup directories: undo interrupted operations"),
-            OptionSpec("d", "leftover qemu.pid and monitor socket files"),
+            OptionSpec("d", "leftover work files: qemu.pid, monitor sockets, serial.log"),
             OptionSpec("l", "leftover lock files"),
             OptionSpec("n", "check only, change nothing"),
             OptionSpec("p", "parent and children links"),
@@ -191,7 +191,7 @@ public enum VMFixCommand: Command {
         // MARK: -d
 
         mutating func runtimeFiles(_ operands: [String]) {
-            let names = ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp"].map { global.file($0) }
+            let names = TreeMover.workFileSettings.map { global.file($0) }
             var found: [(String, [String])] = []
             for dir in directories(operands) {
                 // A read-only home keeps them in its run-time directory.
@@ -286,9 +286,7 @@ public enum VMFixCommand: Command {
                     issue("\(home): parent link invalid: \(parent) (now \(newParent))")
                     if !checkOnly {
                         try locks.lock(newParent, allowRunning: true)
-                        var patch = SettingsPatch()
-                        patch.parent = .some(newParent)
-                        try patch.write(to: home, global: global, tx)
+                        try relinkChild(home, to: newParent, from: parent, tx)
                         try relink.updateChildList(in: newParent, remove: oldEntry, add: home)
                         console.solved("\(home): parent path updated to \(newParent)")
                     }
@@ -339,19 +337,31 @@ public enum VMFixCommand: Command {
         }
 
         /// Points a child at its (moved) parent: the parent line, and the
+        /// disks that moved with the parent's directory (vmfix(1) -p): the
+        /// child's own storage paths when it lived inside it, and the
         /// backing files of its overlays that still name the old place.
         func relinkChild(_ child: String, to parent: String, from old: String?, _ tx: Transaction) throws {
             var patch = SettingsPatch()
             patch.parent = .some(parent)
-            try patch.write(to: child, global: global, tx)
-            for (_, value) in try readFile(child).assignments where value.contains("/") {
+            let t = old.map { PathTranslation(from: $0, to: parent) }
+            for (name, value) in try readFile(child).assignments where SettingName.isStorageBackend(name) && !value.isEmpty {
                 let b = StorageBackend(value)
-                guard !b.isRemote, b.location.hasPrefix("/"), FileSystem.isRegularFile(b.location),
-                      let backing = try? QemuImg.backing(of: b.location, environment: environment),
+                guard !b.isRemote, !b.location.isEmpty else { continue }
+                var image = b.path(home: child, environment: environment)
+                if !FileSystem.isReadable(image), let t, t.applies(to: image), FileSystem.isReadable(t(image)) {
+                    image = t(image)
+                    if b.location.hasPrefix("/") { patch.values[name] = (b.prefix.map { $0 + ":" } ?? "") + image }
+                    console.solved("\(child): \(name) now \(image)")
+                }
+                guard FileSystem.isRegularFile(image), let backing = try? QemuImg.backing(of: image, environment: environment),
                       !FileSystem.isReadable(backing.path) else { continue }
-                let moved = parent.appendingPathComponent(backing.path.lastPathComponent)
-                if FileSystem.isReadable(moved) { try tx.rebase(b.location, onto: moved, current: backing) }
+                var moved = parent.appendingPathComponent(backing.path.lastPathComponent)
+                if let t, t.applies(to: backing.path), FileSystem.isReadable(t(backing.path)) { moved = t(backing.path) }
+                guard FileSystem.isReadable(moved) else { continue }
+                try tx.rebase(image, onto: moved, current: backing)
+                console.solved("\(image): backing file now \(moved)")
             }
+            try patch.write(to: child, global: global, tx)
         }
 
         mutating func checkStorage(_ home: String, _ tx: Transaction) throws {

@@ -84,8 +84,14 @@ public enum VMRmCommand: Command {
             for child in children { try delete(child, depth: depth + 1, locks, tx) }
             guard try prompter.confirm("Delete the virtual machine \(home)") else { throw Cancelled() }
             let settings = global.settingsPath(in: home)
-            let parent = (try? VMSettingsFile.read(settings))?.parent
-                .flatMap { FileSystem.realPath($0.hasPrefix("/") ? $0 : home.appendingPathComponent($0)) }
+            let recorded = (try? VMSettingsFile.read(settings))?.parent.map { $0.hasPrefix("/") ? $0 : home.appendingPathComponent($0) }
+            let parent = recorded.flatMap { FileSystem.realPath($0) }
+            // A parent that is gone lists nobody; one that cannot be read
+            // would keep listing this VM, as a read-only one would.
+            if let recorded, !(parent.map { VMHome.isHome($0, global: global) } ?? false),
+               access(global.settingsPath(in: recorded), F_OK) != 0, errno != ENOENT, errno != ENOTDIR {
+                throw VMToolsError(.failure, recorded, "its child list cannot be updated (the parent home is not accessible: \(FileSystem.errnoMessage()))")
+            }
             // The VM stops existing when its settings file goes aside.
             // On another filesystem, what goes aside waits beside the home, not in it.
             let near = home.deletingLastPathComponent

@@ -142,11 +142,7 @@ public final class Transaction {
     private func secondaryDirectory(in dir: String) throws -> String {
         let device = FileSystem.device(dir) ?? 0
         if let existing = secondaries[device] { return existing }
-        var template = Array(dir.appendingPathComponent("vmtools-backup.XXXXXXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw VMToolsError(.failure, dir, "cannot create a backup directory here: \(FileSystem.errnoMessage())")
-        }
-        let secondary = FileSystem.string(fromNulTerminated: template)
+        let secondary = try Self.makeBackupDirectory(in: dir)
         try FileSystem.writeAtomically(Array((backupDirectory! + "\n").utf8), to: secondary.appendingPathComponent(Self.primaryName))
         FileSystem.syncDirectory(dir)
         // Removed with the primary at commit or rollback; if the command dies
@@ -198,13 +194,24 @@ public final class Transaction {
 
     // MARK: Journal
 
+    /// `vmtools-backup.` and ten random letters or digits, mode 0700. Not
+    /// mkdtemp(3): it fills only the last six X of the template, and the
+    /// name kept four literal X.
+    static func makeBackupDirectory(in dir: String) throws -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8)
+        while true {
+            let suffix = try SystemRandom.bytes(10).map { alphabet[Int($0) % alphabet.count] }
+            let path = dir.appendingPathComponent("vmtools-backup." + String(decoding: suffix, as: UTF8.self))
+            if mkdir(path, 0o700) == 0 { return path }
+            guard errno == EEXIST else {
+                throw VMToolsError(.failure, dir, "cannot create a backup directory here: \(FileSystem.errnoMessage())")
+            }
+        }
+    }
+
     private func openJournal() throws {
         guard journalFD < 0 else { return }
-        var template = Array(anchor.appendingPathComponent("vmtools-backup.XXXXXXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw VMToolsError(.failure, anchor, "cannot create a backup directory here: \(FileSystem.errnoMessage())")
-        }
-        let dir = FileSystem.string(fromNulTerminated: template)
+        let dir = try Self.makeBackupDirectory(in: anchor)
         let path = dir.appendingPathComponent(Self.journalName)
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {

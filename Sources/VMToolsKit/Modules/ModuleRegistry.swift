@@ -154,6 +154,8 @@ public enum ModuleRegistry {
     static func cloneModules(_ settings: SettingsTable, add: [String], remove: [String], paths: SystemPaths,
                              console: Console? = nil) throws -> [ModuleChoice] {
         var names = try Self.names("cfg_modules_clone", in: settings)
+        // -M of a module that exists nowhere is a typo, as -m of one is.
+        for r in remove where !names.contains(r) { _ = try choose(.clone, names: [r], settings: settings, paths: paths) }
         names.removeAll { remove.contains($0) }
         for a in add where !names.contains(a) { names.append(a) }
         return try choose(.clone, names: names, settings: settings, paths: paths, console: console)

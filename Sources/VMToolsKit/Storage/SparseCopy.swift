@@ -46,7 +46,7 @@ public enum SparseCopy {
                         if n < 0 && [EXDEV, ENOSYS, EINVAL, EOPNOTSUPP].contains(errno) { method = .readWrite }
                         else if n < 0 && errno != EINTR { throw fail("cannot copy") }
                     }
-                    if method == .readWrite { n = try copyByHand(input, output, offset: offset, length: length) }
+                    if method == .readWrite { n = try copyByHand(input, output, offset: offset, length: length, source: source, dest: dest) }
                     if n == 0 { break }  // the source shrank under us
                     if n > 0 {
                         // Start writing back what is copied so far: the final
@@ -80,11 +80,11 @@ public enum SparseCopy {
         return out
     }
 
-    private static func copyByHand(_ input: Int32, _ output: Int32, offset: Int64, length: Int) throws -> Int {
+    private static func copyByHand(_ input: Int32, _ output: Int32, offset: Int64, length: Int, source: String, dest: String) throws -> Int {
         var buffer = [UInt8](repeating: 0, count: min(length, 1 << 20))
         let n = buffer.withUnsafeMutableBytes { pread(input, $0.baseAddress, $0.count, off_t(offset)) }
         guard n > 0 else {
-            if n < 0 { throw VMToolsError(.failure, nil, "cannot read: \(FileSystem.errnoMessage())") }
+            if n < 0 { throw VMToolsError(.failure, source, "cannot read: \(FileSystem.errnoMessage())") }
             return 0
         }
         // Zero blocks become holes, as cp --sparse=always makes them.
@@ -92,7 +92,7 @@ public enum SparseCopy {
         var written = 0
         while written < n {
             let w = buffer.withUnsafeBytes { pwrite(output, $0.baseAddress! + written, n - written, off_t(offset) + off_t(written)) }
-            guard w > 0 else { throw VMToolsError(.failure, nil, "cannot write: \(FileSystem.errnoMessage())") }
+            guard w > 0 else { throw VMToolsError(.failure, dest, "cannot write: \(FileSystem.errnoMessage())") }
             written += w
         }
         return n

@@ -74,9 +74,6 @@ struct Cloner {
     /// Copies or forks `source` (canonical) to `destination`; returns the new home.
     func clone(_ source: String, to destination: String) throws -> String {
         let root = try Self.newHome(for: source, at: destination, cwd: context.cwd, global: global)
-        if (directoryRecursion || childRecursion) && FileSystem.isWithin(root, source) {
-            throw VMToolsError(.failure, root, "is inside '\(source)', which is copied recursively")
-        }
         let locks = LockSet(global: global, console: context.console)
         let tx = Transaction(anchor: root.deletingLastPathComponent, environment: environment)
         return try tx.run(holding: locks) {
@@ -140,7 +137,8 @@ struct Cloner {
             placed[source] = root
             order = [source]
             if cloner.directoryRecursion {
-                for dir in FileSystem.subdirectories(source) {
+                // A copy made inside its own source (commands.md §7) is not part of it.
+                for dir in FileSystem.subdirectories(source) where !FileSystem.isWithin(dir, root) {
                     placed[dir] = root + dir.dropFirst(source.count)
                     order.append(dir)
                 }

@@ -39,17 +39,9 @@ public enum StorageHddImportModule: ConfigureModule {
         var extraction: String?
         defer { if let extraction { FileSystem.removeTree(extraction) } }
         if isOVA {
-            let list = try Subprocess("/bin/tar", ["-tf", source]).run()
-            let disks = list.stdoutText.split(separator: "\n").filter { $0.lowercased().hasSuffix(".vmdk") }
-            guard disks.count == 1, let disk = disks.first else {
-                throw VMToolsError(.failure, source, disks.isEmpty ? "the .ova holds no .vmdk disk" : "the .ova holds several disks; extract them by hand")
-            }
-            let dir = source.deletingLastPathComponent.appendingPathComponent(".vmtools-import.\(getpid())")
-            guard mkdir(dir, 0o700) == 0 else { throw VMToolsError(.failure, dir, "cannot create: \(FileSystem.errnoMessage())") }
-            extraction = dir
-            let x = try Subprocess("/bin/tar", ["-xf", source, "-C", dir, "--", String(disk)]).run()
-            guard x.status == 0 else { throw VMToolsError(.failure, source, "cannot extract \(disk): \(x.stderrText.trimmingTrailingWhitespace())") }
-            input = dir.appendingPathComponent(String(disk))
+            let unpacked = try OVA.extractDisk(source, in: dest.deletingLastPathComponent)
+            extraction = unpacked.directory
+            input = unpacked.disk
         }
         var args = ["convert", "-O", "qcow2"]
         if c.settings.isYes("vm_qemu_compress") { args.append("-c") }
