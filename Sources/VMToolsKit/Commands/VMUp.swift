@@ -34,7 +34,13 @@ public enum VMUpCommand: Command {
                       context: Context) throws {
         let backend = StorageBackend(operand)
         if !backend.isRemote {
-            let path = try FileSystem.canonicalize(backend.path(home: context.cwd, environment: context.environment), cwd: context.cwd)
+            let path: String
+            do {
+                path = try FileSystem.canonicalize(backend.path(home: context.cwd, environment: context.environment), cwd: context.cwd)
+            } catch let e as VMToolsError where e.subject != nil && e.subject != operand {
+                // The operand as typed (`invalid:disc.iso` is a file name, vmup(1)), then the part that is missing.
+                throw VMToolsError(e.code, operand, "no such file or directory (\(e))")
+            }
             if FileSystem.isDirectory(path) {
                 guard VMHome.isHome(path, global: global) else {
                     throw VMToolsError(.failure, path, "not a VM home (no \(global.file("cfg_file_vmsettings"))); create one with vmcreate")
