@@ -202,6 +202,8 @@ private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
         let r = try CLI(s).run("vmdown", ["vm/vm.settings", "vm"], cwd: s.path)
         #expect(r.status == 3)
         #expect(r.err.hasPrefix("vmdown: ERROR: vm/vm.settings: not running\nvmdown: ERROR: vm: not running\n"), "\(r.err)")
+        let m = try CLI(s).run("vmmon", ["-c", "info status", "vm/vm.settings"], cwd: s.path)
+        #expect(m.status == 1 && m.err.hasPrefix("vmmon: ERROR: vm/vm.settings: not running"), "\(m.err)")
     }
 
     @Test func aMissingParentDirectoryIsNamed() throws {
