@@ -213,7 +213,7 @@ import Testing
         #expect(up, "the foreground VM did not start")
         for f in ["qemu.pid", "qmp.sock", "serial.log"] {
             let m = Self.mode(home + "/" + f)
-            #expect(m.map { $0 & 0o077 } == 0, "\(f): \(m.map { String($0, radix: 8) } ?? "missing")")
+            #expect(m.map { $0 & 0o777 } == 0o600, "\(f): \(m.map { String($0, radix: 8) } ?? "missing")")
         }
         let kill = try Self.cli(lab, "vmdown", ["-k", home])
         #expect(kill.status == 0, "\(kill.err)")

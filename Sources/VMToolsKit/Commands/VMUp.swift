@@ -159,9 +159,10 @@ public enum VMUpCommand: Command {
         let pidFile = runDirectory.appendingPathComponent(global.file("cfg_file_pid"))
         try FileSystem.removeFile(pidFile, sync: false)
         let qemu = Subprocess(exe, Array(command.argv.dropFirst()), workingDirectory: runDirectory)
-        // Sockets, pid file and logs QEMU creates are the user's alone,
-        // whatever the caller's umask (Docs/vmup.1, "Files in the VM home").
-        let callerUmask = umask(0o077)
+        // Sockets, pid file and logs QEMU creates are 0600, whatever the
+        // caller's umask (Docs/vmup.1, "Files in the VM home"): a socket's
+        // mode is 0777 less the umask, so 077 would leave them 0700.
+        let callerUmask = umask(0o177)
         defer { umask(callerUmask) }
         if !command.daemonize {
             console.info("\(name): virtual machine running in the foreground")
