@@ -22,6 +22,18 @@ import Testing
         #expect(Self.shown.escapingControlCharacters == Self.shown)
     }
 
+    /// Command lines (`vmup -v`, `vmps -o e`) quote words so a shell reads
+    /// them back exactly, control characters included, and show none raw.
+    @Test func shellQuotedWordsReadBackExactly() throws {
+        guard let bash = requireTool("bash") else { return }
+        let words = [Self.hostile, "a\tb c", "it's", "back\\slash\u{9B}", "tab\there", "plain", "", "ünï code"]
+        let quoted = words.map(shellQuote)
+        #expect(quoted.allSatisfy { Self.rawControls($0).isEmpty }, "\(quoted)")
+        #expect(shellQuote("a\tb") == "$'a\\tb'" && shellQuote("a b") == "'a b'" && shellQuote("ab") == "ab")
+        let r = try Subprocess(bash, ["-c", "printf '%s\\0' " + quoted.joined(separator: " ")]).run()
+        #expect(r.stdoutText.split(separator: "\0", omittingEmptySubsequences: false).dropLast().map(String.init) == words)
+    }
+
     @Test func tablesMeasureTheEscapedCells() {
         let lines = Formatting.table([["NAME", "PID"], ["a\u{1B}b", "1"], ["abcdef", "2"]])
         #expect(lines == ["NAME    PID", "a\\eb    1", "abcdef  2"])
@@ -49,7 +61,8 @@ import Testing
         let text = try s.read("console")
         #expect(Self.rawControls(text).isEmpty, "raw control characters: \(Self.rawControls(text))")
         #expect(text.split(separator: "\n", omittingEmptySubsequences: false).count == 11)
-        #expect(text.hasPrefix("\(Self.shown)\nvmtest: ERROR: 'evil\\e]0;pwned\\x07\\tx\\ry': bad \\e[2J\n"))
+        // A subject is quoted as the shell reads it back: $'…'.
+        #expect(text.hasPrefix("\(Self.shown)\nvmtest: ERROR: $'evil\\e]0;pwned\\x07\\tx\\ry': bad \\e[2J\n"))
         #expect(text.hasSuffix("\(Self.shown)? help \\eone\nhelp two\n"))
     }
 

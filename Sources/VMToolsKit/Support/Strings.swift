@@ -74,7 +74,26 @@ func isShellBlank(_ s: Unicode.Scalar) -> Bool { s == " " || s == "\t" }
 /// POSIX shell single-quoting, for showing values and command lines.
 func shellQuote(_ s: String) -> String {
     if !s.isEmpty, s.unicodeScalars.allSatisfy({ isPlainShellWordScalar($0) }) { return s }
-    return "'" + s.replacingAll("'", with: "'\\''") + "'"
+    guard s.unicodeScalars.contains(where: isControlScalar) else {
+        return "'" + s.replacingAll("'", with: "'\\''") + "'"
+    }
+    // A tab or newline inside '…' would be printed escaped as `\t`, which the
+    // shell then reads as two characters: ANSI-C quoting (bash, zsh, ksh and
+    // POSIX.1-2024 sh) reads back exactly what was meant.
+    var out = "$'"
+    for c in s.unicodeScalars {
+        switch c {
+        case "\\": out += "\\\\"
+        case "'": out += "\\'"
+        case "\u{1B}": out += "\\e"
+        case "\t": out += "\\t"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case _ where isControlScalar(c): out += (c.value < 0x80 ? "\\x" : "\\u00") + hexByte(UInt8(c.value))
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out + "'"
 }
 
 private func isPlainShellWordScalar(_ c: Unicode.Scalar) -> Bool {
