@@ -35,10 +35,20 @@ struct CLI {
 
     /// Output goes to files, so a full pipe can never block the child.
     func run(_ name: String, _ args: [String] = [], cwd: String? = nil, env extra: [String: String] = [:]) throws -> Result {
+        // Without a deadline the run always finishes.
+        try run(name, args, cwd: cwd, environment: environment.merging(extra) { $1 }, within: nil)!
+    }
+
+    /// The same, with a whole environment, another executable (an absolute
+    /// `name`) and a deadline: past it the child is killed, an issue is
+    /// recorded and the result is nil, so a hang fails the test instead of
+    /// stalling the suite.
+    func run(_ name: String, _ args: [String], cwd: String? = nil, environment: [String: String], within seconds: Double?,
+             sourceLocation: SourceLocation = #_sourceLocation) throws -> Result? {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin + "/" + name)
+        p.executableURL = URL(fileURLWithPath: name.hasPrefix("/") ? name : bin + "/" + name)
         p.arguments = args
-        p.environment = environment.merging(extra) { $1 }
+        p.environment = environment
         p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? scratch.path)
         let id = UUID().uuidString
         let outPath = NSTemporaryDirectory() + "vmtools-out-\(id)", errPath = NSTemporaryDirectory() + "vmtools-err-\(id)"
@@ -54,9 +64,18 @@ struct CLI {
         p.standardError = err
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        var finished = true
+        if let seconds {
+            finished = waitUntil(seconds) { !p.isRunning }
+            if !finished {
+                kill(p.processIdentifier, SIGKILL)
+                Issue.record("\(name) \(args.joined(separator: " ")) still ran after \(seconds) s", sourceLocation: sourceLocation)
+            }
+        }
         p.waitUntilExit()
         try out.close()
         try err.close()
+        guard finished else { return nil }
         return Result(status: p.terminationStatus,
                       out: try String(contentsOfFile: outPath, encoding: .utf8),
                       err: try String(contentsOfFile: errPath, encoding: .utf8))

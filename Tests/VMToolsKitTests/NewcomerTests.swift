@@ -138,21 +138,9 @@ import Testing
             if let vmPid, let p = Int32(vmPid), QemuProcess.read(pid: p) != nil { kill(p, SIGKILL) }
         }
         for step in steps {
-            let log = s.url("step.log")
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/bash")
-            p.arguments = ["-c", step.command]
-            p.environment = env
-            p.currentDirectoryURL = URL(fileURLWithPath: home)
-            p.standardOutput = out
-            p.standardError = out
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            try out.close()
-            var actual = try String(contentsOfFile: log, encoding: .utf8).replacingOccurrences(of: home, with: "~")
+            // One stream, as on a terminal: messages and results in order.
+            let r = try #require(try cli.run("/bin/bash", ["-c", "exec 2>&1; " + step.command], cwd: home, environment: env, within: 120))
+            var actual = r.out.replacingOccurrences(of: home, with: "~")
                 .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             while actual.last == "" { actual.removeLast() }
             if let started = actual.first(where: { $0.contains("virtual machine started (pid ") }),
@@ -167,7 +155,7 @@ import Testing
                 let next = banner < expected.count ? expected[banner] : nil
                 if let k = actual.firstIndex(where: { $0 == next }) { actual.removeSubrange(banner..<k) }
             }
-            #expect(p.terminationStatus == 0, "\(step.command): exit \(p.terminationStatus)")
+            #expect(r.status == 0, "\(step.command): exit \(r.status)")
             #expect(Self.normalise(actual) == Self.normalise(expected), "\(step.command)\nREADME:\n\(expected.joined(separator: "\n"))\nnow:\n\(actual.joined(separator: "\n"))")
         }
     }

@@ -11,36 +11,7 @@ import Testing
     func run(_ cli: CLI, _ name: String, _ args: [String], within seconds: Double = 20,
              executable: String? = nil, environment: [String: String]? = nil,
              sourceLocation: SourceLocation = #_sourceLocation) throws -> CLI.Result? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable ?? cli.bin + "/" + name)
-        p.arguments = args
-        p.environment = environment ?? cli.environment
-        p.currentDirectoryURL = URL(fileURLWithPath: cli.scratch.path)
-        let out = cli.scratch.url(".out-\(UUID().uuidString)"), err = cli.scratch.url(".err-\(UUID().uuidString)")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        defer {
-            try? FileManager.default.removeItem(atPath: out)
-            try? FileManager.default.removeItem(atPath: err)
-        }
-        let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        p.standardOutput = outHandle
-        p.standardError = errHandle
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let finished = waitUntil(seconds) { !p.isRunning }
-        if !finished {
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
-            Issue.record("\(name) \(args.joined(separator: " ")) still ran after \(seconds) s", sourceLocation: sourceLocation)
-        }
-        p.waitUntilExit()
-        try outHandle.close()
-        try errHandle.close()
-        guard finished else { return nil }
-        return CLI.Result(status: p.terminationStatus, out: try String(contentsOfFile: out, encoding: .utf8),
-                          err: try String(contentsOfFile: err, encoding: .utf8))
+        try cli.run(executable ?? name, args, environment: environment ?? cli.environment, within: seconds, sourceLocation: sourceLocation)
     }
 
     func fifo(_ s: Scratch, _ rel: String) throws {

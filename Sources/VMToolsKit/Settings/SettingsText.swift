@@ -42,20 +42,7 @@ enum SettingsText {
     /// Text from a file made safe to print in a message: control characters
     /// (a stray `\r` above all, which would rewind the terminal line) shown
     /// as escapes.
-    static func visible(_ text: String) -> String {
-        var out = ""
-        for c in text.unicodeScalars {
-            switch c {
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\n": out += "\\n"
-            case _ where c.value < 0x20 || (0x7F...0x9F).contains(c.value):
-                out += "\\x" + hexByte(UInt8(c.value & 0xFF))
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
+    static func visible(_ text: String) -> String { text.escapingControlCharacters }
 
     /// At most 80 characters of `text`, for quoting a line in a message.
     static func clip<S: StringProtocol>(_ text: S) -> String {
