@@ -128,7 +128,8 @@ public enum VMFixCommand: Command {
             }
             let report = stale.map(\.0) + waiting
             guard !report.isEmpty else { return }
-            issue("leftover backup directories:\n" + report.map { "    \($0)" }.joined(separator: "\n"))
+            issue("leftover backup directories:")
+            console.items(report)
             guard !checkOnly else { return }
             for (path, state) in stale {
                 if case let .interrupted(steps) = state {
@@ -169,7 +170,8 @@ public enum VMFixCommand: Command {
                 stale.append(path)
             }
             guard !stale.isEmpty else { return false }
-            issue("leftover lock files:\n" + stale.map { "    \($0)" }.joined(separator: "\n"))
+            issue("leftover lock files:")
+            console.items(stale)
             if !checkOnly {
                 for path in stale where unlink(path) == 0 || errno == ENOENT { console.solved("\(path): removed") }
             }
@@ -207,7 +209,8 @@ public enum VMFixCommand: Command {
             }
             guard !found.isEmpty else { return }
             foundIssue = true
-            console.notice("leftover run-time files:\n" + found.flatMap(\.1).map { "    \($0)" }.joined(separator: "\n"))
+            console.notice("leftover run-time files:")
+            console.items(found.flatMap(\.1))
             guard !checkOnly else { return }
             for (dir, files) in found {
                 do {

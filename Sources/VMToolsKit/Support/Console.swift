@@ -61,6 +61,12 @@ public final class Console: @unchecked Sendable {
         toStderr(text.split(separator: "\n", omittingEmptySubsequences: false).map { String($0).escapingControlCharacters }.joined(separator: "\n") + "\n")
     }
 
+    /// The items under a message ("leftover lock files:"), one indented line
+    /// each: a newline inside an item is escaped like any control character.
+    public func items(_ list: [String]) {
+        toStderr(list.map { "    " + $0.escapingControlCharacters + "\n" }.joined())
+    }
+
     public func error(_ e: VMToolsError) { diag("ERROR", e.description) }
     public func error(_ s: String) { diag("ERROR", s) }
     public func warning(_ s: String) { diag("WARNING", s) }
