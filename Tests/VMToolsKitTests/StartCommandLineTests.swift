@@ -45,6 +45,13 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         #expect(r.err.contains("would create \(s.url("vm/new.qcow2")) (16M)") && r.err.contains("would create \(s.url("vm/hdd3.qcow2")) (8M)"), "\(r.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")).sorted() == before)
+        // -c takes a free slot: not one a createsize alone asks a new disk for.
+        try s.write("small/vm.settings", "vm_name=small\nvm_storage_hdd1_createsize=16M\nvm_storage_hdd3_createsize=8M\n")
+        let img = try s.write("extra.img", "")
+        let c = try cli.run("vmup", ["-n", "-v", "-c", img, "-o", "vm_storage_hdd_interface=virtio", s.url("small")])
+        #expect(c.status == 0, "\(c.err)")
+        #expect(c.err.contains("would create \(s.url("small/hdd1.qcow2")) (16M)") && c.err.contains("would create \(s.url("small/hdd3.qcow2")) (8M)"), "\(c.err)")
+        #expect(c.out.contains("file=\(img)"), "\(c.out)")
     }
 
     /// A6: vmcreate -y on a host without a display starts the new VM on VNC

@@ -41,8 +41,9 @@ struct StartOptions {
         return (b.prefix.map { $0 + ":" } ?? "") + path
     }
 
-    /// Puts the queued images into free slots (settings.md §2.5): a slot is
-    /// free when it has no backend or is not enabled. Returns the settings set.
+    /// Puts the queued images into free slots (vmup(1), -c and -d): a slot is
+    /// free when it has no backend or is not enabled, and no createsize asks
+    /// for a new disk there. Returns the settings set.
     @discardableResult
     func placeImages(into settings: inout SettingsTable) throws -> [SettingsDocument.Entry] {
         var placed: [SettingsDocument.Entry] = []
@@ -53,6 +54,7 @@ struct StartOptions {
                 // storage modules' question (vm.settings(5)).
                 guard let slot = (1...).first(where: { n in
                     !used.contains(n) && (settings.value("vm_storage_\(kind)\(n)_backend").isEmpty || !settings.isYes("vm_storage_\(kind)\(n)_enable"))
+                        && !(kind == "hdd" && StorageHddModule.isRequestedByCreatesize(settings, n))
                 }) else { continue }
                 used.insert(slot)
                 placed += [.init("vm_storage_\(kind)\(slot)_backend", image), .init("vm_storage_\(kind)\(slot)_enable", "yes")]

@@ -125,12 +125,23 @@ public enum StorageHddModule: BuildCmdModule {
 
     /// `no` written by the user (a VM file, template or the command line),
     /// not a default.
-    static func isExplicitNo(_ c: QemuCommand, _ name: String) -> Bool {
-        guard !c.value(name).isEmpty, !c.isYes(name) else { return false }
-        switch c.settings.provenance(name) {
+    static func isExplicitNo(_ c: QemuCommand, _ name: String) -> Bool { isExplicitNo(c.settings, name) }
+
+    static func isExplicitNo(_ settings: SettingsTable, _ name: String) -> Bool {
+        guard !settings.value(name).isEmpty, !settings.isYes(name) else { return false }
+        switch settings.provenance(name) {
         case .vmFile, .template, .commandLine: return true
         default: return false
         }
+    }
+
+    /// Disk `n` is a new disk asked for by its createsize alone (vm.settings(5)):
+    /// its slot is taken, though it has no backend yet.
+    static func isRequestedByCreatesize(_ settings: SettingsTable, _ n: Int) -> Bool {
+        let key = "vm_storage_hdd\(n)"
+        let size = settings.value("\(key)_createsize")
+        guard !size.isEmpty, size != "0", settings.value("\(key)_backend").isEmpty else { return false }
+        return settings.isYes("\(key)_enable") || !isExplicitNo(settings, "\(key)_enable")
     }
 
     static func emit(_ c: inout QemuCommand, file: String, format: String?, index: Int, mode: Mode, bus: String) throws {
