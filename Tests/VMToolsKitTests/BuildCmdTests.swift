@@ -7,7 +7,7 @@ import Testing
     static let tcg = Accelerator(kind: .tcg, reason: "test", fellBack: true)
     static let kvm = Accelerator(kind: .kvm, reason: "test", fellBack: false)
 
-    func command(_ s: Scratch, _ values: [String: String], home: String? = nil, children: [String] = [],
+    func command(_ s: Scratch, _ values: [String: String], home: String? = nil, runDirectory: String? = nil, children: [String] = [],
                  accel: Accelerator = tcg, dryRun: Bool = true, environment: [String: String] = [:]) throws -> QemuCommand {
         let g = try resolver(s).loadGlobal()
         var settings = g.settings
@@ -15,6 +15,7 @@ import Testing
         if let home { settings.set("vm_home", home, .derived("test")) }
         var c = QemuCommand(settings: settings, home: home, global: g, environment: ["PATH": "/usr/bin:/bin", "HOME": s.url("home")].merging(environment) { $1 },
                             accelerator: accel, children: children, dryRun: dryRun)
+        if let runDirectory { c.runDirectory = runDirectory }
         try c.build(ModuleRegistry.buildcmdModules(settings, paths: s.paths))
         return c
     }
@@ -85,12 +86,15 @@ import Testing
         try s.mkdir("vm")
         let c = try command(s, ["vm_display_type": "vnc", "vm_name": "v"])
         #expect(c.argv.contains("vnc=127.0.0.1:0,to=59635"))
-        #expect(c.notices.contains("v: listening on vnc://127.0.0.1:5900 or the next free port"))
+        #expect(c.notices.contains("v: listening on vnc://127.0.0.1:5900 or the next free port (vmps shows which)"))
         let from = try command(s, ["vm_display_type": "vnc", "vm_name": "v", "vm_display_portmin": "5910"])
         #expect(from.argv.contains("vnc=127.0.0.1:10,to=59635"))
         // A daemonised VM home: vmup asks QMP once QEMU runs, and says it then.
         let home = try command(s, ["vm_display_type": "vnc", "vm_name": "v"], home: s.url("vm"), dryRun: false)
         #expect(home.vncAnnouncement == "v: listening on" && !home.notices.contains { $0.contains("vnc://") })
+        // So is a bare boot: it has a QMP socket in its run-time directory.
+        let bare = try command(s, ["vm_display_type": "vnc", "vm_name": "v"], runDirectory: s.url("vm"), dryRun: false)
+        #expect(bare.vncAnnouncement == "v: listening on" && !bare.notices.contains { $0.contains("vnc://") })
     }
 
     /// Issue 10 A6: no display server, or a QEMU without its GUI module, gets
@@ -103,7 +107,7 @@ import Testing
             #expect(try args(s, ["vm_display_type": type], environment: gui).contains(type))
             let headless = try command(s, ["vm_display_type": type, "vm_name": "h", "vm_display_iface": "0.0.0.0"])
             #expect(headless.argv.contains("vnc=127.0.0.1:0,to=59635"), "loopback whatever vm_display_iface says")
-            #expect(headless.notices == ["h: no $DISPLAY or $WAYLAND_DISPLAY: using VNC instead of \(type.uppercased()) on vnc://127.0.0.1:5900 or the next free port"])
+            #expect(headless.notices == ["h: no $DISPLAY or $WAYLAND_DISPLAY: using VNC instead of \(type.uppercased()) on vnc://127.0.0.1:5900 or the next free port (vmps shows which)"])
         }
         try s.write("no-gui/ui-curses.so", "")
         try s.write("built-in/block-curl.so", "")

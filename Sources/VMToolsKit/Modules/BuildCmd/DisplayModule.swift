@@ -69,9 +69,9 @@ public enum DisplayModule: BuildCmdModule {
         }
         let first = min(lowestPort(c), 65535) - 5900
         c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)", "-vga", device)
-        if c.dryRun || c.home == nil || !c.daemonize {
-            // No QMP to ask (a bare boot, or QEMU in the foreground): say where QEMU starts looking.
-            c.notices.append("\(text) vnc://\(iface):\(first + 5900) or the next free port" + (c.home == nil ? "" : " (vmps shows which)"))
+        if c.dryRun || c.runDirectory == nil || !c.daemonize {
+            // No QMP to ask (nothing started, or QEMU in the foreground): say where QEMU starts looking.
+            c.notices.append("\(text) vnc://\(iface):\(first + 5900) or the next free port (vmps shows which)")
         } else {
             c.vncAnnouncement = text
         }
