@@ -58,6 +58,12 @@ public enum VMInfoCommand: Command {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
                 let vm = try resolver.loadVM(home: home, global: global)
+                // An unreadable child list (a FIFO, say) is reported, not taken
+                // for an empty one; the rest of the report still helps.
+                do { _ = try ChildList.read(home: home, global: global) } catch let e as VMToolsError {
+                    failed = true
+                    console.error(e)
+                }
                 if args.has("j") {
                     documents.append(json(vm, global: global, context: context))
                 } else {
