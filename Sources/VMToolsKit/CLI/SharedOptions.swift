@@ -32,3 +32,50 @@ enum SharedOptions {
         OptionSpec("z", "compress copied images"),
     ]
 }
+
+extension SharedOptions {
+    /// `-o setting=value` and `-y`, for the commands whose spec has them, in
+    /// command-line order: both are overrides, so the last one wins.
+    static func settings(_ args: ParsedArguments) throws -> CommandLineSettings {
+        var settings = CommandLineSettings()
+        for o in args.occurrences(of: "oy".filter(args.isKnown)) {
+            if o.letter == "o" { try settings.parseOverride(o.value ?? "") }
+            if o.letter == "y" { settings.override("cfg_ui_assumeyes", "yes", flag: "-y") }
+        }
+        return settings
+    }
+}
+
+extension CloneOptions {
+    /// vmcp's and vmfork's options; `defaultMode` is the command's own
+    /// (copy or fork) when none of -a -c -f is given.
+    init(_ args: ParsedArguments, defaultMode: CloneJob.Action) throws {
+        let autonomous = args.has("a"), copy = args.has("c"), fork = args.has("f")
+        if [autonomous, copy, fork].filter({ $0 }).count > 1 {
+            throw VMToolsError.usage("-a, -c and -f cannot be combined")
+        }
+        noLock = args.has("n")
+        if noLock && !autonomous { throw VMToolsError.usage("-n goes with -a only") }
+        mode = autonomous ? .autonomous : copy ? .copy : fork ? .fork : defaultMode
+        settings = try SharedOptions.settings(args)
+        childRecursion = args.has("R")
+        directoryRecursion = args.has("r")
+        keepUnique = args.has("k")
+        snapshot = args.has("s")
+        compress = args.has("z")
+        addModules = args.values("m")
+        removeModules = args.values("M")
+    }
+}
+
+extension Cloner.Event {
+    /// How vmcp and vmfork tell each pair's outcome.
+    func show(on console: Console) {
+        switch self {
+        case let .made(source, home, mode):
+            console.info(mode == .fork ? "\(home): forked from '\(source)'" : "\(source): copied to '\(home)'")
+        case let .failed(error):
+            console.error(error)
+        }
+    }
+}

@@ -15,7 +15,7 @@ public enum VMCpCommand: Command {
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         guard args.operands.count >= 2 else { throw VMToolsError.usage("a source and a destination are needed") }
-        let cli = try Cloner.checkFlags(args)
+        let options = try CloneOptions(args, defaultMode: .copy)
         let destination = args.operands.last!
         if args.operands.count > 2 {
             let dest = try FileSystem.canonicalize(destination, cwd: context.cwd)
@@ -24,8 +24,10 @@ public enum VMCpCommand: Command {
             }
         }
         Interrupt.block()
-        let (global, resolver) = try context.loadGlobal(args, commandLine: cli)
-        let cloner = try Cloner(args, defaultMode: .copy, cli: cli, global: global, resolver: resolver, context: context)
+        let (global, resolver) = try context.loadGlobal(args, commandLine: options.settings)
+        let console = context.console
+        let cloner = try Cloner(options, global: global, resolver: resolver, cwd: context.cwd, environment: context.environment,
+                                console: console) { $0.show(on: console) }
         return cloner.cloneEach(args.operands.dropLast().map { ($0, destination) }) { operand in
             let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
             guard FileSystem.isDirectory(source) else { throw VMToolsError(.failure, operand, "not a directory") }

@@ -51,18 +51,41 @@ public enum VMDownCommand: Command {
         }
     }
 
+    /// What the command line asks for (vmdown(1)).
+    struct Options {
+        enum Method { case powerOff, terminate, kill }
+        enum Selection { case homes, allOfMine, pids }
+
+        var selection: Selection
+        /// `-s`, `-t`, `-k` in that fixed order whatever the command line's; all three when none is given.
+        var methods: [Method]
+        /// `-w`, implied by a sequence of methods.
+        var wait: Bool
+
+        init(_ args: ParsedArguments) throws {
+            let all = args.has("a"), pids = args.has("p")
+            if all && pids { throw VMToolsError.usage("-a and -p cannot be combined") }
+            if all && !args.operands.isEmpty { throw VMToolsError.usage("-a takes no operands") }
+            if pids && args.operands.isEmpty { throw VMToolsError.usage("-p needs at least one pid") }
+            selection = all ? .allOfMine : pids ? .pids : .homes
+            let given: [(Character, Method)] = [("s", .powerOff), ("t", .terminate), ("k", .kill)]
+            methods = given.filter { args.has($0.0) }.map(\.1)
+            if methods.isEmpty { methods = [.powerOff, .terminate, .kill] }
+            wait = args.has("w") || methods.count > 1
+        }
+    }
+
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        if args.has("a") && args.has("p") { throw VMToolsError.usage("-a and -p cannot be combined") }
-        if args.has("a") && !args.operands.isEmpty { throw VMToolsError.usage("-a takes no operands") }
-        if args.has("p") && args.operands.isEmpty { throw VMToolsError.usage("-p needs at least one pid") }
+        let options = try Options(args)
         let (global, _) = try context.loadGlobal(args)
         let console = context.console
         var status = ExitCode.success
         var targets: [Target] = []
-        if args.has("a") {
+        switch options.selection {
+        case .allOfMine:
             // What vmps lists for this user, bare boots included.
             for p in QemuProcess.all() where p.uid == geteuid() { targets.append(Target(p, global: global)) }
-        } else if args.has("p") {
+        case .pids:
             for operand in args.operands {
                 guard let pid = Int32(operand), pid > 0, let p = QemuProcess.read(pid: pid) else {
                     console.error("\(operand): not found, or not a QEMU virtual machine")
@@ -71,7 +94,7 @@ public enum VMDownCommand: Command {
                 }
                 targets.append(Target(p, global: global))
             }
-        } else {
+        case .homes:
             for operand in args.operands.isEmpty ? ["."] : args.operands {
                 do {
                     var home = try FileSystem.canonicalize(operand, cwd: context.cwd)
@@ -95,22 +118,20 @@ public enum VMDownCommand: Command {
             console.info("no virtual machine to shut down")
             return status
         }
-        var methods = [Character]("stk").filter { args.has($0) }
-        if methods.isEmpty { methods = ["s", "t", "k"] }
-        let wait = args.has("w") || methods.count > 1
+        let methods = options.methods, wait = options.wait
         let timeout = Double((try? global.settings.integer("vm_qemu_shutdown_timeout")) ?? 20)
         var remaining = targets
         for (k, method) in methods.enumerated() {
             let isLast = k == methods.count - 1
             switch method {
-            case "s":
+            case .powerOff:
                 console.info("powering off guests...")
                 remaining = powerOff(remaining, timeout: wait ? timeout : 0, global: global, console: console)
-            case "t":
+            case .terminate:
                 console.info("terminating QEMU processes...")
                 remaining = signal(remaining, SIGTERM, console: console, failed: &status)
                 if wait || isLast { remaining = waitGone(remaining, timeout: wait ? timeout : 0, global: global) }
-            default:
+            case .kill:
                 console.info("killing QEMU processes...")
                 remaining = signal(remaining, SIGKILL, console: console, failed: &status)
                 // SIGKILL cannot be refused: wait briefly so the caller sees it gone.
@@ -121,10 +142,10 @@ public enum VMDownCommand: Command {
         }
         for t in targets where t.isGone(global) { removeRunFiles(t, global: global) }
         if !remaining.isEmpty {
-            if wait || methods.contains("k") {
+            if wait || methods.contains(.kill) {
                 console.error("still running: \(remaining.map(\.label).joined(separator: ", "))")
             }
-            return wait || methods.contains("k") ? .soft : status
+            return wait || methods.contains(.kill) ? .soft : status
         }
         return status
     }

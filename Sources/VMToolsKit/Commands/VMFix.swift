@@ -30,21 +30,35 @@ public enum VMFixCommand: Command {
                     (2, "wrong usage or no test selected"), (3, "issues were found (and repaired, unless -n)")]
     )
 
-    public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        var tests = Set<Character>()
-        for o in args.occurrences {
-            switch o.letter {
-            case "a": tests = ["b", "l", "p", "s"]
-            case "A": tests = ["b", "d", "l", "p", "s"]
-            case "b", "d", "l", "p", "s": tests.insert(o.letter)
-            default: break
+    /// What the command line asks for (vmfix(1)).
+    struct Options {
+        /// The tests to run, named by their letters (b d l p s).
+        var tests: Set<Character> = []
+        var checkOnly: Bool
+        var recursive: Bool
+
+        init(_ args: ParsedArguments) throws {
+            // In command-line order: -a and -A replace what came before them.
+            for o in args.occurrences(of: "aAbdlps") {
+                switch o.letter {
+                case "a": tests = ["b", "l", "p", "s"]
+                case "A": tests = ["b", "d", "l", "p", "s"]
+                default: tests.insert(o.letter)
+                }
             }
+            guard !tests.isEmpty else { throw VMToolsError.usage("no action selected: give at least one of -b -l -d -p -s (or -a, -A)") }
+            checkOnly = args.has("n")
+            recursive = args.has("r")
         }
-        guard !tests.isEmpty else { throw VMToolsError.usage("no action selected: give at least one of -b -l -d -p -s (or -a, -A)") }
+    }
+
+    public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
+        let options = try Options(args)
+        let tests = options.tests
         Interrupt.block()
         let (global, _) = try context.loadGlobal(args)
         var fixer = Fixer(global: global, console: context.console, environment: context.environment,
-                          checkOnly: args.has("n"), recursive: args.has("r"))
+                          checkOnly: options.checkOnly, recursive: options.recursive)
         var operands: [String] = []
         for operand in args.operands.isEmpty ? ["."] : args.operands {
             do {

@@ -15,10 +15,12 @@ public enum VMForkCommand: Command {
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         guard args.operands.count >= 2 else { throw VMToolsError.usage("a source and at least one destination are needed") }
-        let cli = try Cloner.checkFlags(args)
+        let options = try CloneOptions(args, defaultMode: .fork)
         Interrupt.block()
-        let (global, resolver) = try context.loadGlobal(args, commandLine: cli)
-        let cloner = try Cloner(args, defaultMode: .fork, cli: cli, global: global, resolver: resolver, context: context)
+        let (global, resolver) = try context.loadGlobal(args, commandLine: options.settings)
+        let console = context.console
+        let cloner = try Cloner(options, global: global, resolver: resolver, cwd: context.cwd, environment: context.environment,
+                                console: console) { $0.show(on: console) }
         // A file inside a home means that home.
         var operand = try FileSystem.canonicalize(args.operands[0], cwd: context.cwd)
         if FileSystem.isRegularFile(operand) { operand = operand.deletingLastPathComponent }

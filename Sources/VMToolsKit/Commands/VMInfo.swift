@@ -39,17 +39,29 @@ public enum VMInfoCommand: Command {
         }
     }
 
+    /// What the command line asks for (vminfo(1)); `-y` is accepted and ignored.
     struct Options {
-        var long = false
-        var ascii = false
-        var provenance = false
+        /// In command-line order; the four main ones when none is named.
+        var sections: [Section]
+        var json: Bool
+        var long: Bool
+        var ascii: Bool
+        var provenance: Bool
+
+        init(_ args: ParsedArguments) {
+            let named = args.occurrences(of: String(Section.allCases.map(\.rawValue))).compactMap { Section(rawValue: $0.letter) }
+            sections = named.isEmpty ? [.info, .tree, .settings, .backend] : named
+            json = args.has("j")
+            long = args.has("l")
+            ascii = args.has("a")
+            provenance = args.has("p")
+        }
     }
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
+        let options = Options(args)
         let (global, resolver) = try context.loadGlobal(args)
-        var sections = args.occurrences.compactMap { Section(rawValue: $0.letter) }
-        if sections.isEmpty { sections = [.info, .tree, .settings, .backend] }
-        let options = Options(long: args.has("l"), ascii: args.has("a"), provenance: args.has("p"))
+        let sections = options.sections
         let console = context.console
         let operands = args.operands.isEmpty ? ["."] : args.operands
         var failed = false
@@ -64,7 +76,7 @@ public enum VMInfoCommand: Command {
                     failed = true
                     console.error(e)
                 }
-                if args.has("j") {
+                if options.json {
                     documents.append(json(vm, global: global, context: context))
                 } else {
                     report(vm, sections: sections, options: options, global: global, resolver: resolver, context: context)
@@ -72,10 +84,10 @@ public enum VMInfoCommand: Command {
             } catch let e as VMToolsError {
                 failed = true
                 console.error(e)
-                if args.has("j") { documents.append(.object([("operand", .string(operand)), ("error", .string(e.description))])) }
+                if options.json { documents.append(.object([("operand", .string(operand)), ("error", .string(e.description))])) }
             }
         }
-        if args.has("j") { console.printJSON(.array(documents)) }
+        if options.json { console.printJSON(.array(documents)) }
         return failed ? .failure : .success
     }
 

@@ -19,19 +19,32 @@ public enum VMMergeCommand: Command {
         exitCodes: [(0, "every VM was merged"), (1, "a merge failed or was cancelled (and was undone)"), (2, "wrong usage")]
     )
 
+    /// What the command line asks for (vmmerge(1)).
+    struct Options {
+        /// `-c`; `-p` (the default) otherwise.
+        var intoChildren: Bool
+        var safe: Bool
+        var commandLine: CommandLineSettings
+
+        init(_ args: ParsedArguments) throws {
+            intoChildren = args.has("c")
+            if intoChildren && args.has("p") { throw VMToolsError.usage("-c and -p cannot be combined") }
+            safe = args.has("s")
+            commandLine = try SharedOptions.settings(args)
+        }
+    }
+
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        if args.has("c") && args.has("p") { throw VMToolsError.usage("-c and -p cannot be combined") }
-        var cli = CommandLineSettings()
-        if args.has("y") { cli.override("cfg_ui_assumeyes", "yes", flag: "-y") }
+        let options = try Options(args)
         Interrupt.block()
-        let (global, resolver) = try context.loadGlobal(args, commandLine: cli)
+        let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
         let prompter = Prompter(assumeYes: global.settings.isYes("cfg_ui_assumeyes"), console: context.console, stdin: context.stdin)
         var failed = false
         for operand in args.operands.isEmpty ? ["."] : args.operands {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
-                var merge = Merge(home: home, safe: args.has("s"), global: global, resolver: resolver, prompter: prompter, context: context)
-                try args.has("c") ? merge.intoChildren() : merge.intoParent()
+                var merge = Merge(home: home, safe: options.safe, global: global, resolver: resolver, prompter: prompter, context: context)
+                try options.intoChildren ? merge.intoChildren() : merge.intoParent()
                 context.console.info("\(home): merged")
             } catch let e as VMToolsError {
                 failed = true

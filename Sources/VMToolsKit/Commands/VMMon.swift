@@ -18,8 +18,22 @@ public enum VMMonCommand: Command {
         exitCodes: [(0, "success"), (1, "the VM is not running or has no monitor"), (2, "wrong usage")]
     )
 
+    /// What the command line asks for (vmmon(1)).
+    struct Options {
+        /// `-c`: one command instead of a session (the last `-c` wins).
+        var command: String?
+        /// `-n`: no rlwrap.
+        var noLineEditing: Bool
+
+        init(_ args: ParsedArguments) throws {
+            if args.operands.count > 1 { throw VMToolsError.usage("at most one VM home or socket") }
+            command = args.last("c")
+            noLineEditing = args.has("n")
+        }
+    }
+
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        if args.operands.count > 1 { throw VMToolsError.usage("at most one VM home or socket") }
+        let options = try Options(args)
         let (global, _) = try context.loadGlobal(args)
         let path = try FileSystem.canonicalize(args.operands.first ?? ".", cwd: context.cwd)
         var st = stat()
@@ -40,7 +54,7 @@ public enum VMMonCommand: Command {
         }
         // Line editing and history: run the session under rlwrap when a person
         // types at a terminal (the original did the same; -n turns it off).
-        if args.last("c") == nil, !args.has("n"), isatty(context.stdin) == 1, context.environment["VMTOOLS_RLWRAPPED"] == nil,
+        if options.command == nil, !options.noLineEditing, isatty(context.stdin) == 1, context.environment["VMTOOLS_RLWRAPPED"] == nil,
            let rlwrap = Subprocess.which("rlwrap", path: context.environment["PATH"]),
            let me = FileSystem.readLink("/proc/self/exe") {
             setenv("VMTOOLS_RLWRAPPED", "1", 1)
@@ -51,7 +65,7 @@ public enum VMMonCommand: Command {
         }
         let monitor = try HumanMonitor(path: socketPath)
         let console = context.console
-        if let command = args.last("c") {
+        if let command = options.command {
             if isQuit(command) {
                 try monitor.send(command)
                 return .success

@@ -17,26 +17,40 @@ public enum VMMvCommand: Command {
         exitCodes: [(0, "every VM was moved"), (1, "a move failed (and was undone)"), (2, "wrong usage")]
     )
 
-    public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        let targets = args.values("t")
-        guard targets.count <= 1 else { throw VMToolsError.usage("-t can be given once only") }
-        var sources = args.operands
-        let target: String
-        if let t = targets.first {
-            target = t
-        } else {
-            guard sources.count >= 2 else { throw VMToolsError.usage("a source and a destination are needed") }
-            target = sources.removeLast()
+    /// What the command line asks for (vmmv(1)); `-y` is accepted: vmmv never prompts.
+    struct Options {
+        var sources: [String]
+        /// `-t`, or the last operand.
+        var target: String
+        /// The sources go into `target` (`-t`, or several sources): it must be a directory.
+        var targetIsDirectory: Bool
+
+        init(_ args: ParsedArguments) throws {
+            let targets = args.values("t")
+            guard targets.count <= 1 else { throw VMToolsError.usage("-t can be given once only") }
+            sources = args.operands
+            if let t = targets.first {
+                target = t
+            } else {
+                guard sources.count >= 2 else { throw VMToolsError.usage("a source and a destination are needed") }
+                target = sources.removeLast()
+            }
+            guard !sources.isEmpty else { throw VMToolsError.usage("name the VMs to move") }
+            targetIsDirectory = sources.count > 1 || !targets.isEmpty
         }
-        guard !sources.isEmpty else { throw VMToolsError.usage("name the VMs to move") }
+    }
+
+    public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
+        let options = try Options(args)
+        let target = options.target
         let canonicalTarget = try FileSystem.canonicalize(target, cwd: context.cwd)
-        if (sources.count > 1 || !targets.isEmpty) && !FileSystem.isDirectory(canonicalTarget) {
+        if options.targetIsDirectory && !FileSystem.isDirectory(canonicalTarget) {
             throw VMToolsError.usage("'\(target)': target is not a directory")
         }
         Interrupt.block()
         let (global, _) = try context.loadGlobal(args)
         var failed = false
-        for operand in sources {
+        for operand in options.sources {
             do {
                 let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
                 guard VMHome.isHome(source, global: global) else {
@@ -58,7 +72,7 @@ public enum VMMvCommand: Command {
     static func move(_ source: String, to target: String, global: GlobalConfig, context: Context) throws -> String {
         // An existing directory receives the VM (as X/vm, else X/vm_1 …);
         // anything else is the new name (commands.md §8, §0.6 improvement).
-        let free: (String) -> Bool = { !FileSystem.exists($0) || Cloner.isEmptyDirectory($0) }
+        let free: (String) -> Bool = { !FileSystem.exists($0) || FileSystem.isEmptyDirectory($0) }
         let dest = FileSystem.isDirectory(target)
             ? FileSystem.newPath(in: target, base: source.lastPathComponent, isFree: free) : target
         guard dest != source else { throw VMToolsError(.failure, source, "source and destination are the same") }

@@ -26,41 +26,96 @@ public enum VMPsCommand: Command {
         exitCodes: [(0, "at least one VM listed"), (1, "an error occurred"), (2, "wrong usage"), (3, "nothing to list")]
     )
 
-    static let letters = "acdehmnpqtux"
+    /// One column of the listing: its `-o`/`-s` letter, header, JSON key and value.
+    struct Field: Sendable {
+        var letter: Character
+        var header: String
+        var jsonKey: String
+        /// Sorted as numbers rather than bytewise.
+        var numeric = false
+        var text: @Sendable (QemuProcess, _ pidName: String) -> String
+        /// The JSON value when it is not the text (a number, an array); nil for the text, or null when empty.
+        var json: (@Sendable (QemuProcess) -> JSON)? = nil
+    }
 
-    static let headers: [Character: String] = [
-        "a": "ACCEL", "c": "CPU %", "d": "DISPLAY", "e": "COMMAND-LINE", "h": "HOME", "m": "MEM KB", "n": "NAME",
-        "p": "PID", "q": "QMP SOCKET", "t": "UPTIME", "u": "USER", "x": "RSS KB",
+    /// Every field, in letter order (the order of the JSON keys).
+    static let fields: [Field] = [
+        Field(letter: "a", header: "ACCEL", jsonKey: "accelerator", text: { p, _ in p.accelerator }),
+        Field(letter: "c", header: "CPU %", jsonKey: "cpu_percent", numeric: true,
+              text: { p, _ in Formatting.twoDecimals(p.cpuPercent) }, json: { .number(($0.cpuPercent * 100).rounded() / 100) }),
+        Field(letter: "d", header: "DISPLAY", jsonKey: "display", text: { p, pidName in p.liveDisplay(home: p.home(pidFile: pidName)) }),
+        Field(letter: "e", header: "COMMAND-LINE", jsonKey: "argv",
+              text: { p, _ in p.argv.map(shellQuote).joined(separator: " ") }, json: { .array($0.argv.map { .string($0) }) }),
+        Field(letter: "h", header: "HOME", jsonKey: "home", text: { p, pidName in p.home(pidFile: pidName) ?? "" }),
+        Field(letter: "m", header: "MEM KB", jsonKey: "memory_kb", numeric: true,
+              text: { p, _ in String(p.vszKB) }, json: { .number(Double($0.vszKB)) }),
+        Field(letter: "n", header: "NAME", jsonKey: "name", text: { p, _ in p.name ?? "" }),
+        Field(letter: "p", header: "PID", jsonKey: "pid", text: { p, _ in String(p.pid) }, json: { .number(Double($0.pid)) }),
+        Field(letter: "q", header: "QMP SOCKET", jsonKey: "monitor",
+              text: { p, pidName in p.monitorSocket(home: p.home(pidFile: pidName)) ?? "" }),
+        Field(letter: "t", header: "UPTIME", jsonKey: "uptime_seconds", numeric: true,
+              text: { p, _ in String(Int(p.uptime)) }, json: { .number(Double(Int($0.uptime))) }),
+        Field(letter: "u", header: "USER", jsonKey: "user", text: { p, _ in p.user }),
+        Field(letter: "x", header: "RSS KB", jsonKey: "rss_kb", numeric: true,
+              text: { p, _ in String(p.rssKB) }, json: { .number(Double($0.rssKB)) }),
     ]
 
+    static let letters = String(fields.map(\.letter))
+
+    static func field(_ letter: Character) -> Field? { fields.first { $0.letter == letter } }
+
+    /// What the command line asks for (vmps(1)).
+    struct Options {
+        enum Selection: Character { case all = "a", homes = "d", pids = "p", users = "u" }
+
+        /// nil: this user's VMs.
+        var selection: Selection?
+        var json: Bool
+        /// `-n`: only the exit status.
+        var quiet: Bool
+        var raw: Bool
+        var fields: [Field]
+        var sortKeys: [(field: Field, descending: Bool)]
+
+        init(_ args: ParsedArguments) throws {
+            let selections = "adpu".filter { args.has($0) }
+            if selections.count > 1 { throw VMToolsError.usage("-a, -d, -p and -u cannot be combined") }
+            if args.count("o") > 1 || args.count("s") > 1 { throw VMToolsError.usage("-o and -s may each be given once") }
+            quiet = args.has("n")
+            let fieldText = args.last("o"), keyText = args.last("s")
+            if quiet && (fieldText != nil || keyText != nil) { throw VMToolsError.usage("-n cannot be combined with -o or -s") }
+            let fieldLetters = Array(fieldText ?? "pnd")
+            let keys = Array(keyText ?? "")
+            guard !fieldLetters.isEmpty, fieldLetters.allSatisfy({ letters.contains($0) }) else {
+                throw VMToolsError.usage("-o \(String(fieldLetters)): fields are letters of \(letters)")
+            }
+            guard keys.allSatisfy({ letters.contains(Character($0.lowercased())) }) else {
+                throw VMToolsError.usage("-s \(String(keys)): sort keys are letters of \(letters), uppercase for descending")
+            }
+            fields = fieldLetters.compactMap(field)
+            sortKeys = keys.compactMap { k in field(Character(k.lowercased())).map { ($0, k.isUppercase) } }
+            selection = selections.first.flatMap(Selection.init(rawValue:))
+            if selection == nil || selection == .all {
+                if !args.operands.isEmpty { throw VMToolsError.usage("too many parameters") }
+            } else if args.operands.isEmpty {
+                throw VMToolsError.usage("-\(selection!.rawValue) needs at least one operand")
+            }
+            json = args.has("j")
+            raw = args.has("r")
+        }
+    }
+
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        let selections = "adpu".filter { args.has($0) }
-        if selections.count > 1 { throw VMToolsError.usage("-a, -d, -p and -u cannot be combined") }
-        if args.count("o") > 1 || args.count("s") > 1 { throw VMToolsError.usage("-o and -s may each be given once") }
-        if args.has("n") && (args.has("o") || args.has("s")) { throw VMToolsError.usage("-n cannot be combined with -o or -s") }
-        let fields = Array(args.last("o") ?? "pnd")
-        let keys = Array(args.last("s") ?? "")
-        guard !fields.isEmpty, fields.allSatisfy({ letters.contains($0) }) else {
-            throw VMToolsError.usage("-o \(String(fields)): fields are letters of \(letters)")
-        }
-        guard keys.allSatisfy({ letters.contains(Character($0.lowercased())) }) else {
-            throw VMToolsError.usage("-s \(String(keys)): sort keys are letters of \(letters), uppercase for descending")
-        }
-        let selection = selections.first
-        if selection == nil || selection == "a" {
-            if !args.operands.isEmpty { throw VMToolsError.usage("too many parameters") }
-        } else if args.operands.isEmpty {
-            throw VMToolsError.usage("-\(selection!) needs at least one operand")
-        }
+        let options = try Options(args)
         let (global, _) = try context.loadGlobal(args)
         let pidName = global.file("cfg_file_pid")
         let all = QemuProcess.all()
         var rows: [QemuProcess] = []
         var failed: ExitCode?
-        switch selection {
+        switch options.selection {
         case nil: rows = all.filter { $0.uid == geteuid() }
-        case "a": rows = all
-        case "d":
+        case .all?: rows = all
+        case .homes?:
             for operand in args.operands {
                 // A stopped VM is quietly not listed; a path that is not there is a mistake to name (vmps(1)).
                 do {
@@ -72,51 +127,47 @@ public enum VMPsCommand: Command {
                     failed = .failure
                 }
             }
-        case "p":
+        case .pids?:
             for operand in args.operands {
                 guard let pid = Int32(operand), pid > 0 else {
                     throw VMToolsError(.failure, operand, "not a process id")
                 }
                 rows += all.filter { $0.pid == pid }
             }
-        default:
+        case .users?:
             for operand in args.operands {
                 let uid: UInt32? = UInt32(operand) ?? getpwnam(operand).map { $0.pointee.pw_uid }
                 guard let uid else { throw VMToolsError(.failure, operand, "no such user") }
                 rows += all.filter { $0.uid == uid }
             }
         }
-        if args.has("n") { return failed ?? (rows.isEmpty ? .soft : .success) }
+        if options.quiet { return failed ?? (rows.isEmpty ? .soft : .success) }
         if rows.isEmpty {
-            if args.has("j") { context.console.print("[]") }
+            if options.json { context.console.print("[]") }
             return failed ?? .soft
         }
-        for key in keys.reversed() {
-            let f = Character(key.lowercased())
-            let descending = key.isUppercase
+        for (f, descending) in options.sortKeys.reversed() {
             // Once per row: a display may be asked over QMP.
-            let values = Dictionary(rows.map { ($0.pid, value(f, $0, pidName)) }, uniquingKeysWith: { a, _ in a })
+            let values = Dictionary(rows.map { ($0.pid, f.text($0, pidName)) }, uniquingKeysWith: { a, _ in a })
             rows = stableSorted(rows) { a, b in
                 let (x, y) = (values[a.pid] ?? "", values[b.pid] ?? "")
                 let less: Bool
-                if "cmpxt".contains(f) { less = (Double(x) ?? 0) < (Double(y) ?? 0) } else { less = bytewiseLess(x, y) }
+                if f.numeric { less = (Double(x) ?? 0) < (Double(y) ?? 0) } else { less = bytewiseLess(x, y) }
                 let greater: Bool
-                if "cmpxt".contains(f) { greater = (Double(x) ?? 0) > (Double(y) ?? 0) } else { greater = bytewiseLess(y, x) }
+                if f.numeric { greater = (Double(x) ?? 0) > (Double(y) ?? 0) } else { greater = bytewiseLess(y, x) }
                 return descending ? greater : less
             }
         }
         let console = context.console
-        if args.has("j") {
-            let docs: [JSON] = rows.map { p in
-                .object(headers.keys.sorted().map { f in (jsonKey(f), jsonValue(f, p, pidName)) })
-            }
+        if options.json {
+            let docs: [JSON] = rows.map { p in .object(fields.map { f in (f.jsonKey, jsonValue(f, p, pidName)) }) }
             console.printJSON(.array(docs))
             return failed ?? .success
         }
-        var table: [[String]] = args.has("r") ? [] : [fields.map { headers[$0]! }]
+        var table: [[String]] = options.raw ? [] : [options.fields.map(\.header)]
         for p in rows {
-            table.append(fields.map { f in
-                let v = value(f, p, pidName)
+            table.append(options.fields.map { f in
+                let v = f.text(p, pidName)
                 return v.isEmpty ? " " : v
             })
         }
@@ -130,40 +181,9 @@ public enum VMPsCommand: Command {
         }.map(\.element)
     }
 
-    static func value(_ f: Character, _ p: QemuProcess, _ pidName: String) -> String {
-        let home = p.home(pidFile: pidName)
-        switch f {
-        case "a": return p.accelerator
-        case "c": return Formatting.twoDecimals(p.cpuPercent)
-        case "d": return p.liveDisplay(home: home)
-        case "e": return p.argv.map(shellQuote).joined(separator: " ")
-        case "h": return home ?? ""
-        case "m": return String(p.vszKB)
-        case "n": return p.name ?? ""
-        case "p": return String(p.pid)
-        case "q": return p.monitorSocket(home: home) ?? ""
-        case "t": return String(Int(p.uptime))
-        case "u": return p.user
-        default: return String(p.rssKB)
-        }
-    }
-
-    static func jsonKey(_ f: Character) -> String {
-        ["a": "accelerator", "c": "cpu_percent", "d": "display", "e": "argv", "h": "home", "m": "memory_kb", "n": "name",
-         "p": "pid", "q": "monitor", "t": "uptime_seconds", "u": "user", "x": "rss_kb"][f]!
-    }
-
-    static func jsonValue(_ f: Character, _ p: QemuProcess, _ pidName: String) -> JSON {
-        switch f {
-        case "c": return .number((p.cpuPercent * 100).rounded() / 100)
-        case "e": return .array(p.argv.map { .string($0) })
-        case "m": return .number(Double(p.vszKB))
-        case "p": return .number(Double(p.pid))
-        case "t": return .number(Double(Int(p.uptime)))
-        case "x": return .number(Double(p.rssKB))
-        default:
-            let v = value(f, p, pidName)
-            return v.isEmpty ? .null : .string(v)
-        }
+    static func jsonValue(_ f: Field, _ p: QemuProcess, _ pidName: String) -> JSON {
+        if let json = f.json { return json(p) }
+        let v = f.text(p, pidName)
+        return v.isEmpty ? .null : .string(v)
     }
 }

@@ -20,18 +20,31 @@ public enum VMRmCommand: Command {
         exitCodes: [(0, "every VM was deleted"), (1, "an error occurred"), (2, "wrong usage"), (3, "the user kept something")]
     )
 
+    /// What the command line asks for (vmrm(1)).
+    struct Options {
+        var recursive: Bool
+        /// `-k`: delete only vmtools' own files.
+        var keep: Bool
+        var commandLine: CommandLineSettings
+
+        init(_ args: ParsedArguments) throws {
+            guard !args.operands.isEmpty else { throw VMToolsError.usage("name the VM homes to delete") }
+            recursive = args.has("r")
+            keep = args.has("k")
+            commandLine = try SharedOptions.settings(args)
+        }
+    }
+
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        guard !args.operands.isEmpty else { throw VMToolsError.usage("name the VM homes to delete") }
-        var cli = CommandLineSettings()
-        if args.has("y") { cli.override("cfg_ui_assumeyes", "yes", flag: "-y") }
-        let (global, _) = try context.loadGlobal(args, commandLine: cli)
+        let options = try Options(args)
+        let (global, _) = try context.loadGlobal(args, commandLine: options.commandLine)
         Interrupt.block()
         let prompter = Prompter(assumeYes: global.settings.isYes("cfg_ui_assumeyes"), console: context.console, stdin: context.stdin)
         var status = ExitCode.success
         for operand in args.operands {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
-                var job = Removal(global: global, prompter: prompter, console: context.console, recursive: args.has("r"), keep: args.has("k"))
+                var job = Removal(global: global, prompter: prompter, console: context.console, recursive: options.recursive, keep: options.keep)
                 try job.run(home)
                 if job.keptSomething { status = status == .failure ? .failure : .soft }
             } catch is Removal.Cancelled {

@@ -1,39 +1,3 @@
-/// The global configuration after defaults, `<share>`, `<etc>`, `<user>` and
-/// the command line's `cfg_*` values.
-public struct GlobalConfig: Sendable {
-    public var settings: SettingsTable
-    /// Configuration files actually read, in order.
-    public var files: [String]
-    /// Names a `-o` may set: the defaults and whatever a configuration file defines.
-    public var knownNames: Set<String>
-    public var paths: SystemPaths
-
-    public var includeUser: Bool { settings.isYes("cfg_include_userhome") }
-
-    public func file(_ setting: String) -> String { settings.value(setting) }
-
-    /// The settings file of the VM home `home`.
-    public func settingsPath(in home: String) -> String { home.appendingPathComponent(file("cfg_file_vmsettings")) }
-}
-
-/// A VM with every layer applied, and what it was built from.
-public struct ResolvedVM: Sendable {
-    public var home: String
-    public var settingsPath: String
-    /// The VM's own file as read.
-    public var file: VMSettingsFile
-    public var settings: SettingsTable
-    /// Canonical home of the nearest parent, if any.
-    public var parent: String? { ancestors.first }
-    /// Canonical homes of every ancestor, nearest first.
-    public var ancestors: [String]
-    /// Every template applied (the VM's, its ancestors', nested ones and `-t`).
-    public var templates: [String]
-    /// Template files used, by name.
-    public var templateFiles: [String: String]
-
-    public var name: String { settings.value("vm_name") }
-}
 
 /// Builds settings through every layer, in the order of settings.md §2.9
 /// (the recommended, fixed order):

@@ -21,6 +21,11 @@ enum FileSystem {
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// A directory with nothing in it: free to receive a moved or copied VM.
+    static func isEmptyDirectory(_ path: String) -> Bool {
+        isDirectory(path) && ((try? listDirectory(path).isEmpty) ?? false)
+    }
+
     static func isRegularFile(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG

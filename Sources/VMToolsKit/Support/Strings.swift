@@ -141,3 +141,16 @@ extension String {
 private func isControlScalar(_ c: Unicode.Scalar) -> Bool {
     c.value < 0x20 || (0x7F...0x9F).contains(c.value)
 }
+
+/// C-locale (`LC_ALL=C sort`) order.
+func bytewiseLess(_ a: String, _ b: String) -> Bool {
+    // On contiguous bytes: the generic UTF8View comparison dominated sorting
+    // the names of a large settings file.
+    var a = a, b = b
+    return a.withUTF8 { x in
+        b.withUTF8 { y in
+            for i in 0..<min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] }
+            return x.count < y.count
+        }
+    }
+}

@@ -2,55 +2,60 @@
 import Glibc
 #endif
 
-/// What `vmcp` and `vmfork` share (commands.md §7): one (source,
-/// destination) pair at a time, all or nothing, with the source's
-/// descendants (`-R`) or every VM below it (`-r`).
-struct Cloner {
+/// How `vmcp` and `vmfork` copy (vmcp(1)); read from their shared options.
+struct CloneOptions: Sendable, Equatable {
     var mode: CloneJob.Action
+    /// `-R`: the source's descendants too.
     var childRecursion = false
+    /// `-r`: every VM below the source.
     var directoryRecursion = false
     /// `-n`: the source is not locked (read-only media), only checked.
     var noLock = false
     var keepUnique = false
     var snapshot = false
     var compress = false
-    var cli: CommandLineSettings
+    /// `-o` and `-y`.
+    var settings = CommandLineSettings()
+    /// Clone modules added (`-m`) and removed (`-M`) for this run.
+    var addModules: [String] = []
+    var removeModules: [String] = []
+}
+
+/// What `vmcp` and `vmfork` share (vmcp(1), vmfork(1)): one (source,
+/// destination) pair at a time, all or nothing, with the source's
+/// descendants (`-R`) or every VM below it (`-r`). It does not print: each
+/// pair's outcome goes to `report`.
+struct Cloner {
+    /// One pair's outcome.
+    enum Event {
+        case made(source: String, home: String, mode: CloneJob.Action)
+        case failed(VMToolsError)
+    }
+
+    var options: CloneOptions
     var modules: [ModuleChoice]
     var global: GlobalConfig
     var resolver: SettingsResolver
-    var context: Context
+    var cwd: String
+    var environment: [String: String]
+    /// For lock waits and the clone modules' notices.
+    var console: Console
+    var report: (Event) -> Void
 
-    var environment: [String: String] { context.environment }
+    var mode: CloneJob.Action { options.mode }
+    var cli: CommandLineSettings { options.settings }
 
-    init(_ args: ParsedArguments, defaultMode: CloneJob.Action, cli: CommandLineSettings, global: GlobalConfig,
-         resolver: SettingsResolver, context: Context) throws {
-        mode = args.has("a") ? .autonomous : args.has("c") ? .copy : args.has("f") ? .fork : defaultMode
-        childRecursion = args.has("R")
-        directoryRecursion = args.has("r")
-        noLock = args.has("n")
-        keepUnique = args.has("k")
-        snapshot = args.has("s")
-        compress = args.has("z")
-        self.cli = cli
+    init(_ options: CloneOptions, global: GlobalConfig, resolver: SettingsResolver, cwd: String, environment: [String: String],
+         console: Console, report: @escaping (Event) -> Void) throws {
+        self.options = options
         self.global = global
         self.resolver = resolver
-        self.context = context
-        modules = try ModuleRegistry.cloneModules(global.settings, add: args.values("m"), remove: args.values("M"), paths: global.paths,
-                                                  console: context.console)
-    }
-
-    /// Checks shared by both commands' flags (commands.md §7, exit 2).
-    static func checkFlags(_ args: ParsedArguments) throws -> CommandLineSettings {
-        if [args.has("a"), args.has("c"), args.has("f")].filter({ $0 }).count > 1 {
-            throw VMToolsError.usage("-a, -c and -f cannot be combined")
-        }
-        if args.has("n") && !args.has("a") { throw VMToolsError.usage("-n goes with -a only") }
-        var cli = CommandLineSettings()
-        for o in args.occurrences {
-            if o.letter == "o" { try cli.parseOverride(o.value ?? "") }
-            if o.letter == "y" { cli.override("cfg_ui_assumeyes", "yes", flag: "-y") }
-        }
-        return cli
+        self.cwd = cwd
+        self.environment = environment
+        self.console = console
+        self.report = report
+        modules = try ModuleRegistry.cloneModules(global.settings, add: options.addModules, remove: options.removeModules,
+                                                  paths: global.paths, console: console)
     }
 
     /// Each (operand, destination) pair on its own, `resolve` turning the
@@ -61,10 +66,10 @@ struct Cloner {
             do {
                 let source = try resolve(operand)
                 let made = try clone(source, to: destination)
-                context.console.info(mode == .fork ? "\(made): forked from '\(source)'" : "\(source): copied to '\(made)'")
+                report(.made(source: source, home: made, mode: mode))
             } catch {
                 failed = true
-                if let e = error as? VMToolsError { context.console.error(e) }
+                if let e = error as? VMToolsError { report(.failed(e)) }
                 if Interrupt.pending() != nil { break }
             }
         }
@@ -73,8 +78,8 @@ struct Cloner {
 
     /// Copies or forks `source` (canonical) to `destination`; returns the new home.
     func clone(_ source: String, to destination: String) throws -> String {
-        let root = try Self.newHome(for: source, at: destination, cwd: context.cwd, global: global)
-        let locks = LockSet(global: global, console: context.console)
+        let root = try Self.newHome(for: source, at: destination, cwd: cwd, global: global)
+        let locks = LockSet(global: global, console: console)
         let tx = Transaction(anchor: root.deletingLastPathComponent, environment: environment)
         return try tx.run(holding: locks) {
             var run = Run(cloner: self, source: source, root: root, locks: locks, tx: tx)
@@ -97,11 +102,7 @@ struct Cloner {
         }
         // The source itself is never free (it holds vm.settings), so a copy
         // into its own directory lands beside or inside it, never on it.
-        return FileSystem.newPath(in: dest, base: source.lastPathComponent) { !FileSystem.exists($0) || isEmptyDirectory($0) }
-    }
-
-    static func isEmptyDirectory(_ path: String) -> Bool {
-        FileSystem.isDirectory(path) && ((try? FileSystem.listDirectory(path).isEmpty) ?? false)
+        return FileSystem.newPath(in: dest, base: source.lastPathComponent) { !FileSystem.exists($0) || FileSystem.isEmptyDirectory($0) }
     }
 
     /// One pair's work: which directories and VMs go where, then the copies.
@@ -131,24 +132,24 @@ struct Cloner {
         /// directories copied, before anything is written.
         mutating func plan() throws {
             let isVM = VMHome.isHome(source, global: global)
-            guard isVM || cloner.directoryRecursion else {
+            guard isVM || cloner.options.directoryRecursion else {
                 throw VMToolsError(.failure, source, "not a VM home (no \(global.file("cfg_file_vmsettings")))")
             }
             placed[source] = root
             order = [source]
-            if cloner.directoryRecursion {
+            if cloner.options.directoryRecursion {
                 // A copy made inside its own source (commands.md §7) is not part of it.
                 for dir in FileSystem.subdirectories(source) where !FileSystem.isWithin(dir, root) {
                     placed[dir] = root + dir.dropFirst(source.count)
                     order.append(dir)
                 }
             }
-            if cloner.childRecursion {
+            if cloner.options.childRecursion {
                 order += try ChildList.descendants(of: order.filter { VMHome.isHome($0, global: global) }, known: Set(order),
                                                    global: global, subject: source)
             }
             for dir in order {
-                if cloner.noLock {
+                if cloner.options.noLock {
                     if let p = RunningState.process(home: dir, global: global) {
                         throw VMToolsError(.failure, dir, "is running (pid \(p.pid)); stop it first (vmdown)")
                     }
@@ -193,9 +194,9 @@ struct Cloner {
             }
             try tx.makeDirectory(home)
             try locks.lock(home)
-            var job = CloneJob(action: action, source: vm, destination: home, keepUnique: cloner.keepUnique, snapshot: cloner.snapshot,
-                               environment: cloner.environment, console: cloner.context.console, transaction: tx)
-            job.compress = cloner.compress
+            var job = CloneJob(action: action, source: vm, destination: home, keepUnique: cloner.options.keepUnique, snapshot: cloner.options.snapshot,
+                               environment: cloner.environment, console: cloner.console, transaction: tx)
+            job.compress = cloner.options.compress
             job.imageMap = imageMap
             for m in cloner.modules { try m.clone(&job) }
             imageMap = job.imageMap

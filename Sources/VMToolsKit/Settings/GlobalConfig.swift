@@ -1,0 +1,17 @@
+/// The global configuration after defaults, `<share>`, `<etc>`, `<user>` and
+/// the command line's `cfg_*` values.
+public struct GlobalConfig: Sendable {
+    public var settings: SettingsTable
+    /// Configuration files actually read, in order.
+    public var files: [String]
+    /// Names a `-o` may set: the defaults and whatever a configuration file defines.
+    public var knownNames: Set<String>
+    public var paths: SystemPaths
+
+    public var includeUser: Bool { settings.isYes("cfg_include_userhome") }
+
+    public func file(_ setting: String) -> String { settings.value(setting) }
+
+    /// The settings file of the VM home `home`.
+    public func settingsPath(in home: String) -> String { home.appendingPathComponent(file("cfg_file_vmsettings")) }
+}
