@@ -3,7 +3,10 @@ import Testing
 @testable import VMToolsKit
 
 /// What `--version` names: the binary behind the links, as /proc/self/exe shows it.
-private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
+private func runningExecutable() throws -> String {
+    let binary = try Repo.binary
+    return FileSystem.realPath(binary) ?? binary
+}
 
 @Suite struct DispatchTests {
     @Test func answersToItsLinkNamesAndToVmtoolsCommand() throws {
@@ -40,19 +43,21 @@ private let runningExecutable = FileSystem.realPath(Repo.binary) ?? Repo.binary
             #expect(r.outLines.filter { $0.hasPrefix("  vm") }.count == 13)
         }
         let v = try cli.run("vmtools", ["--version"])
-        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\nexecutable: \(runningExecutable)\n")
+        let executable = try runningExecutable()
+        #expect(v.status == 0 && v.out == "vmtools \(VMTools.version)\nexecutable: \(executable)\n")
     }
 
     /// Issue 10, C3: `vmup --version` said "unknown option --".
     @Test func everyCommandAnswersHelpAndVersion() throws {
         let cli = try CLI(Scratch())
+        let executable = try runningExecutable()
         for name in VMTools.commands.map({ $0.spec.name }) {
             let help = try cli.run(name, ["--help"])
             #expect(help.status == 0 && help.err.isEmpty, "\(name) --help: \(help.err)")
             #expect(help.out == (try cli.run(name, ["-h"])).out)
             #expect(help.out.contains("\n  --help ") && help.out.contains("\n  --version "))
             // The path tells two installations on PATH apart.
-            let expected = "\(name) (vmtools) \(VMTools.version)\nexecutable: \(runningExecutable)\n"
+            let expected = "\(name) (vmtools) \(VMTools.version)\nexecutable: \(executable)\n"
             for args in [["--version"], ["-v", "--version", "ignored operand"]] {
                 let v = try cli.run(name, args)
                 #expect(v.status == 0 && v.out == expected && v.err.isEmpty, "\(name) \(args): \(v.err)")

@@ -52,7 +52,7 @@ import Testing
 }
 
 @Suite(.serialized) struct CreateTests {
-    @Test func vmcreateWritesTheFileAndStartsTheVM() throws {
+    @Test(.requiresGuest) func vmcreateWritesTheFileAndStartsTheVM() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let home = lab.s.url("new vm")
         let r = try lab.cli.run("vmcreate", ["-y", "-D", Guest.iso, "-o", "vm_cpu_count=1", home])
@@ -95,7 +95,7 @@ import Testing
         #expect(!next.err.contains("created"))
     }
 
-    @Test func vmcreateLeavesNothingWhenItFails() throws {
+    @Test(.requiresGuest) func vmcreateLeavesNothingWhenItFails() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let r = try lab.cli.run("vmcreate", ["-y", "-o", "vm_ram_size=lots", lab.s.url("broken")])
         #expect(r.status == 1)
@@ -108,7 +108,7 @@ import Testing
         #expect(try lab.cli.run("vmcreate", []).status == 2)
     }
 
-    @Test func anOVAIsConvertedNextToItAndBoots() throws {
+    @Test(.requiresGuest) func anOVAIsConvertedNextToItAndBoots() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let ova = lab.s.url("appliance.ova")
         try FileManager.default.copyItem(atPath: Guest.ova, toPath: ova)
@@ -126,7 +126,7 @@ import Testing
         #expect(try lab.cli.run("vmdown", ["-p", String(row.split(separator: " ")[0])]).status == 0)
     }
 
-    @Test func aVMDKRunsInSnapshotModeUnlessConverted() throws {
+    @Test(.requiresGuest) func aVMDKRunsInSnapshotModeUnlessConverted() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         #expect(try Subprocess("/bin/tar", ["-xf", Guest.ova, "-C", lab.s.path]).run().status == 0)
         let vmdk = lab.s.url("guest-disk1.vmdk")

@@ -26,7 +26,7 @@ import Testing
         Operation(command: "vmmerge", args: { ["-s", $0.path("C")] }, keeps: ["R", "C", "D"]),
     ]
 
-    @Test func killedAnywhereTheTreeIsRestoredOrFinished() throws {
+    @Test(.requires("qemu-img", "qemu-io")) func killedAnywhereTheTreeIsRestoredOrFinished() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-io") != nil else { return }
         let cli = try CLI(Scratch())
         let tree = try Tree(cli)

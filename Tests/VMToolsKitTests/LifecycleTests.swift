@@ -62,7 +62,7 @@ import Testing
         }
     }
 
-    @Test func startsListsControlsAndStopsAVMHome() throws {
+    @Test(.requiresGuest) func startsListsControlsAndStopsAVMHome() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("web server")
         let up = try lab.up(home)
@@ -105,7 +105,7 @@ import Testing
         #expect(try lab.cli.run("vmdown", [home]).status == 3)
     }
 
-    @Test func persistentSnapshotAndReadOnlyDisks() throws {
+    @Test(.requiresGuest) func persistentSnapshotAndReadOnlyDisks() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("disks")
         func boot(_ flags: [String], _ command: String, expect marker: String) throws {
@@ -125,7 +125,7 @@ import Testing
         try boot(["-r"], "read vda", expect: "VMTOOLS-GUEST: DATA persistent data")
     }
 
-    @Test func bootsBareISOAndQcow2Images() throws {
+    @Test(.requiresGuest) func bootsBareISOAndQcow2Images() throws {
         guard let lab = try Lab() else { return }
         let log = lab.s.url("bare.log")
         let iso = try lab.cli.run("vmup", ["-o", "vm_qemu_params=-serial file:\(log)", Guest.iso])
@@ -152,7 +152,7 @@ import Testing
         #expect(!((try? lab.cli.run("vmps", ["-r", "-o", "n"]).out) ?? "").contains("guest copy.qcow2"))
     }
 
-    @Test func twentyParallelStartsMakeOneQEMU() throws {
+    @Test(.requiresGuest) func twentyParallelStartsMakeOneQEMU() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("race")
         var procs: [(Process, String)] = []
@@ -182,7 +182,7 @@ import Testing
 
     /// A guest that never handles the power button (no OS: nothing boots)
     /// still stops: SIGTERM once the ACPI stage has timed out.
-    @Test func vmdownEscalatesWhenTheGuestIgnoresACPI() throws {
+    @Test(.requiresGuest) func vmdownEscalatesWhenTheGuestIgnoresACPI() throws {
         guard let lab = try Lab() else { return }
         try lab.s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=64M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=2\n")
         try lab.s.write("deaf/vm.settings", "vm_name=deaf\nvm_storage_cdrom1_enable=yes\n")
@@ -197,7 +197,7 @@ import Testing
         #expect(try lab.cli.run("vmps", ["-d", home]).status == 3)
     }
 
-    @Test func aVMWithChildrenStartsOnlyInSnapshotOrReadOnlyMode() throws {
+    @Test(.requiresGuest) func aVMWithChildrenStartsOnlyInSnapshotOrReadOnlyMode() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("parent")
         try lab.s.write("parent/childs.lst", lab.s.url("parent/child") + "\n")
@@ -209,7 +209,7 @@ import Testing
 
     /// Issue 5: an argument a buildcmd module script prints reaches QEMU
     /// (its command line) and the guest (it runs the command it carries).
-    @Test func aBuildcmdModuleScriptReachesTheGuest() throws {
+    @Test(.requiresGuest) func aBuildcmdModuleScriptReachesTheGuest() throws {
         guard let lab = try Lab() else { return }
         try lab.s.writeScript("etc/modules/buildcmd/c_cmd", """
         #!/bin/sh
@@ -227,7 +227,7 @@ import Testing
 
     /// The shipped modern and headless templates boot the guest: q35,
     /// virtio disk and network card, no display.
-    @Test func theModernHeadlessTemplatesBootTheGuest() throws {
+    @Test(.requiresGuest) func theModernHeadlessTemplatesBootTheGuest() throws {
         guard let lab = try Lab() else { return }
         try lab.s.mkdir("share/templates")
         for t in ["modern.tpl", "headless.tpl"] {
@@ -249,7 +249,7 @@ import Testing
     /// commands.md §11: a forked tree renamed with a plain `mv` boots again
     /// after `vmfix -rps`, the child reading its parent's data through the
     /// relinked overlay; and no tree command touches a running VM.
-    @Test func aTreeRenamedWithMvBootsAfterVmfix() throws {
+    @Test(.requiresGuest) func aTreeRenamedWithMvBootsAfterVmfix() throws {
         guard let lab = try Lab() else { return }
         let base = try lab.makeVM("base")
         var r = try lab.up(base, command: "write 0:0:1:0 written by the parent")
@@ -279,7 +279,7 @@ import Testing
 /// VMs the original shell tool started are listed and stopped too: the same
 /// command-line anchors (absolute -pidfile, `-monitor unix:./monitor.sock,server,nowait`, -name).
 @Suite struct OriginalToolCompatibilityTests {
-    @Test func seesAndStopsAQEMUStartedTheOriginalWay() throws {
+    @Test(.requires("qemu-system-x86_64")) func seesAndStopsAQEMUStartedTheOriginalWay() throws {
         guard let qemu = requireTool("qemu-system-x86_64") else { return }
         let s = Scratch()
         let cli = try CLI(s)

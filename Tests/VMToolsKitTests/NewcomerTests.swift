@@ -33,9 +33,9 @@ import Testing
         #expect(try Self.setupPackages().isSuperset(of: ["qemu-system-x86", "qemu-utils", "xorriso"]))
     }
 
-    /// Every tool a test asks for with `requireTool` comes from a package
+    /// Every tool a test asks for with `requireTool` or `.requires` comes from a package
     /// that `Tests/setup.sh` installs (or one every Debian system has).
-    @Test func setupInstallsEveryToolTheTestsAskFor() throws {
+    @Test(.requires("dpkg")) func setupInstallsEveryToolTheTestsAskFor() throws {
         guard let dpkg = requireTool("dpkg") else { return }
         let installed = try Self.setupPackages()
         var tools = Set<String>()
@@ -47,10 +47,21 @@ import Testing
                 rest = rest[r.upperBound...]
                 if let q = rest.firstIndex(of: "\"") { tools.insert(String(rest[..<q])) }
             }
+            // `.requires("a", "b")`: every quoted word up to the closing parenthesis.
+            rest = Substring(text)
+            while let r = rest.range(of: ".requires(\"") {
+                rest = rest[rest.index(before: r.upperBound)...]
+                let list = rest.prefix { $0 != ")" }
+                tools.formUnion(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { $0.hasPrefix("\"") && $0.hasSuffix("\"") && $0.count > 2 }.map { String($0.dropFirst().dropLast()) })
+                rest = rest.dropFirst(list.count)
+            }
         }
+        #expect(tools.isSuperset(of: ["qemu-img", "qemu-io", "xorriso", "setpriv"]), "\(tools.sorted())")
         #expect(tools.contains("qemu-system-x86_64"))
         for tool in tools.sorted() {
-            guard let path = requireTool(tool) else { continue }
+            // A tool missing here is a skip of the tests that need it, not this test's business.
+            guard let path = Tools.path(tool) else { continue }
             // dpkg knows a file by the path its package ships (/usr/bin or /bin).
             var owner: String?
             for p in [path, "/usr/bin/" + tool, "/bin/" + tool, "/usr/sbin/" + tool, "/sbin/" + tool] {
@@ -65,7 +76,7 @@ import Testing
 
     /// README: bash-completion finds completions under another PREFIX through
     /// XDG_DATA_DIRS, laid out as `make install` lays them out.
-    @Test func bashFindsCompletionsUnderAnotherPrefixThroughXdgDataDirs() throws {
+    @Test(.requires("bash")) func bashFindsCompletionsUnderAnotherPrefixThroughXdgDataDirs() throws {
         guard requireTool("bash") != nil else { return }
         try #require(FileManager.default.fileExists(atPath: "/usr/share/bash-completion/bash_completion"),
                      "bash-completion is not installed (bash Tests/setup.sh test installs it)")
@@ -117,7 +128,7 @@ import Testing
         }
     }
 
-    @Test func theTourPrintsWhatTheReadmeShows() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func theTourPrintsWhatTheReadmeShows() throws {
         guard requireTool("qemu-system-x86_64") != nil, requireTool("qemu-img") != nil else { return }
         let steps = try Self.steps()
         try #require(steps.count >= 10, "the README's tour was not found")

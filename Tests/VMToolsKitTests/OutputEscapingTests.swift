@@ -24,7 +24,7 @@ import Testing
 
     /// Command lines (`vmup -v`, `vmps -o e`) quote words so a shell reads
     /// them back exactly, control characters included, and show none raw.
-    @Test func shellQuotedWordsReadBackExactly() throws {
+    @Test(.requires("bash")) func shellQuotedWordsReadBackExactly() throws {
         guard let bash = requireTool("bash") else { return }
         let words = [Self.hostile, "a\tb c", "it's", "back\\slash\u{9B}", "tab\there", "plain", "", "ünï code"]
         let quoted = words.map(shellQuote)
@@ -90,7 +90,7 @@ import Testing
     }
 
     /// vmps shows what any user's QEMU calls itself: its `-name` is escaped.
-    @Test func vmpsShowsAHostileQemuNameEscaped() throws {
+    @Test(.requires("qemu-system-x86_64")) func vmpsShowsAHostileQemuNameEscaped() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.mkdir("q")
