@@ -72,7 +72,7 @@ import Testing
         #expect(lab.s.exists("appliance.qcow2"))
         #expect(ImageFormat.detect(lab.s.url("appliance.qcow2")) == "qcow2")
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: lab.s.path)).contains { $0.hasPrefix(".vmtools-import") })
-        #expect(waitUntil(120) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") })
+        #expect(waitUntil(120) { textIfPresent(log).contains("VMTOOLS-GUEST: READY") })
         let row = try #require(try lab.cli.run("vmps", ["-r", "-o", "pn"]).outLines.first { $0.hasSuffix("  appliance.ova") })
         #expect(try lab.cli.run("vmdown", ["-p", String(row.split(separator: " ")[0])]).status == 0)
     }

@@ -52,18 +52,20 @@ import Testing
         defer { close(fd) }
         let console = Console(command: "test", out: OutputStream(fd: fd), err: OutputStream(fd: fd))
         let got = NSLock()
-        nonisolated(unsafe) var acquired: Bool? = nil
+        // What the waiter got: "held", "not held" or the error it threw.
+        nonisolated(unsafe) var acquired: String? = nil
         let waiter = Thread {
-            let held = (try? HomeLock.acquire(dir, global: g, wait: 20, console: console))?.isHeld ?? false
-            got.withLock { acquired = held }
+            let outcome: String
+            do { outcome = try HomeLock.acquire(dir, global: g, wait: 20, console: console).isHeld ? "held" : "not held" } catch { outcome = "\(error)" }
+            got.withLock { acquired = outcome }
         }
         waiter.start()
         // Release only once the waiter says it is waiting.
-        #expect(waitUntil(10) { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting up to 20 s") })
+        #expect(waitUntil(10) { textIfPresent(logPath).contains("waiting up to 20 s") })
         #expect(try String(contentsOfFile: logPath, encoding: .utf8).contains("held by vmtools process \(getpid())"))
         first.release()
         #expect(waitUntil(30) { got.withLock { acquired != nil } })
-        #expect(got.withLock { acquired } == true)
+        #expect(got.withLock { acquired } == "held")
     }
 
     @Test func replacesTheStaleLockOfADeadProcess() throws {

@@ -81,9 +81,10 @@ import Testing
         #expect(j.out.contains("evil\\u001b]0;pwned\\u0007\\tx\\ry"))
         // In error messages: an operand with control characters.
         let missing = s.url(Self.hostile)
-        for (cmd, args) in [("vminfo", [missing]), ("vmdown", [missing]), ("vmup", ["-n", missing])] {
+        // vmdown: a VM that is not running is status 3 (vmdown(1)).
+        for (cmd, args, status) in [("vminfo", [missing], Int32(1)), ("vmdown", [missing], 3), ("vmup", ["-n", missing], 1)] {
             let r = try cli.run(cmd, args)
-            #expect(r.status != 0)
+            #expect(r.status == status, "\(cmd): \(r.status)")
             #expect(r.err.contains(Self.shown), "\(cmd): \(r.err)")
             #expect(Self.rawControls(r.out + r.err).isEmpty, "\(cmd)")
         }

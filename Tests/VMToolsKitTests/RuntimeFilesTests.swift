@@ -72,7 +72,7 @@ import Testing
 
     static func entries(_ dir: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] }
 
-    static func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+    static func text(_ path: String) -> String { textIfPresent(path) }
 
     static func monitor(_ r: CLI.Result, name: String) throws -> (pid: Int, home: String?, monitor: String) {
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]], "\(r.out) \(r.err)")

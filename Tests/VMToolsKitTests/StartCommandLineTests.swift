@@ -134,10 +134,10 @@ import Testing
         #expect(sockets.contains("127.0.0.1:\(fwd)") && !sockets.contains("0.0.0.0:\(fwd)") && !sockets.contains("*:\(fwd)"), "\(sockets)")
         #expect(try lab.cli.run("vmps", ["-r", "-o", "d", "-d", home]).out == "vnc://127.0.0.1:\(port)\n")
         #expect(try lab.cli.run("vminfo", ["-il", home]).out.contains("Display: vnc://127.0.0.1:\(port)"))
-        #expect(waitUntil(120) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") })
+        #expect(waitUntil(120) { textIfPresent(log).contains("VMTOOLS-GUEST: READY") })
         let down = try lab.down(home)
         #expect(down.status == 0, "\(down.err)")
-        #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: POWEROFF"))
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("VMTOOLS-GUEST: POWEROFF"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: home).sorted() == before)
     }
 

@@ -102,6 +102,18 @@ final class WarningSink: @unchecked Sendable {
     var messages: [String] = []
 }
 
+/// A file's text, "" while it does not exist (a log QEMU has not opened
+/// yet); any other error fails the test instead of reading as empty.
+func textIfPresent(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+    do {
+        return try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        if !FileManager.default.fileExists(atPath: path) { return "" }
+        Issue.record("cannot read \(path): \(error)", sourceLocation: sourceLocation)
+        return ""
+    }
+}
+
 /// Expects a VMToolsError and returns it.
 @discardableResult
 func expectError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> VMToolsError? {
