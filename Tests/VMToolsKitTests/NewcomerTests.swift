@@ -93,6 +93,44 @@ import Testing
         #expect(suites > 30)
     }
 
+    /// A test that asks for a tool, the guest or root carries the trait that
+    /// skips it where they are missing (outside CI): a bare `requireTool`
+    /// would fail there instead of reporting a skip.
+    @Test func everyTestThatNeedsAToolCarriesItsTrait() throws {
+        let dir = Repo.root + "/Tests/VMToolsKitTests"
+        let needs = ["requireTool(\"": ".requires", "Lab()": ".requiresGuest", "Guest.build()": ".requiresGuest",
+                     "requireRoot()": ".requiresRoot", "try tree()": ".requires(\"qemu-img\", \"qemu-io\")"]
+        let declaration = ["@Test", "///", "func ", "static ", "var ", "let ", "struct ", "final ", "enum ", "init", "@discardableResult"]
+        var checked = 0
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where f.hasSuffix(".swift") {
+            let lines = try String(contentsOfFile: dir + "/" + f, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            var i = 0
+            while i < lines.count {
+                guard lines[i].hasPrefix("    @Test") else { i += 1; continue }
+                // The test runs from its attribute to the next declaration
+                // of the suite, once its own `func` line has passed.
+                var attribute = String(lines[i]), end = i + 1, seenFunc = lines[i].contains(" func ")
+                while end < lines.count, !lines[end].hasPrefix("}") {
+                    let member = lines[end].hasPrefix("    ") && !lines[end].hasPrefix("     ")
+                    if member, declaration.contains(where: { lines[end].dropFirst(4).hasPrefix($0) }) {
+                        guard !seenFunc else { break }
+                        seenFunc = lines[end].contains("func ")
+                    }
+                    if !seenFunc { attribute += lines[end] }
+                    end += 1
+                }
+                let body = lines[i..<end].joined(separator: "\n")
+                // This test names the uses it looks for.
+                for (use, trait) in needs where body.contains(use) && !body.contains("func everyTestThatNeedsAToolCarriesItsTrait") {
+                    checked += 1
+                    #expect(attribute.contains(trait), "\(f):\(i + 1): the test uses \(use) but lacks \(trait)")
+                }
+                i = end
+            }
+        }
+        #expect(checked > 50)
+    }
+
     /// README: bash-completion finds completions under another PREFIX through
     /// XDG_DATA_DIRS, laid out as `make install` lays them out.
     @Test(.requires("bash")) func bashFindsCompletionsUnderAnotherPrefixThroughXdgDataDirs() throws {
