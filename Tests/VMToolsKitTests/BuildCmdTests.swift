@@ -33,7 +33,7 @@ import Testing
         return ["DISPLAY": ":0", "QEMU_MODULE_DIR": s.url("qemu-modules")]
     }
 
-    @Test func aVMHomeWithOneDisk() throws {
+    @Test(.requires("qemu-system-x86_64")) func aVMHomeWithOneDisk() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.mkdir("vm1")
@@ -48,7 +48,7 @@ import Testing
                          "-drive", "file=\(s.url("vm1/hdd.qcow2")),format=qcow2,if=ide,index=0,media=disk,discard=unmap,detect-zeroes=unmap"])
     }
 
-    @Test func anISOWithoutAHome() throws {
+    @Test(.requires("qemu-system-x86_64")) func anISOWithoutAHome() throws {
         let s = Scratch()
         try s.writeBytes("a,b.iso", [UInt8](repeating: 0, count: 0x8001) + Array("CD001".utf8))
         let argv = try args(s, ["vm_name": "a,b.iso", "vm_boot_order": "d", "vm_storage_cdrom1_enable": "yes", "vm_storage_cdrom1_backend": s.url("a,b.iso")])
@@ -60,7 +60,7 @@ import Testing
         #expect(argv.contains("-net") && argv[argv.firstIndex(of: "-net")! + 1] == "none")
     }
 
-    @Test(arguments: [
+    @Test(.requires("qemu-system-x86_64"), arguments: [
         (["vm_display_device": "none", "vm_display_type": "vnc"], ["-display", "none", "-vga", "none"]),
         (["vm_display_type": "gtk"], ["-display", "gtk", "-vga", "std"]),
         (["vm_display_type": "none", "vm_display_device": "virtio"], ["-display", "none", "-vga", "virtio"]),
@@ -80,7 +80,7 @@ import Testing
 
     /// QEMU takes the first free VNC display itself (`to=`): no port is
     /// probed beforehand, so nothing can race between probe and start.
-    @Test func qemuChoosesTheFreeVNCPortItself() throws {
+    @Test(.requires("qemu-system-x86_64")) func qemuChoosesTheFreeVNCPortItself() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.mkdir("vm")
@@ -99,7 +99,7 @@ import Testing
 
     /// Issue 10 A6: no display server, or a QEMU without its GUI module, gets
     /// VNC on loopback instead of a start that fails.
-    @Test func sdlFallsBackToVNCWhereNoWindowCanOpen() throws {
+    @Test(.requires("qemu-system-x86_64")) func sdlFallsBackToVNCWhereNoWindowCanOpen() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         let gui = try graphical(s)
@@ -120,7 +120,7 @@ import Testing
     }
 
     /// Issue 10 B9: a host name for vm_display_iface works (QEMU resolves it).
-    @Test func aHostNameAsDisplayInterface() throws {
+    @Test(.requires("qemu-system-x86_64")) func aHostNameAsDisplayInterface() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         let vnc = try command(s, ["vm_display_type": "vnc", "vm_display_iface": "localhost", "vm_name": "v"])
@@ -133,7 +133,7 @@ import Testing
         #expect(bad?.subject == "vm_display_iface")
     }
 
-    @Test(arguments: [
+    @Test(.requires("qemu-system-x86_64"), arguments: [
         (["vm_display_type": "curses"], "vm_display_type"), (["vm_display_device": "tcx"], "vm_display_device"),
         (["vm_display_type": "vnc", "vm_display_port": "5800"], "vm_display_port"), (["vm_ram_size": "2GB"], "vm_ram_size"),
         (["vm_cpu_count": "two"], "vm_cpu_count"), (["vm_qemu_arch": "x86 64"], "vm_qemu_arch"), (["vm_boot_order": "cz"], "vm_boot_order"),
@@ -152,7 +152,7 @@ import Testing
         #expect(e?.subject == setting, "\(String(describing: e))")
     }
 
-    @Test func interfacesInBytewiseOrderWithTheirOwnSettings() throws {
+    @Test(.requires("qemu-system-x86_64")) func interfacesInBytewiseOrderWithTheirOwnSettings() throws {
         let s = Scratch()
         let argv = try args(s, [
             "vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "52:54:00:00:00:01",
@@ -170,7 +170,7 @@ import Testing
 
     /// Issue 10 B1: a forward without a host address listens on loopback;
     /// 0.0.0.0 (or any address) written by the user is kept.
-    @Test func portForwardsBindLoopbackUnlessAnAddressIsGiven() throws {
+    @Test(.requires("qemu-system-x86_64")) func portForwardsBindLoopbackUnlessAnAddressIsGiven() throws {
         #expect(NetworkingModule.loopbackForwards("user,hostfwd=tcp::2222-:22") == "user,hostfwd=tcp:127.0.0.1:2222-:22")
         #expect(NetworkingModule.loopbackForwards("user,hostfwd=::80-:80,hostfwd=udp:0.0.0.0:53-:53,net=10.0.9.0/24,hostname=a,,b")
                 == "user,hostfwd=:127.0.0.1:80-:80,hostfwd=udp:0.0.0.0:53-:53,net=10.0.9.0/24,hostname=a,,b")
@@ -182,7 +182,7 @@ import Testing
         #expect(argv.contains("user,hostfwd=tcp:127.0.0.1:2222-:22,id=nd1"))
     }
 
-    @Test func aMACPrefixIsCompletedAtRandom() throws {
+    @Test(.requires("qemu-system-x86_64")) func aMACPrefixIsCompletedAtRandom() throws {
         let s = Scratch()
         let argv = try args(s, ["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "0a:0b:0c:"])
         guard !argv.isEmpty else { return }
@@ -190,7 +190,7 @@ import Testing
         #expect(device.hasPrefix("e1000-82545em,mac=0a:0b:0c:") && device.hasSuffix(",netdev=nd1") && device.count == "e1000-82545em,mac=0a:0b:0c:00:00:00,netdev=nd1".count)
     }
 
-    @Test func theAcceleratorDecidesCPUModelAndDropsEnableKVM() throws {
+    @Test(.requires("qemu-system-x86_64")) func theAcceleratorDecidesCPUModelAndDropsEnableKVM() throws {
         let s = Scratch()
         let tcg = try args(s, ["vm_qemu_params": "-enable-kvm -usbdevice tablet"])
         guard !tcg.isEmpty else { return }
@@ -229,7 +229,7 @@ import Testing
         return c.argv[k + 1]
     }
 
-    @Test func diskModesFollowPrefixAndCeiling() throws {
+    @Test(.requires("qemu-system-x86_64")) func diskModesFollowPrefixAndCeiling() throws {
         let s = Scratch()
         try s.mkdir("vm")
         try s.writeBytes("vm/d.qcow2", [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
@@ -245,7 +245,7 @@ import Testing
         }
     }
 
-    @Test func legacyFormatsRemoteDisksAndDirectories() throws {
+    @Test(.requires("qemu-system-x86_64")) func legacyFormatsRemoteDisksAndDirectories() throws {
         let s = Scratch()
         try s.mkdir("vm/share")
         try s.write("vm/old.vmdk", "# Disk DescriptorFile\n")
@@ -259,7 +259,7 @@ import Testing
         #expect(expectError { _ = try disk(s, "snap:share") } != nil)
     }
 
-    @Test func aParentWithChildrenNeverOpensItsDiskReadWrite() throws {
+    @Test(.requires("qemu-system-x86_64")) func aParentWithChildrenNeverOpensItsDiskReadWrite() throws {
         let s = Scratch()
         try s.mkdir("vm")
         try s.writeBytes("vm/d.qcow2", [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
@@ -270,7 +270,7 @@ import Testing
     }
 
     /// A saved createsize made the original wipe the disk at every start: never.
-    @Test func createSizeCreatesOnlyMissingDisks() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func createSizeCreatesOnlyMissingDisks() throws {
         guard let qemuImg = requireTool("qemu-img"), requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.mkdir("vm")
@@ -289,7 +289,7 @@ import Testing
         #expect(expectError { _ = try command(s, values.merging(["vm_storage_hdd1_createsize": "16MB"]) { $1 }, home: s.url("vm")) }?.subject == "vm_storage_hdd1_createsize")
     }
 
-    @Test func keyboardBootMenuAndTheMacOSModule() throws {
+    @Test(.requires("qemu-system-x86_64")) func keyboardBootMenuAndTheMacOSModule() throws {
         let s = Scratch()
         let argv = try args(s, ["vm_keyboard_mapping": "fr", "vm_boot_menu": "yes", "vm_boot_order": "", "vm_macos_osk": "key,with,commas",
                                 "cfg_modules_buildcmd": "qemu boot keyboard macos"])
@@ -299,7 +299,7 @@ import Testing
         #expect(Array(ordered.suffix(2)) == ["-boot", "order=dc,menu=on"])
     }
 
-    @Test func aDirectoryCDROMBecomesAGeneratedISO() throws {
+    @Test(.requires("qemu-system-x86_64", "xorriso")) func aDirectoryCDROMBecomesAGeneratedISO() throws {
         guard requireTool("xorriso") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.write("vm/share/readme.txt", "hello\n")
@@ -310,14 +310,14 @@ import Testing
         try FileManager.default.removeItem(atPath: iso)
     }
 
-    @Test func anEnabledEmptyCDROMDrive() throws {
+    @Test(.requires("qemu-system-x86_64")) func anEnabledEmptyCDROMDrive() throws {
         let s = Scratch()
         let argv = try args(s, ["vm_storage_cdrom2_enable": "yes"])
         guard !argv.isEmpty else { return }
         #expect(argv.suffix(2) == ["-drive", "if=ide,index=3,media=cdrom,read-only=on"])
     }
 
-    @Test func foregroundModeMuxesSerialAndMonitorOnTheTerminal() throws {
+    @Test(.requires("qemu-system-x86_64")) func foregroundModeMuxesSerialAndMonitorOnTheTerminal() throws {
         let s = Scratch()
         try s.mkdir("vm")
         let argv = try args(s, ["vm_qemu_daemonize": "no"], home: s.url("vm"))
@@ -331,7 +331,7 @@ import Testing
 
     /// Issue 10 A3: the serial log is asked for; without it nothing names a
     /// file in the VM home for the console.
-    @Test func theSerialLogIsASetting() throws {
+    @Test(.requires("qemu-system-x86_64")) func theSerialLogIsASetting() throws {
         let s = Scratch()
         try s.mkdir("vm")
         let off = try args(s, [:], home: s.url("vm"))
@@ -344,7 +344,7 @@ import Testing
 
     /// Issue 10 C6: any number of disks on virtio, CD-ROMs 3 and up on
     /// virtio-scsi, and a createsize alone makes a disk.
-    @Test func moreThanTwoDisksAndCDROMs() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func moreThanTwoDisksAndCDROMs() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.mkdir("vm")
@@ -378,7 +378,7 @@ import Testing
     }
 
     /// Issue 10 B8: with -n nothing is created; the notice says what would be.
-    @Test func aDryRunCreatesNoDisk() throws {
+    @Test(.requires("qemu-system-x86_64")) func aDryRunCreatesNoDisk() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         try s.mkdir("vm")
@@ -389,7 +389,7 @@ import Testing
         #expect(c.argv.last?.hasPrefix("file=\(s.url("vm/new.qcow2")),format=qcow2,") == true)
     }
 
-    @Test func unknownModulesAndOverridesAreErrors() throws {
+    @Test(.requires("qemu-system-x86_64")) func unknownModulesAndOverridesAreErrors() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         let e = expectError { _ = try command(s, ["cfg_modules_buildcmd": "qemu nosuch"]) }

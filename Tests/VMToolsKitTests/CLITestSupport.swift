@@ -23,8 +23,9 @@ struct CLI {
         try scratch.mkdir("home")
         try scratch.mkdir("etc")
         try scratch.mkdir("share")
+        let binary = try Repo.binary
         for name in VMTools.commands.map({ $0.spec.name }) + ["vmtools", "vmbogus"] where !scratch.exists("bin/\(name)") {
-            try FileManager.default.createSymbolicLink(atPath: scratch.url("bin/\(name)"), withDestinationPath: Repo.binary)
+            try FileManager.default.createSymbolicLink(atPath: scratch.url("bin/\(name)"), withDestinationPath: binary)
         }
         environment = [
             "HOME": scratch.url("home"), "XDG_CONFIG_HOME": scratch.url("xdg"),
@@ -82,16 +83,44 @@ struct CLI {
     }
 }
 
-/// QEMU is a real dependency: missing in CI is a failure, elsewhere a skip with a reason.
-func requireTool(_ name: String) -> String? {
-    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(dir)/\(name)") {
-        return "\(dir)/\(name)"
+/// Tools the tests need, looked up where Tests/setup.sh installs them.
+enum Tools {
+    static let ci = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    static func path(_ name: String) -> String? {
+        ["/usr/local/bin", "/usr/bin", "/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
-    if ProcessInfo.processInfo.environment["CI"] == "true" {
-        Issue.record("\(name) is not installed, and CI must run this test (Tests/setup.sh test installs it)")
-    } else {
-        print("SKIP: \(name) is not installed; install it (bash Tests/setup.sh test does) to run this test")
+
+    static func missing(_ names: [String]) -> [String] { names.filter { path($0) == nil } }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Outside CI a test whose tools are missing is reported skipped, naming
+    /// them; in CI it runs, and `requireTool` inside fails it.
+    static func requires(_ tools: String...) -> Self {
+        let missing = Tools.missing(tools)
+        return .enabled(if: missing.isEmpty || Tools.ci,
+                        Comment(rawValue: "needs \(missing.joined(separator: ", ")), which is not installed (bash Tests/setup.sh test installs it)"))
     }
+
+    /// The test guest (Tests/Guest) is built with QEMU and xorriso; the tests
+    /// that boot it make disks with qemu-img.
+    static var requiresGuest: Self { .requires("qemu-system-x86_64", "qemu-img", "xorriso") }
+
+    /// Root runs vmtools as another user (setpriv) and mounts filesystems.
+    static var requiresRoot: Self {
+        .enabled(if: (geteuid() == 0 && Tools.path("setpriv") != nil) || Tools.ci,
+                 "needs root and setpriv (another user for vmdown -a, a read-only bind mount, a small tmpfs)")
+    }
+}
+
+/// The tool's path. Missing, it fails the test: in CI it must run, and
+/// elsewhere the test's `.requires` trait should have skipped it.
+func requireTool(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+    if let path = Tools.path(name) { return path }
+    Issue.record(Comment(rawValue: Tools.ci ? "\(name) is not installed, and CI must run this test (Tests/setup.sh test installs it)"
+                                            : "\(name) is not installed: give the test .requires(\"\(name)\") so it is reported skipped"),
+                 sourceLocation: sourceLocation)
     return nil
 }
 

@@ -2,57 +2,8 @@ import Foundation
 import Testing
 @testable import VMToolsKit
 
-@Suite struct ConfigureModuleTests {
-    func configuration(_ s: Scratch, answers: [String], home: String? = nil) throws -> Configuration {
-        let g = try resolver(s).loadGlobal()
-        var lines = answers
-        let errFd = open("/dev/null", O_WRONLY)
-        let console = Console(command: "test", out: OutputStream(fd: errFd), err: OutputStream(fd: errFd))
-        let prompter = Prompter(assumeYes: false, console: console, interactive: true) {
-            lines.isEmpty ? nil : lines.removeFirst()
-        }
-        return Configuration(settings: g.settings, templates: [], home: home, global: g, environment: [:], prompter: prompter, console: console)
-    }
-
-    @Test func asksForCPUsAndRAMAndRecordsTheAnswers() throws {
-        let s = Scratch()
-        var c = try configuration(s, answers: ["?", "0", "4", "x", "3", "m"])
-        try CpuCountModule.configure(&c)
-        try RamSizeModule.configure(&c)
-        #expect(c.recorded == [.init("vm_cpu_count", "4"), .init("vm_ram_size", "3M")])
-        #expect(c.value("vm_ram_size") == "3M")
-    }
-
-    @Test func defaultsAreNotRecordedAndTheCommandLineWins() throws {
-        let s = Scratch()
-        var c = try configuration(s, answers: ["", "8", ""])
-        c.recorded.append(.init("vm_ram_size", "1G"))
-        try CpuCountModule.configure(&c)
-        try RamSizeModule.configure(&c)
-        #expect(c.recorded == [.init("vm_ram_size", "1G")])
-        var eof = try configuration(s, answers: [])
-        #expect(expectError { try CpuCountModule.configure(&eof) }?.message.contains("end of input") == true)
-    }
-
-    @Test func aNewVMGetsANICWithAFixedMACAndAFirstDisk() throws {
-        let s = Scratch()
-        try s.mkdir("vm")
-        var c = try configuration(s, answers: ["20", ""], home: s.url("vm"))
-        try NetworkingAutoModule.configure(&c)
-        try StorageHdd1CreateSizeModule.configure(&c)
-        // "20" is a bare number: the unit question's default is G.
-        #expect(c.value("vm_storage_hdd1_createsize") == "20G")
-        #expect(c.recorded.map(\.name) == ["vm_networking_iface1_enable", "vm_networking_iface1_mac", "vm_storage_hdd1_backend", "vm_storage_hdd1_enable"])
-        #expect(c.recorded[1].value.hasPrefix("52:54:00:") && c.recorded[1].value.count == 17)
-        #expect(c.recorded[2].value == s.url("vm/hdd.qcow2"))
-        var none = try configuration(s, answers: ["0"], home: s.url("vm"))
-        try StorageHdd1CreateSizeModule.configure(&none)
-        #expect(none.recorded.isEmpty)
-    }
-}
-
 @Suite(.serialized) struct CreateTests {
-    @Test func vmcreateWritesTheFileAndStartsTheVM() throws {
+    @Test(.requiresGuest) func vmcreateWritesTheFileAndStartsTheVM() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let home = lab.s.url("new vm")
         let r = try lab.cli.run("vmcreate", ["-y", "-D", Guest.iso, "-o", "vm_cpu_count=1", home])
@@ -95,7 +46,7 @@ import Testing
         #expect(!next.err.contains("created"))
     }
 
-    @Test func vmcreateLeavesNothingWhenItFails() throws {
+    @Test(.requiresGuest) func vmcreateLeavesNothingWhenItFails() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let r = try lab.cli.run("vmcreate", ["-y", "-o", "vm_ram_size=lots", lab.s.url("broken")])
         #expect(r.status == 1)
@@ -108,7 +59,7 @@ import Testing
         #expect(try lab.cli.run("vmcreate", []).status == 2)
     }
 
-    @Test func anOVAIsConvertedNextToItAndBoots() throws {
+    @Test(.requiresGuest) func anOVAIsConvertedNextToItAndBoots() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let ova = lab.s.url("appliance.ova")
         try FileManager.default.copyItem(atPath: Guest.ova, toPath: ova)
@@ -121,12 +72,12 @@ import Testing
         #expect(lab.s.exists("appliance.qcow2"))
         #expect(ImageFormat.detect(lab.s.url("appliance.qcow2")) == "qcow2")
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: lab.s.path)).contains { $0.hasPrefix(".vmtools-import") })
-        #expect(waitUntil(120) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") })
+        #expect(waitUntil(120) { textIfPresent(log).contains("VMTOOLS-GUEST: READY") })
         let row = try #require(try lab.cli.run("vmps", ["-r", "-o", "pn"]).outLines.first { $0.hasSuffix("  appliance.ova") })
         #expect(try lab.cli.run("vmdown", ["-p", String(row.split(separator: " ")[0])]).status == 0)
     }
 
-    @Test func aVMDKRunsInSnapshotModeUnlessConverted() throws {
+    @Test(.requiresGuest) func aVMDKRunsInSnapshotModeUnlessConverted() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         #expect(try Subprocess("/bin/tar", ["-xf", Guest.ova, "-C", lab.s.path]).run().status == 0)
         let vmdk = lab.s.url("guest-disk1.vmdk")

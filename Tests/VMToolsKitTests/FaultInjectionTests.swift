@@ -8,7 +8,42 @@ import Testing
 /// `vmfix -rA` must bring the tree back to a consistent state (`vmfix -ran`
 /// finds nothing) that is the old layout or the new one, with no leftovers,
 /// and every disk must still hold exactly the data of a VM it came from.
+/// The random moments come from a seed the test prints: run it again with
+/// `VMTOOLS_TEST_SEED` set to that seed to replay them.
 @Suite(.serialized) struct FaultInjectionTests {
+    /// SplitMix64: the same seed gives the same moments, run after run.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    /// `VMTOOLS_TEST_SEED` when set (a decimal number, else an error), a fresh seed otherwise.
+    static func seed(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> UInt64 {
+        guard let text = environment["VMTOOLS_TEST_SEED"] else { return UInt64.random(in: .min ... .max) }
+        guard let seed = UInt64(text) else {
+            throw VMToolsError(.usage, "VMTOOLS_TEST_SEED", "not a seed: '\(text)' (a decimal number, as the test printed it)")
+        }
+        return seed
+    }
+
+    @Test func theSeedReplaysTheSameMoments() throws {
+        let seed = try Self.seed(["VMTOOLS_TEST_SEED": "12345"])
+        #expect(seed == 12345)
+        var a = SeededGenerator(seed: seed), b = SeededGenerator(seed: seed), c = SeededGenerator(seed: seed + 1)
+        let first = (0..<8).map { _ in Double.random(in: 0...1, using: &a) }
+        #expect(first == (0..<8).map { _ in Double.random(in: 0...1, using: &b) })
+        #expect(first != (0..<8).map { _ in Double.random(in: 0...1, using: &c) })
+        #expect(Set(first).count == 8)
+        #expect(expectError { _ = try Self.seed(["VMTOOLS_TEST_SEED": "0x1f"]) }?.subject == "VMTOOLS_TEST_SEED")
+    }
+
     struct Operation: Sendable {
         var command: String
         var args: @Sendable (Tree) -> [String]
@@ -26,7 +61,7 @@ import Testing
         Operation(command: "vmmerge", args: { ["-s", $0.path("C")] }, keeps: ["R", "C", "D"]),
     ]
 
-    @Test func killedAnywhereTheTreeIsRestoredOrFinished() throws {
+    @Test(.requires("qemu-img", "qemu-io")) func killedAnywhereTheTreeIsRestoredOrFinished() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-io") != nil else { return }
         let cli = try CLI(Scratch())
         let tree = try Tree(cli)
@@ -39,7 +74,9 @@ import Testing
         let before = tree.listing()
         var trials = 0
         var outcomes: [String: Int] = ["old": 0, "new": 0]
-        var random = SystemRandomNumberGenerator()
+        let seed = try Self.seed()
+        print("FaultInjectionTests: random seed \(seed); VMTOOLS_TEST_SEED=\(seed) replays these moments")
+        var random = SeededGenerator(seed: seed)
 
         for op in Self.operations {
             // A clean run gives the new layout and the time the command takes.
@@ -50,10 +87,15 @@ import Testing
             try #require(clean.status == 0, "\(op.command): \(clean.err)")
             let after = tree.listing()
 
-            func check(_ what: String) throws {
+            func check(_ trial: String) throws {
+                let what = "\(trial) [VMTOOLS_TEST_SEED=\(seed)]"
                 trials += 1
+                // vmfix says 3 exactly when it finds something to repair, and
+                // repairs what it reports: the report and the repair agree.
+                let report = try cli.run("vmfix", ["-ran", tree.root])
+                #expect(report.status == 0 || report.status == 3, "\(what): vmfix -ran: \(report.status)\n\(report.err)")
                 let fix = try cli.run("vmfix", ["-rA", tree.root])
-                #expect(fix.status == 0 || fix.status == 3, "\(what): vmfix -rA: \(fix.status)\n\(fix.err)")
+                #expect(fix.status == report.status, "\(what): vmfix -rA: \(fix.status) after -ran said \(report.status)\n\(fix.err)")
                 let again = try cli.run("vmfix", ["-ran", tree.root])
                 #expect(again.status == 0, "\(what): not consistent after vmfix:\n\(again.err)")
                 #expect(tree.leftovers().isEmpty, "\(what): \(tree.leftovers())")
@@ -90,7 +132,8 @@ import Testing
             // And at random moments, inside qemu-img runs and copies too.
             for i in 0..<8 {
                 try reset()
-                let delay = Double.random(in: 0...duration, using: &random)
+                // A fraction of the clean run, so a replay hits the same point of the work.
+                let delay = Double.random(in: 0...1, using: &random) * duration
                 // In a process group of its own, so the kill takes every
                 // qemu-img it started too, as a crash of the session would.
                 let pid = try spawnInOwnGroup(cli.bin + "/" + op.command, op.args(tree), cli.environment)

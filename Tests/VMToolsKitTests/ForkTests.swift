@@ -11,7 +11,7 @@ import Testing
         return home
     }
 
-    @Test func aForkIsAnOverlayListedByItsParent() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func aForkIsAnOverlayListedByItsParent() throws {
         guard let qemuImg = requireTool("qemu-img"), requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try parent(cli)
@@ -52,7 +52,7 @@ import Testing
         #expect(try cli.run("vmup", ["-n", base]).err.contains("has children"))
     }
 
-    @Test func destinationsFollowTheDirectoryRule() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func destinationsFollowTheDirectoryRule() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try parent(cli)
@@ -63,7 +63,7 @@ import Testing
         #expect(list == [cli.scratch.url("forks/base"), cli.scratch.url("forks/base_1"), cli.scratch.url("named")].map { $0 + "\n" }.joined())
     }
 
-    @Test func snapshotKeepAndOverrides() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func snapshotKeepAndOverrides() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try parent(cli)
@@ -77,7 +77,7 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("snap")).sorted() == ["vm.settings"])
     }
 
-    @Test func aFailedForkLeavesNothing() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func aFailedForkLeavesNothing() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try parent(cli)
@@ -91,7 +91,7 @@ import Testing
         #expect(!cli.scratch.exists("base/.vm.settings.lock"))
     }
 
-    @Test func twentyParallelForksAreAllListed() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func twentyParallelForksAreAllListed() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try parent(cli)
@@ -112,7 +112,7 @@ import Testing
         #expect(list == (0..<20).map { cli.scratch.url("f\($0)") }.sorted(by: bytewiseLess).map { $0 + "\n" }.joined())
     }
 
-    @Test func strangeNamesWork() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func strangeNamesWork() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try parent(cli, "-dash base")

@@ -6,7 +6,7 @@ import Testing
 /// writes and reads a data disk on request (through fw_cfg), and powers off on
 /// the ACPI button. Later tests prove vmtools' behaviour with it.
 @Suite(.serialized) struct GuestFixtureTests {
-    @Test func bootsAsACDAndKeepsWhatItWritesOnAPersistentDisk() throws {
+    @Test(.requiresGuest) func bootsAsACDAndKeepsWhatItWritesOnAPersistentDisk() throws {
         guard Guest.build() != nil else { return }
         let s = Scratch()
         let data = s.url("data.qcow2")
@@ -27,7 +27,7 @@ import Testing
         #expect(try second.powerOff())
     }
 
-    @Test func bootsFromTheQcow2DiskForm() throws {
+    @Test(.requiresGuest) func bootsFromTheQcow2DiskForm() throws {
         guard Guest.build() != nil else { return }
         let s = Scratch()
         let g = try RawGuest(in: s.path, ["-drive", "file=\(Guest.qcow2),format=qcow2,if=ide,index=0,media=disk,snapshot=on"])
@@ -36,7 +36,7 @@ import Testing
         #expect(try g.powerOff())
     }
 
-    @Test func theOVAHoldsAnOVFAndAStreamOptimizedVMDK() throws {
+    @Test(.requiresGuest) func theOVAHoldsAnOVFAndAStreamOptimizedVMDK() throws {
         guard Guest.build() != nil else { return }
         let list = try Subprocess("/bin/tar", ["-tf", Guest.ova]).run()
         #expect(list.stdoutText == "guest.ovf\nguest-disk1.vmdk\n")

@@ -47,7 +47,7 @@ final class RawGuest {
         guard r.status == 0 else { throw VMToolsError(.failure, nil, "qemu failed: \(r.stderrText)") }
     }
 
-    var log: String { (try? String(contentsOfFile: serial, encoding: .utf8)) ?? "" }
+    var log: String { textIfPresent(serial) }
 
     func waitFor(_ marker: String, seconds: Double = 90) -> Bool {
         waitUntil(seconds) { log.contains(marker) }

@@ -33,7 +33,7 @@ import Testing
             return s.url(name)
         }
 
-        func serial(_ home: String) -> String { (try? String(contentsOfFile: home + "/serial.log", encoding: .utf8)) ?? "" }
+        func serial(_ home: String) -> String { textIfPresent(home + "/serial.log") }
 
         func pid(_ home: String) -> Int32? {
             (try? String(contentsOfFile: home + "/qemu.pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -62,7 +62,7 @@ import Testing
         }
     }
 
-    @Test func startsListsControlsAndStopsAVMHome() throws {
+    @Test(.requiresGuest) func startsListsControlsAndStopsAVMHome() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("web server")
         let up = try lab.up(home)
@@ -73,11 +73,13 @@ import Testing
 
         let ps = try lab.cli.run("vmps")
         #expect(ps.status == 0)
-        #expect(ps.outLines.first == "PID    NAME        DISPLAY" || ps.outLines.first?.hasPrefix("PID") == true)
+        #expect(ps.outLines.first?.split(separator: " ") == ["PID", "NAME", "DISPLAY"], "\(ps.out)")
         // Other suites' VMs may widen the columns.
         #expect(ps.outLines.contains { $0.split(separator: " ") == ["\(pid)", "web", "server", "none"] }, "\(ps.out)")
         let fields = try lab.cli.run("vmps", ["-r", "-o", "phqa", "-d", home])
-        #expect(fields.out == "\(pid)  \(home)  \(home)/monitor.sock  tcg\n" || fields.out.hasPrefix("\(pid)  \(home)  \(home)/monitor.sock  "))
+        #expect(fields.status == 0, "\(fields.err)")
+        // The accelerator is the host's: tcg here, kvm where KVM runs guests.
+        #expect(["tcg", "kvm"].map { "\(pid)  \(home)  \(home)/monitor.sock  \($0)\n" }.contains(fields.out), "\(fields.out)")
         let json = try lab.cli.run("vmps", ["-j", "-d", home])
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
         #expect(doc.first?["pid"] as? Int == Int(pid))
@@ -105,7 +107,7 @@ import Testing
         #expect(try lab.cli.run("vmdown", [home]).status == 3)
     }
 
-    @Test func persistentSnapshotAndReadOnlyDisks() throws {
+    @Test(.requiresGuest) func persistentSnapshotAndReadOnlyDisks() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("disks")
         func boot(_ flags: [String], _ command: String, expect marker: String) throws {
@@ -125,12 +127,12 @@ import Testing
         try boot(["-r"], "read vda", expect: "VMTOOLS-GUEST: DATA persistent data")
     }
 
-    @Test func bootsBareISOAndQcow2Images() throws {
+    @Test(.requiresGuest) func bootsBareISOAndQcow2Images() throws {
         guard let lab = try Lab() else { return }
         let log = lab.s.url("bare.log")
         let iso = try lab.cli.run("vmup", ["-o", "vm_qemu_params=-serial file:\(log)", Guest.iso])
         #expect(iso.status == 0, "\(iso.err)")
-        #expect(waitUntil(120) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") })
+        #expect(waitUntil(120) { textIfPresent(log).contains("VMTOOLS-GUEST: READY") })
         let ps = try lab.cli.run("vmps", ["-r", "-o", "pn"])
         let row = try #require(ps.outLines.first { $0.hasSuffix("  guest.iso") })
         let pid = try #require(row.split(separator: " ").first.map(String.init))
@@ -142,17 +144,20 @@ import Testing
         let log2 = lab.s.url("disk.log")
         let q = try lab.cli.run("vmup", ["-o", "vm_qemu_params=-serial file:\(log2)", disk])
         #expect(q.status == 0, "\(q.err)")
-        #expect(waitUntil(120) { ((try? String(contentsOfFile: log2, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") })
+        #expect(waitUntil(120) { textIfPresent(log2).contains("VMTOOLS-GUEST: READY") })
         let row2 = try #require(try lab.cli.run("vmps", ["-r", "-o", "pn"]).outLines.first { $0.hasSuffix("  guest copy.qcow2") })
         // A bare boot has a QMP socket in its run-time directory: the guest powers off.
         let down = try lab.cli.run("vmdown", ["-p", String(row2.split(separator: " ")[0])])
         #expect(down.status == 0, "\(down.err)")
         #expect(!down.err.contains("has no monitor socket") && !down.err.contains("terminating"), "\(down.err)")
-        #expect(((try? String(contentsOfFile: log2, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: POWEROFF"))
-        #expect(!((try? lab.cli.run("vmps", ["-r", "-o", "n"]).out) ?? "").contains("guest copy.qcow2"))
+        #expect(try String(contentsOfFile: log2, encoding: .utf8).contains("VMTOOLS-GUEST: POWEROFF"))
+        // Other suites' VMs may still be listed (status 0), or none (status 3).
+        let gone = try lab.cli.run("vmps", ["-r", "-o", "n"])
+        #expect((gone.status == 0 || gone.status == 3) && gone.err.isEmpty, "\(gone.err)")
+        #expect(!gone.out.contains("guest copy.qcow2"), "\(gone.out)")
     }
 
-    @Test func twentyParallelStartsMakeOneQEMU() throws {
+    @Test(.requiresGuest) func twentyParallelStartsMakeOneQEMU() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("race")
         var procs: [(Process, String)] = []
@@ -171,7 +176,7 @@ import Testing
         var started = 0, refused = 0
         for (p, errPath) in procs {
             p.waitUntilExit()
-            let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            let err = try String(contentsOfFile: errPath, encoding: .utf8)
             if p.terminationStatus == 0 { started += 1 } else if err.contains("already running") { refused += 1 } else { Issue.record("unexpected: \(err)") }
         }
         #expect(started == 1 && refused == 19)
@@ -182,7 +187,7 @@ import Testing
 
     /// A guest that never handles the power button (no OS: nothing boots)
     /// still stops: SIGTERM once the ACPI stage has timed out.
-    @Test func vmdownEscalatesWhenTheGuestIgnoresACPI() throws {
+    @Test(.requiresGuest) func vmdownEscalatesWhenTheGuestIgnoresACPI() throws {
         guard let lab = try Lab() else { return }
         try lab.s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=64M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=2\n")
         try lab.s.write("deaf/vm.settings", "vm_name=deaf\nvm_storage_cdrom1_enable=yes\n")
@@ -197,7 +202,7 @@ import Testing
         #expect(try lab.cli.run("vmps", ["-d", home]).status == 3)
     }
 
-    @Test func aVMWithChildrenStartsOnlyInSnapshotOrReadOnlyMode() throws {
+    @Test(.requiresGuest) func aVMWithChildrenStartsOnlyInSnapshotOrReadOnlyMode() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("parent")
         try lab.s.write("parent/childs.lst", lab.s.url("parent/child") + "\n")
@@ -209,7 +214,7 @@ import Testing
 
     /// Issue 5: an argument a buildcmd module script prints reaches QEMU
     /// (its command line) and the guest (it runs the command it carries).
-    @Test func aBuildcmdModuleScriptReachesTheGuest() throws {
+    @Test(.requiresGuest) func aBuildcmdModuleScriptReachesTheGuest() throws {
         guard let lab = try Lab() else { return }
         try lab.s.writeScript("etc/modules/buildcmd/c_cmd", """
         #!/bin/sh
@@ -227,7 +232,7 @@ import Testing
 
     /// The shipped modern and headless templates boot the guest: q35,
     /// virtio disk and network card, no display.
-    @Test func theModernHeadlessTemplatesBootTheGuest() throws {
+    @Test(.requiresGuest) func theModernHeadlessTemplatesBootTheGuest() throws {
         guard let lab = try Lab() else { return }
         try lab.s.mkdir("share/templates")
         for t in ["modern.tpl", "headless.tpl"] {
@@ -249,7 +254,7 @@ import Testing
     /// commands.md §11: a forked tree renamed with a plain `mv` boots again
     /// after `vmfix -rps`, the child reading its parent's data through the
     /// relinked overlay; and no tree command touches a running VM.
-    @Test func aTreeRenamedWithMvBootsAfterVmfix() throws {
+    @Test(.requiresGuest) func aTreeRenamedWithMvBootsAfterVmfix() throws {
         guard let lab = try Lab() else { return }
         let base = try lab.makeVM("base")
         var r = try lab.up(base, command: "write 0:0:1:0 written by the parent")
@@ -273,32 +278,5 @@ import Testing
         }
         #expect(try lab.down(child).status == 0)
         #expect(try lab.cli.run("vmfix", ["-ran", lab.s.path]).status == 0)
-    }
-}
-
-/// VMs the original shell tool started are listed and stopped too: the same
-/// command-line anchors (absolute -pidfile, `-monitor unix:./monitor.sock,server,nowait`, -name).
-@Suite struct OriginalToolCompatibilityTests {
-    @Test func seesAndStopsAQEMUStartedTheOriginalWay() throws {
-        guard let qemu = requireTool("qemu-system-x86_64") else { return }
-        let s = Scratch()
-        let cli = try CLI(s)
-        try s.write("old vm/vm.settings", "vm_name=old\n")
-        let home = s.url("old vm")
-        let r = try Subprocess(qemu, ["-machine", "none", "-nodefaults", "-pidfile", home + "/qemu.pid", "-daemonize", "-display", "none",
-                                      "-monitor", "unix:./monitor.sock,server,nowait", "-name", "old,,vm"], workingDirectory: home).run()
-        try #require(r.status == 0, "\(r.stderrText)")
-        let pid = try #require(Int32(try s.read("old vm/qemu.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
-        defer { kill(pid, SIGKILL) }
-        let ps = try cli.run("vmps", ["-r", "-o", "pnhq", "-d", home])
-        #expect(ps.out == "\(pid)  old,vm  \(home)  \(home)/monitor.sock\n")
-        let mon = try cli.run("vmmon", ["-c", "info name", home])
-        #expect(mon.out.contains("old,vm"))
-        // No QMP socket: vmdown uses the human monitor for ACPI (ignored here: no guest), then SIGTERM.
-        try s.write("etc/vmtools.conf", "vm_qemu_shutdown_timeout=1\n")
-        let down = try cli.run("vmdown", [home])
-        #expect(down.status == 0, "\(down.err)")
-        #expect(!s.exists("old vm/monitor.sock"), "vmdown leaves no socket behind")
-        #expect(try cli.run("vmps", ["-d", home]).status == 3)
     }
 }

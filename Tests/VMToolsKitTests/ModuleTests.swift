@@ -43,7 +43,7 @@ import Testing
         #expect(try VMSettingsFile.read(cli.scratch.url("vm2/vm.settings")).value("vm_ram_size") == "1G")
     }
 
-    @Test func aBuildcmdModuleAddsArgumentsInOrder() throws {
+    @Test(.requires("qemu-system-x86_64")) func aBuildcmdModuleAddsArgumentsInOrder() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try lab()
         try module(cli, "etc", "buildcmd", "name", """
@@ -89,7 +89,7 @@ import Testing
         #expect(try source() == nil)  // the built-in
     }
 
-    @Test func aCloneOverrideRunsForVmcp() throws {
+    @Test(.requires("qemu-img")) func aCloneOverrideRunsForVmcp() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try lab()
         try module(cli, "xdg/vmtools", "clone", "networking_iface_mac", """
@@ -105,7 +105,7 @@ import Testing
 
     /// A failing module aborts with its own message, and nothing it was
     /// part of is kept — not even what it wrote before failing.
-    @Test func aFailingModuleAbortsCleanly() throws {
+    @Test(.requires("qemu-img")) func aFailingModuleAbortsCleanly() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try lab()
         #expect(try cli.run("vmcreate", ["-q", "-n", "-y", "-o", "vm_storage_hdd1_createsize=8M", "--", cli.scratch.url("src")]).status == 0)
@@ -172,7 +172,7 @@ import Testing
     }
 
     /// The shipped templates give the command lines they promise.
-    @Test(arguments: [
+    @Test(.requires("qemu-img", "qemu-system-x86_64"), arguments: [
         ("legacy_pc", ["-machine pc", "if=ide,index=0", "e1000,", "-vga std"]),
         ("modern", ["-machine q35", "if=virtio,index=0", "virtio-net-pci,", "usb-tablet"]),
         ("modern headless", ["-machine q35", "-display none -vga none"]),

@@ -27,7 +27,7 @@ import Testing
     }
 
     /// vmcreate, vmfork, vmcp, vmmv, vmmerge, vmrm with the name as a relative operand.
-    @Test(arguments: names) func treeCommands(name: String) throws {
+    @Test(.requires("qemu-img"), arguments: names) func treeCommands(name: String) throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())
         let vms = cli.scratch.url("vms")
@@ -95,7 +95,7 @@ import Testing
     /// of that name (the `.ova` imported by vmcreate into `<name>.qcow2`),
     /// booted by vmup from one or the other, five at a time; the guest
     /// reaches READY, vmps sees it, vmdown stops it, vmrm deletes it.
-    @Test func everyNameBoots() throws {
+    @Test(.requiresGuest) func everyNameBoots() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let cli = lab.cli
         // The serial log may be opt-in (vm_serial_log): asked for in the configuration.
@@ -168,7 +168,7 @@ import Testing
 
     /// A name that looks like an option needs `--`; without it the error
     /// is clear and nothing happens. A lone `-` is an operand.
-    @Test func optionLikeNames() throws {
+    @Test(.requires("qemu-img")) func optionLikeNames() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())
         for name in ["-n", "-"] {
@@ -185,7 +185,7 @@ import Testing
     }
     /// The disk is a regular file found in the unpacked archive: a member
     /// that is a link to a file elsewhere is no disk, and nothing is left.
-    @Test func anOVAMemberThatIsALinkIsNoDisk() throws {
+    @Test(.requires("qemu-img")) func anOVAMemberThatIsALinkIsNoDisk() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())
         try cli.scratch.mkdir("parts")

@@ -33,9 +33,9 @@ import Testing
         #expect(try Self.setupPackages().isSuperset(of: ["qemu-system-x86", "qemu-utils", "xorriso"]))
     }
 
-    /// Every tool a test asks for with `requireTool` comes from a package
+    /// Every tool a test asks for with `requireTool` or `.requires` comes from a package
     /// that `Tests/setup.sh` installs (or one every Debian system has).
-    @Test func setupInstallsEveryToolTheTestsAskFor() throws {
+    @Test(.requires("dpkg")) func setupInstallsEveryToolTheTestsAskFor() throws {
         guard let dpkg = requireTool("dpkg") else { return }
         let installed = try Self.setupPackages()
         var tools = Set<String>()
@@ -47,10 +47,21 @@ import Testing
                 rest = rest[r.upperBound...]
                 if let q = rest.firstIndex(of: "\"") { tools.insert(String(rest[..<q])) }
             }
+            // `.requires("a", "b")`: every quoted word up to the closing parenthesis.
+            rest = Substring(text)
+            while let r = rest.range(of: ".requires(\"") {
+                rest = rest[rest.index(before: r.upperBound)...]
+                let list = rest.prefix { $0 != ")" }
+                tools.formUnion(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { $0.hasPrefix("\"") && $0.hasSuffix("\"") && $0.count > 2 }.map { String($0.dropFirst().dropLast()) })
+                rest = rest.dropFirst(list.count)
+            }
         }
+        #expect(tools.isSuperset(of: ["qemu-img", "qemu-io", "xorriso", "setpriv"]), "\(tools.sorted())")
         #expect(tools.contains("qemu-system-x86_64"))
         for tool in tools.sorted() {
-            guard let path = requireTool(tool) else { continue }
+            // A tool missing here is a skip of the tests that need it, not this test's business.
+            guard let path = Tools.path(tool) else { continue }
             // dpkg knows a file by the path its package ships (/usr/bin or /bin).
             var owner: String?
             for p in [path, "/usr/bin/" + tool, "/bin/" + tool, "/usr/sbin/" + tool, "/sbin/" + tool] {
@@ -63,9 +74,66 @@ import Testing
         }
     }
 
+    /// A suite is found by its name: `@Suite struct XTests` lives in
+    /// XTests.swift, one suite a file.
+    @Test func everySuiteLivesInAFileNamedAfterIt() throws {
+        let dir = Repo.root + "/Tests/VMToolsKitTests"
+        var suites = 0
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where f.hasSuffix(".swift") {
+            for line in try String(contentsOfFile: dir + "/" + f, encoding: .utf8).split(separator: "\n") where line.hasPrefix("@Suite") {
+                let words = line.split(separator: " ")
+                guard let kind = words.firstIndex(where: { $0 == "struct" || $0 == "class" }), kind + 1 < words.count else {
+                    Issue.record("\(f): cannot read the suite's name in: \(line)")
+                    continue
+                }
+                suites += 1
+                #expect(f == words[kind + 1] + ".swift", "suite \(words[kind + 1]) lives in \(f)")
+            }
+        }
+        #expect(suites > 30)
+    }
+
+    /// A test that asks for a tool, the guest or root carries the trait that
+    /// skips it where they are missing (outside CI): a bare `requireTool`
+    /// would fail there instead of reporting a skip.
+    @Test func everyTestThatNeedsAToolCarriesItsTrait() throws {
+        let dir = Repo.root + "/Tests/VMToolsKitTests"
+        let needs = ["requireTool(\"": ".requires", "Lab()": ".requiresGuest", "Guest.build()": ".requiresGuest",
+                     "requireRoot()": ".requiresRoot", "try tree()": ".requires(\"qemu-img\", \"qemu-io\")"]
+        let declaration = ["@Test", "///", "func ", "static ", "var ", "let ", "struct ", "final ", "enum ", "init", "@discardableResult"]
+        var checked = 0
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where f.hasSuffix(".swift") {
+            let lines = try String(contentsOfFile: dir + "/" + f, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)
+            var i = 0
+            while i < lines.count {
+                guard lines[i].hasPrefix("    @Test") else { i += 1; continue }
+                // The test runs from its attribute to the next declaration
+                // of the suite, once its own `func` line has passed.
+                var attribute = String(lines[i]), end = i + 1, seenFunc = lines[i].contains(" func ")
+                while end < lines.count, !lines[end].hasPrefix("}") {
+                    let member = lines[end].hasPrefix("    ") && !lines[end].hasPrefix("     ")
+                    if member, declaration.contains(where: { lines[end].dropFirst(4).hasPrefix($0) }) {
+                        guard !seenFunc else { break }
+                        seenFunc = lines[end].contains("func ")
+                    }
+                    if !seenFunc { attribute += lines[end] }
+                    end += 1
+                }
+                let body = lines[i..<end].joined(separator: "\n")
+                // This test names the uses it looks for.
+                for (use, trait) in needs where body.contains(use) && !body.contains("func everyTestThatNeedsAToolCarriesItsTrait") {
+                    checked += 1
+                    #expect(attribute.contains(trait), "\(f):\(i + 1): the test uses \(use) but lacks \(trait)")
+                }
+                i = end
+            }
+        }
+        #expect(checked > 50)
+    }
+
     /// README: bash-completion finds completions under another PREFIX through
     /// XDG_DATA_DIRS, laid out as `make install` lays them out.
-    @Test func bashFindsCompletionsUnderAnotherPrefixThroughXdgDataDirs() throws {
+    @Test(.requires("bash")) func bashFindsCompletionsUnderAnotherPrefixThroughXdgDataDirs() throws {
         guard requireTool("bash") != nil else { return }
         try #require(FileManager.default.fileExists(atPath: "/usr/share/bash-completion/bash_completion"),
                      "bash-completion is not installed (bash Tests/setup.sh test installs it)")
@@ -83,80 +151,5 @@ import Testing
         env["XDG_DATA_DIRS"] = "/usr/share"
         let missed = try Subprocess("/bin/bash", ["-c", script], environment: env).run()
         #expect(!missed.stdoutText.contains("_vmtools"), "found without XDG_DATA_DIRS: the README's advice would be moot")
-    }
-}
-
-/// The README's tour, replayed: every command of its console block runs
-/// (through bash, as typed) and prints what the README shows, but for pids,
-/// ports, the banner and the line that depends on the host's KVM.
-@Suite struct ReadmeTourTests {
-    struct Step {
-        var command: String
-        var expected: [String]
-    }
-
-    static func steps() throws -> [Step] {
-        let readme = try NewcomerTests.read("README.md")
-        guard let start = readme.range(of: "```console\n$ mkdir -p ~/vms\n"),
-              let end = readme.range(of: "\n```", range: start.upperBound..<readme.endIndex) else { return [] }
-        var steps: [Step] = [Step(command: "mkdir -p ~/vms", expected: [])]
-        for line in readme[start.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("$ ") { steps.append(Step(command: String(line.dropFirst(2)), expected: [])) } else { steps[steps.count - 1].expected.append(String(line)) }
-        }
-        return steps
-    }
-
-    /// What may differ between two runs: pids, ports, column widths, KVM.
-    static func normalise(_ lines: [String]) -> [String] {
-        lines.filter { !$0.contains("KVM is not usable") }.map { line in
-            var l = line.replacingOccurrences(of: "pid [0-9]+", with: "pid N", options: .regularExpression)
-            l = l.replacingOccurrences(of: "^[0-9]+ ", with: "N ", options: .regularExpression)
-            l = l.replacingOccurrences(of: "127\\.0\\.0\\.1:[0-9]+", with: "127.0.0.1:PORT", options: .regularExpression)
-            l = l.replacingOccurrences(of: " +", with: " ", options: .regularExpression)
-            return l.trimmingCharacters(in: .whitespaces)
-        }
-    }
-
-    @Test func theTourPrintsWhatTheReadmeShows() throws {
-        guard requireTool("qemu-system-x86_64") != nil, requireTool("qemu-img") != nil else { return }
-        let steps = try Self.steps()
-        try #require(steps.count >= 10, "the README's tour was not found")
-        let cli = try CLI(Scratch())
-        let s = cli.scratch
-        // Installed under ~/.local, as the README says.
-        let data = s.url("home/.local/share/vmtools")
-        try s.mkdir("home/.local/share")
-        try FileManager.default.copyItem(atPath: Repo.root + "/etc", toPath: data)
-        var env = cli.environment
-        env["VMTOOLS_DATADIR"] = data
-        env["XDG_RUNTIME_DIR"] = s.url("run")
-        env["PATH"] = cli.bin + ":/usr/bin:/bin"
-        try s.mkdir("run")
-        let home = s.url("home")
-        var vmPid: String?
-        defer {
-            if let vmPid, let p = Int32(vmPid), QemuProcess.read(pid: p) != nil { kill(p, SIGKILL) }
-        }
-        for step in steps {
-            // One stream, as on a terminal: messages and results in order.
-            let r = try #require(try cli.run("/bin/bash", ["-c", "exec 2>&1; " + step.command], cwd: home, environment: env, within: 120))
-            var actual = r.out.replacingOccurrences(of: home, with: "~")
-                .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            while actual.last == "" { actual.removeLast() }
-            if let started = actual.first(where: { $0.contains("virtual machine started (pid ") }),
-               let pid = started.split(separator: "(pid ").last?.dropLast() {
-                vmPid = String(pid)
-                // Other suites' VMs may run meanwhile: vmps rows of ours only.
-                actual = actual.filter { $0.range(of: "^[0-9]+ ", options: .regularExpression) == nil || $0.hasPrefix(pid + " ") }
-            }
-            var expected = step.expected
-            if let banner = expected.firstIndex(of: "[…banner…]") {
-                expected.remove(at: banner)
-                let next = banner < expected.count ? expected[banner] : nil
-                if let k = actual.firstIndex(where: { $0 == next }) { actual.removeSubrange(banner..<k) }
-            }
-            #expect(r.status == 0, "\(step.command): exit \(r.status)")
-            #expect(Self.normalise(actual) == Self.normalise(expected), "\(step.command)\nREADME:\n\(expected.joined(separator: "\n"))\nnow:\n\(actual.joined(separator: "\n"))")
-        }
     }
 }

@@ -11,7 +11,7 @@ import Testing
         return base
     }
 
-    @Test func aVMWithChildrenNeedsRecursion() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func aVMWithChildrenNeedsRecursion() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try tree(cli)
@@ -24,7 +24,7 @@ import Testing
         #expect(!all.err.contains("WARNING") && !all.err.contains("ERROR"))
     }
 
-    @Test func deletingAChildUpdatesItsParent() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func deletingAChildUpdatesItsParent() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try tree(cli)
@@ -35,7 +35,7 @@ import Testing
         #expect(try cli.run("vmup", ["-n", base]).status == 0, "no children: read-write again")
     }
 
-    @Test func keepLeavesDisksAndUnknownFiles() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func keepLeavesDisksAndUnknownFiles() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = cli.scratch.url("base")
@@ -47,7 +47,7 @@ import Testing
         #expect(r.err.contains("NOTICE") && r.err.contains("kept"))
     }
 
-    @Test func withoutATerminalNothingIsDeletedUnasked() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func withoutATerminalNothingIsDeletedUnasked() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = cli.scratch.url("base")
@@ -57,7 +57,7 @@ import Testing
         #expect(cli.scratch.exists("base/vm.settings") && !cli.scratch.exists("base/.vm.settings.lock"))
     }
 
-    @Test func aRunningVMIsNeverDeleted() throws {
+    @Test(.requires("qemu-system-x86_64")) func aRunningVMIsNeverDeleted() throws {
         guard let qemu = requireTool("qemu-system-x86_64") else { return }
         let cli = try CLI(Scratch())
         try cli.scratch.write("outer/vm.settings", "vm_name=outer\n")
@@ -74,7 +74,7 @@ import Testing
     }
     /// A parent that cannot be read keeps listing its child: refused, as
     /// with a read-only parent, and nothing is deleted.
-    @Test func aChildOfAnUnreadableParentIsKept() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64", "setpriv")) func aChildOfAnUnreadableParentIsKept() throws {
         guard requireTool("qemu-img") != nil, requireTool("qemu-system-x86_64") != nil else { return }
         let cli = try CLI(Scratch())
         let base = try tree(cli)

@@ -13,15 +13,11 @@ import Testing
     /// user of their own, so they never stop another test's VMs.
     static let uid: UInt32 = 64_123
 
-    /// Root is needed to run as another user and to mount read-only: a
-    /// failure in CI, a skip elsewhere.
+    /// Root is needed to run as another user and to mount read-only; the
+    /// `.requiresRoot` trait skips these tests elsewhere than in CI.
     static func requireRoot() -> Bool {
         if geteuid() == 0 && requireTool("setpriv") != nil { return true }
-        if ProcessInfo.processInfo.environment["CI"] == "true" {
-            Issue.record("this test needs root (another user for vmdown -a, a read-only bind mount)")
-        } else {
-            print("SKIP: this test needs root (another user for vmdown -a, a read-only bind mount)")
-        }
+        Issue.record("this test needs root (another user for vmdown -a, a read-only bind mount)")
         return false
     }
 
@@ -76,7 +72,7 @@ import Testing
 
     static func entries(_ dir: String) -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] }
 
-    static func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+    static func text(_ path: String) -> String { textIfPresent(path) }
 
     static func monitor(_ r: CLI.Result, name: String) throws -> (pid: Int, home: String?, monitor: String) {
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]], "\(r.out) \(r.err)")
@@ -87,7 +83,7 @@ import Testing
     /// A1: a bare ISO boot gets a pid file, a monitor and a QMP socket in a
     /// run-time directory: vmps shows the monitor, vmmon talks to it,
     /// `vmdown -a -s -w` powers it off through QMP, and the directory goes.
-    @Test func aBareBootIsControlledAsAnyVMAndVmdownAllStopsIt() throws {
+    @Test(.requiresGuest, .requiresRoot) func aBareBootIsControlledAsAnyVMAndVmdownAllStopsIt() throws {
         guard Self.requireRoot(), let lab = try Lab() else { return }
         let run = lab.s.url("run")
         try lab.s.mkdir("run")
@@ -129,7 +125,7 @@ import Testing
 
     /// A8: a VM home on a read-only bind mount starts with -s (not
     /// read-write), is seen by vmps, vminfo, vmmon and vmfix -n, and stops.
-    @Test func aReadOnlyHomeStartsInSnapshotModeAndEveryCommandFindsIt() throws {
+    @Test(.requiresGuest, .requiresRoot) func aReadOnlyHomeStartsInSnapshotModeAndEveryCommandFindsIt() throws {
         guard Self.requireRoot(), let lab = try Lab() else { return }
         let source = try lab.makeVM("ro source")
         let home = lab.s.url("ro home")
@@ -177,7 +173,7 @@ import Testing
     /// B2, C4: with umask 000, a daemonised VM's sockets, pid file and log
     /// are 0600; `vmdown -k` leaves no pid file or socket; a start that
     /// fails after QEMU made its sockets leaves none.
-    @Test func runtimeFilesArePrivateAndNothingIsLeftBehind() throws {
+    @Test(.requiresGuest) func runtimeFilesArePrivateAndNothingIsLeftBehind() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("private")
         let up = try Self.cli(lab, "vmup", [home], umask: "000")
@@ -202,7 +198,7 @@ import Testing
 
     /// B2: a foreground (`-i`) VM started with umask 000: its QMP socket,
     /// pid file and log are for the user alone; nothing stays after it.
-    @Test func aForegroundVMsSocketsArePrivate() throws {
+    @Test(.requiresGuest) func aForegroundVMsSocketsArePrivate() throws {
         guard let lab = try Lab() else { return }
         let home = try lab.makeVM("foreground")
         let stdin = Pipe()

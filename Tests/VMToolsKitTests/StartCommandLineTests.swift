@@ -13,7 +13,7 @@ import Testing
 
     /// A2: a CD-ROM takes ro: only; rw: and snap: fail with one line naming
     /// the file, from an operand or from -d; invalid: is part of a file name.
-    @Test func aCDROMRefusesWritablePrefixes() throws {
+    @Test(.requires("qemu-system-x86_64")) func aCDROMRefusesWritablePrefixes() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         let cli = try CLI(s)
@@ -35,7 +35,7 @@ import Testing
     }
 
     /// B8: vmup -n creates nothing; it says what a start would create.
-    @Test func vmupDryRunCreatesNoDisk() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func vmupDryRunCreatesNoDisk() throws {
         guard requireTool("qemu-system-x86_64") != nil, requireTool("qemu-img") != nil else { return }
         let s = Scratch()
         let cli = try CLI(s)
@@ -56,7 +56,7 @@ import Testing
 
     /// A6: vmcreate -y on a host without a display starts the new VM on VNC
     /// instead of failing and rolling it back. (No guest: nothing to boot.)
-    @Test func vmcreateOnAHeadlessHostKeepsTheVM() throws {
+    @Test(.requires("qemu-system-x86_64")) func vmcreateOnAHeadlessHostKeepsTheVM() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
         let s = Scratch()
         let cli = try CLI(s)
@@ -73,7 +73,7 @@ import Testing
 
     /// C6: vmcreate with a createsize alone for disk 3 makes the disk and
     /// saves it as part of the VM.
-    @Test func vmcreateSavesADiskMadeFromASizeAlone() throws {
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func vmcreateSavesADiskMadeFromASizeAlone() throws {
         guard requireTool("qemu-system-x86_64") != nil, requireTool("qemu-img") != nil else { return }
         let s = Scratch()
         let cli = try CLI(s)
@@ -113,7 +113,7 @@ import Testing
     /// so it must look further) and vmup, vmps and vminfo say which; a
     /// forward without an address listens on 127.0.0.1 only; and the home
     /// holds the same files after the boot and vmdown as before.
-    @Test func aDefaultBootOnAHeadlessHost() throws {
+    @Test(.requiresGuest, .requires("ss")) func aDefaultBootOnAHeadlessHost() throws {
         guard let lab = try LifecycleTests.Lab(), requireTool("ss") != nil else { return }
         let fwd = freePort()
         let home = try lab.makeVM("quiet", "vm_serial_log=no\nvm_display_type=sdl\nvm_display_device=std\nvm_networking_iface1_mode='user,hostfwd=tcp::\(fwd)-:22'")
@@ -141,16 +141,16 @@ import Testing
         #expect(sockets.contains("127.0.0.1:\(fwd)") && !sockets.contains("0.0.0.0:\(fwd)") && !sockets.contains("*:\(fwd)"), "\(sockets)")
         #expect(try lab.cli.run("vmps", ["-r", "-o", "d", "-d", home]).out == "vnc://127.0.0.1:\(port)\n")
         #expect(try lab.cli.run("vminfo", ["-il", home]).out.contains("Display: vnc://127.0.0.1:\(port)"))
-        #expect(waitUntil(120) { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") })
+        #expect(waitUntil(120) { textIfPresent(log).contains("VMTOOLS-GUEST: READY") })
         let down = try lab.down(home)
         #expect(down.status == 0, "\(down.err)")
-        #expect(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: POWEROFF"))
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("VMTOOLS-GUEST: POWEROFF"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: home).sorted() == before)
     }
 
     /// C6: three virtio disks (one made from a createsize alone) and a third
     /// CD-ROM on virtio-scsi; the guest sees them all.
-    @Test func theGuestSeesMoreThanTwoDisksAndCDROMs() throws {
+    @Test(.requiresGuest) func theGuestSeesMoreThanTwoDisksAndCDROMs() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
         let home = try lab.makeVM("many", """
         vm_storage_hdd_interface=virtio

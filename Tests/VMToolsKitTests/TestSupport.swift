@@ -78,15 +78,20 @@ enum Repo {
     }()
 
     /// The `vmtools` binary next to the test bundle (swift build puts both in
-    /// the same products directory).
-    static let binary: String = {
-        let candidates = [
-            Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vmtools").path,
-            Bundle.main.bundleURL.appendingPathComponent("vmtools").path,
-            root + "/.build/debug/vmtools",
-        ]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates.last!
-    }()
+    /// the same products directory): the one built from these sources, never
+    /// another build's, so a missing one is an error rather than a fallback.
+    static var binary: String {
+        get throws {
+            let candidates = [
+                Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("vmtools").path,
+                Bundle.main.bundleURL.appendingPathComponent("vmtools").path,
+            ]
+            guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+                throw VMToolsError(.failure, candidates[1], "no vmtools binary next to the test bundle (build it with swift build --build-tests)")
+            }
+            return found
+        }
+    }
 }
 
 func resolver(_ s: Scratch, _ cli: CommandLineSettings = .init(), warnings: WarningSink? = nil) -> SettingsResolver {
@@ -95,6 +100,18 @@ func resolver(_ s: Scratch, _ cli: CommandLineSettings = .init(), warnings: Warn
 
 final class WarningSink: @unchecked Sendable {
     var messages: [String] = []
+}
+
+/// A file's text, "" while it does not exist (a log QEMU has not opened
+/// yet); any other error fails the test instead of reading as empty.
+func textIfPresent(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+    do {
+        return try String(contentsOfFile: path, encoding: .utf8)
+    } catch {
+        if !FileManager.default.fileExists(atPath: path) { return "" }
+        Issue.record("cannot read \(path): \(error)", sourceLocation: sourceLocation)
+        return ""
+    }
 }
 
 /// Expects a VMToolsError and returns it.

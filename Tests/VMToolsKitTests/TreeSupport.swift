@@ -80,7 +80,8 @@ struct Tree {
     func settings(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(home + "/vm.settings") }
 
     func children(_ home: String) -> [String] {
-        ((try? String(contentsOfFile: home + "/childs.lst", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        // No childs.lst is no children: the list goes when it empties.
+        textIfPresent(home + "/childs.lst").split(separator: "\n").map(String.init)
     }
 
     func backing(_ image: String) throws -> String? {

@@ -150,7 +150,7 @@ import Testing
         ])
     }
 
-    @Test func printsJSONWithProvenanceChildrenAndDisks() throws {
+    @Test(.requires("qemu-img")) func printsJSONWithProvenanceChildrenAndDisks() throws {
         guard let qemuImg = requireTool("qemu-img") else { return }
         let s = Scratch()
         try tree(s)
@@ -203,7 +203,7 @@ import Testing
     }
 
     /// Running state comes from a real QEMU holding the lock on its pid file.
-    @Test func seesARunningQEMU() throws {
+    @Test(.requires("qemu-system-x86_64")) func seesARunningQEMU() throws {
         guard let qemu = requireTool("qemu-system-x86_64") else { return }
         let s = Scratch()
         try tree(s)

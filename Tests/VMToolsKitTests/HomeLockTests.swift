@@ -52,18 +52,20 @@ import Testing
         defer { close(fd) }
         let console = Console(command: "test", out: OutputStream(fd: fd), err: OutputStream(fd: fd))
         let got = NSLock()
-        nonisolated(unsafe) var acquired: Bool? = nil
+        // What the waiter got: "held", "not held" or the error it threw.
+        nonisolated(unsafe) var acquired: String? = nil
         let waiter = Thread {
-            let held = (try? HomeLock.acquire(dir, global: g, wait: 20, console: console))?.isHeld ?? false
-            got.withLock { acquired = held }
+            let outcome: String
+            do { outcome = try HomeLock.acquire(dir, global: g, wait: 20, console: console).isHeld ? "held" : "not held" } catch { outcome = "\(error)" }
+            got.withLock { acquired = outcome }
         }
         waiter.start()
         // Release only once the waiter says it is waiting.
-        #expect(waitUntil(10) { ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").contains("waiting up to 20 s") })
+        #expect(waitUntil(10) { textIfPresent(logPath).contains("waiting up to 20 s") })
         #expect(try String(contentsOfFile: logPath, encoding: .utf8).contains("held by vmtools process \(getpid())"))
         first.release()
         #expect(waitUntil(30) { got.withLock { acquired != nil } })
-        #expect(got.withLock { acquired } == true)
+        #expect(got.withLock { acquired } == "held")
     }
 
     @Test func replacesTheStaleLockOfADeadProcess() throws {
@@ -124,74 +126,5 @@ import Testing
         let g = try resolver(s).loadGlobal()
         try s.write("file", "x")
         #expect(expectError { _ = try HomeLock.acquire(s.url("file"), global: g, wait: 0) }?.message.contains("not a directory") == true)
-    }
-}
-
-@Suite struct ChildListTests {
-    @Test func isSortedUniqueAndVanishesWhenEmpty() throws {
-        let s = Scratch()
-        try s.write("p/vm.settings", "vm_name=p\n")
-        try s.write("p/b/vm.settings", "parent ..\n")
-        let g = try resolver(s).loadGlobal()
-        let lock = try HomeLock.acquire(s.url("p"), global: g, wait: 0)
-        var list = ChildList()
-        try list.add(s.url("p/b"))
-        try list.add(s.url("p/B"))
-        try list.add(s.url("p/b"))
-        try list.add(s.url("p/a b"))
-        try list.write(lock, global: g)
-        #expect(try s.read("p/childs.lst") == "\(s.url("p/B"))\n\(s.url("p/a b"))\n\(s.url("p/b"))\n")
-        let back = try ChildList.read(home: s.url("p"), global: g)
-        #expect(back == list)
-        #expect(back.missing(global: g) == [s.url("p/B"), s.url("p/a b")])
-        #expect(expectError { try list.add("relative") } != nil)
-        #expect(expectError { try list.add("/new\nline") } != nil)
-        for c in list.children { list.remove(c) }
-        try list.write(lock, global: g)
-        #expect(!s.exists("p/childs.lst"))
-    }
-}
-
-@Suite struct ArgumentParserTests {
-    let spec = VMInfoCommand.spec
-    let up = VMUpCommand.spec
-
-    @Test func groupsFlagsAndKeepsTheirOrder() throws {
-        let a = try ArgumentParser.parse(["-tsi", "-b", "vm"], spec: spec)
-        #expect(a.occurrences.map(\.letter) == ["t", "s", "i", "b"])
-        #expect(a.operands == ["vm"])
-    }
-
-    @Test func takesOptionArgumentsAttachedOrSeparate() throws {
-        let a = try ArgumentParser.parse(["-ovm_ram_size=1G", "-o", "vm_cpu_count=2", "-yo", "vm_name=x", "-t", "macos"], spec: up)
-        #expect(a.values("o") == ["vm_ram_size=1G", "vm_cpu_count=2", "vm_name=x"])
-        #expect(a.has("y") && a.last("t") == "macos")
-    }
-
-    @Test func stopsAtDoubleDashAndAtTheFirstOperand() throws {
-        let a = try ArgumentParser.parse(["-s", "--", "-n", "--", "-"], spec: up)
-        #expect(a.operands == ["-n", "--", "-"])
-        let b = try ArgumentParser.parse(["vm", "-s"], spec: up)
-        #expect(b.operands == ["vm", "-s"] && !b.has("s"))
-        let c = try ArgumentParser.parse(["-", "-s"], spec: up)
-        #expect(c.operands == ["-", "-s"])
-        let d = try ArgumentParser.parse(["-o", "--", "x"], spec: up)
-        #expect(d.values("o") == ["--"] && d.operands == ["x"])
-    }
-
-    @Test func reportsUnknownOptionsAndMissingArguments() {
-        #expect(expectError { _ = try ArgumentParser.parse(["-x"], spec: spec) }?.message == "unknown option -x")
-        #expect(expectError { _ = try ArgumentParser.parse(["-ix"], spec: spec) }?.code == .usage)
-        #expect(expectError { _ = try ArgumentParser.parse(["-o"], spec: up) }?.message.contains("needs an argument") == true)
-    }
-
-    @Test func countsVerbosity() throws {
-        #expect(try ArgumentParser.parse(["-vvq", "-v"], spec: spec).verbosityDelta == 2)
-    }
-
-    @Test func vmrndmacTakesUnknownDashWordsAsOperands() throws {
-        let a = try ArgumentParser.parse(["-x", "y"], spec: VMRndMacCommand.spec)
-        #expect(a.operands == ["-x", "y"])
-        #expect(try ArgumentParser.parse(["-h"], spec: VMRndMacCommand.spec).has("h"))
     }
 }
