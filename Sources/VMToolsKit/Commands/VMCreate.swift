@@ -61,7 +61,7 @@ public enum VMCreateCommand: Command {
                                                  dryRun: options.dryRun, context: context)
             var executor = LaunchExecutor(command, name: name, console: context.console)
             // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
-            try executor.prepare()
+            try executor.prepare(generating: !options.dryRun)
             created += executor.createdFiles
             if options.dryRun {
                 executor.announce()

@@ -12,6 +12,8 @@ struct LaunchExecutor {
     let console: Console
     /// Disks this executor made: a caller that fails later (vmcreate) removes them.
     private(set) var createdFiles: [String] = []
+    /// Files `prepare` generated for QEMU to open (ISOs).
+    private(set) var generatedFiles: [String] = []
     private var helpers: [Subprocess.Running] = []
 
     init(_ command: QemuCommand, name: String, console: Console) {
@@ -46,9 +48,10 @@ struct LaunchExecutor {
         console.print(plan.argv.map(shellQuote).joined(separator: " "))
     }
 
-    /// Removes stale sockets, makes the missing disks and the generated files.
-    /// On failure what it made is removed again.
-    mutating func prepare() throws {
+    /// Removes stale sockets, makes the missing disks and (unless QEMU will
+    /// not start: `vmcreate -n`) the generated files. On failure what it
+    /// made is removed again.
+    mutating func prepare(generating: Bool = true) throws {
         do {
             for f in plan.filesToRemove { try FileSystem.removeFile(f, sync: false) }
             for d in plan.disksToCreate {
@@ -56,10 +59,11 @@ struct LaunchExecutor {
                 createdFiles.append(d.path)
                 console.notice("created \(d.path) (\(d.size))")
             }
-            for g in plan.generatedFiles {
+            for g in plan.generatedFiles where generating {
                 switch g.kind {
                 case .isoFromDirectory(let dir): try Self.makeISO(g.path, from: dir, environment: command.environment)
                 }
+                generatedFiles.append(g.path)
             }
         } catch {
             rollback()
@@ -69,7 +73,7 @@ struct LaunchExecutor {
 
     /// Removes what `prepare` made.
     func rollback() {
-        Self.removeFiles(createdFiles + plan.generatedFiles.map(\.path))
+        Self.removeFiles(createdFiles + generatedFiles)
     }
 
     /// Packs a directory into an ISO; QEMU keeps it open, and the file is
@@ -93,7 +97,7 @@ struct LaunchExecutor {
     /// Starts QEMU (and its helpers): in the foreground it returns when QEMU
     /// has exited, daemonised once QEMU holds the lock on its pid file.
     mutating func start() throws {
-        let generated = plan.generatedFiles.map(\.path)
+        let generated = generatedFiles
         defer { Self.removeFiles(generated) }
         do { try chooseSpicePort() } catch {
             rollback()
