@@ -346,6 +346,20 @@ import Testing
         #expect(!s.exists("vm/.vmtools-share.iso"))
     }
 
+    /// A helper runs beside QEMU and is stopped when a foreground QEMU
+    /// exits. The stand-in for QEMU waits (with a deadline) for the helper.
+    @Test func helpersStopWhenAForegroundQEMUExits() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        var c = try command(s, ["vm_qemu_daemonize": "no"], home: s.url("vm"), dryRun: false)
+        c.plan.argv = ["/bin/sh", "-c", "i=0; while [ ! -s helper.pid ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; [ -s helper.pid ]"]
+        c.plan.helpers = [.init(executable: "/bin/sh", arguments: ["-c", "echo $$ > helper.pid; exec sleep 60"])]
+        var run = try executor(s, c)
+        try run.start()
+        let pid = try #require(Int32(try String(contentsOfFile: s.url("vm/helper.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(kill(pid, 0) != 0 && errno == ESRCH, "the helper is gone")
+    }
+
     /// Sockets a stopped QEMU left are in the plan; only the executor removes them.
     @Test func staleSocketsAreRemovedByTheExecutorOnly() throws {
         let s = Scratch()
