@@ -447,6 +447,9 @@ import Testing
                             home: s.url("vm"), dryRun: true)
         #expect(!s.exists("vm/new.qcow2") && c.plan.disksToCreate == [.init(path: s.url("vm/new.qcow2"), size: "16M")])
         #expect(c.plan.dryRunLines.contains("would create \(s.url("vm/new.qcow2")) (16M)"))
+        // Told in module order: after the display's notice, as the README shows.
+        let told = c.plan.notices(withDisks: LaunchPlan.wouldCreate)
+        #expect(told.count == 2 && told.first?.contains("vnc://") == true && told.last == "would create \(s.url("vm/new.qcow2")) (16M)", "\(told)")
         #expect(c.argv.last?.hasPrefix("file=\(s.url("vm/new.qcow2")),format=qcow2,") == true)
     }
 

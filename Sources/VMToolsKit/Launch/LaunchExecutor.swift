@@ -30,14 +30,16 @@ struct LaunchExecutor {
 
     /// `vmup -n`: the plan's notices, what a start would do, and (with -v) the command line.
     func printPlan() {
-        for n in plan.notices { console.notice(n) }
-        for line in plan.dryRunLines { console.notice(line) }
+        for n in plan.notices(withDisks: LaunchPlan.wouldCreate) { console.notice(n) }
+        for line in plan.otherDryRunLines { console.notice(line) }
         printCommandLine()
     }
 
-    /// The notices and (with -v) the command line of a plan being carried out.
+    /// The notices, the disks made, and (with -v) the command line of a plan
+    /// being carried out.
     func announce() {
-        for n in plan.notices { console.notice(n) }
+        let made = Set(createdFiles)
+        for n in plan.notices(withDisks: { made.contains($0.path) ? "created \($0.path) (\($0.size))" : nil }) { console.notice(n) }
         printCommandLine()
     }
 
@@ -57,7 +59,6 @@ struct LaunchExecutor {
             for d in plan.disksToCreate {
                 try QemuImg.createDisk(d.path, size: d.size, environment: command.environment)
                 createdFiles.append(d.path)
-                console.notice("created \(d.path) (\(d.size))")
             }
             for g in plan.generatedFiles where generating {
                 switch g.kind {

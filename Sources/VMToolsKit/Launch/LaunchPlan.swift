@@ -30,6 +30,24 @@ public struct LaunchPlan: Sendable {
         public var size: String
         public var format = "qcow2"
         public var backing: String?
+        /// How many notices come before its "created" line (the module
+        /// order); where it is told, not what it is, so not compared.
+        public var position = 0
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.path == b.path && a.size == b.size && a.format == b.format && a.backing == b.backing
+        }
+    }
+
+    /// The notices with a line for each disk that `made` names put where its
+    /// module planned it.
+    func notices(withDisks made: (DiskToCreate) -> String?) -> [String] {
+        var lines: [String] = []
+        for (i, n) in notices.enumerated() {
+            lines += disksToCreate.filter { $0.position == i }.compactMap(made)
+            lines.append(n)
+        }
+        return lines + disksToCreate.filter { $0.position >= notices.count }.compactMap(made)
     }
 
     public struct GeneratedFile: Equatable, Sendable {
@@ -63,8 +81,14 @@ public struct LaunchPlan: Sendable {
 
     /// `-n`: what a start would do besides running QEMU, one line each.
     public var dryRunLines: [String] {
-        disksToCreate.map { "would create \($0.path) (\($0.size))" }
-            + filesToRemove.map { "would remove the stale socket \($0)" }
+        disksToCreate.map(Self.wouldCreate) + otherDryRunLines
+    }
+
+    static func wouldCreate(_ d: DiskToCreate) -> String { "would create \(d.path) (\(d.size))" }
+
+    /// `-n`: what a start would do besides running QEMU and creating disks.
+    var otherDryRunLines: [String] {
+        filesToRemove.map { "would remove the stale socket \($0)" }
             + generatedFiles.map { g in
                 switch g.kind { case .isoFromDirectory(let dir): "would pack \(dir) into \(g.path) (an ISO for QEMU)" }
             }

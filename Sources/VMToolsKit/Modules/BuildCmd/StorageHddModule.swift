@@ -74,7 +74,7 @@ public enum StorageHddModule: BuildCmdModule {
             let creating = !size.isEmpty && !FileSystem.exists(path)
             if creating {
                 guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
-                c.plan.disksToCreate.append(.init(path: path, size: size))
+                c.plan.disksToCreate.append(.init(path: path, size: size, position: c.notices.count))
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
                 c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
