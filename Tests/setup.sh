@@ -62,7 +62,7 @@ if [ "$what" = demo ]; then
     exec .build/debug/vmtools vmup -i -y -o vm_display_type=none -o vm_ram_size=128M .build/guest/guest.iso
 fi
 
-lint=$(mandoc -T lint -W warning Docs/* 2>&1 || true)
+lint=$(mandoc -T lint -W warning Docs/*.[157] 2>&1 || true)
 if [ -n "$lint" ]; then
     printf '%s\n' "$lint" >&2
     echo "setup.sh: mandoc -T lint: the man pages have errors or warnings" >&2

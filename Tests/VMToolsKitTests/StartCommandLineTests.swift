@@ -35,15 +35,30 @@ import Testing
     }
 
     /// B8: vmup -n creates nothing; it says what a start would create.
+    /// Issue 11: it prints the plan: sockets it would remove, ISOs it would
+    /// pack, what it would read back, choose and record.
     @Test(.requires("qemu-img", "qemu-system-x86_64")) func vmupDryRunCreatesNoDisk() throws {
         guard requireTool("qemu-system-x86_64") != nil, requireTool("qemu-img") != nil else { return }
         let s = Scratch()
         let cli = try CLI(s)
-        try s.write("vm/vm.settings", "vm_name=vm\nvm_storage_hdd1_enable=yes\nvm_storage_hdd1_backend=new.qcow2\nvm_storage_hdd1_createsize=16M\nvm_storage_hdd3_createsize=8M\n")
+        try s.write("vm/vm.settings", "vm_name=vm\nvm_storage_hdd1_enable=yes\nvm_storage_hdd1_backend=new.qcow2\nvm_storage_hdd1_createsize=16M\nvm_storage_hdd3_createsize=8M\n"
+                    + "vm_storage_cdrom1_enable=yes\nvm_storage_cdrom1_backend=share\nvm_display_type=vnc\n")
+        try s.write("vm/share/readme.txt", "hello\n")
+        try s.write("vm/monitor.sock", "")
+        try s.write("vm/qmp.sock", "")
         let before = try FileManager.default.contentsOfDirectory(atPath: s.url("vm")).sorted()
         let r = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd_interface=virtio", s.url("vm")])
         #expect(r.status == 0, "\(r.err)")
         #expect(r.err.contains("would create \(s.url("vm/new.qcow2")) (16M)") && r.err.contains("would create \(s.url("vm/hdd3.qcow2")) (8M)"), "\(r.err)")
+        for line in ["would remove the stale socket \(s.url("vm/monitor.sock"))", "would remove the stale socket \(s.url("vm/qmp.sock"))",
+                     "would pack \(s.url("vm/share")) into \(s.url("vm/.vmtools-share.iso")) (an ISO for QEMU)",
+                     "would ask QEMU over QMP which VNC port it took",
+                     "would record vm_storage_hdd3_backend=hdd3.qcow2 in the VM's settings"] {
+            #expect(r.err.contains(line), "\(line): \(r.err)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")).sorted() == before)
+        let spice = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd_interface=virtio", "-o", "vm_display_type=spice", s.url("vm")])
+        #expect(spice.status == 0 && spice.err.contains("would choose the first free SPICE port from 5900 on 127.0.0.1"), "\(spice.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")).sorted() == before)
         // -c takes a free slot: not one a createsize alone asks a new disk for.
         try s.write("small/vm.settings", "vm_name=small\nvm_storage_hdd1_createsize=16M\nvm_storage_hdd3_createsize=8M\n")

@@ -1,4 +1,5 @@
-/// What `vmup` and `vmcreate` take from their shared options (settings.md §2.3).
+/// What `vmup` and `vmcreate` take from their shared options (vmup(1)): the
+/// settings and images of a `LaunchRequest`.
 struct StartOptions {
     var commandLine = CommandLineSettings()
     /// `-c`/`-C` and `-d`/`-D` images, in order, placed into free slots once
@@ -39,29 +40,5 @@ struct StartOptions {
         if b.isRemote { return value }
         let path = try FileSystem.canonicalize(b.path(home: cwd, environment: environment), cwd: cwd)
         return (b.prefix.map { $0 + ":" } ?? "") + path
-    }
-
-    /// Puts the queued images into free slots (vmup(1), -c and -d): a slot is
-    /// free when it has no backend or is not enabled, and no createsize asks
-    /// for a new disk there. Returns the settings set.
-    @discardableResult
-    func placeImages(into settings: inout SettingsTable) throws -> [SettingsDocument.Entry] {
-        var placed: [SettingsDocument.Entry] = []
-        for (kind, images) in [("hdd", disks), ("cdrom", cdroms)] {
-            var used: Set<Int> = []
-            for image in images {
-                // Slots are unbounded; whether the bus has room is the
-                // storage modules' question (vm.settings(5)).
-                guard let slot = (1...).first(where: { n in
-                    !used.contains(n) && (settings.value("vm_storage_\(kind)\(n)_backend").isEmpty || !settings.isYes("vm_storage_\(kind)\(n)_enable"))
-                        && !(kind == "hdd" && StorageHddModule.isRequestedByCreatesize(settings, n))
-                }) else { continue }
-                used.insert(slot)
-                placed += [.init("vm_storage_\(kind)\(slot)_backend", image), .init("vm_storage_\(kind)\(slot)_enable", "yes")]
-                if kind == "hdd" { placed.append(.init("vm_storage_hdd\(slot)_createsize", "")) }
-            }
-        }
-        for e in placed { settings.set(e.name, e.value, .commandLine(e.name.hasPrefix("vm_storage_hdd") ? "-c" : "-d")) }
-        return placed
     }
 }

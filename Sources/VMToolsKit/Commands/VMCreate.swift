@@ -2,8 +2,8 @@
 import Glibc
 #endif
 
-/// `vmcreate`: create VM homes (commands.md §2): configure, create the
-/// first disk, start the VM (not with `-n`), then write its `vm.settings`.
+/// `vmcreate`: create VM homes (vmcreate(1)): configure, create the first
+/// disk, start the VM (not with `-n`), then write its `vm.settings`.
 /// A failure removes what this command made.
 public enum VMCreateCommand: Command {
     public static let spec = CommandSpec(
@@ -43,12 +43,8 @@ public enum VMCreateCommand: Command {
 
     /// Returns false when the user threw the new VM away.
     static func createOnce(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver, context: Context) throws -> Bool {
-        var path = try FileSystem.canonicalize(operand, cwd: context.cwd)
-        if path.lastPathComponent == global.file("cfg_file_vmsettings") { path = path.deletingLastPathComponent }
-        if VMHome.isHome(path, global: global) {
-            throw VMToolsError(.failure, path, "already holds a virtual machine; delete it with vmrm first")
-        }
-        if FileSystem.exists(path), !FileSystem.isDirectory(path) { throw VMToolsError(.failure, path, "exists and is not a directory") }
+        let request = try LaunchRequest.create(operand, options: options, global: global, context: context)
+        guard case .newHome(let path) = request.target else { throw VMToolsError(.failure, operand, "not a new VM home") }
         let madeHome = !FileSystem.exists(path)
         if madeHome, mkdir(path, 0o755) != 0 {
             throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
@@ -57,20 +53,28 @@ public enum VMCreateCommand: Command {
         do {
             let lock = try HomeLock.acquire(path, global: global, console: context.console)
             defer { lock.release() }
-            var conf = try configure(home: path, options: options, global: global, resolver: resolver, context: context)
+            // request → configuration → plan → execution (Docs/ARCHITECTURE.md).
+            var conf = try LaunchConfigurator.new(home: path, name: nil, options: request.options, global: global, resolver: resolver, context: context)
             created += conf.createdFiles
             let name = conf.value("vm_name")
-            var command = try VMUpCommand.prepare(conf.settings, home: path, children: [], global: global, options: options, context: context,
-                                                  createDisks: true)
-            created += command.createdFiles
-            try VMUpCommand.launch(&command, name: name, options: options, context: context)
+            let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
+                                                 dryRun: options.dryRun, context: context)
+            var executor = LaunchExecutor(command, name: name, console: context.console)
+            // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
+            try executor.prepare(generating: !options.dryRun)
+            created += executor.createdFiles
+            if options.dryRun {
+                executor.announce()
+            } else {
+                try executor.start()
+            }
             if !command.daemonize, !options.dryRun, conf.prompter.interactive, !conf.prompter.assumeYes,
                !(try conf.prompter.confirm("Keep the virtual machine \(name)")) {
                 throw Discarded()
             }
             // vm_boot_order is transient (-C/-D boot the installer once); the writer drops it.
             let entries = conf.recorded.filter { $0.name.hasPrefix("vm_") && $0.name != "vm_name" && $0.name != "vm_home" }
-                + command.settingsToSave.map { SettingsDocument.Entry($0.name, $0.value) }
+                + executor.plan.settingsToSave.map { SettingsDocument.Entry($0.name, $0.value) }
             let size = conf.value("vm_storage_hdd1_createsize")
             let doc = SettingsDocument(comment: "initial creation", templates: conf.templates, name: name, entries: entries,
                                        initialSizes: size.isEmpty ? [:] : [1: size])
@@ -87,38 +91,4 @@ public enum VMCreateCommand: Command {
     }
 
     struct Discarded: Error {}
-
-    /// Templates, the command line, `-c`/`-d` images and the configure
-    /// modules (settings.md §2.6), recording what the new file will hold.
-    static func configure(home: String?, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
-                          context: Context, name: String? = nil) throws -> Configuration {
-        var table = global.settings
-        if let home {
-            table.set("vm_home", home, .derived("the VM's directory"))
-            table.set("vm_name", home.lastPathComponent, .derived("the directory name"))
-        } else if let name {
-            table.set("vm_name", name, .derived("the image name"))
-        }
-        let prompter = Prompter(assumeYes: table.isYes("cfg_ui_assumeyes") || options.commandLine.value("cfg_ui_assumeyes") == "yes",
-                                console: context.console, stdin: context.stdin)
-        var conf = Configuration(settings: table, templates: options.commandLine.templates, home: home, global: global,
-                                 environment: context.environment, prompter: prompter, console: context.console)
-        for e in options.commandLine.entries {
-            conf.settings.set(e.name, e.value, .commandLine(e.flag))
-            conf.recorded.append(.init(e.name, e.value))
-        }
-        let before = conf.settings
-        for e in try options.placeImages(into: &conf.settings) where !e.name.hasSuffix("_createsize") && before.value(e.name) != e.value {
-            conf.recorded.append(e)
-        }
-        for m in try ModuleRegistry.configureModules(.configureTemplates, settings: conf.settings, paths: global.paths, console: context.console) {
-            try m.configure(&conf)
-        }
-        conf.templates = try resolver.applyTemplates(conf.templates, to: &conf.settings, global: global)
-        for e in options.commandLine.entries { conf.settings.set(e.name, e.value, .commandLine(e.flag)) }
-        for m in try ModuleRegistry.configureModules(.configureSettings, settings: conf.settings, paths: global.paths, console: context.console) {
-            try m.configure(&conf)
-        }
-        return conf
-    }
 }

@@ -210,7 +210,7 @@ public enum VMDownCommand: Command {
         // its own (it removes stale ones itself).
         guard let lock = try? HomeLock.acquire(home, global: global, wait: 0, readOnlyHome: true) else { return }
         if RunningState.process(home: home, global: global) == nil {
-            VMUpCommand.removeRunFiles(dir, global: global)
+            LaunchExecutor.removeRunFiles(dir, global: global)
         }
         lock.release()
         RuntimeDirectory.removeIfUnused(dir, global: global)

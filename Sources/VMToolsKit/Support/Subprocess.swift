@@ -129,6 +129,26 @@ public struct Subprocess {
         return Result(status: Self.wait(pid), stdout: out, stderr: err)
     }
 
+    /// A child left running (a helper beside QEMU): stdin from /dev/null,
+    /// output on ours.
+    public struct Running: Sendable {
+        public var pid: pid_t
+        /// SIGTERM, then reaps it.
+        public func terminate() {
+            kill(pid, SIGTERM)
+            _ = Subprocess.wait(pid)
+        }
+    }
+
+    public func start() throws -> Running {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
+        return Running(pid: try spawn(&actions))
+    }
+
     static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}

@@ -1,6 +1,8 @@
-/// A buildcmd module turns resolved settings into QEMU arguments (modules.md
-/// §3.4, §6). Modules run in the order of `cfg_modules_buildcmd` and append
-/// to one argument array; nothing is ever joined into a shell string.
+/// A buildcmd module turns resolved settings into QEMU arguments and plan
+/// entries (vmtools(7), MODULES). Modules run in the order of
+/// `cfg_modules_buildcmd`; they read, never write: a disk to create or a
+/// socket to remove goes into the plan (Docs/ARCHITECTURE.md). Nothing is
+/// ever joined into a shell string.
 public protocol BuildCmdModule: Sendable {
     static var name: String { get }
     static func build(_ command: inout QemuCommand) throws
@@ -19,24 +21,19 @@ public struct QemuCommand {
     public var accelerator: Accelerator
     /// Children of the VM (its `childs.lst`): they forbid read-write disks.
     public var children: [String]
-    /// With `-n`: build only; no file is created or moved.
+    /// With `-n`: the plan is only printed. Modules never touch the system
+    /// either way; this changes notices only (and tells external modules).
     public var dryRun: Bool
-    /// Whether missing disks with a createsize are made: not by `vmup -n`
-    /// (vmup(1)), but by `vmcreate -n`, which makes the home and its disk (vmcreate(1)).
-    public var createsDisks: Bool
-    public var argv: [String] = []
-    /// One-line messages for the user (listening URLs, mode changes).
-    public var notices: [String] = []
-    /// Set when QEMU chooses the VNC port itself: the text vmup prints
-    /// before the address it reads back once QEMU has started.
-    public var vncAnnouncement: String?
-    /// Settings a start makes part of the VM: a disk made from a createsize
-    /// alone gets its backend and enable lines, so copies and forks know it.
-    public var settingsToSave: [(name: String, value: String)] = []
-    /// Files a module created (new disks), removed if the start fails.
-    public var createdFiles: [String] = []
-    /// Files needed only until QEMU has opened them (generated ISOs).
-    public var temporaryFiles: [String] = []
+    /// What the modules build: argv, notices, files to prepare, facts to read back.
+    public var plan = LaunchPlan()
+    public var argv: [String] {
+        get { plan.argv }
+        set { plan.argv = newValue }
+    }
+    public var notices: [String] {
+        get { plan.notices }
+        set { plan.notices = newValue }
+    }
 
     public init(settings: SettingsTable, home: String?, global: GlobalConfig, environment: [String: String],
                 accelerator: Accelerator, children: [String] = [], dryRun: Bool = false) {
@@ -48,7 +45,6 @@ public struct QemuCommand {
         self.accelerator = accelerator
         self.children = children
         self.dryRun = dryRun
-        createsDisks = !dryRun
     }
 
     public func value(_ name: String) -> String { settings.value(name) }

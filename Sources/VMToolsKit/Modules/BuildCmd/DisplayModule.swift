@@ -1,12 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `display`: front-end and graphics card (qemu-cmdline.md §3). VNC display
 /// numbers are port − 5900, as QEMU counts them. Without an explicit port,
 /// QEMU takes the first free VNC display itself (`to=`), which no probe
-/// beforehand can race with; vmup reads the port back over QMP
-/// (`query-vnc`). Where SDL or GTK cannot open a window, the VM gets VNC on
+/// beforehand can race with; the executor reads the port back over QMP
+/// (`query-vnc`), a fact of the plan. Where SDL or GTK cannot open a window, the VM gets VNC on
 /// 127.0.0.1 instead (vm.settings(5)).
 public enum DisplayModule: BuildCmdModule {
     public static let name = "display"
@@ -35,15 +31,24 @@ public enum DisplayModule: BuildCmdModule {
             try vnc(&c, iface: c.value("vm_display_iface"), port: try explicitPort(c), device: device, saying: "\(vmName): listening on")
         case "spice":
             let iface = c.value("vm_display_iface")
-            let port = try explicitPort(c) ?? freeSpicePort(c, iface: iface)
+            // SPICE has no `to=`: without a port the executor takes the first
+            // free one from vm_display_portmin right before QEMU starts.
+            let fixed = try explicitPort(c)
+            let port = fixed ?? lowestPort(c)
             c.append("-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
                      "-device", "virtserialport,chardev=spicechannel0,name=com.redhat.spice.0",
-                     "-spice", "addr=\(qemuEscape(iface)),port=\(port),disable-ticketing=on", "-vga", "qxl")
-            c.notices.append("\(vmName): listening on spice://\(iface):\(port)" + (c.dryRun && c.value("vm_display_port").isEmpty ? " (or the next free port)" : ""))
+                     "-spice", spiceOption(iface: iface, port: port), "-vga", "qxl")
+            c.notices.append(spiceNotice(vmName: vmName, iface: iface, port: port) + (fixed == nil ? " (or the next free port)" : ""))
+            if fixed == nil {
+                c.plan.spicePort = .init(iface: iface, lowest: port, argument: c.argv.count - 3, notice: c.notices.count - 1, vmName: vmName)
+            }
         default:
             throw c.invalid("vm_display_type", "expected sdl, gtk, vnc, spice or none")
         }
     }
+
+    static func spiceOption(iface: String, port: Int) -> String { "addr=\(qemuEscape(iface)),port=\(port),disable-ticketing=on" }
+    static func spiceNotice(vmName: String, iface: String, port: Int) -> String { "\(vmName): listening on spice://\(iface):\(port)" }
 
     static func lowestPort(_ c: QemuCommand) -> Int {
         let minimum = Int(c.value("vm_display_portmin")) ?? 5900
@@ -69,11 +74,13 @@ public enum DisplayModule: BuildCmdModule {
         }
         let first = min(lowestPort(c), 65535) - 5900
         c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)", "-vga", device)
+        if c.runDirectory != nil, c.daemonize {
+            c.plan.readBack.append(.vncPort(announcement: text))
+        }
         if c.dryRun || c.runDirectory == nil || !c.daemonize {
-            // No QMP to ask (nothing started, or QEMU in the foreground): say where QEMU starts looking.
+            // No QMP to ask (QEMU in the foreground), or not yet (-n): say
+            // where QEMU starts looking.
             c.notices.append("\(text) vnc://\(iface):\(first + 5900) or the next free port (vmps shows which)")
-        } else {
-            c.vncAnnouncement = text
         }
     }
 
@@ -103,54 +110,6 @@ public enum DisplayModule: BuildCmdModule {
         let triple = "aarch64-linux-gnu"
         #endif
         return [prefix + "/lib/\(triple)/qemu", prefix + "/lib64/qemu", prefix + "/lib/qemu"]
-    }
-
-    /// SPICE has no `to=`: the first port from `vm_display_portmin` that
-    /// binds. With `-n` nothing is probed (vmup(1): no side effects).
-    static func freeSpicePort(_ c: QemuCommand, iface: String) throws -> Int {
-        let lowest = lowestPort(c)
-        if c.dryRun { return lowest }
-        guard let address = resolve(iface) else {
-            throw c.invalid("vm_display_iface", "cannot resolve this address or host name")
-        }
-        for p in lowest...65535 where isFree(port: p, address: address) { return p }
-        throw c.invalid("vm_display_iface", "no free port from \(lowest)")
-    }
-
-    /// The first address a host name or literal stands for.
-    static func resolve(_ host: String) -> (family: Int32, bytes: [UInt8])? {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
-        defer { freeaddrinfo(list) }
-        guard let a = first.pointee.ai_addr else { return nil }
-        let bytes = [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(a), count: Int(first.pointee.ai_addrlen)))
-        return (first.pointee.ai_family, bytes)
-    }
-
-    static func isFree(port: Int, address: (family: Int32, bytes: [UInt8])) -> Bool {
-        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var bytes = address.bytes
-        // sin_port and sin6_port sit at the same offset, after the family.
-        bytes[2] = UInt8(port >> 8)
-        bytes[3] = UInt8(port & 0xFF)
-        return bytes.withUnsafeBytes { raw in
-            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
-        } == 0
-    }
-
-    /// After QEMU has started: the VNC port it took, asked over QMP.
-    public static func announce(_ c: QemuCommand, console: Console) {
-        guard let text = c.vncAnnouncement, let dir = c.runDirectory else { return }
-        let qmp = dir.appendingPathComponent(c.global.file("cfg_file_qmp"))
-        if let url = vncURL(qmp: qmp) {
-            console.notice("\(text) \(url)")
-        } else {
-            console.notice("\(text) VNC (QEMU did not say which port; see vmps)")
-        }
     }
 
     /// `vnc://host:port` from QMP `query-vnc`, or nil.

@@ -15,14 +15,14 @@ public enum MonitorModule: BuildCmdModule {
             return
         }
         let socket = c.global.file("cfg_file_monitor")
-        try removeStaleSocket(dir.appendingPathComponent(socket), dryRun: c.dryRun)
+        staleSocket(dir.appendingPathComponent(socket), &c)
         c.append("-monitor", "unix:./\(qemuEscape(socket)),server=on,wait=off")
     }
 
     /// A socket left by a VM that stopped (QEMU cannot remove a relative
-    /// socket after it changes to /). The caller checked the VM is not running.
-    static func removeStaleSocket(_ path: String, dryRun: Bool) throws {
-        guard !dryRun, FileSystem.exists(path) else { return }
-        try FileSystem.removeFile(path, sync: false)
+    /// socket after it changes to /): the executor removes it. The caller
+    /// checked the VM is not running.
+    static func staleSocket(_ path: String, _ c: inout QemuCommand) {
+        if FileSystem.lexists(path) { c.plan.filesToRemove.append(path) }
     }
 }

@@ -6,7 +6,10 @@ public enum QemuModule: BuildCmdModule {
         let arch = c.value("vm_qemu_arch")
         guard SettingName.isSafe(Substring(arch)) else { throw c.invalid("vm_qemu_arch", "letters, digits and _ only") }
         let binary = c.global.settings.value("cfg_qemu_cmdprefix") + arch
-        guard let path = Subprocess.which(binary, path: c.environment["PATH"]) else {
+        // An absolute binary is taken as written (the executor checks it
+        // before starting it): a plan can be built where QEMU is not installed.
+        let path = binary.hasPrefix("/") ? binary : Subprocess.which(binary, path: c.environment["PATH"])
+        guard let path else {
             throw VMToolsError(.failure, binary, "not found in PATH (Debian: apt-get install qemu-system-x86)")
         }
         var params: [String]
@@ -20,7 +23,7 @@ public enum QemuModule: BuildCmdModule {
             params.remove(at: k)
             c.notices.append("-enable-kvm dropped from vm_qemu_params (no KVM)")
         }
-        c.argv.append(binary.hasPrefix("/") ? binary : path)
+        c.argv.append(path)
         c.argv += params
         if !params.contains("-accel") && !params.contains("-enable-kvm") && !params.contains(where: { $0.contains("accel=") }) {
             c.append("-accel", c.accelerator.kind.rawValue)

@@ -6,7 +6,7 @@ public enum QmpModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         guard let dir = c.runDirectory else { return }
         let socket = c.global.file("cfg_file_qmp")
-        try MonitorModule.removeStaleSocket(dir.appendingPathComponent(socket), dryRun: c.dryRun)
+        MonitorModule.staleSocket(dir.appendingPathComponent(socket), &c)
         c.append("-qmp", "unix:./\(qemuEscape(socket)),server=on,wait=off")
     }
 }

@@ -37,23 +37,11 @@ public enum StorageCdromModule: BuildCmdModule {
         }
     }
 
-    /// Packs a directory into a temporary ISO; QEMU keeps it open, and vmup
-    /// removes the file once QEMU has started.
+    /// A directory becomes an ISO the executor packs before QEMU starts and
+    /// removes once QEMU has opened it.
     static func makeISO(from dir: String, _ c: inout QemuCommand) throws -> String {
         let iso = (c.runDirectory ?? "/tmp").appendingPathComponent(".vmtools-\(dir.lastPathComponent).iso")
-        if c.dryRun { return iso }
-        let searchPath = c.environment["PATH"]
-        let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: searchPath) }.first
-        guard let tool else {
-            throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
-        }
-        // xorriso takes `--` as the end of its mkisofs emulation; the path is
-        // absolute, so it cannot be mistaken for an option anyway.
-        let args = tool.hasSuffix("xorriso") ? ["-as", "mkisofs", "-J", "-R", "-quiet", "-o", iso, dir]
-                                             : ["-J", "-R", "-quiet", "-o", iso, "--", dir]
-        let r = try Subprocess(tool, args).run()
-        guard r.status == 0 else { throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())") }
-        c.temporaryFiles.append(iso)
+        c.plan.generatedFiles.append(.init(path: iso, kind: .isoFromDirectory(dir)))
         return iso
     }
 }

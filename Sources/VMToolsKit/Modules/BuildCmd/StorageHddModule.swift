@@ -2,7 +2,8 @@
 /// room for hdd1 and hdd2), or any number on virtio
 /// (`vm_storage_hdd_interface=virtio`), with the fixes QEMU 7.2 needs:
 /// explicit formats, `read-only=on` on a bus that supports it (virtio; IDE disks cannot be read-only), VVFAT through
-/// `-drive`, and a `createsize` that never destroys an existing disk.
+/// `-drive`, and a `createsize` that never destroys an existing disk. A disk
+/// to create goes into the plan; `LaunchExecutor` makes it.
 public enum StorageHddModule: BuildCmdModule {
     public static let name = "storage_hdd"
 
@@ -69,26 +70,21 @@ public enum StorageHddModule: BuildCmdModule {
             if (m ?? ceiling) == .rw, ceiling == .rw, !c.children.isEmpty {
                 throw VMToolsError(.failure, c.home ?? path, "has children (\(c.children.joined(separator: ", "))); start it with -s (snapshot) or -r (read-only) so their disks stay valid")
             }
-            if !size.isEmpty && !FileSystem.exists(path) {
+            // A missing disk with a createsize is the executor's to make (Docs/vmup.1).
+            let creating = !size.isEmpty && !FileSystem.exists(path)
+            if creating {
                 guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
-                // vmup(1): -n creates nothing; it says what a start would create.
-                if !c.createsDisks {
-                    c.notices.append("would create \(path) (\(size))")
-                } else {
-                    try QemuImg.createDisk(path, size: size, environment: c.environment)
-                    c.createdFiles.append(path)
-                    c.notices.append("created \(path) (\(size))")
-                }
+                c.plan.disksToCreate.append(.init(path: path, size: size, position: c.notices.count))
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
                 c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
             }
-            if defaulted, c.createsDisks {
+            if defaulted {
                 // The disk joins the VM's settings; the size has done its work
                 // (kept, it would be "ignored" at every start).
-                c.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
+                c.plan.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
             }
-            guard c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
+            guard creating || c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
             if DiskImageKind.describe(path) == "POSIX tar archive" {
                 throw c.invalid("\(key)_backend", "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
             }
@@ -106,7 +102,7 @@ public enum StorageHddModule: BuildCmdModule {
                     }
                 }
             }
-            if m == .rw, !c.dryRun, !FileSystem.isWritable(path) {
+            if m == .rw, !creating, !c.dryRun, !FileSystem.isWritable(path) {
                 throw c.invalid("\(key)_backend", "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
             }
             try emit(&c, file: path, format: format, index: index, mode: m!, bus: bus)
