@@ -22,7 +22,7 @@ import Testing
         #expect(second.isHeld)
     }
 
-    /// The wait comes from cfg_limit_waitlock (commands.md §0.7: with 2 the
+    /// The wait comes from cfg_limit_waitlock (vmtools(1) LOCKING: with 2 the
     /// command gives up after more than 1 s and less than 5 s; with 0 at once).
     @Test(arguments: [(2, 1.0, 5.0), (0, 0.0, 1.0)])
     func waitsAsLongAsTheConfigurationSays(_ seconds: Int, _ atLeast: Double, _ below: Double) throws {

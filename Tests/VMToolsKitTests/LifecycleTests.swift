@@ -251,7 +251,7 @@ import Testing
         #expect(try lab.down(home).status == 0)
     }
 
-    /// commands.md §11: a forked tree renamed with a plain `mv` boots again
+    /// vmfix(1): a forked tree renamed with a plain `mv` boots again
     /// after `vmfix -rps`, the child reading its parent's data through the
     /// relinked overlay; and no tree command touches a running VM.
     @Test(.requiresGuest) func aTreeRenamedWithMvBootsAfterVmfix() throws {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import VMToolsKit
 
-/// External modules (modules.md §2, vmtools(7) CUSTOMIZATION): real scripts
+/// External modules (vmtools(7) CUSTOMIZATION, vmtools(7) CUSTOMIZATION): real scripts
 /// in a scratch configuration tree replace built-in modules or add new ones.
 @Suite struct ModuleTests {
     /// A CLI with the default configuration, which reads the user's

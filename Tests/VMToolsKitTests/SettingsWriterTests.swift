@@ -11,7 +11,7 @@ import Testing
     }
 
     @Test func writesTheLayoutOfTheOriginal() throws {
-        // commands.md: vmcreate -o "vm_name=John's VM" … vm2 (settings.md §4.3).
+        // vmtools(1): vmcreate -o "vm_name=John's VM" … vm2 (vm.settings(5) WRITING).
         let doc = SettingsDocument(comment: "initial creation", name: "John's VM", entries: [
             .init("vm_display_type", "vnc"), .init("vm_display_port", "5901"),
             .init("vm_networking_iface2_mode", "user,hostfwd=tcp:127.0.0.1:2222-:22"),

@@ -88,7 +88,7 @@ struct Tree {
         try QemuImg.backing(of: image, environment: ["PATH": "/usr/bin:/bin"])?.path
     }
 
-    /// Leftovers that no successful or repaired command may leave (§13.1).
+    /// Leftovers that no successful or repaired command may leave.
     func leftovers() -> [String] {
         listing().filter { $0.contains("vmtools-backup.") || $0.hasSuffix(".vm.settings.lock") || $0.contains(".tmp.") }
     }

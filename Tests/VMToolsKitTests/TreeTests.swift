@@ -3,7 +3,7 @@ import Testing
 @testable import VMToolsKit
 
 /// vmcp, vmfork's copy modes, vmmv, vmmerge and vmfix on real qcow2 trees
-/// (commands.md §7–11): data checked through the backing chains, both
+/// (vmcp(1), vmfix(1)): data checked through the backing chains, both
 /// sides of every parent/child link checked with `vmfix -ran`.
 @Suite struct TreeTests {
     func tree() throws -> Tree? {
@@ -133,7 +133,7 @@ import Testing
         #expect(try t.consistent())
     }
 
-    /// `vmcp -R foo foo/foo_bis` (commands.md §7): the copy lands inside its
+    /// `vmcp -R foo foo/foo_bis` (vmcp(1)): the copy lands inside its
     /// own source's tree and does not copy itself again; vmmv still refuses.
     @Test(.requires("qemu-img", "qemu-io")) func recursiveCopyIntoItsOwnTree() throws {
         guard let t = try tree() else { return }
@@ -337,7 +337,7 @@ import Testing
         #expect(try t.consistent())
     }
 
-    /// commands.md §11 "Renamed-tree repair": a plain `mv` inside a tree,
+    /// vmfix(1) "Renamed-tree repair": a plain `mv` inside a tree,
     /// then `vmfix -rps` on its root.
     @Test(.requires("qemu-img", "qemu-io")) func fixRepairsATreeRenamedWithMv() throws {
         guard let t = try tree() else { return }
@@ -538,7 +538,7 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("big")).sorted() == ["disk.img", "vm.settings"])
     }
 
-    /// commands.md §8 refuses `vmmv SRC SRC`; vmcp does too, instead of
+    /// vmmv(1) refuses `vmmv SRC SRC`; vmcp does too, instead of
     /// nesting a copy inside its own source.
     @Test(.requires("qemu-img", "qemu-io")) func copyOntoItselfIsRefused() throws {
         guard let t = try tree() else { return }

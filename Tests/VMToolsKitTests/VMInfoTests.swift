@@ -3,7 +3,7 @@ import Testing
 @testable import VMToolsKit
 
 @Suite struct VMInfoTests {
-    /// vm2 ─ c1 ─ {g c2, gc1}, vm2 ─ c2: the tree of commands.md §5.
+    /// vm2 ─ c1 ─ {g c2, gc1}, vm2 ─ c2: the tree of vminfo(1).
     func tree(_ s: Scratch) throws {
         let t = s.path
         try s.write("vm2/vm.settings", "vm_name=vm2\nvm_ram_size=1G\nvm_storage_hdd1_enable=yes\nvm_storage_hdd1_backend=\(t)/vm2/disk.img\nvm_storage_cdrom1_enable=yes\n")
@@ -120,7 +120,7 @@ import Testing
         #expect(line("cfg_limit_nesting").hasSuffix("# built-in default"))
     }
 
-    /// A command that succeeds never prints WARNING or ERROR (commands.md §0.2).
+    /// A command that succeeds never prints WARNING or ERROR (vmtools(1) DIAGNOSTICS).
     @Test func oddButHarmlessFilesGiveNoticesOnly() throws {
         let s = Scratch()
         try s.write("etc/templates/t.tpl", "cfg_limit_nesting=2\nvm_custom_t=1\n")

@@ -22,7 +22,7 @@ public struct Context {
     /// sets the console's verbosity from `cfg_ui_verbosity`, `-q` and `-v`.
     public func loadGlobal(_ args: ParsedArguments, commandLine: CommandLineSettings = .init()) throws -> (GlobalConfig, SettingsResolver) {
         // NOTICE, not WARNING: these do not stop the command, and a command
-        // that succeeds never prints WARNING (commands.md §0.2).
+        // that succeeds never prints WARNING (vmtools(1) DIAGNOSTICS).
         let resolver = SettingsResolver(paths: paths, commandLine: commandLine, warn: { [console] in console.notice($0) })
         let global = try resolver.loadGlobal()
         let base = (try? global.settings.integer("cfg_ui_verbosity")) ?? 2

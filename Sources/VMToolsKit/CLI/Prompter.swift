@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Questions on stderr, answers from stdin (commands.md §0.2). With
+/// Questions on stderr, answers from stdin (vmtools(1) DIAGNOSTICS). With
 /// `cfg_ui_assumeyes=yes` nothing is asked and defaults are taken.
 public struct Prompter {
     public var assumeYes: Bool

@@ -1,4 +1,4 @@
-/// `vmcp source ... destination`: copy virtual machines (commands.md §7).
+/// `vmcp source ... destination`: copy virtual machines (vmcp(1)).
 /// A copy has the source's parent and its own copies of the source's disks
 /// (sparse, reflinked where the filesystem can); `-a` makes a standalone
 /// copy with every inherited setting and backing chain flattened, `-f`

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// `vmdown`: stop running VMs (commands.md §3): ACPI power-off, then SIGTERM,
+/// `vmdown`: stop running VMs (vmdown(1)): ACPI power-off, then SIGTERM,
 /// then SIGKILL, each stage bounded by `vm_qemu_shutdown_timeout`, and done
 /// as soon as QEMU is gone.
 public enum VMDownCommand: Command {

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// `vmfix`: find and repair what a crash, a killed command or a plain `mv`
-/// left behind (commands.md §11). Tests run in the order b, l, d, then per
+/// left behind (vmfix(1)). Tests run in the order b, l, d, then per
 /// VM p, s; reports go to stderr; finding anything means exit status 3.
 ///
 /// `-b` is where crash safety ends: a backup directory whose journal is

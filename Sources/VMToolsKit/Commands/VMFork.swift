@@ -1,4 +1,4 @@
-/// `vmfork source destination ...`: linked clones (commands.md §7). Each new
+/// `vmfork source destination ...`: linked clones (vmcp(1)). Each new
 /// VM names the source as its parent, holds only what differs (new MACs, an
 /// empty overlay on each disk, `-o` values) and is listed in the source's
 /// `childs.lst`. Forking is constant-time: no disk data is copied. `-c` and

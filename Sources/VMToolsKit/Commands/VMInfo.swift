@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// `vminfo`: report on VMs (commands.md §5), plus `-p` (where each setting
+/// `vminfo`: report on VMs (vminfo(1)), plus `-p` (where each setting
 /// comes from) and `-j` (everything as JSON). Read-only: no lock, no change.
 public enum VMInfoCommand: Command {
     public static let spec = CommandSpec(

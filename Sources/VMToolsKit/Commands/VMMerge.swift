@@ -1,5 +1,5 @@
 /// `vmmerge`: fold a VM into its parent (`-p`, the default) or into its
-/// children (`-c`), collapsing one level of a tree (commands.md §10).
+/// children (`-c`), collapsing one level of a tree (vmmerge(1)).
 ///
 /// Fast mode commits overlays in place with `qemu-img commit`, which cannot
 /// be undone once it ran; `-s` (forced for several children) works on copies

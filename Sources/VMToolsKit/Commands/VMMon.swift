@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// `vmmon`: talk to a running VM's human monitor (commands.md §6). Without
+/// `vmmon`: talk to a running VM's human monitor (vmmon(1)). Without
 /// `-c`, an interactive session (lines from stdin, replies on stdout, so
 /// `echo 'info status' | vmmon vm` works too); `-c COMMAND` runs one command.
 public enum VMMonCommand: Command {

@@ -1,4 +1,4 @@
-/// `vmmv`: move or rename VMs with their trees (commands.md §8). Every link
+/// `vmmv`: move or rename VMs with their trees (vmmv(1)). Every link
 /// into the moved directory is rewritten first — parent lines, storage
 /// paths, `childs.lst` entries, qcow2 backing paths, children living
 /// elsewhere — then one `rename(2)` moves it. A failure or Ctrl-C undoes
@@ -71,7 +71,7 @@ public enum VMMvCommand: Command {
     /// Moves the VM home `source` to (or into) `target`; returns the new home.
     static func move(_ source: String, to target: String, global: GlobalConfig, context: Context) throws -> String {
         // An existing directory receives the VM (as X/vm, else X/vm_1 …);
-        // anything else is the new name (commands.md §8, §0.6 improvement).
+        // anything else is the new name (vmmv(1)).
         let free: (String) -> Bool = { !FileSystem.exists($0) || FileSystem.isEmptyDirectory($0) }
         let dest = FileSystem.isDirectory(target)
             ? FileSystem.newPath(in: target, base: source.lastPathComponent, isFree: free) : target

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// `vmps`: list running VMs (commands.md §4), from /proc, with a JSON form.
+/// `vmps`: list running VMs (vmps(1)), from /proc, with a JSON form.
 /// Sees VMs the original tool started too (same command-line anchors).
 public enum VMPsCommand: Command {
     public static let spec = CommandSpec(

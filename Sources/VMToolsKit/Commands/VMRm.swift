@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// `vmrm`: delete VMs (commands.md §9). A VM with children needs `-r`, which
+/// `vmrm`: delete VMs (vmrm(1)). A VM with children needs `-r`, which
 /// deletes the descendants first; a running VM is never deleted. vmtools'
 /// own files go first, then (unless `-k`) everything else in the home, each
 /// entry after a confirmation unless `-y`.

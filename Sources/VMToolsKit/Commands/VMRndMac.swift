@@ -1,4 +1,4 @@
-/// `vmrndmac [prefix]`: print a random MAC address (commands.md §12).
+/// `vmrndmac [prefix]`: print a random MAC address (vmrndmac(1)).
 public enum VMRndMacCommand: Command {
     public static let spec = CommandSpec(
         name: "vmrndmac",

@@ -1,4 +1,4 @@
-/// `childs.lst` in a parent's home (settings.md §4.6): canonical absolute
+/// `childs.lst` in a parent's home (vm.settings(5) CHILDS.LST): canonical absolute
 /// child homes, one per line, sorted bytewise, no duplicates. An empty list
 /// is no file at all.
 public struct ChildList: Equatable, Sendable {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The lock on a VM home (settings.md §6), compatible with the original tool
+/// The lock on a VM home (vmtools(1) LOCKING), compatible with the original tool
 /// and really exclusive.
 ///
 /// The lock is the symbolic link `<dir>/.vm.settings.lock`, created with

@@ -15,7 +15,7 @@ import Glibc
 ///   the home, and its `home` link maps the pid file back to the home.
 ///
 /// QEMU runs with the VM's directory as working directory, so its relative
-/// socket paths stay short (STYLE: the 108-byte socket path limit).
+/// socket paths stay short (the 108-byte socket path limit, Docs/ARCHITECTURE.md).
 public enum RuntimeDirectory {
     /// The link in a read-only home's directory that names the home.
     static let homeLink = "home"

@@ -3,8 +3,8 @@ import Glibc
 #endif
 import CSystem
 
-/// A multi-step change to VM trees that can always be undone (commands.md
-/// §0.5): before each step, how to undo it is appended to a journal in a
+/// A multi-step change to VM trees that can always be undone (vmtools(7)
+/// CRASH SAFETY): before each step, how to undo it is appended to a journal in a
 /// backup directory `vmtools-backup.XXXXXXXXXX` and synced; replaced files
 /// are kept there. On error or Ctrl-C the journal is replayed last-first; a
 /// process killed outright leaves the directory behind, and `vmfix -b`

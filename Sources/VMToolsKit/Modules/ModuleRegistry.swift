@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The four module categories (modules.md §1), each run in the order of its
+/// The four module categories (vmtools(7) CUSTOMIZATION), each run in the order of its
 /// `cfg_modules_*` list.
 public enum ModuleCategory: String, CaseIterable, Sendable {
     case configureTemplates = "configure/templates"
@@ -48,7 +48,7 @@ public struct ModuleChoice: Equatable, Sendable {
     public var describedSource: String { file ?? "built-in" }
 }
 
-/// The compiled-in modules, by category and name (modules.md §2.3), and the
+/// The compiled-in modules, by category and name (vmtools(7) CUSTOMIZATION), and the
 /// lookup of the files that replace them.
 ///
 /// An executable `CATEGORY/NAME` under the user's module directory (unless

@@ -79,7 +79,7 @@ public struct QemuProcess: Sendable, Equatable {
         return parts
     }
 
-    /// What the user sees: the vmps `d` field (commands.md §4). VNC ports are
+    /// What the user sees: the vmps `d` field (vmps(1)). VNC ports are
     /// 5900 + display number, as QEMU counts them.
     public var display: String {
         if argument(after: "-vga") == "none" { return "disabled" }
@@ -159,7 +159,7 @@ public struct QemuProcess: Sendable, Equatable {
     }
 }
 
-/// "Is this VM running?" (settings.md §6.4, with the STYLE rule): the VM runs
+/// "Is this VM running?" (vmtools(1) LOCKING): the VM runs
 /// when a QEMU process holds the POSIX lock QEMU takes on its own `-pidfile`.
 /// A stale pid file, or a pid reused by another program, is harmless.
 public enum RunningState {

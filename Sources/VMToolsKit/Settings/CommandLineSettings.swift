@@ -1,4 +1,4 @@
-/// The command-line layer (settings.md §2.2): `-o` overrides (last wins) and
+/// The command-line layer (vmtools(1) SETTINGS PRECEDENCE): `-o` overrides (last wins) and
 /// flag settings such as `-s` (first wins, and never beat an `-o`). It is
 /// applied after every other layer.
 public struct CommandLineSettings: Sendable, Equatable {

@@ -11,7 +11,7 @@ public enum ValuePart: Equatable, Sendable {
     case setting(String)
 }
 
-/// The restricted reader of settings.md §4.4: the subset of POSIX shell that
+/// The restricted reader of vmtools.conf(5) SYNTAX: the subset of POSIX shell that
 /// configuration files and templates really use, read as data. Anything that
 /// would need a shell to evaluate is refused with `file:line: reason`.
 public struct ConfigFileParser {

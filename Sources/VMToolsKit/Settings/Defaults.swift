@@ -1,4 +1,4 @@
-/// Compiled-in defaults (settings.md §3). `etc/vmtools.conf` holds the same
+/// Compiled-in defaults (vmtools.conf(5) SETTINGS). `etc/vmtools.conf` holds the same
 /// values; a test fails when the two differ.
 public enum Defaults {
     public static let values: [(name: String, value: String)] = [

@@ -1,4 +1,4 @@
-/// The value syntax of `vm.settings` (settings.md §1, §4.2, §4.5): unquoted
+/// The value syntax of `vm.settings` (vm.settings(5) SYNTAX, vm.settings(5) WRITING): unquoted
 /// runs of `[ALNUM._/-]`, single-quoted runs, and `\'` for a literal quote.
 /// Nothing else is interpreted: no `$`, no globbing, no other escapes.
 public enum ExtendedString {
@@ -76,7 +76,7 @@ public enum ExtendedString {
         return String(out)
     }
 
-    /// Splits an extended-string list (§4.5) into decoded words. Accepts the
+    /// Splits an extended-string list (vm.settings(5) SYNTAX) into decoded words. Accepts the
     /// original's forms plus, as the spec's improvement, unquoted words of any
     /// printable character except quotes and backslash.
     public static func splitList(_ value: String) throws(DecodeError) -> [String] {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// What a `vm.settings` holds when it is written (settings.md §4.2): the
+/// What a `vm.settings` holds when it is written (vm.settings(5) WRITING): the
 /// parent, the templates, the name, and the *settings list* — the values set
 /// explicitly for this VM, in the order they were set.
 public struct SettingsDocument: Equatable, Sendable {

@@ -1,5 +1,5 @@
 
-/// Builds settings through every layer, in the order of settings.md §2.9
+/// Builds settings through every layer, in the order of vmtools(1) SETTINGS PRECEDENCE
 /// (the recommended, fixed order):
 ///
 /// built-in defaults < `<share>/vmtools.conf` < `<etc>/vmtools.conf` <

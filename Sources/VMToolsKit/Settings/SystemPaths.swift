@@ -1,4 +1,4 @@
-/// The three configuration roots of settings.md §2.1.
+/// The three configuration roots of vmtools(1) SETTINGS PRECEDENCE.
 ///
 /// `<share>` holds the shipped defaults and templates (the installation
 /// layer), `<etc>` the system administrator's files, `<user>` the invoking
@@ -98,7 +98,7 @@ public struct SystemPaths: Sendable, Equatable {
     public var etcConfig: String { sysconfDir.appendingPathComponent("vmtools.conf") }
     public var userConfig: String? { userDir?.appendingPathComponent("vmtools.conf") }
 
-    /// Template directories, first match wins (modules.md §7.3).
+    /// Template directories, first match wins (vmtools(7) TEMPLATES).
     public func templateDirectories(includeUser: Bool) -> [String] {
         var dirs: [String] = []
         if includeUser, let u = userDir { dirs.append(u.appendingPathComponent("templates")) }

@@ -1,4 +1,4 @@
-/// The contents of one `vm.settings`, read as data (settings.md §4.1). The
+/// The contents of one `vm.settings`, read as data (vm.settings(5) SYNTAX). The
 /// file is never executed: every line must match the original's strict
 /// grammar, or the whole file is refused.
 public struct VMSettingsFile: Equatable, Sendable {

@@ -3,7 +3,7 @@ import Glibc
 #endif
 import CSystem
 
-/// `qemu-img`, always with JSON output (commands.md §0.9).
+/// `qemu-img`, always with JSON output (vmtools(1)).
 public enum QemuImg {
     /// `qemu-img info --output=json [--backing-chain] -U -- PATH`. `-U`
     /// (force share) reads an image a running VM has open.
@@ -102,8 +102,8 @@ extension QemuImg {
         try run(["commit", "-q", "-d", "--", image], subject: image, environment: environment)
     }
 
-    /// Whether a running QEMU holds the image's write lock (commands.md
-    /// §0.5): probed directly on the OFD lock QEMU keeps for writers, which
+    /// Whether a running QEMU holds the image's write lock (vmtools(7)
+    /// CRASH SAFETY): probed directly on the OFD lock QEMU keeps for writers, which
     /// costs a syscall where `qemu-img info` costs a process.
     public static func isInUse(_ image: String, environment: [String: String]) -> Bool {
         let fd = open(image, O_RDONLY | O_CLOEXEC)

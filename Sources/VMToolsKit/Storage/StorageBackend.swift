@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Storage backend values (settings.md §4.7): `[rw:|snap:|ro:]location`.
+/// Storage backend values (vm.settings(5) MEANING): `[rw:|snap:|ro:]location`.
 public struct StorageBackend: Sendable, Equatable {
     public var prefix: String?
     public var location: String

@@ -32,7 +32,7 @@ public final class OutputStream: @unchecked Sendable {
     public var isTerminal: Bool { isatty(fd) == 1 }
 }
 
-/// Message levels of commands.md §0.1. Diagnostics always go to stderr.
+/// Message levels of vmtools(1) DIAGNOSTICS. Diagnostics always go to stderr.
 public final class Console: @unchecked Sendable {
     public let command: String
     public let out: OutputStream

@@ -153,7 +153,7 @@ enum FileSystem {
         return names
     }
 
-    /// The new-path rule (commands.md §0.6): `dir/base+suffix` if free,
+    /// The new-path rule (vmtools(1)): `dir/base+suffix` if free,
     /// else `dir/base_1+suffix`, `dir/base_2+suffix` …
     static func newPath(in dir: String, base: String, suffix: String = "",
                         isFree: (String) -> Bool = { !exists($0) }) -> String {

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Ctrl-C and friends for commands that change VM trees (commands.md §0.5).
+/// Ctrl-C and friends for commands that change VM trees (vmtools(7) CRASH SAFETY).
 ///
 /// The signals are blocked rather than handled: a blocked signal stays
 /// pending, and the command looks for it between steps, then rolls back in

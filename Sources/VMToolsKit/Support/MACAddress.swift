@@ -1,4 +1,4 @@
-/// MAC addresses from a prefix (commands.md §12, settings.md
+/// MAC addresses from a prefix (vmrndmac(1), vm.settings(5)
 /// `vm_networking_default_mac`).
 public enum MACAddress {
     /// Checks a prefix: 1 to 6 colon-separated pairs of hex digits, one

@@ -90,7 +90,7 @@ struct Cloner {
     }
 
     /// An existing directory receives `<dir>/<source name>` (or `_1`, `_2` …);
-    /// anything else is the new home's own path (commands.md §7, §0.6).
+    /// anything else is the new home's own path (vmcp(1), vmtools(1)).
     static func newHome(for source: String, at destination: String, cwd: String, global: GlobalConfig) throws -> String {
         let dest = try FileSystem.canonicalize(destination, cwd: cwd)
         guard FileSystem.isDirectory(dest) else {
@@ -128,7 +128,7 @@ struct Cloner {
 
         var global: GlobalConfig { cloner.global }
 
-        /// Collects the sources and locks them (§7 "Locks"): the VMs and
+        /// Collects the sources and locks them (vmcp(1), vmtools(1) LOCKING): the VMs and
         /// directories copied, before anything is written.
         mutating func plan() throws {
             let isVM = VMHome.isHome(source, global: global)
@@ -138,7 +138,7 @@ struct Cloner {
             placed[source] = root
             order = [source]
             if cloner.options.directoryRecursion {
-                // A copy made inside its own source (commands.md §7) is not part of it.
+                // A copy made inside its own source (vmcp(1)) is not part of it.
                 for dir in FileSystem.subdirectories(source) where !FileSystem.isWithin(dir, root) {
                     placed[dir] = root + dir.dropFirst(source.count)
                     order.append(dir)
@@ -231,7 +231,7 @@ struct Cloner {
             }
         }
 
-        /// The parent lists its new child (both sides of the link, §0.8).
+        /// The parent lists its new child (both sides of the link, vm.settings(5) CHILDS.LST).
         func register(_ home: String, in parent: String) throws {
             guard VMHome.isHome(parent, global: global) else {
                 throw VMToolsError(.failure, parent, "the parent VM is missing; 'vmfix -p' repairs the link")

@@ -1,4 +1,4 @@
-/// The locks one tree operation holds (commands.md §0.7), each taken once
+/// The locks one tree operation holds (vmtools(1) LOCKING), each taken once
 /// and all released together. Taking a lock on a VM home also checks that
 /// no QEMU runs from it: a running VM's disks are never changed.
 public final class LockSet {
@@ -52,7 +52,7 @@ public final class LockSet {
 }
 
 /// Maps paths from an old home to a new one, component-wise
-/// (commands.md §8): `/a/bc` is not below `/a/b`.
+/// (vmmv(1)): `/a/bc` is not below `/a/b`.
 public struct PathTranslation: Sendable {
     public var from: String
     public var to: String

@@ -1,4 +1,4 @@
-/// Rewrites the links of VMs whose tree moves (commands.md §8 "Effects"):
+/// Rewrites the links of VMs whose tree moves (vmmv(1) "Effects"):
 /// the `parent` line, storage paths, `childs.lst` entries and the backing
 /// paths recorded inside qcow2 images. Every change goes through the
 /// transaction, so it is undone if the operation fails.

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Moves a VM home with everything below it inside a caller's transaction
-/// (commands.md §8 "Effects"): first every link into the directory is
+/// (vmmv(1) "Effects"): first every link into the directory is
 /// rewritten — settings, child lists, qcow2 backing paths, children living
 /// elsewhere, the parent's list — then one `rename(2)` moves it.
 /// `vmmv` uses it, and `vmmerge` to bring children up a level.

@@ -1,4 +1,4 @@
-/// `display`: front-end and graphics card (qemu-cmdline.md §3). VNC display
+/// `display`: front-end and graphics card (vmup(1)). VNC display
 /// numbers are port − 5900, as QEMU counts them. Without an explicit port,
 /// QEMU takes the first free VNC display itself (`to=`), which no probe
 /// beforehand can race with; the executor reads the port back over QMP

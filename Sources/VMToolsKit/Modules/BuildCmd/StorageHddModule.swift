@@ -1,4 +1,4 @@
-/// `storage_hdd`: hard disks on the primary IDE channel (modules.md §6.4;
+/// `storage_hdd`: hard disks on the primary IDE channel (vmtools(7) CUSTOMIZATION;
 /// room for hdd1 and hdd2), or any number on virtio
 /// (`vm_storage_hdd_interface=virtio`), with the fixes QEMU 7.2 needs:
 /// explicit formats, `read-only=on` on a bus that supports it (virtio; IDE disks cannot be read-only), VVFAT through

@@ -1,5 +1,5 @@
 /// Clone modules make a new VM's own settings and files when it is copied
-/// or forked (modules.md §3.5, §8).
+/// or forked (vmtools(7) CUSTOMIZATION).
 public protocol CloneModule: Sendable {
     static var name: String { get }
     static func clone(_ c: inout CloneJob) throws

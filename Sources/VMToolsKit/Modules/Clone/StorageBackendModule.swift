@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// `storage_backend`: the new VM's disks (modules.md §8.2, commands.md §7).
+/// `storage_backend`: the new VM's disks (vmtools(7) CUSTOMIZATION, vmcp(1)).
 ///
 /// - fork: an empty qcow2 overlay on each writable image of the parent —
 ///   constant time, whatever the disk's size; with `-s` the parent's image

@@ -1,5 +1,5 @@
 /// Configure modules prepare a new VM (`vmcreate`) or a bare image (`vmup
-/// FILE`) before its command line is built (modules.md §3.2, §3.3, §4, §5).
+/// FILE`) before its command line is built (vmtools(7) CUSTOMIZATION).
 public protocol ConfigureModule: Sendable {
     static var name: String { get }
     static func configure(_ c: inout Configuration) throws
