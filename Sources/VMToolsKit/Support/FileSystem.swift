@@ -1,5 +1,4 @@
 import CSystem
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -174,17 +173,24 @@ enum FileSystem {
         }
     }
 
-    /// Counts directory listings while set: a test proves with it that
-    /// `vmfix -r` reads each directory once (Benchmarks/README.md, scale).
-    final class ListingCounter: Sendable {
-        let count = Atomic<Int>(0)
+    /// Runs `body` counting the directories it lists on this thread: a test
+    /// proves with it that `vmfix -r` reads each directory once
+    /// (Benchmarks/README.md, scale). Plain globals and a thread check, not
+    /// a task-local: that would link the concurrency runtime and dispatch
+    /// into the binary and slow every command's start.
+    static func countingListings<T>(_ body: () throws -> T) rethrows -> (T, Int) {
+        listingCount = 0
+        countingThread = pthread_self()
+        defer { countingThread = nil }
+        return (try body(), listingCount)
     }
 
-    @TaskLocal static var listingCounter: ListingCounter?
+    nonisolated(unsafe) private static var countingThread: pthread_t?
+    nonisolated(unsafe) private static var listingCount = 0
 
     /// Entries of a directory, excluding `.` and `..`, unsorted.
     static func listDirectoryEntries(_ path: String) throws -> [DirectoryEntry] {
-        listingCounter?.count.add(1, ordering: .relaxed)
+        if let t = countingThread, pthread_equal(t, pthread_self()) != 0 { listingCount += 1 }
         guard let d = opendir(path) else {
             throw VMToolsError(.failure, path, "cannot list directory: \(errnoMessage())")
         }
