@@ -72,19 +72,22 @@ public enum VMFixCommand: Command {
                 fixer.failed(e)
             }
         }
-        if tests.contains("b") { fixer.backups(operands) }
+        // One walk serves every check; only undoing an operation (-b) can
+        // change which directories and homes there are.
+        var scan = DirectoryScan(operands, recursive: fixer.recursive)
+        if tests.contains("b"), fixer.backups(scan) { scan = DirectoryScan(operands, recursive: fixer.recursive) }
         if tests.contains("l") {
-            if fixer.locks(operands) && fixer.checkOnly {
+            if fixer.locks(scan) && fixer.checkOnly {
                 context.console.notice("the other checks need these locks gone, so they did not run")
                 return fixer.status
             }
         }
-        if tests.contains("d") { fixer.runtimeFiles(operands) }
+        if tests.contains("d") { fixer.runtimeFiles(scan) }
         if tests.contains("p") || tests.contains("s") {
             // A VM whose parent is missing waits for the rest: the repair of a
             // renamed parent elsewhere in the tree may relink it meanwhile.
             var later: [String] = []
-            for home in fixer.homes(operands) where !fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: true) {
+            for home in fixer.homes(scan) where !fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: true) {
                 later.append(home)
             }
             for home in later { _ = fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: false) }
@@ -113,20 +116,16 @@ public enum VMFixCommand: Command {
             console.warning(s)
         }
 
-        /// Directories to look at for one test: the operands, or with `-r`
-        /// everything below them too.
-        func directories(_ operands: [String]) -> [String] {
-            recursive ? operands.flatMap { [$0] + FileSystem.subdirectories($0) } : operands
-        }
-
         // MARK: -b
 
-        mutating func backups(_ operands: [String]) {
+        /// Returns whether anything was undone or removed.
+        mutating func backups(_ scan: DirectoryScan) -> Bool {
             var found: [String] = []
-            for dir in directories(operands) {
-                for entry in ((try? FileSystem.listDirectory(dir)) ?? []).sorted(by: bytewiseLess) where entry.hasPrefix("vmtools-backup.") {
-                    let path = dir.appendingPathComponent(entry)
-                    if FileSystem.isDirectory(path) && !found.contains(path) { found.append(path) }
+            var seen = Set<String>()
+            for dir in scan.directories {
+                for entry in dir.entries where entry.name.hasPrefix("vmtools-backup.") && entry.isDirectoryFollowingLinks(in: dir.path) {
+                    let path = dir.path.appendingPathComponent(entry.name)
+                    if seen.insert(path).inserted { found.append(path) }
                 }
             }
             // Journals first: a secondary directory (another filesystem's
@@ -141,10 +140,10 @@ public enum VMFixCommand: Command {
                 }
             }
             let report = stale.map(\.0) + waiting
-            guard !report.isEmpty else { return }
+            guard !report.isEmpty else { return false }
             issue("leftover backup directories:")
             console.items(report)
-            guard !checkOnly else { return }
+            guard !checkOnly else { return false }
             for (path, state) in stale {
                 if case let .interrupted(steps) = state {
                     if let failure = Transaction.replay(steps, environment: environment) {
@@ -164,16 +163,18 @@ public enum VMFixCommand: Command {
                 FileSystem.removeTree(path)
                 console.solved("\(path): removed")
             }
+            return true
         }
 
         // MARK: -l
 
         /// Returns whether stale locks were found.
-        mutating func locks(_ operands: [String]) -> Bool {
+        mutating func locks(_ scan: DirectoryScan) -> Bool {
             let name = global.file("cfg_file_lock")
             let host = FileSystem.hostName()
             var stale: [String] = []
-            for dir in directories(operands) {
+            for entry in scan.directories where entry.has(name) {
+                let dir = entry.path
                 let path = dir.appendingPathComponent(name)
                 guard FileSystem.isSymlink(path), let target = FileSystem.readLink(path) else { continue }
                 let owner = HomeLock.Owner(linkTarget: target)
@@ -206,14 +207,16 @@ public enum VMFixCommand: Command {
 
         // MARK: -d
 
-        mutating func runtimeFiles(_ operands: [String]) {
+        mutating func runtimeFiles(_ scan: DirectoryScan) {
             let names = TreeMover.workFileSettings.map { global.file($0) }
             var found: [(String, [String])] = []
-            for dir in directories(operands) {
+            for entry in scan.directories {
+                let dir = entry.path
                 // A read-only home keeps them in its run-time directory.
                 let runDirectory = RuntimeDirectory.forHome(dir)
-                let files = (names.map { dir.appendingPathComponent($0) } + names.map { runDirectory.appendingPathComponent($0) })
-                    .filter { FileSystem.lexists($0) }
+                let own = names.filter { entry.has($0) }.map { dir.appendingPathComponent($0) }
+                let run = FileSystem.lexists(runDirectory) ? names.map { runDirectory.appendingPathComponent($0) }.filter { FileSystem.lexists($0) } : []
+                let files = own + run
                 guard !files.isEmpty else { continue }
                 if let p = RunningState.process(home: dir, global: global) {
                     console.notice("\(dir): running (pid \(p.pid)), its run-time files are in use")
@@ -243,15 +246,13 @@ public enum VMFixCommand: Command {
         // MARK: -p, -s
 
         /// VM homes to check, parents before children.
-        mutating func homes(_ operands: [String]) -> [String] {
+        mutating func homes(_ scan: DirectoryScan) -> [String] {
             var out: [String] = []
-            for op in operands {
-                if recursive {
-                    out += ([op] + FileSystem.subdirectories(op)).filter { VMHome.isHome($0, global: global) }
-                } else if VMHome.isHome(op, global: global) {
-                    out.append(op)
-                } else {
-                    failed(VMToolsError(.failure, op, "not a VM home (no \(global.file("cfg_file_vmsettings")))"))
+            for dir in scan.directories {
+                if dir.isHome(global: global) {
+                    out.append(dir.path)
+                } else if !recursive {
+                    failed(VMToolsError(.failure, dir.path, "not a VM home (no \(global.file("cfg_file_vmsettings")))"))
                 }
             }
             return out
