@@ -79,13 +79,7 @@ for side in base new; do
         "$home/hdd.qcow2" "'52:54:00:00:00:01'" >"$home/vm.settings"
 done
 # Five running VMs for vmps: light QEMUs (-S -machine none), killed on exit.
-for i in $(seq 1 5); do
-    home=$scratch/run/vm$i
-    mkdir -p "$home"
-    printf 'vm_name=vm%s\n' "$i" >"$home/vm.settings"
-    (cd "$home" && qemu-system-x86_64 -name "vm$i" -S -machine none -nodefaults -display none -daemonize -pidfile "$home/qemu.pid")
-    pids+=("$(cat "$home/qemu.pid")")
-done
+bench_light_vms 5 "$scratch/run"
 
 echo "==> sanity checks (both sides)"
 for side in base new; do

@@ -16,3 +16,18 @@ bench_init() {
     mkdir -p "$scratch/etc" "$scratch/share" "$scratch/home"
     export HOME="$scratch/home" XDG_CONFIG_HOME="$scratch/home/.config" VMTOOLS_SYSCONFDIR="$scratch/etc" VMTOOLS_DATADIR="$scratch/share"
 }
+
+# bench_light_vms N DIR: N paused QEMUs without a machine (-S -machine none,
+# ~20 MB each), VM homes DIR/vm1 … DIR/vmN with the pid file in the home as
+# vmup starts QEMU; their pids are appended to the caller's $pids, which it
+# kills on exit.
+bench_light_vms() {
+    local n=$1 dir=$2 i home
+    for i in $(seq 1 "$n"); do
+        home=$dir/vm$i
+        mkdir -p "$home"
+        printf 'vm_name=vm%s\n' "$i" >"$home/vm.settings"
+        (cd "$home" && qemu-system-x86_64 -name "vm$i" -S -machine none -nodefaults -display none -daemonize -pidfile "$home/qemu.pid")
+        pids+=("$(cat "$home/qemu.pid")")
+    done
+}

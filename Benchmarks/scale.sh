@@ -49,14 +49,7 @@ n=$(find "$scratch/tree" -name vm.settings | wc -l)
 deep=$root/c5/g3/k2
 
 echo "==> 100 running VMs"
-for i in $(seq 1 100); do
-    home=$scratch/run/vm$i
-    mkdir -p "$home"
-    printf 'vm_name=vm%s\n' "$i" >"$home/vm.settings"
-    # In its home with the pid file there, as vmup starts QEMU.
-    (cd "$home" && qemu-system-x86_64 -name "vm$i" -S -machine none -nodefaults -display none -daemonize -pidfile "$home/qemu.pid")
-    pids+=("$(cat "$home/qemu.pid")")
-done
+bench_light_vms 100 "$scratch/run"
 
 echo "==> sanity checks"
 # Nothing to repair in a sound tree: exit 0 and silence.

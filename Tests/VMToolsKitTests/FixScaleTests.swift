@@ -12,7 +12,7 @@ import Testing
     @Test func aThousandVMTreeIsWalkedOnce() throws {
         let s = Scratch()
         let global = try resolver(s).loadGlobal()
-        let settings = global.file("cfg_file_vmsettings"), childs = global.file("cfg_file_childs")
+        let settings = global.fileNames.settings, childs = global.fileNames.childs
         let root = s.url("tree/root")
         var directories = [s.url("tree")]
         func vm(_ home: String, parent: String?) throws {
@@ -39,7 +39,7 @@ import Testing
             }
         }
         #expect(directories.count == 1001)
-        let lastVM = root + "/c9/g9/k9", pidFile = root + "/c9/g9/k8/" + global.file("cfg_file_pid")
+        let lastVM = root + "/c9/g9/k9", pidFile = root + "/c9/g9/k8/" + global.fileNames.pid
         try s.write(String(pidFile.dropFirst(s.path.count + 1)), "4242\n")
 
         let log = s.url("fix.log")

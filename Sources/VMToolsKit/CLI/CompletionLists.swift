@@ -29,7 +29,7 @@ enum CompletionLists {
     /// Homes of the VMs running now.
     static func running(paths: SystemPaths) -> [String] {
         guard let global = global(paths) else { return [] }
-        let pidFile = global.file("cfg_file_pid")
+        let pidFile = global.fileNames.pid
         return QemuProcess.all().compactMap { $0.home(pidFile: pidFile) }
             .filter { RunningState.process(home: $0, global: global) != nil }.sorted(by: bytewiseLess)
     }
@@ -38,7 +38,7 @@ enum CompletionLists {
     /// part: VM homes as they are, other directories with a trailing `/` (to
     /// go down into them). Paths keep the form the user typed.
     static func homes(prefix: String, cwd: String, paths: SystemPaths, environment: [String: String]) -> [String] {
-        let settingsName = global(paths)?.file("cfg_file_vmsettings") ?? "vm.settings"
+        let settingsName = global(paths)?.fileNames.settings ?? "vm.settings"
         let slash = prefix.lastIndex(of: "/")
         let typedDir = slash.map { String(prefix[...$0]) } ?? ""
         let start = slash.map { String(prefix[prefix.index(after: $0)...]) } ?? prefix

@@ -35,7 +35,7 @@ public enum VMDownCommand: Command {
 
         init(_ process: QemuProcess, global: GlobalConfig) {
             self.process = process
-            let pidName = global.file("cfg_file_pid")
+            let pidName = global.fileNames.pid
             home = process.home(pidFile: pidName)
             runDirectory = process.runDirectory(pidFile: pidName)
         }
@@ -44,7 +44,7 @@ public enum VMDownCommand: Command {
         /// linger as a zombie, so the pid alone proves nothing).
         func isGone(_ global: GlobalConfig) -> Bool {
             if let runDirectory {
-                let pidFile = runDirectory.appendingPathComponent(global.file("cfg_file_pid"))
+                let pidFile = runDirectory.appendingPathComponent(global.fileNames.pid)
                 return RunningState.process(pidFile: pidFile)?.pid != process.pid
             }
             return QemuProcess.read(pid: process.pid) == nil
@@ -179,7 +179,7 @@ public enum VMDownCommand: Command {
 
     static func press(_ t: Target, global: GlobalConfig) -> Bool {
         if let dir = t.runDirectory {
-            let qmp = dir.appendingPathComponent(global.file("cfg_file_qmp"))
+            let qmp = dir.appendingPathComponent(global.fileNames.qmp)
             if FileSystem.exists(qmp), (try? QMPClient(path: qmp).execute("system_powerdown")) != nil { return true }
         }
         guard let monitor = t.process.monitorSocket(home: t.home), let m = try? HumanMonitor(path: monitor) else { return false }

@@ -63,7 +63,7 @@ public enum VMFixCommand: Command {
         for operand in args.operands.isEmpty ? ["."] : args.operands {
             do {
                 var path = try FileSystem.canonicalize(operand, cwd: context.cwd)
-                if !FileSystem.isDirectory(path) && [global.file("cfg_file_vmsettings"), global.file("cfg_file_lock")].contains(path.lastPathComponent) {
+                if !FileSystem.isDirectory(path) && [global.fileNames.settings, global.fileNames.lock].contains(path.lastPathComponent) {
                     path = path.deletingLastPathComponent
                 }
                 guard FileSystem.isDirectory(path) else { throw VMToolsError(.failure, operand, "not a directory") }
@@ -170,7 +170,7 @@ public enum VMFixCommand: Command {
 
         /// Returns whether stale locks were found.
         mutating func locks(_ scan: DirectoryScan) -> Bool {
-            let name = global.file("cfg_file_lock")
+            let name = global.fileNames.lock
             let host = FileSystem.hostName()
             var stale: [String] = []
             for entry in scan.directories where entry.has(name) {
@@ -208,7 +208,7 @@ public enum VMFixCommand: Command {
         // MARK: -d
 
         mutating func runtimeFiles(_ scan: DirectoryScan) {
-            let names = TreeMover.workFileSettings.map { global.file($0) }
+            let names = global.fileNames.work
             var found: [(String, [String])] = []
             for entry in scan.directories {
                 let dir = entry.path
@@ -252,7 +252,7 @@ public enum VMFixCommand: Command {
                 if dir.isHome(global: global) {
                     out.append(dir.path)
                 } else if !recursive {
-                    failed(VMToolsError(.failure, dir.path, "not a VM home (no \(global.file("cfg_file_vmsettings")))"))
+                    failed(VMToolsError(.failure, dir.path, "not a VM home (no \(global.fileNames.settings))"))
                 }
             }
             return out

@@ -45,7 +45,7 @@ public enum VMMonCommand: Command {
             // Name what the user typed: for a file operand, its directory would puzzle.
             let named = args.operands.first ?? home
             guard let p = RunningState.process(home: home, global: global) else {
-                throw VMToolsError(.failure, named, "not running (no QEMU holds its \(global.file("cfg_file_pid")))")
+                throw VMToolsError(.failure, named, "not running (no QEMU holds its \(global.fileNames.pid))")
             }
             guard let s = p.monitorSocket(home: home) else {
                 throw VMToolsError(.failure, named, "has no monitor socket (started in the foreground?)")

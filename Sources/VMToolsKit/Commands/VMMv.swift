@@ -54,7 +54,7 @@ public enum VMMvCommand: Command {
             do {
                 let source = try FileSystem.canonicalize(operand, cwd: context.cwd)
                 guard VMHome.isHome(source, global: global) else {
-                    context.console.notice("\(source): no \(global.file("cfg_file_vmsettings")) here")
+                    context.console.notice("\(source): no \(global.fileNames.settings) here")
                     throw VMToolsError(.failure, operand, "not a VM home")
                 }
                 let moved = try move(source, to: canonicalTarget, global: global, context: context)

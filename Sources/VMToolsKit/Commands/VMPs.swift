@@ -108,7 +108,7 @@ public enum VMPsCommand: Command {
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         let options = try Options(args)
         let (global, _) = try context.loadGlobal(args)
-        let pidName = global.file("cfg_file_pid")
+        let pidName = global.fileNames.pid
         let all = QemuProcess.all()
         var rows: [QemuProcess] = []
         var failed: ExitCode?

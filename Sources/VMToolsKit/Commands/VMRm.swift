@@ -113,12 +113,12 @@ public enum VMRmCommand: Command {
                 try locks.lock(parent, allowRunning: true)
                 try Relinker(global: global, tx: tx, environment: [:]).updateChildList(in: parent, remove: home, add: nil)
             }
-            for setting in ["cfg_file_childs", "cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
-                try tx.moveAside(home.appendingPathComponent(global.file(setting)), near: near)
+            for name in [global.fileNames.childs] + global.fileNames.work {
+                try tx.moveAside(home.appendingPathComponent(name), near: near)
             }
             deleted.append(home)
             guard !keep else { return }
-            let lockName = global.file("cfg_file_lock")
+            let lockName = global.fileNames.lock
             var confirmed: [String] = []
             var kept = false
             for entry in try FileSystem.listDirectory(home).sorted(by: bytewiseLess) where entry != lockName {

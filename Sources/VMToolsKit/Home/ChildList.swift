@@ -13,7 +13,7 @@ public struct ChildList: Equatable, Sendable {
     }
 
     public static func path(in home: String, global: GlobalConfig) -> String {
-        home.appendingPathComponent(global.file("cfg_file_childs"))
+        home.appendingPathComponent(global.fileNames.childs)
     }
 
     public static func read(home: String, global: GlobalConfig) throws -> ChildList {

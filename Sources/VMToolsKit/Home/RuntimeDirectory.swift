@@ -151,8 +151,8 @@ public enum RuntimeDirectory {
     /// What QEMU leaves in a run-time directory once it has exited.
     static func removeFiles(_ dir: String, global: GlobalConfig) {
         guard isOwnRunDirectory(dir) else { return }
-        for name in ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"] {
-            unlink(dir.appendingPathComponent(global.file(name)))
+        for name in global.fileNames.work {
+            unlink(dir.appendingPathComponent(name))
         }
     }
 
@@ -165,7 +165,7 @@ public enum RuntimeDirectory {
             FileSystem.removeTree(dir)
             return
         }
-        if FileSystem.lexists(dir.appendingPathComponent(global.file("cfg_file_lock"))) { return }
+        if FileSystem.lexists(dir.appendingPathComponent(global.fileNames.lock)) { return }
         let link = dir.appendingPathComponent(homeLink)
         let home = FileSystem.readLink(link)
         unlink(link)
@@ -184,7 +184,7 @@ public enum RuntimeDirectory {
     /// flock yet).
     static func removeStale(global: GlobalConfig) {
         let dir = base
-        let pidName = global.file("cfg_file_pid")
+        let pidName = global.fileNames.pid
         for name in (try? FileSystem.listDirectory(dir)) ?? [] where name.hasPrefix("bare-") {
             let path = dir.appendingPathComponent(name)
             guard isOwnRunDirectory(path) else { continue }

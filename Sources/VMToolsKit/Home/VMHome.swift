@@ -4,7 +4,7 @@ public enum VMHome {
     /// file, or the settings file itself. No operand means the current directory.
     public static func locate(_ operand: String?, cwd: String, global: GlobalConfig) throws -> String {
         let given = operand ?? "."
-        let settingsName = global.file("cfg_file_vmsettings")
+        let settingsName = global.fileNames.settings
         var path = try FileSystem.canonicalize(given, cwd: cwd)
         if !FileSystem.isDirectory(path), path.lastPathComponent == settingsName {
             path = path.deletingLastPathComponent

@@ -111,7 +111,7 @@ struct LaunchExecutor {
             throw VMToolsError(.failure, exe, "not found, or not executable (cfg_qemu_cmdprefix; Debian: apt-get install qemu-system-x86)")
         }
         let global = command.global
-        let pidFile = runDirectory.appendingPathComponent(global.file("cfg_file_pid"))
+        let pidFile = runDirectory.appendingPathComponent(global.fileNames.pid)
         try FileSystem.removeFile(pidFile, sync: false)
         let qemu = Subprocess(exe, Array(plan.argv.dropFirst()), workingDirectory: runDirectory)
         // Sockets, pid file and logs QEMU creates are 0600, whatever the
@@ -136,7 +136,7 @@ struct LaunchExecutor {
             guard status == 0 else { throw VMToolsError(.failure, name, "QEMU exited with status \(status)") }
             return
         }
-        let logs = [global.file("cfg_file_serial")].filter { log in plan.argv.contains { $0.contains("./" + log) } }
+        let logs = [global.fileNames.serial].filter { log in plan.argv.contains { $0.contains("./" + log) } }
         let newLogs = logs.map { runDirectory.appendingPathComponent($0) }.filter { !FileSystem.lexists($0) }
         for log in logs { Self.createPrivate(runDirectory.appendingPathComponent(log)) }
         let r: Subprocess.Result
@@ -152,7 +152,7 @@ struct LaunchExecutor {
             throw VMToolsError(.failure, command.home ?? name, "QEMU failed to start: \(why)")
         }
         // A daemonising QEMU sets its umask to 027: its sockets are made ours alone here.
-        for name in ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp"].map({ global.file($0) }) + logs {
+        for name in global.fileNames.control + logs {
             let path = runDirectory.appendingPathComponent(name)
             var st = stat()
             if lstat(path, &st) == 0, [S_IFSOCK, S_IFREG].contains(st.st_mode & S_IFMT) { chmod(path, 0o600) }
@@ -166,7 +166,7 @@ struct LaunchExecutor {
             pid = RunningState.process(pidFile: pidFile)?.pid
         }
         console.info("\(name): virtual machine started" + (pid.map { " (pid \($0))" } ?? ""))
-        readBack(qmp: runDirectory.appendingPathComponent(global.file("cfg_file_qmp")))
+        readBack(qmp: runDirectory.appendingPathComponent(global.fileNames.qmp))
         // Beside a daemonised QEMU, helpers outlive this process (LaunchPlan.HelperProcess).
         helpers.removeAll()
     }
@@ -261,8 +261,8 @@ struct LaunchExecutor {
             RuntimeDirectory.removeIfUnused(dir, global: global)
             return
         }
-        for name in ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp"] {
-            let path = dir.appendingPathComponent(global.file(name))
+        for name in global.fileNames.control {
+            let path = dir.appendingPathComponent(name)
             var st = stat()
             if lstat(path, &st) == 0, [S_IFSOCK, S_IFREG].contains(st.st_mode & S_IFMT) { unlink(path) }
         }

@@ -26,7 +26,7 @@ struct LaunchRequest {
             }
             if FileSystem.isDirectory(location) {
                 guard VMHome.isHome(location, global: global) else {
-                    throw VMToolsError(.failure, location, "not a VM home (no \(global.file("cfg_file_vmsettings"))); create one with vmcreate")
+                    throw VMToolsError(.failure, location, "not a VM home (no \(global.fileNames.settings)); create one with vmcreate")
                 }
                 return LaunchRequest(target: .home(location), options: options)
             }
@@ -54,7 +54,7 @@ struct LaunchRequest {
     /// `vmcreate OPERAND`: a directory that does not hold a VM yet (vmcreate(1)).
     static func create(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws -> LaunchRequest {
         var path = try FileSystem.canonicalize(operand, cwd: context.cwd)
-        if path.lastPathComponent == global.file("cfg_file_vmsettings") { path = path.deletingLastPathComponent }
+        if path.lastPathComponent == global.fileNames.settings { path = path.deletingLastPathComponent }
         if VMHome.isHome(path, global: global) {
             throw VMToolsError(.failure, path, "already holds a virtual machine; delete it with vmrm first")
         }

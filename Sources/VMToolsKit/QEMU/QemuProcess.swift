@@ -167,7 +167,7 @@ public enum RunningState {
     /// ours, or the one in the command line of a QEMU started with another
     /// `$XDG_RUNTIME_DIR` (a /proc scan, for such homes only).
     public static func process(home: String, global: GlobalConfig) -> QemuProcess? {
-        let pidName = global.file("cfg_file_pid")
+        let pidName = global.fileNames.pid
         if let p = process(pidFile: home.appendingPathComponent(pidName))
             ?? process(pidFile: RuntimeDirectory.forHome(home).appendingPathComponent(pidName)) {
             return p

@@ -10,8 +10,9 @@ public struct GlobalConfig: Sendable {
 
     public var includeUser: Bool { settings.isYes("cfg_include_userhome") }
 
-    public func file(_ setting: String) -> String { settings.value(setting) }
+    /// The names of the files in every VM home, typed.
+    public var fileNames: VMFileNames { VMFileNames(settings) }
 
     /// The settings file of the VM home `home`.
-    public func settingsPath(in home: String) -> String { home.appendingPathComponent(file("cfg_file_vmsettings")) }
+    public func settingsPath(in home: String) -> String { home.appendingPathComponent(fileNames.settings) }
 }

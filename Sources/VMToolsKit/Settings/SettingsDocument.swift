@@ -152,7 +152,7 @@ public struct SettingsDocument: Equatable, Sendable {
         guard lock.isHeld else {
             throw VMToolsError(.failure, lock.directory, "internal error: settings written without holding the lock")
         }
-        let path = lock.directory.appendingPathComponent(global.file("cfg_file_vmsettings"))
+        let path = lock.directory.appendingPathComponent(global.fileNames.settings)
         try FileSystem.writeAtomically(Array(render().utf8), to: path)
     }
 

@@ -93,7 +93,7 @@ public struct SettingsResolver {
         var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
         let settingsPath = global.settingsPath(in: home)
         guard FileSystem.isReadable(settingsPath), FileSystem.isRegularFile(settingsPath) else {
-            throw VMToolsError(.failure, home, "not a VM home (no readable \(global.file("cfg_file_vmsettings")))")
+            throw VMToolsError(.failure, home, "not a VM home (no readable \(global.fileNames.settings))")
         }
         state.table.set("vm_home", home, .derived("the VM's directory"))
         state.table.set("vm_name", home.lastPathComponent, .derived("the directory name"))
@@ -167,7 +167,7 @@ public struct SettingsResolver {
                 state.ancestors.append(home)
                 let parentFile = state.global.settingsPath(in: home)
                 guard FileSystem.isReadable(parentFile) else {
-                    throw VMToolsError.file(path, line: line, "parent '\(home)' is not a VM home (no readable \(state.global.file("cfg_file_vmsettings"))); 'vmfix -p' can repair the link")
+                    throw VMToolsError.file(path, line: line, "parent '\(home)' is not a VM home (no readable \(state.global.fileNames.settings)); 'vmfix -p' can repair the link")
                 }
                 try execute(parentFile, depth: depth + 1, state: &state)
             }

@@ -133,7 +133,7 @@ struct Cloner {
         mutating func plan() throws {
             let isVM = VMHome.isHome(source, global: global)
             guard isVM || cloner.options.directoryRecursion else {
-                throw VMToolsError(.failure, source, "not a VM home (no \(global.file("cfg_file_vmsettings")))")
+                throw VMToolsError(.failure, source, "not a VM home (no \(global.fileNames.settings))")
             }
             placed[source] = root
             order = [source]

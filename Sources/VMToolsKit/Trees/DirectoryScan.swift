@@ -18,7 +18,7 @@ struct DirectoryScan {
 
         /// `VMHome.isHome`, answered from the listing.
         func isHome(global: GlobalConfig) -> Bool {
-            entry(global.file("cfg_file_vmsettings"))?.isRegularFile(in: path) ?? false
+            entry(global.fileNames.settings)?.isRegularFile(in: path) ?? false
         }
     }
 

@@ -62,10 +62,6 @@ final class TreeMover {
         done.append(t)
     }
 
-    /// A VM home's work files (vmfix(1) -d): one boot's leftovers, never
-    /// copied to another VM or another filesystem.
-    static let workFileSettings = ["cfg_file_pid", "cfg_file_monitor", "cfg_file_qmp", "cfg_file_serial"]
-
     /// A copy of the directory tree, each file and directory recorded for undo.
     /// Lock links are not copied: they belong to the source's locks. Nor are
     /// work files (vmmv(1)): only a rename keeps them, and the commit
@@ -73,8 +69,8 @@ final class TreeMover {
     private func copyTree(_ from: String, to: String) throws {
         try tx.makeDirectory(to)
         chmod(to, FileSystem.mode(from) ?? 0o755)
-        let lockName = global.file("cfg_file_lock")
-        let work = VMHome.isHome(from, global: global) ? Set(Self.workFileSettings.map { global.file($0) }) : []
+        let lockName = global.fileNames.lock
+        let work = VMHome.isHome(from, global: global) ? Set(global.fileNames.work) : []
         for entry in try FileSystem.listDirectory(from).sorted(by: bytewiseLess) where !work.contains(entry) {
             let src = from.appendingPathComponent(entry), dst = to.appendingPathComponent(entry)
             if FileSystem.isSymlink(src) {

@@ -14,7 +14,7 @@ public enum MonitorModule: BuildCmdModule {
             c.append("-monitor", "none")
             return
         }
-        let socket = c.global.file("cfg_file_monitor")
+        let socket = c.global.fileNames.monitor
         staleSocket(dir.appendingPathComponent(socket), &c)
         c.append("-monitor", "unix:./\(qemuEscape(socket)),server=on,wait=off")
     }

@@ -29,7 +29,7 @@ public enum QemuModule: BuildCmdModule {
             c.append("-accel", c.accelerator.kind.rawValue)
         }
         if let dir = c.runDirectory {
-            c.append("-pidfile", dir.appendingPathComponent(c.global.file("cfg_file_pid")))
+            c.append("-pidfile", dir.appendingPathComponent(c.global.fileNames.pid))
         }
         if c.daemonize { c.append("-daemonize") }
     }

@@ -5,7 +5,7 @@ public enum QmpModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         guard let dir = c.runDirectory else { return }
-        let socket = c.global.file("cfg_file_qmp")
+        let socket = c.global.fileNames.qmp
         MonitorModule.staleSocket(dir.appendingPathComponent(socket), &c)
         c.append("-qmp", "unix:./\(qemuEscape(socket)),server=on,wait=off")
     }

@@ -13,7 +13,7 @@ public enum SerialModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         let setting = c.value("vm_serial_log")
         guard ["yes", "no", ""].contains(setting) else { throw c.invalid("vm_serial_log", "expected yes or no") }
-        let log = c.home != nil && setting == "yes" ? "./" + c.global.file("cfg_file_serial") : nil
+        let log = c.home != nil && setting == "yes" ? "./" + c.global.fileNames.serial : nil
         if !c.daemonize {
             var spec = "stdio,id=console0,mux=on,signal=off"
             if let log { spec += ",logfile=\(qemuEscape(log))" }

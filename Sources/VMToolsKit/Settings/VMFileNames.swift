@@ -1,0 +1,27 @@
+/// The names of the files in a VM home (vmtools.conf(5), `cfg_file_*`),
+/// typed: each is a plain name (checked when the configuration loads).
+public struct VMFileNames: Sendable, Equatable {
+    public var settings: String
+    public var childs: String
+    public var lock: String
+    public var pid: String
+    public var monitor: String
+    public var qmp: String
+    public var serial: String
+
+    init(_ table: SettingsTable) {
+        settings = table.value("cfg_file_vmsettings")
+        childs = table.value("cfg_file_childs")
+        lock = table.value("cfg_file_lock")
+        pid = table.value("cfg_file_pid")
+        monitor = table.value("cfg_file_monitor")
+        qmp = table.value("cfg_file_qmp")
+        serial = table.value("cfg_file_serial")
+    }
+
+    /// What a running QEMU holds open: its pid file and control sockets.
+    public var control: [String] { [pid, monitor, qmp] }
+
+    /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
+    public var work: [String] { control + [serial] }
+}
