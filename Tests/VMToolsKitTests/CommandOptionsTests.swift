@@ -80,12 +80,8 @@ import Testing
         let s = Scratch()
         try s.mkdir("q")
         let qemu = try RawGuest(in: s.url("q"), ["-S", "-name", "fields"], memory: "16")
-        let pid = try #require(Int32(try s.read("q/raw.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
-        defer {
-            kill(pid, SIGKILL)
-            _ = waitUntil(10) { QemuProcess.read(pid: pid) == nil }
-            _ = qemu
-        }
+        let pid = try #require(qemu.pid)
+        defer { withExtendedLifetime(qemu) {} }
         let cli = try CLI(s)
         let r = try cli.run("vmps", ["-o", "pnux", "-s", "P", "-p", String(pid)])
         #expect(r.status == 0, "\(r.err)")

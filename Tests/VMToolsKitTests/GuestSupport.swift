@@ -65,9 +65,16 @@ final class RawGuest {
         return waitUntil(max(1, deadline.timeIntervalSinceNow)) { !FileManager.default.fileExists(atPath: pidFile) }
     }
 
+    /// QEMU's pid, from its pid file; nil once it has removed the file.
+    var pid: Int32? {
+        (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// Killed and waited for, so the next test sees no leftover QEMU.
     deinit {
-        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+        if let pid {
             kill(pid, SIGKILL)
+            _ = waitUntil(10) { QemuProcess.read(pid: pid) == nil }
         }
     }
 }

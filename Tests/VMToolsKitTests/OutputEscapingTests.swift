@@ -97,12 +97,8 @@ import Testing
         try s.mkdir("q")
         // Paused (-S): no guest runs; only its command line matters.
         let qemu = try RawGuest(in: s.url("q"), ["-S", "-name", Self.hostile], memory: "16")
-        let pid = try #require(Int32(try s.read("q/raw.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
-        defer {
-            kill(pid, SIGKILL)
-            _ = waitUntil(10) { QemuProcess.read(pid: pid) == nil }
-            _ = qemu
-        }
+        let pid = try #require(qemu.pid)
+        defer { withExtendedLifetime(qemu) {} }
         let cli = try CLI(s)
         let r = try cli.run("vmps", ["-a", "-o", "pnu"])
         #expect(r.status == 0)
