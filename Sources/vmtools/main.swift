@@ -1,4 +1,4 @@
-import VMToolsKit
+import VMToolsCommands
 
 #if canImport(Glibc)
 import Glibc

@@ -1,0 +1,97 @@
+import VMToolsCore
+import VMToolsLaunch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `vmcreate`: create VM homes (vmcreate(1)): configure, create the first
+/// disk, start the VM (not with `-n`), then write its `vm.settings`.
+/// A failure removes what this command made.
+public enum VMCreateCommand: Command {
+    public static let spec = CommandSpec(
+        name: "vmcreate",
+        summary: "create virtual machine homes",
+        options: SharedOptions.start,
+        operands: "vmhome ...",
+        operandCompletion: .directory,
+        exitCodes: [(0, "every VM was created"), (1, "a VM could not be created"), (2, "wrong usage")]
+    )
+
+    public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
+        guard !args.operands.isEmpty else { throw VMToolsError.usage("name missing: give the directory of the new VM") }
+        let options = try StartOptions(args, cwd: context.cwd, environment: context.environment)
+        let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
+        var failed = false
+        for operand in args.operands {
+            do {
+                try create(operand, options: options, global: global, resolver: resolver, context: context)
+            } catch let e as VMToolsError {
+                failed = true
+                context.console.error(e)
+            }
+        }
+        return failed ? .failure : .success
+    }
+
+    static func create(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver, context: Context) throws {
+        // With -i the VM ran in the foreground (an installation, say): keep
+        // it, or throw it away and start the creation again.
+        while true {
+            let kept = try createOnce(operand, options: options, global: global, resolver: resolver, context: context)
+            if kept { return }
+            context.console.info("starting the creation again")
+        }
+    }
+
+    /// Returns false when the user threw the new VM away.
+    static func createOnce(_ operand: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver, context: Context) throws -> Bool {
+        let request = try LaunchRequest.create(operand, options: options, global: global, context: context)
+        guard case .newHome(let path) = request.target else { throw VMToolsError(.failure, operand, "not a new VM home") }
+        let madeHome = !FileSystem.exists(path)
+        if madeHome, mkdir(path, 0o755) != 0 {
+            throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
+        }
+        var created: [String] = []
+        do {
+            let lock = try HomeLock.acquire(path, global: global, console: context.console)
+            defer { lock.release() }
+            // request → configuration → plan → execution (Docs/ARCHITECTURE.md).
+            var conf = try LaunchConfigurator.new(home: path, name: nil, options: request.options, global: global, resolver: resolver, context: context)
+            created += conf.createdFiles
+            let name = conf.value("vm_name")
+            let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
+                                                 dryRun: options.dryRun, context: context)
+            var executor = LaunchExecutor(command, name: name, console: context.console)
+            // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
+            try executor.prepare(generating: !options.dryRun)
+            created += executor.createdFiles
+            if options.dryRun {
+                executor.announce()
+            } else {
+                try executor.start()
+            }
+            if !command.daemonize, !options.dryRun, conf.prompter.interactive, !conf.prompter.assumeYes,
+               !(try conf.prompter.confirm("Keep the virtual machine \(name)")) {
+                throw Discarded()
+            }
+            // vm_boot_order is transient (-C/-D boot the installer once); the writer drops it.
+            let entries = conf.recorded.filter { $0.name.hasPrefix("vm_") && $0.name != "vm_name" && $0.name != "vm_home" }
+                + executor.plan.settingsToSave.map { SettingsDocument.Entry($0.name, $0.value) }
+            let size = conf.value("vm_storage_hdd1_createsize")
+            let doc = SettingsDocument(comment: "initial creation", templates: conf.templates, name: name, entries: entries,
+                                       initialSizes: size.isEmpty ? [:] : [1: size])
+            try doc.write(lock, global: global)
+            conf.recorded.removeAll()
+            context.console.info("\(name): virtual machine created")
+            return true
+        } catch {
+            for f in created { try? FileSystem.removeFile(f) }
+            if madeHome { FileSystem.removeTree(path) }
+            if error is Discarded { return false }
+            throw error
+        }
+    }
+
+    struct Discarded: Error {}
+}

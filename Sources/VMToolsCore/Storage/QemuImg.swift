@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystem
+
+/// `qemu-img`, always with JSON output (vmtools(1)).
+public enum QemuImg {
+    /// `qemu-img info --output=json [--backing-chain] -U -- PATH`. `-U`
+    /// (force share) reads an image a running VM has open.
+    public static func info(_ path: String, backingChain: Bool, environment: [String: String]) throws -> JSON {
+        let exe = try executable(path, environment: environment, purpose: "cannot inspect the image")
+        var args = ["info", "--output=json", "-U"]
+        if backingChain { args.append("--backing-chain") }
+        args += ["--", path]
+        let r = try Subprocess(exe, args).run()
+        guard r.status == 0 else {
+            let why = r.stderrText.split(separator: "\n").first.map(String.init) ?? "exit status \(r.status)"
+            throw VMToolsError(.failure, path, "qemu-img info failed: \(why)")
+        }
+        do {
+            return try JSON.parse(r.stdoutText)
+        } catch {
+            throw VMToolsError(.failure, path, "qemu-img info printed something that is not JSON")
+        }
+    }
+}
+
+extension QemuImg {
+    /// The `qemu-img` in PATH; `purpose` says what needed it when it is missing.
+    package static func executable(_ subject: String, environment: [String: String], purpose: String? = nil) throws -> String {
+        guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
+            throw VMToolsError(.failure, subject, (purpose.map { $0 + ": " } ?? "") + "qemu-img is not installed (Debian: apt-get install qemu-utils)")
+        }
+        return exe
+    }
+
+    /// Runs `qemu-img ARGS`; a failure names `subject` and quotes qemu-img.
+    /// With `progress`, qemu-img's own meter goes to the terminal.
+    static func run(_ args: [String], subject: String, environment: [String: String], progress: Bool = false,
+                    purpose: String? = nil) throws {
+        let exe = try executable(subject, environment: environment, purpose: purpose)
+        if progress {
+            let status = try Subprocess(exe, args).runInteractive()
+            guard status == 0 else { throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed (exit status \(status))") }
+            return
+        }
+        let r = try Subprocess(exe, args).run()
+        guard r.status == 0 else {
+            throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+    }
+
+    /// A new, empty qcow2 disk of `size` (`40G`).
+    public static func createDisk(_ path: String, size: String, environment: [String: String]) throws {
+        try run(["create", "-q", "-f", "qcow2", "--", path, size], subject: path, environment: environment, purpose: "cannot create the disk")
+    }
+
+    /// An empty qcow2 overlay on `backing`, with its format recorded.
+    public static func createOverlay(_ path: String, backing: String, environment: [String: String]) throws {
+        let format = ImageFormat.detect(backing) ?? "raw"
+        try run(["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path], subject: path, environment: environment)
+    }
+
+    public struct Backing: Equatable, Sendable {
+        public var path: String
+        public var format: String
+    }
+
+    /// The backing file an image records, absolute (relative names are
+    /// taken from the image's directory, as QEMU does), and its format.
+    public static func backing(of image: String, environment: [String: String]) throws -> Backing? {
+        guard ImageFormat.detect(image) == "qcow2" else { return nil }
+        let info = try info(image, backingChain: false, environment: environment)
+        guard let raw = info["backing-filename"]?.stringValue, !raw.isEmpty else { return nil }
+        let path = raw.hasPrefix("/") ? raw : image.deletingLastPathComponent.appendingPathComponent(raw)
+        let format = info["backing-filename-format"]?.stringValue ?? ImageFormat.detect(path) ?? "raw"
+        return Backing(path: path, format: format)
+    }
+
+    /// `qemu-img rebase -u`: rewrites the recorded backing path only. Right
+    /// when the new backing holds the same data (a moved or copied parent).
+    public static func rebaseUnsafe(_ image: String, backing: String, format: String, environment: [String: String]) throws {
+        try run(["rebase", "-u", "-b", backing, "-F", format, "--", image], subject: image, environment: environment)
+    }
+
+    /// `qemu-img convert` into a new qcow2: flattened, or keeping `backing`
+    /// (only the clusters that differ from it are written).
+    public static func convert(_ source: String, to dest: String, backing: Backing?, compress: Bool, progress: Bool,
+                               environment: [String: String]) throws {
+        var args = ["convert", "-O", "qcow2"]
+        if progress { args.append("-p") }
+        if compress { args.append("-c") }
+        if let backing { args += ["-B", backing.path, "-F", backing.format] }
+        args += ["--", source, dest]
+        try run(args, subject: source, environment: environment, progress: progress)
+    }
+
+    /// `qemu-img commit -d`: writes an overlay's data into its backing file
+    /// and leaves the overlay as it was (not emptied), so that undoing a
+    /// safe merge finds the data still there.
+    public static func commit(_ image: String, environment: [String: String]) throws {
+        try run(["commit", "-q", "-d", "--", image], subject: image, environment: environment)
+    }
+
+    /// Whether a running QEMU holds the image's write lock (vmtools(7)
+    /// CRASH SAFETY): probed directly on the OFD lock QEMU keeps for writers, which
+    /// costs a syscall where `qemu-img info` costs a process.
+    public static func isInUse(_ image: String, environment: [String: String]) -> Bool {
+        let fd = open(image, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return csystem_image_write_locked(fd) == 1
+    }
+}

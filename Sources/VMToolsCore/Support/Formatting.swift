@@ -1,0 +1,37 @@
+/// Text layout helpers shared by the report commands.
+package enum Formatting {
+    /// Rows aligned like `column -t`: columns padded to their widest cell and
+    /// separated by two spaces; the last column is not padded. Cells are
+    /// escaped before they are measured, so a control character in a name
+    /// neither moves the cursor nor breaks the alignment.
+    package static func table(_ cells: [[String]]) -> [String] {
+        let rows = cells.map { $0.map(\.escapingControlCharacters) }
+        let columns = rows.map(\.count).max() ?? 0
+        var widths = [Int](repeating: 0, count: columns)
+        for row in rows {
+            for (k, cell) in row.enumerated() { widths[k] = max(widths[k], cell.displayWidth) }
+        }
+        return rows.map { row in
+            row.enumerated().map { k, cell in
+                k == row.count - 1 ? cell : cell.leftPadded(to: widths[k]) + "  "
+            }.joined()
+        }
+    }
+
+    /// `12.34` from a value, without Foundation's String(format:).
+    package static func twoDecimals(_ v: Double) -> String {
+        let hundredths = Int((v * 100).rounded())
+        let frac = hundredths % 100
+        return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
+    }
+
+    /// Sizes in the largest of KB, MB, GB, TB, from a count of KiB.
+    package static func size(kilobytes: Int) -> String {
+        var v = Double(kilobytes)
+        for unit in ["KB", "MB", "GB"] {
+            if v < 1024 { return "\(twoDecimals(v)) \(unit)" }
+            v /= 1024
+        }
+        return "\(twoDecimals(v)) TB"
+    }
+}

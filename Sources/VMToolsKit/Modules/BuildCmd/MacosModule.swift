@@ -1,9 +1,0 @@
-/// `macos` (not in the default list): the Apple SMC device.
-public enum MacosModule: BuildCmdModule {
-    public static let name = "macos"
-
-    public static func build(_ c: inout QemuCommand) throws {
-        let key = c.value("vm_macos_osk")
-        if !key.isEmpty { c.append("-device", "isa-applesmc,osk=\(qemuEscape(key))") }
-    }
-}

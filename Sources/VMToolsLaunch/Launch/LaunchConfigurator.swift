@@ -1,0 +1,74 @@
+import VMToolsCore
+
+/// The one place where a start's settings are put together (vm.settings(5),
+/// "Precedence"): built-in defaults and configuration files, the VM's file
+/// or the configure modules, templates, the command line, then the queued
+/// `-c`/`-d` images in free slots.
+package enum LaunchConfigurator {
+    /// An existing home: its file and templates with the command line on top
+    /// (`SettingsResolver.loadVM`), then the queued images.
+    package static func existing(home: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver) throws -> ResolvedVM {
+        var vm = try resolver.loadVM(home: home, global: global)
+        try placeImages(options, into: &vm.settings)
+        return vm
+    }
+
+    /// A new home or a bare image: templates, the command line, `-c`/`-d`
+    /// images and the configure modules, recording what a new file will hold.
+    package static func new(home: String?, name: String?, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
+                    context: Context) throws -> Configuration {
+        var table = global.settings
+        if let home {
+            table.set("vm_home", home, .derived("the VM's directory"))
+            table.set("vm_name", home.lastPathComponent, .derived("the directory name"))
+        } else if let name {
+            table.set("vm_name", name, .derived("the image name"))
+        }
+        let prompter = Prompter(assumeYes: table.isYes("cfg_ui_assumeyes") || options.commandLine.value("cfg_ui_assumeyes") == "yes",
+                                console: context.console, stdin: context.stdin)
+        var conf = Configuration(settings: table, templates: options.commandLine.templates, home: home, global: global,
+                                 environment: context.environment, prompter: prompter, console: context.console)
+        for e in options.commandLine.entries {
+            conf.settings.set(e.name, e.value, .commandLine(e.flag))
+            conf.recorded.append(.init(e.name, e.value))
+        }
+        let before = conf.settings
+        for e in try placeImages(options, into: &conf.settings) where !e.name.hasSuffix("_createsize") && before.value(e.name) != e.value {
+            conf.recorded.append(e)
+        }
+        for m in try ModuleRegistry.configureModules(.configureTemplates, settings: conf.settings, paths: global.paths, console: context.console) {
+            try m.configure(&conf)
+        }
+        conf.templates = try resolver.applyTemplates(conf.templates, to: &conf.settings, global: global)
+        // Templates a module chose must not override the command line.
+        for e in options.commandLine.entries { conf.settings.set(e.name, e.value, .commandLine(e.flag)) }
+        for m in try ModuleRegistry.configureModules(.configureSettings, settings: conf.settings, paths: global.paths, console: context.console) {
+            try m.configure(&conf)
+        }
+        return conf
+    }
+
+    /// Puts the queued images into free slots (vmup(1), -c and -d): a slot is
+    /// free when it has no backend or is not enabled, and no createsize asks
+    /// for a new disk there. Returns the settings set.
+    @discardableResult
+    static func placeImages(_ options: StartOptions, into settings: inout SettingsTable) throws -> [SettingsDocument.Entry] {
+        var placed: [SettingsDocument.Entry] = []
+        for (kind, images) in [("hdd", options.disks), ("cdrom", options.cdroms)] {
+            var used: Set<Int> = []
+            for image in images {
+                // Slots are unbounded; whether the bus has room is the
+                // storage modules' question (vm.settings(5)).
+                guard let slot = (1...).first(where: { n in
+                    !used.contains(n) && (settings.value("vm_storage_\(kind)\(n)_backend").isEmpty || !settings.isYes("vm_storage_\(kind)\(n)_enable"))
+                        && !(kind == "hdd" && StorageHddModule.isRequestedByCreatesize(settings, n))
+                }) else { continue }
+                used.insert(slot)
+                placed += [.init("vm_storage_\(kind)\(slot)_backend", image), .init("vm_storage_\(kind)\(slot)_enable", "yes")]
+                if kind == "hdd" { placed.append(.init("vm_storage_hdd\(slot)_createsize", "")) }
+            }
+        }
+        for e in placed { settings.set(e.name, e.value, .commandLine(e.name.hasPrefix("vm_storage_hdd") ? "-c" : "-d")) }
+        return placed
+    }
+}

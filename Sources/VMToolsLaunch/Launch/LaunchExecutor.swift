@@ -1,0 +1,302 @@
+import VMToolsCore
+import VMToolsQEMU
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Carries a plan out (Docs/ARCHITECTURE.md, "The launch pipeline"): makes
+/// its files, starts QEMU and its helpers, reads back what QEMU chose, and
+/// undoes what it made when a step fails. The caller holds the VM's lock
+/// (or a bare boot's directory flock).
+package struct LaunchExecutor {
+    private(set) var command: QemuCommand
+    let name: String
+    let console: Console
+    /// Disks this executor made: a caller that fails later (vmcreate) removes them.
+    package private(set) var createdFiles: [String] = []
+    /// Files `prepare` generated for QEMU to open (ISOs).
+    private(set) var generatedFiles: [String] = []
+    private var helpers: [Subprocess.Running] = []
+
+    package init(_ command: QemuCommand, name: String, console: Console) {
+        self.command = command
+        self.name = name
+        self.console = console
+    }
+
+    package var plan: LaunchPlan { command.plan }
+
+    /// Files made before the plan (a converted image), removed as the
+    /// executor's own if QEMU does not start.
+    package mutating func adopt(_ files: [String]) { createdFiles += files }
+
+    /// `vmup -n`: the plan's notices, what a start would do, and (with -v) the command line.
+    package func printPlan() {
+        for n in plan.notices(withDisks: LaunchPlan.wouldCreate) { console.notice(n) }
+        for line in plan.otherDryRunLines { console.notice(line) }
+        printCommandLine()
+    }
+
+    /// The notices, the disks made, and (with -v) the command line of a plan
+    /// being carried out.
+    package func announce() {
+        let made = Set(createdFiles)
+        for n in plan.notices(withDisks: { made.contains($0.path) ? "created \($0.path) (\($0.size))" : nil }) { console.notice(n) }
+        printCommandLine()
+    }
+
+    private func printCommandLine() {
+        guard console.verbosity >= 3 else { return }
+        console.print()
+        console.print("Qemu command-line:")
+        console.print(plan.argv.map(shellQuote).joined(separator: " "))
+    }
+
+    /// Removes stale sockets, makes the missing disks and (unless QEMU will
+    /// not start: `vmcreate -n`) the generated files. On failure what it
+    /// made is removed again.
+    package mutating func prepare(generating: Bool = true) throws {
+        do {
+            for f in plan.filesToRemove { try FileSystem.removeFile(f, sync: false) }
+            for d in plan.disksToCreate {
+                try QemuImg.createDisk(d.path, size: d.size, environment: command.environment)
+                createdFiles.append(d.path)
+            }
+            for g in plan.generatedFiles where generating {
+                switch g.kind {
+                case .isoFromDirectory(let dir): try Self.makeISO(g.path, from: dir, environment: command.environment)
+                }
+                generatedFiles.append(g.path)
+            }
+        } catch {
+            rollback()
+            throw error
+        }
+    }
+
+    /// Removes what `prepare` made.
+    func rollback() {
+        Self.removeFiles(createdFiles + generatedFiles)
+    }
+
+    /// Packs a directory into an ISO; QEMU keeps it open, and the file is
+    /// removed once QEMU has started.
+    static func makeISO(_ iso: String, from dir: String, environment: [String: String]) throws {
+        let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: environment["PATH"]) }.first
+        guard let tool else {
+            throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
+        }
+        // xorriso takes `--` as the end of its mkisofs emulation; the path is
+        // absolute, so it cannot be mistaken for an option anyway.
+        let args = tool.hasSuffix("xorriso") ? ["-as", "mkisofs", "-J", "-R", "-quiet", "-o", iso, dir]
+                                             : ["-J", "-R", "-quiet", "-o", iso, "--", dir]
+        let r = try Subprocess(tool, args).run()
+        guard r.status == 0 else {
+            try? FileSystem.removeFile(iso)
+            throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+    }
+
+    /// Starts QEMU (and its helpers): in the foreground it returns when QEMU
+    /// has exited, daemonised once QEMU holds the lock on its pid file.
+    package mutating func start() throws {
+        let generated = generatedFiles
+        defer { Self.removeFiles(generated) }
+        do { try chooseSpicePort() } catch {
+            rollback()
+            throw error
+        }
+        announce()
+        guard let exe = plan.argv.first, let runDirectory = command.runDirectory else { return }
+        guard Subprocess.which(exe, path: command.environment["PATH"]) != nil else {
+            rollback()
+            throw VMToolsError(.failure, exe, "not found, or not executable (cfg_qemu_cmdprefix; Debian: apt-get install qemu-system-x86)")
+        }
+        let global = command.global
+        let pidFile = runDirectory.appendingPathComponent(global.fileNames.pid)
+        try FileSystem.removeFile(pidFile, sync: false)
+        let qemu = Subprocess(exe, Array(plan.argv.dropFirst()), workingDirectory: runDirectory)
+        // Sockets, pid file and logs QEMU creates are 0600, whatever the
+        // caller's umask (Docs/vmup.1, "Files in the VM home"): a socket's
+        // mode is 0777 less the umask, so 077 would leave them 0700.
+        let callerUmask = umask(0o177)
+        defer { umask(callerUmask) }
+        do { try startHelpers(in: runDirectory) } catch {
+            Self.removeRunFiles(runDirectory, global: global)
+            throw error
+        }
+        defer { stopHelpers() }
+        if !command.daemonize {
+            console.info("\(name): virtual machine running in the foreground")
+            let status: Int32
+            do { status = try qemu.runInteractive() } catch {
+                Self.removeRunFiles(runDirectory, global: global)
+                throw error
+            }
+            // QEMU is gone: what it left is debris.
+            Self.removeRunFiles(runDirectory, global: global)
+            guard status == 0 else { throw VMToolsError(.failure, name, "QEMU exited with status \(status)") }
+            return
+        }
+        let logs = [global.fileNames.serial].filter { log in plan.argv.contains { $0.contains("./" + log) } }
+        let newLogs = logs.map { runDirectory.appendingPathComponent($0) }.filter { !FileSystem.lexists($0) }
+        for log in logs { Self.createPrivate(runDirectory.appendingPathComponent(log)) }
+        let r: Subprocess.Result
+        do { r = try qemu.run() } catch {
+            Self.removeRunFiles(runDirectory, global: global)
+            throw error
+        }
+        guard r.status == 0 else {
+            Self.removeFiles(createdFiles + newLogs)
+            createdFiles.removeAll()
+            Self.removeRunFiles(runDirectory, global: global)
+            let why = r.stderrText.split(separator: "\n").first.map(String.init) ?? "exit status \(r.status)"
+            throw VMToolsError(.failure, command.home ?? name, "QEMU failed to start: \(why)")
+        }
+        // A daemonising QEMU sets its umask to 027: its sockets are made ours alone here.
+        for name in global.fileNames.control + logs {
+            let path = runDirectory.appendingPathComponent(name)
+            var st = stat()
+            if lstat(path, &st) == 0, [S_IFSOCK, S_IFREG].contains(st.st_mode & S_IFMT) { chmod(path, 0o600) }
+        }
+        // "Running" is QEMU's lock on its pid file (Docs/ARCHITECTURE.md);
+        // QEMU takes it before its parent exits, the wait is a safety margin.
+        var pid = RunningState.process(pidFile: pidFile)?.pid
+        let deadline = SystemClock.now() + 2
+        while pid == nil, SystemClock.now() < deadline {
+            SystemClock.sleep(0.02)
+            pid = RunningState.process(pidFile: pidFile)?.pid
+        }
+        console.info("\(name): virtual machine started" + (pid.map { " (pid \($0))" } ?? ""))
+        readBack(qmp: runDirectory.appendingPathComponent(global.fileNames.qmp))
+        // Beside a daemonised QEMU, helpers outlive this process (LaunchPlan.HelperProcess).
+        helpers.removeAll()
+    }
+
+    /// SPICE has no `to=`: the first port that binds, chosen right before
+    /// QEMU starts (the window for a race is this process's start-up of QEMU).
+    mutating func chooseSpicePort() throws {
+        guard let choice = plan.spicePort else { return }
+        guard let address = Self.resolve(choice.iface) else {
+            throw command.invalid("vm_display_iface", "cannot resolve this address or host name")
+        }
+        guard let port = (choice.lowest...65535).first(where: { Self.isFree(port: $0, address: address) }) else {
+            throw command.invalid("vm_display_iface", "no free port from \(choice.lowest)")
+        }
+        command.plan.argv[choice.argument] = DisplayModule.spiceOption(iface: choice.iface, port: port)
+        command.plan.notices[choice.notice] = DisplayModule.spiceNotice(vmName: choice.vmName, iface: choice.iface, port: port)
+        command.plan.spicePort = nil
+    }
+
+    /// After QEMU has started: what it chose, asked over QMP.
+    private func readBack(qmp: String) {
+        for fact in plan.readBack {
+            switch fact {
+            case .vncPort(let text):
+                if let url = QMPClient.vncURL(socket: qmp) {
+                    console.notice("\(text) \(url)")
+                } else {
+                    console.notice("\(text) VNC (QEMU did not say which port; see vmps)")
+                }
+            }
+        }
+    }
+
+    private mutating func startHelpers(in dir: String) throws {
+        for h in plan.helpers {
+            do {
+                helpers.append(try Subprocess(h.executable, h.arguments, workingDirectory: dir).start())
+            } catch {
+                stopHelpers()
+                throw error
+            }
+        }
+    }
+
+    private mutating func stopHelpers() {
+        for h in helpers { h.terminate() }
+        helpers.removeAll()
+    }
+
+    /// Writes what the start made part of the VM (vm.settings(5): a disk
+    /// made from a createsize alone) into its settings file, under its lock.
+    package func saveSettings(home: String) throws {
+        guard !plan.settingsToSave.isEmpty else { return }
+        var patch = SettingsPatch()
+        for (name, value) in plan.settingsToSave { patch.values[name] = value }
+        let tx = Transaction(anchor: home, environment: command.environment)
+        do {
+            try patch.write(to: home, global: command.global, tx)
+            tx.commit()
+        } catch {
+            tx.rollback()
+            throw error
+        }
+    }
+
+    /// A bare boot's own run-time directory, so vmdown, vmmon and vmps reach
+    /// it as any VM (Docs/vmup.1): made before planning, since the plan names
+    /// its pid file. The flock keeps another vmup's clean-up off it. With -n
+    /// a placeholder, nothing made.
+    package static func bareRunDirectory(dryRun: Bool, global: GlobalConfig) throws -> (path: String, flock: DirectoryFlock?) {
+        guard !dryRun else { return (RuntimeDirectory.base.appendingPathComponent("bare-XXXXXX"), nil) }
+        RuntimeDirectory.removeStale(global: global)
+        let dir = try RuntimeDirectory.makeBare()
+        return (dir, DirectoryFlock(dir))
+    }
+
+    /// A log QEMU will append to or truncate, created 0600 beforehand (QEMU
+    /// keeps the mode of an existing file).
+    static func createPrivate(_ path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        fchmod(fd, 0o600)
+        close(fd)
+    }
+
+    /// After QEMU has exited (or failed to start): its sockets and pid file,
+    /// and a run-time directory of its own. The caller holds the VM's lock,
+    /// or the flock of a bare boot's directory, so no other QEMU uses them.
+    package static func removeRunFiles(_ dir: String, global: GlobalConfig) {
+        if RuntimeDirectory.isOwnRunDirectory(dir) {
+            RuntimeDirectory.removeFiles(dir, global: global)
+            RuntimeDirectory.removeIfUnused(dir, global: global)
+            return
+        }
+        for name in global.fileNames.control {
+            let path = dir.appendingPathComponent(name)
+            var st = stat()
+            if lstat(path, &st) == 0, [S_IFSOCK, S_IFREG].contains(st.st_mode & S_IFMT) { unlink(path) }
+        }
+    }
+
+    static func removeFiles(_ files: [String]) {
+        for f in files { try? FileSystem.removeFile(f) }
+    }
+
+    /// The first address a host name or literal stands for.
+    static func resolve(_ host: String) -> (family: Int32, bytes: [UInt8])? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let first = list else { return nil }
+        defer { freeaddrinfo(list) }
+        guard let a = first.pointee.ai_addr else { return nil }
+        let bytes = [UInt8](UnsafeRawBufferPointer(start: UnsafeRawPointer(a), count: Int(first.pointee.ai_addrlen)))
+        return (first.pointee.ai_family, bytes)
+    }
+
+    static func isFree(port: Int, address: (family: Int32, bytes: [UInt8])) -> Bool {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var bytes = address.bytes
+        // sin_port and sin6_port sit at the same offset, after the family.
+        bytes[2] = UInt8(port >> 8)
+        bytes[3] = UInt8(port & 0xFF)
+        return bytes.withUnsafeBytes { raw in
+            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        } == 0
+    }
+}

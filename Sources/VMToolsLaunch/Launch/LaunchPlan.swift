@@ -1,0 +1,104 @@
+import VMToolsCore
+
+/// Everything one start of QEMU will do, worked out before anything is
+/// touched (Docs/ARCHITECTURE.md, "The launch pipeline"). Buildcmd modules
+/// fill it in; `vmup -n` prints it; `LaunchExecutor` alone carries it out.
+public struct LaunchPlan: Sendable {
+    /// QEMU's command line, the binary first.
+    public var argv: [String] = []
+    /// One-line messages for the user (listening URLs, mode changes).
+    public var notices: [String] = []
+    /// Missing disks a createsize asks for (vm.settings(5)); never an existing file.
+    public var disksToCreate: [DiskToCreate] = []
+    /// Sockets a stopped QEMU left (it cannot remove a relative socket after
+    /// it changed to /); the VM was checked not to be running.
+    public var filesToRemove: [String] = []
+    /// Files made for QEMU to open, removed once it has started.
+    public var generatedFiles: [GeneratedFile] = []
+    /// Processes that run beside QEMU (none built in yet).
+    public var helpers: [HelperProcess] = []
+    /// What is only known once QEMU runs.
+    public var readBack: [Fact] = []
+    /// Settings a start makes part of the VM: a disk made from a createsize
+    /// alone gets its backend and enable lines, so copies and forks know it.
+    public var settingsToSave: [(name: String, value: String)] = []
+    /// A SPICE port to choose right before QEMU starts (SPICE has no `to=`).
+    public var spicePort: PortChoice?
+
+    public init() {}
+
+    public struct DiskToCreate: Equatable, Sendable {
+        public var path: String
+        public var size: String
+        public var format = "qcow2"
+        public var backing: String?
+        /// How many notices come before its "created" line (the module
+        /// order); where it is told, not what it is, so not compared.
+        public var position = 0
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.path == b.path && a.size == b.size && a.format == b.format && a.backing == b.backing
+        }
+    }
+
+    /// The notices with a line for each disk that `made` names put where its
+    /// module planned it.
+    func notices(withDisks made: (DiskToCreate) -> String?) -> [String] {
+        var lines: [String] = []
+        for (i, n) in notices.enumerated() {
+            lines += disksToCreate.filter { $0.position == i }.compactMap(made)
+            lines.append(n)
+        }
+        return lines + disksToCreate.filter { $0.position >= notices.count }.compactMap(made)
+    }
+
+    public struct GeneratedFile: Equatable, Sendable {
+        public enum Kind: Equatable, Sendable { case isoFromDirectory(String) }
+        public var path: String
+        public var kind: Kind
+    }
+
+    /// A process started before QEMU and stopped when it goes. In the
+    /// foreground the executor stops it once QEMU exits; beside a daemonised
+    /// QEMU it must tie its life to QEMU's itself (a socket QEMU holds).
+    public struct HelperProcess: Equatable, Sendable {
+        public var executable: String
+        public var arguments: [String]
+    }
+
+    public enum Fact: Equatable, Sendable {
+        /// The VNC port QEMU took (`to=`), asked over QMP and announced after `text`.
+        case vncPort(announcement: String)
+    }
+
+    /// The first port from `lowest` that binds on `iface`; written into
+    /// `argv[argument]` and `notices[notice]`.
+    public struct PortChoice: Equatable, Sendable {
+        public var iface: String
+        public var lowest: Int
+        public var argument: Int
+        public var notice: Int
+        public var vmName: String
+    }
+
+    /// `-n`: what a start would do besides running QEMU, one line each.
+    public var dryRunLines: [String] {
+        disksToCreate.map(Self.wouldCreate) + otherDryRunLines
+    }
+
+    static func wouldCreate(_ d: DiskToCreate) -> String { "would create \(d.path) (\(d.size))" }
+
+    /// `-n`: what a start would do besides running QEMU and creating disks.
+    var otherDryRunLines: [String] {
+        filesToRemove.map { "would remove the stale socket \($0)" }
+            + generatedFiles.map { g in
+                switch g.kind { case .isoFromDirectory(let dir): "would pack \(dir) into \(g.path) (an ISO for QEMU)" }
+            }
+            + helpers.map { "would run \(([$0.executable] + $0.arguments).map(shellQuote).joined(separator: " ")) beside QEMU" }
+            + readBack.map { fact in
+                switch fact { case .vncPort: "would ask QEMU over QMP which VNC port it took" }
+            }
+            + (spicePort.map { ["would choose the first free SPICE port from \($0.lowest) on \($0.iface)"] } ?? [])
+            + settingsToSave.map { "would record \($0.name)=\($0.value) in the VM's settings" }
+    }
+}

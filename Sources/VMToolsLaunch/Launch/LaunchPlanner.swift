@@ -1,0 +1,20 @@
+import VMToolsCore
+import VMToolsQEMU
+
+/// Settings → plan: the accelerator and the buildcmd modules, nothing
+/// written, nothing probed (Docs/ARCHITECTURE.md). External modules are the
+/// user's code and run here, told `VMTOOLS_DRY_RUN` (vmtools(7)).
+package enum LaunchPlanner {
+    /// `runDirectory` is where the pid file and sockets go (the home, or a
+    /// run-time directory for a bare boot or a read-only home).
+    package static func plan(_ settings: SettingsTable, home: String?, runDirectory: String?, children: [String], global: GlobalConfig,
+                     dryRun: Bool, context: Context) throws -> QemuCommand {
+        let accel = try Accelerator.choose(settings)
+        var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
+                                  accelerator: accel, children: children, dryRun: dryRun)
+        command.runDirectory = runDirectory ?? home
+        if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
+        try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
+        return command
+    }
+}

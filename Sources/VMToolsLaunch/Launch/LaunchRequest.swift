@@ -1,0 +1,71 @@
+import VMToolsCore
+
+/// What to start (Docs/ARCHITECTURE.md, "The launch pipeline"): a VM home, a
+/// new home, or a bare image, with the command-line settings and the queued
+/// `-c`/`-d` images of `options`.
+package struct LaunchRequest {
+    package enum Target: Equatable {
+        case home(String)
+        case newHome(String)
+        /// A disk image, ISO, device or URL booted without a home; `name` is
+        /// what the VM is called (the file name, or a URL's last component).
+        case bare(name: String)
+    }
+
+    package var target: Target
+    package var options: StartOptions
+
+    /// `vmup OPERAND`: a VM home, or anything else QEMU can boot (vmup(1)).
+    package static func start(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws -> LaunchRequest {
+        let b = StorageBackend(operand)
+        var location = operand
+        if !b.isRemote {
+            do {
+                location = try FileSystem.canonicalize(b.path(home: context.cwd, environment: context.environment), cwd: context.cwd)
+            } catch let e as VMToolsError where e.subject != nil && e.subject != operand {
+                // The operand as typed (`invalid:disc.iso` is a file name, vmup(1)), then the part that is missing.
+                throw VMToolsError(e.code, operand, "no such file or directory (\(e))")
+            }
+            if FileSystem.isDirectory(location) {
+                guard VMHome.isHome(location, global: global) else {
+                    throw VMToolsError(.failure, location, "not a VM home (no \(global.fileNames.settings)); create one with vmcreate")
+                }
+                return LaunchRequest(target: .home(location), options: options)
+            }
+            guard FileSystem.exists(location) else { throw VMToolsError(.failure, operand, "no such file or directory") }
+        }
+        // Booted as for a new VM (vm.settings(5)): the image fills the first
+        // disk or CD-ROM slot. The prefix stays, so that storage_cdrom refuses rw: and snap:.
+        let backend = b.isRemote ? operand : (b.prefix.map { $0 + ":" } ?? "") + location
+        let isISO = b.isRemote ? urlPath(b.location).lowercased().hasSuffix(".iso") : DiskImageKind.isISO(location)
+        var bare = options
+        if isISO {
+            bare.commandLine.set("vm_storage_cdrom1_backend", backend, flag: "vmup FILE")
+            bare.commandLine.set("vm_storage_cdrom1_enable", "yes", flag: "vmup FILE")
+            bare.commandLine.set("vm_boot_order", "d", flag: "vmup FILE")
+        } else {
+            bare.commandLine.set("vm_storage_hdd1_backend", backend, flag: "vmup FILE")
+            bare.commandLine.set("vm_storage_hdd1_createsize", "", flag: "vmup FILE")
+            bare.commandLine.set("vm_storage_hdd1_enable", "yes", flag: "vmup FILE")
+        }
+        // (For URLs the original names the VM after the last component as typed, query included.)
+        let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent
+        return LaunchRequest(target: .bare(name: name), options: bare)
+    }
+
+    /// `vmcreate OPERAND`: a directory that does not hold a VM yet (vmcreate(1)).
+    package static func create(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws -> LaunchRequest {
+        var path = try FileSystem.canonicalize(operand, cwd: context.cwd)
+        if path.lastPathComponent == global.fileNames.settings { path = path.deletingLastPathComponent }
+        if VMHome.isHome(path, global: global) {
+            throw VMToolsError(.failure, path, "already holds a virtual machine; delete it with vmrm first")
+        }
+        if FileSystem.exists(path), !FileSystem.isDirectory(path) { throw VMToolsError(.failure, path, "exists and is not a directory") }
+        return LaunchRequest(target: .newHome(path), options: options)
+    }
+
+    /// The path part of a URL: what comes before `?`, `#` or `&`.
+    static func urlPath(_ url: String) -> String {
+        String(url.prefix { $0 != "?" && $0 != "#" && $0 != "&" })
+    }
+}

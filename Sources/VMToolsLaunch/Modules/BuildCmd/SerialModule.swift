@@ -1,0 +1,27 @@
+import VMToolsCore
+
+/// `serial`: the guest's serial console. With `vm_serial_log=yes` it goes to
+/// `cfg_file_serial` in the VM home; in the foreground (`-i`) it is on the
+/// terminal, multiplexed with the monitor (Ctrl-A C switches), and logged
+/// too when asked. Without the setting a boot adds no file to the home
+/// (vm.settings(5)): QEMU keeps its default serial port.
+public enum SerialModule: BuildCmdModule {
+    public static let name = "serial"
+
+    static func isEnabled(_ c: QemuCommand) -> Bool {
+        ((try? ExtendedString.splitList(c.global.settings.value("cfg_modules_buildcmd"))) ?? []).contains(name)
+    }
+
+    public static func build(_ c: inout QemuCommand) throws {
+        let setting = c.value("vm_serial_log")
+        guard ["yes", "no", ""].contains(setting) else { throw c.invalid("vm_serial_log", "expected yes or no") }
+        let log = c.home != nil && setting == "yes" ? "./" + c.global.fileNames.serial : nil
+        if !c.daemonize {
+            var spec = "stdio,id=console0,mux=on,signal=off"
+            if let log { spec += ",logfile=\(qemuEscape(log))" }
+            c.append("-chardev", spec, "-serial", "chardev:console0", "-mon", "chardev=console0,mode=readline")
+        } else if let log {
+            c.append("-serial", "file:\(qemuEscape(log))")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import VMToolsCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `autodetect` (configure/templates): a macOS installer in CD-ROM 1 (an
+/// Apple partition map naming an `Apple_HFS` or `BOOTCAMP` partition) adds
+/// the `macos` template.
+public enum AutodetectModule: ConfigureModule {
+    public static let name = "autodetect"
+
+    public static func configure(_ c: inout Configuration) throws {
+        let value = c.value("vm_storage_cdrom1_backend")
+        guard !value.isEmpty else { return }
+        let b = StorageBackend(value)
+        guard !b.isRemote, isMacInstaller(b.path(home: c.home, environment: c.environment)) else { return }
+        if !c.templates.contains("macos") { c.templates.append("macos") }
+        c.console.trace("macOS installer detected: template macos added")
+    }
+
+    /// Apple partition map entries ("PM") in the first blocks name the partition types.
+    static func isMacInstaller(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var head = [UInt8](repeating: 0, count: 64 * 512)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return false }
+        for block in stride(from: 512, to: n - 512, by: 512) where head[block] == 0x50 && head[block + 1] == 0x4D {
+            let type = String(decoding: head[(block + 48)..<(block + 80)].prefix { $0 != 0 }, as: UTF8.self)
+            if type == "Apple_HFS" || type.contains("BOOTCAMP") { return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,95 @@
+import VMToolsCore
+import VMToolsQEMU
+
+/// The locks one tree operation holds (vmtools(1) LOCKING), each taken once
+/// and all released together. Taking a lock on a VM home also checks that
+/// no QEMU runs from it: a running VM's disks are never changed.
+public final class LockSet {
+    let global: GlobalConfig
+    let console: Console
+    private(set) var locks: [String: HomeLock] = [:]
+    /// For a check that changes nothing: a home on read-only media is
+    /// locked in its run-time directory (`HomeLock`).
+    package var readOnlyHomes = false
+
+    public init(global: GlobalConfig, console: Console) {
+        self.global = global
+        self.console = console
+    }
+
+    deinit { releaseAll() }
+
+    @discardableResult
+    public func lock(_ directory: String, whatFor: String? = nil, allowRunning: Bool = false) throws -> HomeLock {
+        if let held = locks[directory] { return held }
+        try Interrupt.check()
+        let lock = try HomeLock.acquire(directory, global: global, console: console, readOnlyHome: readOnlyHomes)
+        if !allowRunning, let p = RunningState.process(home: directory, global: global) {
+            lock.release()
+            throw VMToolsError(.failure, directory, "is running (pid \(p.pid)); stop it first (vmdown)" + (whatFor.map { ", \($0)" } ?? ""))
+        }
+        locks[directory] = lock
+        return lock
+    }
+
+    /// The lock must be held already (it guards what is written there).
+    public func requireHeld(_ directory: String) throws {
+        guard let l = locks[directory], l.isHeld else {
+            throw VMToolsError(.failure, directory, "internal error: changed without holding its lock")
+        }
+    }
+
+    /// After `from` was renamed to `to`: the locks inside it moved along.
+    public func moved(_ t: PathTranslation) {
+        for (dir, l) in locks where t.applies(to: dir) {
+            locks.removeValue(forKey: dir)
+            l.relocate(to: t(dir))
+            locks[t(dir)] = l
+        }
+    }
+
+    public func releaseAll() {
+        for l in locks.values { l.release() }
+        locks.removeAll()
+    }
+}
+
+/// Maps paths from an old home to a new one, component-wise
+/// (vmmv(1)): `/a/bc` is not below `/a/b`.
+public struct PathTranslation: Sendable {
+    public var from: String
+    public var to: String
+
+    public init(from: String, to: String) {
+        self.from = from
+        self.to = to
+    }
+
+    public func callAsFunction(_ path: String) -> String {
+        if path == from { return to }
+        if FileSystem.isWithin(path, from) { return to + path.dropFirst(from.count) }
+        return path
+    }
+
+    public func applies(to path: String) -> Bool { FileSystem.isWithin(path, from) }
+}
+
+extension Transaction {
+    /// Runs `body` as this transaction holding `locks`: committed when it
+    /// returns (unless Ctrl-C came meanwhile), rolled back on any error;
+    /// the locks are released either way, after the rollback.
+    package func run<T>(holding locks: LockSet, mover: TreeMover? = nil, _ body: () throws -> T) throws -> T {
+        do {
+            let result = try body()
+            try Interrupt.check()
+            commit()
+            locks.releaseAll()
+            return result
+        } catch {
+            rollback()
+            mover?.undoLockMoves()
+            locks.releaseAll()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import VMToolsCore
+
+/// QEMU's machine protocol (QMP) on the VM's `qmp.sock`: what vmtools uses to
+/// control a VM. Newline-delimited JSON.
+public final class QMPClient {
+    let socket: UnixSocket
+
+    public init(path: String, timeout: Double = 5) throws {
+        socket = try UnixSocket(path: path)
+        let greeting = try socket.read(until: "\n", timeout: timeout)
+        guard (try? JSON.parse(greeting))?["QMP"] != nil else {
+            throw VMToolsError(.failure, path, "not a QMP socket")
+        }
+        _ = try execute("qmp_capabilities", timeout: timeout)
+    }
+
+    /// Runs a command; events that arrive meanwhile are skipped.
+    @discardableResult
+    public func execute(_ command: String, timeout: Double = 5) throws -> JSON {
+        try socket.send(JSON.object([("execute", .string(command))]).serialized(pretty: false) + "\n")
+        let deadline = SystemClock.now() + timeout
+        while true {
+            let line = try socket.read(until: "\n", timeout: max(0.1, deadline - SystemClock.now()))
+            guard let reply = try? JSON.parse(line) else { continue }
+            if let r = reply["return"] { return r }
+            if let e = reply["error"] {
+                throw VMToolsError(.failure, nil, "QEMU refused \(command): \(e["desc"]?.stringValue ?? "error")")
+            }
+        }
+    }
+}
+
+extension QMPClient {
+    /// `vnc://host:port` from QMP `query-vnc`, or nil.
+    public static func vncURL(socket qmp: String, timeout: Double = 2) -> String? {
+        guard FileSystem.exists(qmp), let client = try? QMPClient(path: qmp, timeout: timeout),
+              let r = try? client.execute("query-vnc", timeout: timeout),
+              let host = r["host"]?.stringValue, let port = r["service"]?.stringValue else { return nil }
+        return "vnc://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+}

@@ -1,0 +1,195 @@
+import VMToolsCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A running QEMU, read from /proc (faster than `ps`, and exact argv).
+public struct QemuProcess: Sendable, Equatable {
+    public var pid: Int32
+    public var uid: UInt32
+    public var argv: [String]
+    /// Virtual memory size in KiB, as `ps -o vsz` prints it.
+    public var vszKB: Int
+    /// CPU time over lifetime, in percent, as `ps -o pcpu` computes it.
+    public var cpuPercent: Double
+    /// Resident memory in KiB.
+    public var rssKB: Int = 0
+    /// Seconds since the process started.
+    public var uptime: Double = 0
+
+    public var user: String {
+        if let pw = getpwuid(uid), let n = pw.pointee.pw_name { return String(cString: n) }
+        return String(uid)
+    }
+
+    /// The process `pid` if it is a QEMU system emulator, else nil (also for
+    /// a zombie, whose command line is empty).
+    public static func read(pid: Int32) -> QemuProcess? {
+        guard let raw = try? FileSystem.readBytes("/proc/\(pid)/cmdline", limit: 1 << 20), !raw.isEmpty else { return nil }
+        var argv = raw.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+        if argv.last == "" { argv.removeLast() }
+        guard let first = argv.first, first.lastPathComponent.hasPrefix("qemu-system-") else { return nil }
+        var st = stat()
+        guard stat("/proc/\(pid)", &st) == 0 else { return nil }
+        var vsz = 0, rss = 0
+        var cpu = 0.0, age = 0.0
+        if let statText = try? FileSystem.readTextIfExists("/proc/\(pid)/stat"),
+           let close = statText.lastIndex(of: ")") {
+            let fields = statText[statText.index(after: close)...].split(separator: " ")
+            // After the command name: state is field 3, so index k is field k + 3.
+            if fields.count > 20 {
+                let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+                let cpuTicks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+                let start = (Double(fields[19]) ?? 0) / ticks
+                vsz = (Int(fields[20]) ?? 0) / 1024
+                rss = (Int(fields[21]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
+                if let up = try? FileSystem.readTextIfExists("/proc/uptime"),
+                   let uptime = Double(up.split(separator: " ").first ?? "") {
+                    age = max(0, uptime - start)
+                    if age > 0 { cpu = (cpuTicks / ticks) / age * 100 }
+                }
+            }
+        }
+        return QemuProcess(pid: pid, uid: st.st_uid, argv: argv, vszKB: vsz, cpuPercent: cpu, rssKB: rss, uptime: age)
+    }
+
+    /// The value following `option` in argv.
+    public func argument(after option: String) -> String? {
+        guard let k = argv.firstIndex(of: option), k + 1 < argv.count else { return nil }
+        return argv[k + 1]
+    }
+
+    /// Splits a QEMU option value at single commas; `,,` is a literal comma.
+    static func splitOptions(_ s: String) -> [String] {
+        var parts: [String] = []
+        var cur = ""
+        var it = Array(s)
+        var k = 0
+        while k < it.count {
+            if it[k] == "," {
+                if k + 1 < it.count, it[k + 1] == "," { cur.append(","); k += 2; continue }
+                parts.append(cur)
+                cur = ""
+            } else {
+                cur.append(it[k])
+            }
+            k += 1
+        }
+        parts.append(cur)
+        it.removeAll()
+        return parts
+    }
+
+    /// What the user sees: the vmps `d` field (vmps(1)). VNC ports are
+    /// 5900 + display number, as QEMU counts them.
+    public var display: String {
+        if argument(after: "-vga") == "none" { return "disabled" }
+        if let d = argument(after: "-display") {
+            let kind = Self.splitOptions(d)[0]
+            if kind.hasPrefix("gtk") { return "gtk" }
+            if kind == "none" { return "none" }
+            if kind == "sdl" { return "sdl" }
+            if kind.hasPrefix("vnc=") { return vncURL(String(kind.dropFirst(4))) ?? "?" }
+        }
+        if let s = argument(after: "-spice") {
+            var addr = "", port = ""
+            for o in Self.splitOptions(s) {
+                if o.hasPrefix("addr=") { addr = String(o.dropFirst(5)) }
+                if o.hasPrefix("port=") { port = String(o.dropFirst(5)) }
+            }
+            return "spice://\(addr):\(port)"
+        }
+        if let v = argument(after: "-vnc") { return vncURL(Self.splitOptions(v)[0]) ?? "?" }
+        return "?"
+    }
+
+    private func vncURL(_ spec: String) -> String? {
+        guard let colon = spec.lastIndex(of: ":"), let n = Int(spec[spec.index(after: colon)...]) else { return nil }
+        return "vnc://\(spec[..<colon]):\(5900 + n)"
+    }
+
+    /// The human monitor socket, from `-monitor unix:PATH,…`.
+    public func monitorSocket(home: String?) -> String? { socket(after: "-monitor", home: home) }
+
+    /// The QMP socket, from `-qmp unix:PATH,…`.
+    public func qmpSocket(home: String?) -> String? { socket(after: "-qmp", home: home) }
+
+    /// A `unix:PATH,…` socket option. Relative paths are relative to QEMU's
+    /// working directory: the directory of its absolute `-pidfile` (a VM
+    /// home or a run-time directory), else `home`.
+    func socket(after option: String, home: String?) -> String? {
+        guard let m = argument(after: option), m.hasPrefix("unix:") else { return nil }
+        let path = Self.splitOptions(String(m.dropFirst(5)))[0]
+        if path.hasPrefix("/") { return path }
+        let pidFile = argument(after: "-pidfile")
+        guard let dir = pidFile.flatMap({ $0.hasPrefix("/") ? $0.deletingLastPathComponent : nil }) ?? home else { return path }
+        return dir.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
+    }
+
+    public var name: String? { argument(after: "-name").map { Self.splitOptions($0)[0] } }
+
+    /// Where the run-time files are: the `-pidfile` argument without
+    /// `/qemu.pid` (the anchor both the original and vmtools write), a VM
+    /// home or a run-time directory (`RuntimeDirectory`); nil for a QEMU
+    /// vmtools did not start.
+    public func runDirectory(pidFile: String) -> String? {
+        guard let p = argument(after: "-pidfile"), p.hasPrefix("/"), p.lastPathComponent == pidFile else { return nil }
+        return p.deletingLastPathComponent
+    }
+
+    /// The VM home, or nil for bare boots (and QEMUs vmtools did not start).
+    public func home(pidFile: String) -> String? {
+        guard let dir = runDirectory(pidFile: pidFile) else { return nil }
+        return RuntimeDirectory.isRunDirectory(dir) ? RuntimeDirectory.home(of: dir) : dir
+    }
+
+    /// `kvm` or `tcg`, from `-accel`, `-enable-kvm` or `-machine accel=`.
+    public var accelerator: String {
+        if let a = argument(after: "-accel") { return Self.splitOptions(a)[0] }
+        if argv.contains("-enable-kvm") { return "kvm" }
+        if let m = argument(after: "-machine"), let acc = Self.splitOptions(m).first(where: { $0.hasPrefix("accel=") }) {
+            return String(acc.dropFirst(6))
+        }
+        return "tcg"
+    }
+
+    /// Every QEMU system emulator running on this host (a /proc scan, ~2 ms).
+    public static func all() -> [QemuProcess] {
+        guard let names = try? FileSystem.listDirectory("/proc") else { return [] }
+        return names.compactMap { Int32($0) }.sorted().compactMap { read(pid: $0) }
+    }
+}
+
+/// "Is this VM running?" (vmtools(1) LOCKING): the VM runs
+/// when a QEMU process holds the POSIX lock QEMU takes on its own `-pidfile`.
+/// A stale pid file, or a pid reused by another program, is harmless.
+public enum RunningState {
+    /// A home on read-only media has its pid file in its run-time directory:
+    /// ours, or the one in the command line of a QEMU started with another
+    /// `$XDG_RUNTIME_DIR` (a /proc scan, for such homes only).
+    public static func process(home: String, global: GlobalConfig) -> QemuProcess? {
+        let pidName = global.fileNames.pid
+        if let p = process(pidFile: home.appendingPathComponent(pidName))
+            ?? process(pidFile: RuntimeDirectory.forHome(home).appendingPathComponent(pidName)) {
+            return p
+        }
+        guard !FileSystem.isWritable(home) else { return nil }
+        for q in QemuProcess.all() where q.home(pidFile: pidName) == home {
+            if let dir = q.runDirectory(pidFile: pidName), let p = process(pidFile: dir.appendingPathComponent(pidName)) { return p }
+        }
+        return nil
+    }
+
+    public static func process(pidFile pidPath: String) -> QemuProcess? {
+        if let pid = PidFile.lockHolder(pidPath), let p = QemuProcess.read(pid: pid) { return p }
+        // No lock to see (an old QEMU, or a file system without POSIX locks):
+        // fall back to the original's rule — the pid names a QEMU whose
+        // -pidfile is this very file.
+        guard let text = try? FileSystem.readTextIfExists(pidPath, limit: 64),
+              let pid = Int32(text.trimmingTrailingWhitespace()), pid > 0,
+              let p = QemuProcess.read(pid: pid), let arg = p.argument(after: "-pidfile"), arg.hasPrefix("/"),
+              FileSystem.realPath(arg) == FileSystem.realPath(pidPath) else { return nil }
+        return p
+    }
+}

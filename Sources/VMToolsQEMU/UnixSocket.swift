@@ -1,0 +1,90 @@
+import VMToolsCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connected Unix stream socket with deadline-bounded reads.
+///
+/// Socket paths are limited to ~107 bytes, and VM homes can be deeper than
+/// that; connecting through `/proc/self/fd/<dirfd>/<name>` keeps the path
+/// short whatever the home's depth.
+public final class UnixSocket {
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+
+    public init(path: String) throws {
+        let dir = path.deletingLastPathComponent
+        let name = path.lastPathComponent
+        let dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { throw VMToolsError(.failure, path, "cannot open the socket's directory: \(FileSystem.errnoMessage())") }
+        defer { close(dirfd) }
+        var short = "/proc/self/fd/\(dirfd)/\(name)"
+        if short.utf8.count > 107 { short = path }
+        guard short.utf8.count <= 107 else { throw VMToolsError(.failure, path, "socket name too long") }
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw VMToolsError(.failure, path, "cannot create a socket: \(FileSystem.errnoMessage())") }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (k, b) in short.utf8.enumerated() { raw[k] = b }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            fd = -1
+            throw VMToolsError(.failure, path, "cannot connect: \(FileSystem.errnoMessage(e))")
+        }
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    public func send(_ text: String) throws {
+        var bytes = Array(text.utf8)
+        while !bytes.isEmpty {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VMToolsError(.failure, nil, "monitor connection lost: \(FileSystem.errnoMessage())")
+            }
+            bytes.removeFirst(n)
+        }
+    }
+
+    /// Reads until `terminator` appears or the deadline passes; returns the
+    /// text before it (and consumes the terminator).
+    public func read(until terminator: String, timeout: Double) throws -> String {
+        let t = Array(terminator.utf8)
+        let deadline = SystemClock.now() + timeout
+        while true {
+            if let r = find(t) {
+                let text = String(decoding: buffer[..<r], as: UTF8.self)
+                buffer.removeFirst(r + t.count)
+                return text
+            }
+            let left = deadline - SystemClock.now()
+            guard left > 0 else { throw VMToolsError(.failure, nil, "no answer from QEMU within \(Int(timeout)) s") }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let rc = poll(&p, 1, Int32(max(1, left * 1000)))
+            if rc < 0 && errno == EINTR { continue }
+            if rc <= 0 { continue }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { throw VMToolsError(.failure, nil, "QEMU closed the monitor connection") }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw VMToolsError(.failure, nil, "monitor connection lost: \(FileSystem.errnoMessage())")
+            }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    private func find(_ t: [UInt8]) -> Int? {
+        guard buffer.count >= t.count else { return nil }
+        for i in 0...(buffer.count - t.count) where buffer[i] == t[0] && Array(buffer[i..<i + t.count]) == t { return i }
+        return nil
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+@testable import VMToolsCore
+@testable import VMToolsQEMU
+@testable import VMToolsLaunch
+@testable import VMToolsCommands
+
+@Suite struct ConfigureModuleTests {
+    func configuration(_ s: Scratch, answers: [String], home: String? = nil) throws -> Configuration {
+        let g = try resolver(s).loadGlobal()
+        var lines = answers
+        let errFd = open("/dev/null", O_WRONLY)
+        let console = Console(command: "test", out: OutputStream(fd: errFd), err: OutputStream(fd: errFd))
+        let prompter = Prompter(assumeYes: false, console: console, interactive: true) {
+            lines.isEmpty ? nil : lines.removeFirst()
+        }
+        return Configuration(settings: g.settings, templates: [], home: home, global: g, environment: [:], prompter: prompter, console: console)
+    }
+
+    @Test func asksForCPUsAndRAMAndRecordsTheAnswers() throws {
+        let s = Scratch()
+        var c = try configuration(s, answers: ["?", "0", "4", "x", "3", "m"])
+        try CpuCountModule.configure(&c)
+        try RamSizeModule.configure(&c)
+        #expect(c.recorded == [.init("vm_cpu_count", "4"), .init("vm_ram_size", "3M")])
+        #expect(c.value("vm_ram_size") == "3M")
+    }
+
+    @Test func defaultsAreNotRecordedAndTheCommandLineWins() throws {
+        let s = Scratch()
+        var c = try configuration(s, answers: ["", "8", ""])
+        c.recorded.append(.init("vm_ram_size", "1G"))
+        try CpuCountModule.configure(&c)
+        try RamSizeModule.configure(&c)
+        #expect(c.recorded == [.init("vm_ram_size", "1G")])
+        var eof = try configuration(s, answers: [])
+        #expect(expectError { try CpuCountModule.configure(&eof) }?.message.contains("end of input") == true)
+    }
+
+    @Test func aNewVMGetsANICWithAFixedMACAndAFirstDisk() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        var c = try configuration(s, answers: ["20", ""], home: s.url("vm"))
+        try NetworkingAutoModule.configure(&c)
+        try StorageHdd1CreateSizeModule.configure(&c)
+        // "20" is a bare number: the unit question's default is G.
+        #expect(c.value("vm_storage_hdd1_createsize") == "20G")
+        #expect(c.recorded.map(\.name) == ["vm_networking_iface1_enable", "vm_networking_iface1_mac", "vm_storage_hdd1_backend", "vm_storage_hdd1_enable"])
+        #expect(c.recorded[1].value.hasPrefix("52:54:00:") && c.recorded[1].value.count == 17)
+        #expect(c.recorded[2].value == s.url("vm/hdd.qcow2"))
+        var none = try configuration(s, answers: ["0"], home: s.url("vm"))
+        try StorageHdd1CreateSizeModule.configure(&none)
+        #expect(none.recorded.isEmpty)
+    }
+}
