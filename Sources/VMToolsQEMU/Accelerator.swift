@@ -39,23 +39,20 @@ public struct Accelerator: Sendable, Equatable {
     }
 
     public static func choose(_ settings: SettingsTable, host: Host = .probe()) throws -> Accelerator {
-        let setting = "vm_qemu_accel"
-        switch settings.value(setting) {
-        case "kvm":
+        let setting = SettingKey.qemuAccel
+        switch try VMSettings(settings).qemuAccel() {
+        case .kvm:
             guard host.deviceUsable else {
                 throw VMToolsError(.failure, setting, "kvm was asked for, but /dev/kvm is not usable here; use vm_qemu_accel=auto or tcg")
             }
             return Accelerator(kind: .kvm, reason: "forced by vm_qemu_accel=kvm", fellBack: false)
-        case "tcg":
+        case .tcg:
             return Accelerator(kind: .tcg, reason: "forced by vm_qemu_accel=tcg", fellBack: false)
-        case "auto", "":
+        case .auto:
             if let why = host.whyNot {
                 return Accelerator(kind: .tcg, reason: why, fellBack: true)
             }
             return Accelerator(kind: .kvm, reason: "KVM is available", fellBack: false)
-        default:
-            let from = settings.provenance(setting).map { " (from \($0))" } ?? ""
-            throw VMToolsError(.failure, setting, "'\(settings.value(setting))'\(from): expected auto, kvm or tcg")
         }
     }
 }

@@ -13,7 +13,7 @@ extension Context {
         // that succeeds never prints WARNING (vmtools(1) DIAGNOSTICS).
         let resolver = SettingsResolver(paths: paths, commandLine: commandLine, warn: { [console] in console.notice($0) })
         let global = try resolver.loadGlobal()
-        let base = (try? global.settings.integer("cfg_ui_verbosity")) ?? 2
+        let base = global.typed.verbosity
         console.verbosity = max(0, base + args.verbosityDelta)
         return (global, resolver)
     }

@@ -29,7 +29,7 @@ public enum Completions {
         }
     }
 
-    static var settingNames: [String] { Defaults.values.map(\.name).filter { $0 != "vm_home" } }
+    static var settingNames: [String] { Defaults.values.map(\.name).filter { $0 != SettingKey.home } }
 
     static func bash() -> String {
         var s = """

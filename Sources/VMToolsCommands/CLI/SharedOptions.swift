@@ -43,7 +43,7 @@ extension SharedOptions {
         var settings = CommandLineSettings()
         for o in args.occurrences(of: "oy".filter(args.isKnown)) {
             if o.letter == "o" { try settings.parseOverride(o.value ?? "") }
-            if o.letter == "y" { settings.override("cfg_ui_assumeyes", "yes", flag: "-y") }
+            if o.letter == "y" { settings.override(SettingKey.assumeYes, "yes", flag: "-y") }
         }
         return settings
     }

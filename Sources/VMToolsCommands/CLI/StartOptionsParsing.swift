@@ -11,20 +11,20 @@ extension StartOptions {
         dryRun = args.has("n")
         for o in args.occurrences {
             switch o.letter {
-            case "b": commandLine.set("vm_boot_menu", "yes", flag: "-b")
-            case "i": commandLine.set("vm_qemu_daemonize", "no", flag: "-i")
-            case "r": commandLine.set("vm_storage_rwmode", "ro", flag: "-r")
-            case "s": commandLine.set("vm_storage_rwmode", "snap", flag: "-s")
-            case "z": commandLine.set("vm_qemu_compress", "yes", flag: "-z")
-            case "y": commandLine.override("cfg_ui_assumeyes", "yes", flag: "-y")
+            case "b": commandLine.set(SettingKey.bootMenu, "yes", flag: "-b")
+            case "i": commandLine.set(SettingKey.qemuDaemonize, "no", flag: "-i")
+            case "r": commandLine.set(SettingKey.rwMode, "ro", flag: "-r")
+            case "s": commandLine.set(SettingKey.rwMode, "snap", flag: "-s")
+            case "z": commandLine.set(SettingKey.qemuCompress, "yes", flag: "-z")
+            case "y": commandLine.override(SettingKey.assumeYes, "yes", flag: "-y")
             case "o": try commandLine.parseOverride(o.value ?? "")
             case "t": try commandLine.addTemplate(o.value ?? "")
             case "c", "C":
                 disks.append(try Self.canonicalStorage(o.value ?? "", cwd: cwd, environment: environment))
-                if o.letter == "C" { commandLine.set("vm_boot_order", "c", flag: "-C") }
+                if o.letter == "C" { commandLine.set(SettingKey.bootOrder, "c", flag: "-C") }
             case "d", "D":
                 cdroms.append(try Self.canonicalStorage(o.value ?? "", cwd: cwd, environment: environment))
-                if o.letter == "D" { commandLine.set("vm_boot_order", "d", flag: "-D") }
+                if o.letter == "D" { commandLine.set(SettingKey.bootOrder, "d", flag: "-D") }
             default: break
             }
         }

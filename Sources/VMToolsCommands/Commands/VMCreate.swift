@@ -59,7 +59,7 @@ public enum VMCreateCommand: Command {
             // request → configuration → plan → execution (Docs/ARCHITECTURE.md).
             var conf = try LaunchConfigurator.new(home: path, name: nil, options: request.options, global: global, resolver: resolver, context: context)
             created += conf.createdFiles
-            let name = conf.value("vm_name")
+            let name = conf.vm.name
             let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
                                                  dryRun: options.dryRun, context: context)
             var executor = LaunchExecutor(command, name: name, console: context.console)
@@ -76,9 +76,9 @@ public enum VMCreateCommand: Command {
                 throw Discarded()
             }
             // vm_boot_order is transient (-C/-D boot the installer once); the writer drops it.
-            let entries = conf.recorded.filter { $0.name.hasPrefix("vm_") && $0.name != "vm_name" && $0.name != "vm_home" }
+            let entries = conf.recorded.filter { SettingKey.isRecorded($0.name) }
                 + executor.plan.settingsToSave.map { SettingsDocument.Entry($0.name, $0.value) }
-            let size = conf.value("vm_storage_hdd1_createsize")
+            let size = conf.vm.hdd(1).createsizeText
             let doc = SettingsDocument(comment: "initial creation", templates: conf.templates, name: name, entries: entries,
                                        initialSizes: size.isEmpty ? [:] : [1: size])
             try doc.write(lock, global: global)

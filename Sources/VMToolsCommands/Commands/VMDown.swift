@@ -123,7 +123,7 @@ public enum VMDownCommand: Command {
             return status
         }
         let methods = options.methods, wait = options.wait
-        let timeout = Double((try? global.settings.integer("vm_qemu_shutdown_timeout")) ?? 20)
+        let timeout = Double(global.typed.shutdownTimeout)
         var remaining = targets
         for (k, method) in methods.enumerated() {
             let isLast = k == methods.count - 1

@@ -129,7 +129,7 @@ public enum VMInfoCommand: Command {
     static func modulesSection(_ vm: ResolvedVM, global: GlobalConfig) -> [String] {
         var lines: [String] = []
         for (category, result) in ModuleRegistry.all(vm.settings, paths: global.paths) {
-            lines.append("\(category.rawValue) (\(category == .buildcmd ? "cfg_modules_buildcmd + vm_modules_buildcmd" : category.listSetting)):")
+            lines.append("\(category.rawValue) (\(category == .buildcmd ? "\(SettingKey.modulesBuildcmdList) + \(SettingKey.modulesBuildcmd)" : category.listSetting)):")
             switch result {
             case let .success(list):
                 let width = list.map(\.name.count).max() ?? 0
@@ -191,7 +191,7 @@ public enum VMInfoCommand: Command {
     }
 
     static func tree(of vm: ResolvedVM, global: GlobalConfig) -> TreeNode {
-        let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+        let limit = global.typed.nestingLimit
         var visited: Set<String> = []
         func node(_ home: String, depth: Int) -> TreeNode {
             visited.insert(home)
@@ -201,7 +201,7 @@ public enum VMInfoCommand: Command {
             var name = home.lastPathComponent
             let settings = global.settingsPath(in: home)
             if let file = try? VMSettingsFile.read(settings) {
-                if let n = file.value("vm_name"), !n.isEmpty { name = n }
+                if let n = file.value(SettingKey.name), !n.isEmpty { name = n }
             } else {
                 status += "?"
             }
@@ -248,7 +248,7 @@ public enum VMInfoCommand: Command {
             out += ["* Virtual machine settings:", ""] + lines(vm.settings.names.filter { $0.hasPrefix("vm_") }) + [""]
         } else {
             let own = vm.settings.names.filter { name in
-                guard name.hasPrefix("vm_"), name != "vm_name", name != "vm_home" else { return false }
+                guard SettingKey.isRecorded(name) else { return false }
                 switch vm.settings.provenance(name) {
                 case .vmFile?, .template?: return true
                 default: return false
@@ -265,6 +265,13 @@ public enum VMInfoCommand: Command {
         var slot: SettingsDocument.Slot
         var key: String
         var backend: String
+        /// `hdd1`, `cdrom2`: the slot as JSON names it.
+        var name: String {
+            switch slot {
+            case let .hdd(n): return "hdd\(n)"
+            case let .cdrom(n): return "cdrom\(n)"
+            }
+        }
     }
 
     /// Enabled drives: HDD 1, HDD 2, CD-ROM 1, CD-ROM 2 (and any further slot).
@@ -272,13 +279,13 @@ public enum VMInfoCommand: Command {
         var slots: Set<SettingsDocument.Slot> = [.hdd(1), .hdd(2), .cdrom(1), .cdrom(2)]
         for name in vm.settings.names { if let s = SettingsDocument.Slot(setting: name) { slots.insert(s) } }
         return slots.sorted().compactMap { slot in
-            let key: String
+            let key: SettingKey.DriveKeys
             switch slot {
-            case let .hdd(n): key = "vm_storage_hdd\(n)"
-            case let .cdrom(n): key = "vm_storage_cdrom\(n)"
+            case let .hdd(n): key = SettingKey.hdd(n)
+            case let .cdrom(n): key = SettingKey.cdrom(n)
             }
-            guard vm.settings.isYes(key + "_enable") else { return nil }
-            return Drive(slot: slot, key: key, backend: vm.settings.value(key + "_backend"))
+            guard vm.settings.isYes(key.enable) else { return nil }
+            return Drive(slot: slot, key: key.prefix, backend: vm.settings.value(key.backend))
         }
     }
 
@@ -345,7 +352,7 @@ public enum VMInfoCommand: Command {
             return (name, .object(fields))
         }
         let disks: [JSON] = drives(vm).map { d in
-            var fields: [(String, JSON)] = [("slot", .string(d.key.replacingAll("vm_storage_", with: ""))),
+            var fields: [(String, JSON)] = [("slot", .string(d.name)),
                                             ("backend", .string(d.backend))]
             let b = StorageBackend(d.backend)
             fields += [("mode", .string(b.prefix)), ("remote", .bool(b.isRemote))]

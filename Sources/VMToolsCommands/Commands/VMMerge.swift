@@ -41,7 +41,7 @@ public enum VMMergeCommand: Command {
         let options = try Options(args)
         Interrupt.block()
         let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
-        let prompter = Prompter(assumeYes: global.settings.isYes("cfg_ui_assumeyes"), console: context.console, stdin: context.stdin)
+        let prompter = Prompter(assumeYes: global.typed.assumeYes, console: context.console, stdin: context.stdin)
         var failed = false
         for operand in args.operands.isEmpty ? ["."] : args.operands {
             do {
@@ -136,7 +136,7 @@ public enum VMMergeCommand: Command {
                 var imageMap: [String: String] = [:]
                 // Step 1: disks. An overlay on the parent's disk of that slot is committed into it;
                 // a disk of the child's own moves into the parent's home.
-                for (name, value) in own.assignments where name != "vm_name" {
+                for (name, value) in own.assignments where name != SettingKey.name {
                     var newValue = value
                     if SettingName.isStorageBackend(name), !value.isEmpty {
                         let b = StorageBackend(value)
@@ -167,7 +167,7 @@ public enum VMMergeCommand: Command {
                     entries.append(.init(name, newValue))
                 }
                 var doc = SettingsDocument(rewriting: parentFile, comment: "Merged with '\(home)'",
-                                           name: parentFile.value("vm_name") ?? parent.lastPathComponent)
+                                           name: parentFile.value(SettingKey.name) ?? parent.lastPathComponent)
                 doc.entries = entries
                 try tx.writeFile(Array(try doc.render().utf8), to: global.settingsPath(in: parent))
                 // Step 2: the parent lists the grandchildren instead.
@@ -232,11 +232,11 @@ public enum VMMergeCommand: Command {
                 for child in children {
                     let childFile = try file(child)
                     var doc = SettingsDocument(rewriting: childFile, comment: "Merged with '\(home)'",
-                                               name: childFile.value("vm_name") ?? child.lastPathComponent)
+                                               name: childFile.value(SettingKey.name) ?? child.lastPathComponent)
                     doc.parent = top
                     for t in own.templates where !doc.templates.contains(t) { doc.templates.append(t) }
                     // The child keeps its values; the merged VM's own fill the gaps.
-                    for (name, value) in own.assignments where name != "vm_name" && !doc.entries.contains(where: { $0.name == name }) {
+                    for (name, value) in own.assignments where name != SettingKey.name && !doc.entries.contains(where: { $0.name == name }) {
                         doc.entries.append(.init(name, value))
                     }
                     for i in doc.entries.indices where SettingName.isStorageBackend(doc.entries[i].name) && !doc.entries[i].value.isEmpty {

@@ -43,7 +43,7 @@ public enum VMRmCommand: Command {
         let options = try Options(args)
         let (global, _) = try context.loadGlobal(args, commandLine: options.commandLine)
         Interrupt.block()
-        let prompter = Prompter(assumeYes: global.settings.isYes("cfg_ui_assumeyes"), console: context.console, stdin: context.stdin)
+        let prompter = Prompter(assumeYes: global.typed.assumeYes, console: context.console, stdin: context.stdin)
         var status = ExitCode.success
         for operand in args.operands {
             do {
@@ -90,7 +90,7 @@ public enum VMRmCommand: Command {
         }
 
         mutating func delete(_ home: String, depth: Int, _ locks: LockSet, _ tx: Transaction) throws {
-            let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+            let limit = global.typed.nestingLimit
             guard depth < limit else { throw VMToolsError(.failure, home, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?") }
             try locks.lock(home, whatFor: "stop it first")
             let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }

@@ -25,7 +25,7 @@ public enum VMRndMacCommand: Command {
             return .success
         }
         let (global, _) = try context.loadGlobal(args)
-        let setting = "vm_networking_default_mac"
+        let setting = SettingKey.defaultMAC
         let prefix = global.settings.value(setting)
         do {
             context.console.print(try MACAddress.random(prefix: prefix))

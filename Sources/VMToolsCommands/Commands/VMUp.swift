@@ -60,7 +60,7 @@ public enum VMUpCommand: Command {
         // written, its run-time files go to its run-time directory.
         var runDirectory = home
         if !FileSystem.isWritable(home) {
-            guard vm.settings.value("vm_storage_rwmode") != "rw" else {
+            guard vm.settings.value(SettingKey.rwMode) != VMSettings.DiskMode.rw.rawValue else {
                 throw VMToolsError(.failure, home, "cannot start read-write: the VM home is not writable; start it with -s (snapshot) or -r (read-only disks)")
             }
             runDirectory = lock.lockDirectory
@@ -88,7 +88,7 @@ public enum VMUpCommand: Command {
         do {
             let command = try LaunchPlanner.plan(conf.settings, home: nil, runDirectory: runDirectory, children: [], global: global,
                                                  dryRun: options.dryRun, context: context)
-            executor = LaunchExecutor(command, name: conf.value("vm_name"), console: context.console)
+            executor = LaunchExecutor(command, name: conf.vm.name, console: context.console)
             if options.dryRun {
                 executor.printPlan()
                 return

@@ -28,7 +28,7 @@ public struct ChildList: Equatable, Sendable {
     /// `cfg_limit_nesting` levels is an error about `subject`.
     public static func descendants(of roots: [String], known: Set<String> = [], global: GlobalConfig,
                                    subject: String? = nil) throws -> [String] {
-        let limit = (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100
+        let limit = global.typed.nestingLimit
         var seen = known.union(roots)
         var found: [String] = []
         var level = roots

@@ -71,7 +71,7 @@ public final class HomeLock {
     public static func acquire(_ directory: String, global: GlobalConfig, wait: Double? = nil,
                                console: Console? = nil, readOnlyHome: Bool = false) throws -> HomeLock {
         let lockName = global.fileNames.lock
-        let seconds = wait ?? Double((try? global.settings.integer("cfg_limit_waitlock")) ?? 10)
+        let seconds = wait ?? Double(global.typed.waitLockSeconds)
         guard FileSystem.isDirectory(directory) else {
             throw VMToolsError(.failure, directory, "cannot lock: not a directory")
         }

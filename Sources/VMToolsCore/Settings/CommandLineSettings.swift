@@ -47,7 +47,7 @@ public struct CommandLineSettings: Sendable, Equatable {
         guard SettingName.isSetting(Substring(name)) else {
             throw VMToolsError.usage("-o \(name): not a setting name (settings start with cfg_ or vm_)")
         }
-        if name == "vm_home" {
+        if name == SettingKey.home {
             throw VMToolsError.usage("-o vm_home: a VM's home is the directory it is in; give the directory as an operand")
         }
         if value.contains("\n") || value.contains("\0") {

@@ -8,7 +8,10 @@ public struct GlobalConfig: Sendable {
     public var knownNames: Set<String>
     public var paths: SystemPaths
 
-    public var includeUser: Bool { settings.isYes("cfg_include_userhome") }
+    public var includeUser: Bool { typed.includeUserHome }
+
+    /// The settings, typed and validated (`VMSettings`): limits, prompts, the QEMU prefix.
+    public var typed: VMSettings { VMSettings(settings) }
 
     /// The names of the files in every VM home, typed.
     public var fileNames: VMFileNames { VMFileNames(settings) }

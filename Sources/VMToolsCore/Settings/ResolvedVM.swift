@@ -14,5 +14,5 @@ public struct ResolvedVM: Sendable {
     /// Template files used, by name.
     public var templateFiles: [String: String]
 
-    public var name: String { settings.value("vm_name") }
+    public var name: String { VMSettings(settings).name }
 }

@@ -19,12 +19,12 @@ package enum LaunchConfigurator {
                     context: Context) throws -> Configuration {
         var table = global.settings
         if let home {
-            table.set("vm_home", home, .derived("the VM's directory"))
-            table.set("vm_name", home.lastPathComponent, .derived("the directory name"))
+            table.set(SettingKey.home, home, .derived("the VM's directory"))
+            table.set(SettingKey.name, home.lastPathComponent, .derived("the directory name"))
         } else if let name {
-            table.set("vm_name", name, .derived("the image name"))
+            table.set(SettingKey.name, name, .derived("the image name"))
         }
-        let prompter = Prompter(assumeYes: table.isYes("cfg_ui_assumeyes") || options.commandLine.value("cfg_ui_assumeyes") == "yes",
+        let prompter = Prompter(assumeYes: VMSettings(table).assumeYes || options.commandLine.value(SettingKey.assumeYes) == "yes",
                                 console: context.console, stdin: context.stdin)
         var conf = Configuration(settings: table, templates: options.commandLine.templates, home: home, global: global,
                                  environment: context.environment, prompter: prompter, console: context.console)
@@ -54,21 +54,23 @@ package enum LaunchConfigurator {
     @discardableResult
     static func placeImages(_ options: StartOptions, into settings: inout SettingsTable) throws -> [SettingsDocument.Entry] {
         var placed: [SettingsDocument.Entry] = []
-        for (kind, images) in [("hdd", options.disks), ("cdrom", options.cdroms)] {
+        for (kind, images) in [(SettingKey.DriveKind.hdd, options.disks), (.cdrom, options.cdroms)] {
             var used: Set<Int> = []
             for image in images {
                 // Slots are unbounded; whether the bus has room is the
                 // storage modules' question (vm.settings(5)).
+                let vm = VMSettings(settings)
                 guard let slot = (1...).first(where: { n in
-                    !used.contains(n) && (settings.value("vm_storage_\(kind)\(n)_backend").isEmpty || !settings.isYes("vm_storage_\(kind)\(n)_enable"))
-                        && !(kind == "hdd" && StorageHddModule.isRequestedByCreatesize(settings, n))
+                    let drive = vm.drive(kind, n)
+                    return !used.contains(n) && (drive.backend.isEmpty || !drive.enabled) && !(kind == .hdd && drive.isRequestedByCreatesize)
                 }) else { continue }
                 used.insert(slot)
-                placed += [.init("vm_storage_\(kind)\(slot)_backend", image), .init("vm_storage_\(kind)\(slot)_enable", "yes")]
-                if kind == "hdd" { placed.append(.init("vm_storage_hdd\(slot)_createsize", "")) }
+                let keys = SettingKey.drive(kind, slot)
+                placed += [.init(keys.backend, image), .init(keys.enable, "yes")]
+                if kind == .hdd { placed.append(.init(keys.createsize, "")) }
             }
         }
-        for e in placed { settings.set(e.name, e.value, .commandLine(e.name.hasPrefix("vm_storage_hdd") ? "-c" : "-d")) }
+        for e in placed { settings.set(e.name, e.value, .commandLine(e.name.hasPrefix(SettingKey.hddPrefix) ? "-c" : "-d")) }
         return placed
     }
 }

@@ -179,10 +179,10 @@ package struct LaunchExecutor {
     mutating func chooseSpicePort() throws {
         guard let choice = plan.spicePort else { return }
         guard let address = Self.resolve(choice.iface) else {
-            throw command.invalid("vm_display_iface", "cannot resolve this address or host name")
+            throw command.invalid(SettingKey.displayIface, "cannot resolve this address or host name")
         }
         guard let port = (choice.lowest...65535).first(where: { Self.isFree(port: $0, address: address) }) else {
-            throw command.invalid("vm_display_iface", "no free port from \(choice.lowest)")
+            throw command.invalid(SettingKey.displayIface, "no free port from \(choice.lowest)")
         }
         command.plan.argv[choice.argument] = DisplayModule.spiceOption(iface: choice.iface, port: port)
         command.plan.notices[choice.notice] = DisplayModule.spiceNotice(vmName: choice.vmName, iface: choice.iface, port: port)

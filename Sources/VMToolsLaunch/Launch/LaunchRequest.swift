@@ -40,13 +40,13 @@ package struct LaunchRequest {
         let isISO = b.isRemote ? urlPath(b.location).lowercased().hasSuffix(".iso") : DiskImageKind.isISO(location)
         var bare = options
         if isISO {
-            bare.commandLine.set("vm_storage_cdrom1_backend", backend, flag: "vmup FILE")
-            bare.commandLine.set("vm_storage_cdrom1_enable", "yes", flag: "vmup FILE")
-            bare.commandLine.set("vm_boot_order", "d", flag: "vmup FILE")
+            bare.commandLine.set(SettingKey.cdrom(1).backend, backend, flag: "vmup FILE")
+            bare.commandLine.set(SettingKey.cdrom(1).enable, "yes", flag: "vmup FILE")
+            bare.commandLine.set(SettingKey.bootOrder, "d", flag: "vmup FILE")
         } else {
-            bare.commandLine.set("vm_storage_hdd1_backend", backend, flag: "vmup FILE")
-            bare.commandLine.set("vm_storage_hdd1_createsize", "", flag: "vmup FILE")
-            bare.commandLine.set("vm_storage_hdd1_enable", "yes", flag: "vmup FILE")
+            bare.commandLine.set(SettingKey.hdd(1).backend, backend, flag: "vmup FILE")
+            bare.commandLine.set(SettingKey.hdd(1).createsize, "", flag: "vmup FILE")
+            bare.commandLine.set(SettingKey.hdd(1).enable, "yes", flag: "vmup FILE")
         }
         // (For URLs the original names the VM after the last component as typed, query included.)
         let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent

@@ -14,10 +14,10 @@ public enum ModuleCategory: String, CaseIterable, Sendable {
 
     public var listSetting: String {
         switch self {
-        case .configureTemplates: return "cfg_modules_configure_templates"
-        case .configureSettings: return "cfg_modules_configure_settings"
-        case .buildcmd: return "cfg_modules_buildcmd"
-        case .clone: return "cfg_modules_clone"
+        case .configureTemplates: return SettingKey.modulesConfigureTemplates
+        case .configureSettings: return SettingKey.modulesConfigureSettings
+        case .buildcmd: return SettingKey.modulesBuildcmdList
+        case .clone: return SettingKey.modulesClone
         }
     }
 
@@ -90,7 +90,7 @@ public enum ModuleRegistry {
     /// Resolves each name of a list to its implementation, in order.
     public static func choose(_ category: ModuleCategory, names: [String], settings: SettingsTable, paths: SystemPaths,
                               console: Console? = nil) throws -> [ModuleChoice] {
-        let roots = roots(includeUser: settings.isYes("cfg_include_userhome"), paths: paths)
+        let roots = roots(includeUser: VMSettings(settings).includeUserHome, paths: paths)
         return try names.map { name in
             guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-") }) else {
                 throw VMToolsError(.failure, category.listSetting, "'\(name)' is not a module name (letters, digits, _ and - only)")
@@ -115,7 +115,7 @@ public enum ModuleRegistry {
             }
             if choice.file == nil && !category.builtinNames.contains(name) {
                 var why = choice.ignored.map { "; \($0.path) is ignored: \($0.why)" }.joined()
-                if !settings.isYes("cfg_include_userhome"),
+                if !VMSettings(settings).includeUserHome,
                    let user = paths.userDir?.appendingPathComponent("modules").appendingPathComponent(category.rawValue).appendingPathComponent(name),
                    FileSystem.lexists(user) {
                     why += "; \(user) is not searched: \(SettingsResolver.userHomeOff(settings))"
@@ -155,7 +155,7 @@ public enum ModuleRegistry {
     /// `-M` names removed (whole words).
     static func cloneModules(_ settings: SettingsTable, add: [String], remove: [String], paths: SystemPaths,
                              console: Console? = nil) throws -> [ModuleChoice] {
-        var names = try Self.names("cfg_modules_clone", in: settings)
+        var names = try Self.names(SettingKey.modulesClone, in: settings)
         // -M of a module that exists nowhere is a typo, as -m of one is.
         for r in remove where !names.contains(r) { _ = try choose(.clone, names: [r], settings: settings, paths: paths) }
         names.removeAll { remove.contains($0) }
@@ -166,8 +166,8 @@ public enum ModuleRegistry {
     /// The buildcmd modules for one VM: `cfg_modules_buildcmd`, then the
     /// VM's own extra ones (`vm_modules_buildcmd`, e.g. `macos` from its template).
     public static func buildcmdModules(_ settings: SettingsTable, paths: SystemPaths, console: Console? = nil) throws -> [ModuleChoice] {
-        var names = try Self.names("cfg_modules_buildcmd", in: settings)
-        for extra in try Self.names("vm_modules_buildcmd", in: settings) where !names.contains(extra) { names.append(extra) }
+        var names = try Self.names(SettingKey.modulesBuildcmdList, in: settings)
+        for extra in try Self.names(SettingKey.modulesBuildcmd, in: settings) where !names.contains(extra) { names.append(extra) }
         return try choose(.buildcmd, names: names, settings: settings, paths: paths, console: console)
     }
 

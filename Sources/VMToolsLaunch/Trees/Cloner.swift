@@ -205,8 +205,8 @@ package struct Cloner {
             job.imageMap = imageMap
             for m in cloner.modules { try m.clone(&job) }
             imageMap = job.imageMap
-            for e in cloner.cli.entries where e.name.hasPrefix("vm_") && e.name != "vm_name" { job.override(e.name, e.value) }
-            let name = src == source ? cloner.cli.value("vm_name") ?? home.lastPathComponent : home.lastPathComponent
+            for e in cloner.cli.entries where e.name.hasPrefix("vm_") && e.name != SettingKey.name { job.override(e.name, e.value) }
+            let name = src == source ? cloner.cli.value(SettingKey.name) ?? home.lastPathComponent : home.lastPathComponent
 
             var doc: SettingsDocument
             switch action {
@@ -219,7 +219,7 @@ package struct Cloner {
                 doc.entries = merge(doc.entries, job.overrides)
             case .autonomous:
                 var flat: [SettingsDocument.Entry] = []
-                for n in vm.settings.names.sorted(by: bytewiseLess) where n.hasPrefix("vm_") && n != "vm_name" && n != "vm_home" {
+                for n in vm.settings.names.sorted(by: bytewiseLess) where SettingKey.isRecorded(n) {
                     switch vm.settings.provenance(n) {
                     case .vmFile?, .template?, .commandLine?: flat.append(.init(n, vm.settings.value(n)))
                     default: break

@@ -23,7 +23,7 @@ package struct Relinker {
         let file = try VMSettingsFile.read(global.settingsPath(in: home))
         var patch = SettingsPatch()
         if let p = file.parent, t.applies(to: p) { patch.parent = .some(t(p)) }
-        if let rename, rename.old != rename.new, file.value("vm_name") == rename.old { patch.values["vm_name"] = rename.new }
+        if let rename, rename.old != rename.new, file.value(SettingKey.name) == rename.old { patch.values[SettingKey.name] = rename.new }
         for (name, value) in file.assignments where SettingName.isStorageBackend(name) {
             let b = StorageBackend(value)
             guard !b.isRemote, !b.location.isEmpty else { continue }

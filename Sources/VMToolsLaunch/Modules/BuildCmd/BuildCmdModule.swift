@@ -50,17 +50,14 @@ public struct QemuCommand {
         self.dryRun = dryRun
     }
 
-    public func value(_ name: String) -> String { settings.value(name) }
-    public func isYes(_ name: String) -> Bool { settings.isYes(name) }
-    public var daemonize: Bool { isYes("vm_qemu_daemonize") }
+    /// The settings, typed and validated (`VMSettings`).
+    public var vm: VMSettings { VMSettings(settings) }
+    public var daemonize: Bool { vm.daemonize }
 
     public mutating func append(_ args: String...) { argv += args }
 
     /// An error about a setting, naming where its value came from.
-    public func invalid(_ name: String, _ why: String) -> VMToolsError {
-        let from = settings.provenance(name).map { " (from \($0))" } ?? ""
-        return VMToolsError(.failure, name, "'\(value(name))'\(from): \(why)")
-    }
+    public func invalid(_ name: String, _ why: String) -> VMToolsError { vm.invalid(name, why) }
 
     /// Runs every module of the list in order.
     public mutating func build(_ modules: [any BuildCmdModule.Type]) throws {
@@ -80,12 +77,6 @@ public struct QemuCommand {
             argv += lines.filter { !$0.isEmpty }
         }
     }
-}
-
-/// A size setting: digits followed by one unit letter from `units` (`2G`, `512M`).
-func isSize(_ s: String, units: String) -> Bool {
-    guard s.count >= 2, let u = s.last, units.contains(u) else { return false }
-    return s.dropLast().allSatisfy { $0.isASCII && $0.isNumber }
 }
 
 /// `,` doubled: the escape for a user value inside a QEMU sub-option.

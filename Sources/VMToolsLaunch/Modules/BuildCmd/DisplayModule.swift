@@ -12,31 +12,30 @@ public enum DisplayModule: BuildCmdModule {
     static let lastDisplay = 65535 - 5900
 
     public static func build(_ c: inout QemuCommand) throws {
-        let device = c.value("vm_display_device")
+        let device = try c.vm.displayDevice()
         if device == "none" {
             c.append("-display", "none", "-vga", "none")
             return
         }
-        if device == "tcx" || device == "cg3" { throw c.invalid("vm_display_device", "a SPARC-only card; x86 guests cannot use it") }
-        let type = c.value("vm_display_type")
-        let vmName = c.value("vm_name")
+        let type = try c.vm.displayType()
+        let vmName = c.vm.name
         switch type {
-        case "sdl", "gtk":
-            guard let why = windowUnavailable(type, qemu: c.argv.first, environment: c.environment) else {
-                c.append("-display", type, "-vga", device)
+        case .sdl, .gtk:
+            guard let why = windowUnavailable(type.rawValue, qemu: c.argv.first, environment: c.environment) else {
+                c.append("-display", type.rawValue, "-vga", device)
                 return
             }
-            try vnc(&c, iface: "127.0.0.1", port: nil, device: device, saying: "\(vmName): \(why): using VNC instead of \(type.uppercased()) on")
-        case "none":
-            c.append("-display", type, "-vga", device)
-        case "vnc":
-            try vnc(&c, iface: c.value("vm_display_iface"), port: try explicitPort(c), device: device, saying: "\(vmName): listening on")
-        case "spice":
-            let iface = c.value("vm_display_iface")
+            try vnc(&c, iface: "127.0.0.1", port: nil, device: device, saying: "\(vmName): \(why): using VNC instead of \(type.rawValue.uppercased()) on")
+        case .none:
+            c.append("-display", type.rawValue, "-vga", device)
+        case .vnc:
+            try vnc(&c, iface: c.vm.displayIface, port: try c.vm.displayPort(), device: device, saying: "\(vmName): listening on")
+        case .spice:
+            let iface = c.vm.displayIface
             // SPICE has no `to=`: without a port the executor takes the first
             // free one from vm_display_portmin right before QEMU starts.
-            let fixed = try explicitPort(c)
-            let port = fixed ?? lowestPort(c)
+            let fixed = try c.vm.displayPort()
+            let port = fixed ?? c.vm.lowestDisplayPort
             c.append("-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
                      "-device", "virtserialport,chardev=spicechannel0,name=com.redhat.spice.0",
                      "-spice", spiceOption(iface: iface, port: port), "-vga", "qxl")
@@ -44,27 +43,11 @@ public enum DisplayModule: BuildCmdModule {
             if fixed == nil {
                 c.plan.spicePort = .init(iface: iface, lowest: port, argument: c.argv.count - 3, notice: c.notices.count - 1, vmName: vmName)
             }
-        default:
-            throw c.invalid("vm_display_type", "expected sdl, gtk, vnc, spice or none")
         }
     }
 
     static func spiceOption(iface: String, port: Int) -> String { "addr=\(qemuEscape(iface)),port=\(port),disable-ticketing=on" }
     static func spiceNotice(vmName: String, iface: String, port: Int) -> String { "\(vmName): listening on spice://\(iface):\(port)" }
-
-    static func lowestPort(_ c: QemuCommand) -> Int {
-        let minimum = Int(c.value("vm_display_portmin")) ?? 5900
-        return max(minimum, c.value("vm_display_type") == "spice" ? 1 : 5900)
-    }
-
-    static func explicitPort(_ c: QemuCommand) throws -> Int? {
-        guard !c.value("vm_display_port").isEmpty else { return nil }
-        let lowest = lowestPort(c)
-        guard let p = Int(c.value("vm_display_port")), p >= lowest, p <= 65535 else {
-            throw c.invalid("vm_display_port", "expected a port from \(lowest) to 65535")
-        }
-        return p
-    }
 
     /// `-display vnc=…`: a fixed port is announced now; otherwise vmup asks
     /// QEMU which one it took, once it has started.
@@ -74,7 +57,7 @@ public enum DisplayModule: BuildCmdModule {
             c.notices.append("\(text) vnc://\(iface):\(port)")
             return
         }
-        let first = min(lowestPort(c), 65535) - 5900
+        let first = min(c.vm.lowestDisplayPort, 65535) - 5900
         c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)", "-vga", device)
         if c.runDirectory != nil, c.daemonize {
             c.plan.readBack.append(.vncPort(announcement: text))

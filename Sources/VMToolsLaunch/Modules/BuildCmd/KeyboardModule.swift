@@ -1,9 +1,10 @@
+import VMToolsCore
 /// `keyboard`: `-k MAP`.
 public enum KeyboardModule: BuildCmdModule {
     public static let name = "keyboard"
 
     public static func build(_ c: inout QemuCommand) throws {
-        let map = c.value("vm_keyboard_mapping")
+        let map = c.vm.keyboardMapping
         if !map.isEmpty { c.append("-k", map) }
     }
 }

@@ -5,7 +5,7 @@ public enum MacosModule: BuildCmdModule {
     public static let name = "macos"
 
     public static func build(_ c: inout QemuCommand) throws {
-        let key = c.value("vm_macos_osk")
+        let key = c.vm.macosOSK
         if !key.isEmpty { c.append("-device", "isa-applesmc,osk=\(qemuEscape(key))") }
     }
 }

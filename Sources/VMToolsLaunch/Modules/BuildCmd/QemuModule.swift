@@ -6,21 +6,15 @@ public enum QemuModule: BuildCmdModule {
     public static let name = "qemu"
 
     public static func build(_ c: inout QemuCommand) throws {
-        let arch = c.value("vm_qemu_arch")
-        guard SettingName.isSafe(Substring(arch)) else { throw c.invalid("vm_qemu_arch", "letters, digits and _ only") }
-        let binary = c.global.settings.value("cfg_qemu_cmdprefix") + arch
+        let arch = try c.vm.qemuArch()
+        let binary = c.global.typed.qemuCommandPrefix + arch
         // An absolute binary is taken as written (the executor checks it
         // before starting it): a plan can be built where QEMU is not installed.
         let path = binary.hasPrefix("/") ? binary : Subprocess.which(binary, path: c.environment["PATH"])
         guard let path else {
             throw VMToolsError(.failure, binary, "not found in PATH (Debian: apt-get install qemu-system-x86)")
         }
-        var params: [String]
-        do {
-            params = try ExtendedString.splitList(c.value("vm_qemu_params"))
-        } catch {
-            throw c.invalid("vm_qemu_params", "not a properly quoted list of arguments")
-        }
+        var params = try c.vm.qemuParams()
         // -enable-kvm cannot work without KVM: QEMU fails or hangs.
         if c.accelerator.kind == .tcg, let k = params.firstIndex(of: "-enable-kvm") {
             params.remove(at: k)

@@ -9,13 +9,11 @@ public enum SerialModule: BuildCmdModule {
     public static let name = "serial"
 
     static func isEnabled(_ c: QemuCommand) -> Bool {
-        ((try? ExtendedString.splitList(c.global.settings.value("cfg_modules_buildcmd"))) ?? []).contains(name)
+        ((try? ExtendedString.splitList(c.global.settings.value(SettingKey.modulesBuildcmdList))) ?? []).contains(name)
     }
 
     public static func build(_ c: inout QemuCommand) throws {
-        let setting = c.value("vm_serial_log")
-        guard ["yes", "no", ""].contains(setting) else { throw c.invalid("vm_serial_log", "expected yes or no") }
-        let log = c.home != nil && setting == "yes" ? "./" + c.global.fileNames.serial : nil
+        let log = try c.vm.serialLog() && c.home != nil ? "./" + c.global.fileNames.serial : nil
         if !c.daemonize {
             var spec = "stdio,id=console0,mux=on,signal=off"
             if let log { spec += ",logfile=\(qemuEscape(log))" }

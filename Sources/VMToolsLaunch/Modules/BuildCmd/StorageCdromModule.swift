@@ -10,10 +10,10 @@ public enum StorageCdromModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         var scsi = false
-        for n in StorageHddModule.numbers(of: "vm_storage_cdrom", in: c.settings) where c.isYes("vm_storage_cdrom\(n)_enable") {
-            let setting = "vm_storage_cdrom\(n)_backend"
+        for n in c.vm.cdromSlots where c.vm.cdrom(n).enabled {
+            let setting = SettingKey.cdrom(n).backend
             var drive = n <= 2 ? "if=ide,index=\(n + 1),media=cdrom,read-only=on" : "if=none,id=cdrom\(n),media=cdrom,read-only=on"
-            let value = c.value(setting)
+            let value = c.vm.cdrom(n).backend
             if !value.isEmpty {
                 let b = StorageBackend(value)
                 if b.prefix == "rw" || b.prefix == "snap" { throw c.invalid(setting, "a CD-ROM cannot be writable (only the ro: prefix fits)") }

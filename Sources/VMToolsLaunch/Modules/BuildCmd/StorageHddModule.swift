@@ -9,40 +9,39 @@ import VMToolsCore
 public enum StorageHddModule: BuildCmdModule {
     public static let name = "storage_hdd"
 
-    enum Mode: String { case rw, snap, ro }
+    typealias Mode = VMSettings.DiskMode
 
     public static func build(_ c: inout QemuCommand) throws {
-        let ceiling = Mode(rawValue: c.value("vm_storage_rwmode"))
-        guard let ceiling else { throw c.invalid("vm_storage_rwmode", "expected rw, snap or ro") }
-        let bus = c.value("vm_storage_hdd_interface")
-        guard ["ide", "virtio"].contains(bus) else { throw c.invalid("vm_storage_hdd_interface", "expected ide or virtio") }
-        for n in numbers(of: "vm_storage_hdd", in: c.settings) {
-            let key = "vm_storage_hdd\(n)"
-            let size = c.value("\(key)_createsize")
-            var value = c.value("\(key)_backend")
-            if !c.isYes("\(key)_enable") {
+        let ceiling = try c.vm.rwMode()
+        let bus = try c.vm.hddInterface().rawValue
+        for n in c.vm.hddSlots {
+            let disk = c.vm.hdd(n)
+            let keys = disk.keys, key = keys.prefix
+            let size = disk.createsizeText
+            var value = disk.backend
+            if !disk.enabled {
                 // A createsize alone asks for a new disk (vm.settings(5)); beside
                 // a backend the user disabled, it is ignored, but not silently.
                 // 0 is vmcreate's answer for "no disk".
                 guard !size.isEmpty, size != "0" else { continue }
-                if !value.isEmpty || isExplicitNo(c, "\(key)_enable") {
-                    c.notices.append("\(key)_createsize=\(size) ignored: the disk is disabled (\(key)_enable=\(c.value("\(key)_enable")))")
+                if !value.isEmpty || disk.isExplicitlyDisabled {
+                    c.notices.append("\(keys.createsize)=\(size) ignored: the disk is disabled (\(keys.enable)=\(disk.enableValue))")
                     continue
                 }
             }
-            if !size.isEmpty, !isSize(size, units: "MGT") { throw c.invalid("\(key)_createsize", "expected a size such as 512M, 40G or 1T") }
+            _ = try disk.createsize()
             var defaulted = false
             if value.isEmpty {
-                guard !size.isEmpty else { throw c.invalid("\(key)_backend", "disk \(n) is enabled but has no backend file") }
-                guard c.home != nil else { throw c.invalid("\(key)_createsize", "a new disk needs a VM home") }
+                guard !size.isEmpty else { throw c.invalid(keys.backend, "disk \(n) is enabled but has no backend file") }
+                guard c.home != nil else { throw c.invalid(keys.createsize, "a new disk needs a VM home") }
                 value = "hdd\(n).qcow2"
                 defaulted = true
             }
             if bus == "ide", n > 2 {
-                throw c.invalid("vm_storage_hdd_interface", "IDE has room for two hard disks (hdd1, hdd2); \(key) needs vm_storage_hdd_interface=virtio")
+                throw c.invalid(SettingKey.hddInterface, "IDE has room for two hard disks (hdd1, hdd2); \(key) needs \(SettingKey.hddInterface)=virtio")
             }
             let b = StorageBackend(value)
-            guard !b.location.isEmpty else { throw c.invalid("\(key)_backend", "empty path") }
+            guard !b.location.isEmpty else { throw c.invalid(keys.backend, "empty path") }
             var mode: Mode?
             switch b.prefix {
             case "rw": mode = ceiling
@@ -51,9 +50,9 @@ public enum StorageHddModule: BuildCmdModule {
             default: mode = nil
             }
             let index = n - 1
-            let setting = c.value("\(key)_backend").isEmpty ? "\(key)_createsize" : "\(key)_backend"
+            let setting = disk.backend.isEmpty ? keys.createsize : keys.backend
             if b.isRemote {
-                if !size.isEmpty { throw c.invalid("\(key)_createsize", "a remote disk cannot be created") }
+                if !size.isEmpty { throw c.invalid(keys.createsize, "a remote disk cannot be created") }
                 let lower = b.location.lowercased()
                 let m = mode ?? (lower.hasPrefix("iscsi://") || lower.hasPrefix("nbd:") ? ceiling : (ceiling == .ro ? .ro : .snap))
                 try emit(&c, file: b.location, format: nil, index: index, mode: m, bus: bus)
@@ -61,9 +60,9 @@ public enum StorageHddModule: BuildCmdModule {
             }
             let path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
             if FileSystem.isDirectory(path) {
-                if !size.isEmpty { throw c.invalid("\(key)_createsize", "a shared directory cannot be created") }
+                if !size.isEmpty { throw c.invalid(keys.createsize, "a shared directory cannot be created") }
                 let m = mode ?? .ro
-                if m == .snap { throw c.invalid("\(key)_backend", "a shared directory cannot be used in snapshot mode; use rw: or ro:") }
+                if m == .snap { throw c.invalid(keys.backend, "a shared directory cannot be used in snapshot mode; use rw: or ro:") }
                 let file = m == .rw ? "fat:rw:\(path)" : "fat:\(path)"
                 c.append("-drive", "file=\(qemuEscape(file)),format=raw,if=\(bus),index=\(index),media=disk" + (m == .rw ? "" : ",snapshot=on"))
                 continue
@@ -75,20 +74,20 @@ public enum StorageHddModule: BuildCmdModule {
             // A missing disk with a createsize is the executor's to make (Docs/vmup.1).
             let creating = !size.isEmpty && !FileSystem.exists(path)
             if creating {
-                guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid("\(key)_createsize", "a disk cannot be created in snapshot or read-only mode") }
+                guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid(keys.createsize, "a disk cannot be created in snapshot or read-only mode") }
                 c.plan.disksToCreate.append(.init(path: path, size: size, position: c.notices.count))
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
-                c.notices.append("\(key)_createsize=\(size) ignored: \(path) exists and is kept")
+                c.notices.append("\(keys.createsize)=\(size) ignored: \(path) exists and is kept")
             }
             if defaulted {
                 // The disk joins the VM's settings; the size has done its work
                 // (kept, it would be "ignored" at every start).
-                c.plan.settingsToSave += [("\(key)_backend", value), ("\(key)_enable", "yes"), ("\(key)_createsize", "")]
+                c.plan.settingsToSave += [(keys.backend, value), (keys.enable, "yes"), (keys.createsize, "")]
             }
             guard creating || c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
             if DiskImageKind.describe(path) == "POSIX tar archive" {
-                throw c.invalid("\(key)_backend", "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
+                throw c.invalid(keys.backend, "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
             }
             let format = ImageFormat.detect(path) ?? "qcow2"
             if m == nil {
@@ -105,41 +104,10 @@ public enum StorageHddModule: BuildCmdModule {
                 }
             }
             if m == .rw, !creating, !c.dryRun, !FileSystem.isWritable(path) {
-                throw c.invalid("\(key)_backend", "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
+                throw c.invalid(keys.backend, "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
             }
             try emit(&c, file: path, format: format, index: index, mode: m!, bus: bus)
         }
-    }
-
-    /// The numbers N of every `<prefix>N_…` setting, in numeric order.
-    static func numbers(of prefix: String, in settings: SettingsTable) -> [Int] {
-        Set(settings.names.compactMap { name -> Int? in
-            guard name.hasPrefix(prefix) else { return nil }
-            let digits = name.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
-            guard !digits.isEmpty, !digits.hasPrefix("0"), name.dropFirst(prefix.count + digits.count).hasPrefix("_") else { return nil }
-            return Int(digits)
-        }).sorted()
-    }
-
-    /// `no` written by the user (a VM file, template or the command line),
-    /// not a default.
-    static func isExplicitNo(_ c: QemuCommand, _ name: String) -> Bool { isExplicitNo(c.settings, name) }
-
-    static func isExplicitNo(_ settings: SettingsTable, _ name: String) -> Bool {
-        guard !settings.value(name).isEmpty, !settings.isYes(name) else { return false }
-        switch settings.provenance(name) {
-        case .vmFile, .template, .commandLine: return true
-        default: return false
-        }
-    }
-
-    /// Disk `n` is a new disk asked for by its createsize alone (vm.settings(5)):
-    /// its slot is taken, though it has no backend yet.
-    static func isRequestedByCreatesize(_ settings: SettingsTable, _ n: Int) -> Bool {
-        let key = "vm_storage_hdd\(n)"
-        let size = settings.value("\(key)_createsize")
-        guard !size.isEmpty, size != "0", settings.value("\(key)_backend").isEmpty else { return false }
-        return settings.isYes("\(key)_enable") || !isExplicitNo(settings, "\(key)_enable")
     }
 
     static func emit(_ c: inout QemuCommand, file: String, format: String?, index: Int, mode: Mode, bus: String) throws {

@@ -56,8 +56,8 @@ extension ModuleChoice {
         }
         var settings = c.source.settings
         for o in c.overrides { settings.set(o.name, o.value, .derived("clone module")) }
-        settings.set("vm_home", c.destination, .derived("the new VM's directory"))
-        settings.set("vm_name", c.destination.lastPathComponent, .derived("the new VM's directory name"))
+        settings.set(SettingKey.home, c.destination, .derived("the new VM's directory"))
+        settings.set(SettingKey.name, c.destination.lastPathComponent, .derived("the new VM's directory name"))
         let before = Set((try? FileSystem.listDirectory(c.destination)) ?? [])
         let result = Result {
             try ext.run(settings: settings, home: c.destination, environment: c.environment, extra: [

@@ -10,9 +10,9 @@ public enum NetworkingIfaceMacModule: CloneModule {
         for setting in c.source.settings.names where SettingName.isInterfaceSetting(setting) && setting.hasSuffix("_mac") {
             guard !c.value(setting).isEmpty else { continue }
             do {
-                c.override(setting, try MACAddress.random(prefix: c.source.settings.value("vm_networking_default_mac")))
+                c.override(setting, try MACAddress.random(prefix: VMSettings(c.source.settings).defaultMACPrefix))
             } catch let e as VMToolsError {
-                throw VMToolsError(.failure, "vm_networking_default_mac", e.message)
+                throw VMToolsError(.failure, SettingKey.defaultMAC, e.message)
             }
         }
     }

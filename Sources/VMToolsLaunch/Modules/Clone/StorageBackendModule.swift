@@ -34,7 +34,7 @@ public enum StorageBackendModule: CloneModule {
             }
             let source = b.path(home: settingHome, environment: c.environment)
             if FileSystem.isWithin(source, c.destination) { continue }
-            let readOnly = setting.hasPrefix("vm_storage_cdrom") || DiskImageKind.isISO(source) || b.prefix == "ro" || b.prefix == "snap"
+            let readOnly = setting.hasPrefix(SettingKey.cdromPrefix) || DiskImageKind.isISO(source) || b.prefix == "ro" || b.prefix == "snap"
             switch c.action {
             case .fork:
                 if readOnly { continue }  // the child inherits the parent's setting

@@ -11,7 +11,7 @@ public enum AutodetectModule: ConfigureModule {
     public static let name = "autodetect"
 
     public static func configure(_ c: inout Configuration) throws {
-        let value = c.value("vm_storage_cdrom1_backend")
+        let value = c.vm.cdrom(1).backend
         guard !value.isEmpty else { return }
         let b = StorageBackend(value)
         guard !b.isRemote, isMacInstaller(b.path(home: c.home, environment: c.environment)) else { return }

@@ -41,6 +41,8 @@ public struct Configuration {
     }
 
     public func value(_ name: String) -> String { settings.value(name) }
+    /// The settings, typed and validated (`VMSettings`).
+    public var vm: VMSettings { VMSettings(settings) }
 }
 
 extension ModuleRegistry {

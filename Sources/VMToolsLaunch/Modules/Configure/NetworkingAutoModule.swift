@@ -6,15 +6,15 @@ public enum NetworkingAutoModule: ConfigureModule {
     public static let name = "networking_auto"
 
     public static func configure(_ c: inout Configuration) throws {
-        guard c.value("vm_networking_iface1_enable").isEmpty else { return }
-        let prefixSetting = "vm_networking_default_mac"
+        let keys = SettingKey.nic("1")
+        guard c.vm.nic("1").isUnset else { return }
         let mac: String
         do {
-            mac = try MACAddress.random(prefix: c.value(prefixSetting))
+            mac = try MACAddress.random(prefix: c.vm.defaultMACPrefix)
         } catch let e as VMToolsError {
-            throw VMToolsError(.failure, prefixSetting, e.message)
+            throw VMToolsError(.failure, SettingKey.defaultMAC, e.message)
         }
-        c.set("vm_networking_iface1_enable", "yes", by: name)
-        c.set("vm_networking_iface1_mac", mac, by: name)
+        c.set(keys.enable, "yes", by: name)
+        c.set(keys.mac, mac, by: name)
     }
 }

@@ -6,8 +6,8 @@ public enum RamSizeModule: ConfigureModule {
 
     public static func configure(_ c: inout Configuration) throws {
         guard !c.prompter.assumeYes else { return }
-        let current = c.value("vm_ram_size")
+        let current = c.value(SettingKey.ramSize)
         let answer = try c.prompter.askSize("RAM size", default: current, units: "MG", help: "A size such as 512M or 2G.")
-        if answer != current { c.set("vm_ram_size", answer, by: name) }
+        if answer != current { c.set(SettingKey.ramSize, answer, by: name) }
     }
 }

@@ -7,18 +7,19 @@ public enum StorageHdd1CreateSizeModule: ConfigureModule {
     public static let name = "storage_hdd1_createsize"
 
     public static func configure(_ c: inout Configuration) throws {
-        guard let home = c.home, !c.settings.isYes("vm_storage_hdd1_enable") else { return }
+        let keys = SettingKey.hdd(1)
+        guard let home = c.home, !c.vm.hdd(1).enabled else { return }
         // `-o vm_storage_hdd1_createsize=…` answers the question.
-        let given = c.settings.value("vm_storage_hdd1_createsize")
+        let given = c.vm.hdd(1).createsizeText
         var size = given
-        if given.isEmpty || c.settings.provenance("vm_storage_hdd1_createsize").map({ if case .commandLine = $0 { false } else { true } }) ?? true {
+        if given.isEmpty || c.settings.provenance(keys.createsize).map({ if case .commandLine = $0 { false } else { true } }) ?? true {
             size = try c.prompter.askSize("Main hard-disk size", default: given.isEmpty ? "40G" : given, units: "MGT",
                                           help: "A size such as 10G or 1T, or 0 for no disk.", allowZero: true)
         }
         if size == "0" { return }
         let path = FileSystem.newPath(in: home, base: "hdd", suffix: ".qcow2")
-        c.set("vm_storage_hdd1_backend", path, by: name)
-        c.set("vm_storage_hdd1_enable", "yes", by: name)
-        c.assign("vm_storage_hdd1_createsize", size, by: name)
+        c.set(keys.backend, path, by: name)
+        c.set(keys.enable, "yes", by: name)
+        c.assign(keys.createsize, size, by: name)
     }
 }

@@ -12,9 +12,9 @@ public enum StorageHddImportModule: ConfigureModule {
     public static let name = "storage_hdd_import"
 
     public static func configure(_ c: inout Configuration) throws {
-        for n in StorageHddModule.numbers(of: "vm_storage_hdd", in: c.settings) where c.value("vm_storage_hdd\(n)_createsize").isEmpty {
-            let setting = "vm_storage_hdd\(n)_backend"
-            let value = c.value(setting)
+        for n in c.vm.hddSlots where c.vm.hdd(n).createsizeText.isEmpty {
+            let setting = SettingKey.hdd(n).backend
+            let value = c.vm.hdd(n).backend
             guard !value.isEmpty else { continue }
             let b = StorageBackend(value)
             guard !b.isRemote else { continue }
@@ -46,7 +46,7 @@ public enum StorageHddImportModule: ConfigureModule {
             input = unpacked.disk
         }
         var args = ["convert", "-O", "qcow2"]
-        if c.settings.isYes("vm_qemu_compress") { args.append("-c") }
+        if c.vm.qemuCompress { args.append("-c") }
         args += ["--", input, dest]
         c.console.progress("converting \(source) to \(dest)")
         let r = try Subprocess(qemuImg, args).run()

@@ -1,0 +1,220 @@
+import Foundation
+import Testing
+@testable import VMToolsCore
+@testable import VMToolsQEMU
+@testable import VMToolsLaunch
+@testable import VMToolsCommands
+
+/// `VMSettings`, the typed view of the settings the built-in code reads: each
+/// kind of value parses, a bad one names the setting and the `file:line` it
+/// came from, validation stays lazy, and setting names are not spelled out
+/// outside the settings layer (Docs/ARCHITECTURE.md, "How to add a setting").
+@Suite struct TypedSettingsTests {
+    static let file = "/vms/web/vm.settings"
+
+    /// The defaults, with `values` written at lines 1, 2, … of a VM's file.
+    func view(_ values: [(String, String)]) -> VMSettings {
+        var t = SettingsTable()
+        for d in Defaults.values { t.set(d.name, d.value, .builtin) }
+        for (i, (name, value)) in values.enumerated() { t.set(name, value, .vmFile(path: Self.file, line: i + 1, depth: 0)) }
+        return VMSettings(t)
+    }
+
+    @Test func theDefaultsParse() throws {
+        let v = view([])
+        #expect(try v.ramSize() == Size("2G", units: "MG"))
+        #expect(try v.ramSize()?.mebibytes == 2048)
+        #expect(try v.cpuCount() == 2)
+        #expect(v.cpuType == "host")
+        #expect(try v.bootOrder() == "cd")
+        #expect(!v.bootMenu)
+        #expect(try v.serialLog() == false)
+        #expect(try v.displayType() == .sdl)
+        #expect(try v.displayDevice() == "std")
+        #expect(v.displayIface == "127.0.0.1")
+        #expect(try v.displayPort() == nil)
+        #expect(v.lowestDisplayPort == 5900)
+        #expect(try v.qemuAccel() == .auto)
+        #expect(try v.qemuArch() == "x86_64")
+        #expect(try v.qemuParams() == ["-usbdevice", "tablet"])
+        #expect(v.daemonize)
+        #expect(!v.qemuCompress)
+        #expect(v.shutdownTimeout == 20)
+        #expect(try v.rwMode() == .rw)
+        #expect(try v.hddInterface() == .ide)
+        #expect(v.hddSlots == [1, 2])
+        #expect(v.cdromSlots == [1, 2])
+        #expect(v.nicIDs.isEmpty)
+        #expect(v.defaultMACPrefix == "52:54:00")
+        #expect(v.includeUserHome)
+        #expect(v.qemuCommandPrefix == "qemu-system-")
+        #expect(!v.assumeYes)
+        #expect(v.verbosity == 2)
+        #expect(v.nestingLimit == 100)
+        #expect(v.waitLockSeconds == 10)
+    }
+
+    @Test func eachKindOfValueParses() throws {
+        let v = view([
+            ("vm_ram_size", "1536M"), ("vm_cpu_count", "8"), ("vm_boot_order", ""), ("vm_boot_menu", "yes"), ("vm_serial_log", "yes"),
+            ("vm_display_type", "spice"), ("vm_display_portmin", "3000"), ("vm_display_port", "3001"), ("vm_display_device", "none"),
+            ("vm_qemu_accel", "tcg"), ("vm_qemu_params", "-append 'a b,c'"), ("vm_qemu_daemonize", "no"), ("vm_qemu_shutdown_timeout", "5"),
+            ("vm_storage_rwmode", "snap"), ("vm_storage_hdd_interface", "virtio"),
+            ("vm_storage_hdd10_backend", "/d/ten.qcow2"), ("vm_storage_hdd10_enable", "yes"), ("vm_storage_hdd010_backend", "/x"),
+            ("vm_storage_hdd3_createsize", "1T"), ("vm_storage_cdrom3_backend", "ro:/i.iso"), ("vm_storage_cdrom3_enable", "yes"),
+            ("vm_networking_iface2_enable", "yes"), ("vm_networking_iface10_enable", "yes"), ("vm_networking_iface1_enable", "no"),
+            ("vm_networking_iface2_device", "virtio-net-pci"), ("vm_networking_iface2_mac", "52:54:00:12:34:56"),
+            ("cfg_ui_verbosity", "4"), ("cfg_limit_nesting", "0"), ("cfg_ui_assumeyes", "yes"),
+        ])
+        #expect(try v.ramSize()?.text == "1536M")
+        #expect(try v.ramSize()?.mebibytes == 1536)
+        #expect(try v.cpuCount() == 8)
+        #expect(try v.bootOrder() == "")
+        #expect(v.bootMenu)
+        #expect(try v.serialLog())
+        #expect(try v.displayType() == .spice)
+        #expect(try v.displayDevice() == "none")
+        #expect(v.lowestDisplayPort == 3000)  // SPICE may go below VNC's 5900
+        #expect(try v.displayPort() == 3001)
+        #expect(try v.qemuAccel() == .tcg)
+        #expect(try v.qemuParams() == ["-append", "a b,c"])
+        #expect(!v.daemonize)
+        #expect(v.shutdownTimeout == 5)
+        #expect(try v.rwMode() == .snap)
+        #expect(try v.hddInterface() == .virtio)
+        // Numeric order; a number with a leading zero is no slot.
+        #expect(v.hddSlots == [1, 2, 3, 10])
+        #expect(v.hdd(10).backend == "/d/ten.qcow2" && v.hdd(10).enabled)
+        #expect(v.hdd(10).keys.createsize == "vm_storage_hdd10_createsize")
+        #expect(try v.hdd(3).createsize()?.text == "1T")
+        #expect(try v.hdd(3).createsize()?.mebibytes == 1 << 20)
+        #expect(v.hdd(3).isRequestedByCreatesize)
+        #expect(!v.hdd(10).isRequestedByCreatesize)
+        #expect(v.cdromSlots == [1, 2, 3])
+        #expect(v.cdrom(3).enabled && v.cdrom(3).backend == "ro:/i.iso")
+        // Bytewise order of the numbers as text, as the original.
+        #expect(v.nicIDs == ["1", "10", "2"])
+        #expect(!v.nic("1").enabled && v.nic("2").enabled)
+        #expect(v.nic("2").device == "virtio-net-pci")
+        #expect(v.nic("10").device == "e1000-82545em")  // the default
+        #expect(v.nic("10").mode == "user")
+        #expect(try v.nic("2").mac() == "52:54:00:12:34:56")
+        #expect(v.nic("10").macSetting == "vm_networking_default_mac")
+        #expect(try v.nic("10").mac().hasPrefix("52:54:00:"))
+        #expect(v.nic("3").isUnset && !v.nic("1").isUnset)
+        #expect(v.verbosity == 4)
+        #expect(v.nestingLimit == 100)  // 0 is below the minimum: the fallback
+        #expect(v.assumeYes)
+    }
+
+    /// Every validated accessor: a bad value throws `NAME: 'VALUE' (from FILE:LINE): why`.
+    @Test(arguments: [
+        ("vm_ram_size", "2GB", "expected a size such as 512M or 2G"),
+        ("vm_ram_size", "G", "expected a size such as 512M or 2G"),
+        ("vm_ram_size", "1T", "expected a size such as 512M or 2G"),
+        ("vm_cpu_count", "0", "expected a positive number"),
+        ("vm_cpu_count", "٣", "expected a positive number"),
+        ("vm_boot_order", "cz", "boot order letters are a, b, c, d, n, o, p"),
+        ("vm_serial_log", "maybe", "expected yes or no"),
+        ("vm_display_type", "curses", "expected sdl, gtk, vnc, spice or none"),
+        ("vm_display_device", "cg3", "a SPARC-only card; x86 guests cannot use it"),
+        ("vm_display_port", "5800", "expected a port from 5900 to 65535"),
+        ("vm_qemu_accel", "hvf", "expected auto, kvm or tcg"),
+        ("vm_qemu_arch", "x86 64", "letters, digits and _ only"),
+        ("vm_qemu_params", "-append 'open", "not a properly quoted list of arguments"),
+        ("vm_storage_rwmode", "rx", "expected rw, snap or ro"),
+        ("vm_storage_hdd_interface", "scsi", "expected ide or virtio"),
+        ("vm_storage_hdd2_createsize", "40GB", "expected a size such as 512M, 40G or 1T"),
+        ("vm_networking_iface1_mac", "01:00", ""),
+    ])
+    func aBadValueNamesTheSettingAndItsFileLine(_ name: String, _ value: String, _ why: String) throws {
+        let v = view([("vm_cpu_type", "max"), (name, value)])
+        let e = expectError {
+            switch name {
+            case "vm_ram_size": _ = try v.ramSize()
+            case "vm_cpu_count": _ = try v.cpuCount()
+            case "vm_boot_order": _ = try v.bootOrder()
+            case "vm_serial_log": _ = try v.serialLog()
+            case "vm_display_type": _ = try v.displayType()
+            case "vm_display_device": _ = try v.displayDevice()
+            case "vm_display_port": _ = try v.displayPort()
+            case "vm_qemu_accel": _ = try v.qemuAccel()
+            case "vm_qemu_arch": _ = try v.qemuArch()
+            case "vm_qemu_params": _ = try v.qemuParams()
+            case "vm_storage_rwmode": _ = try v.rwMode()
+            case "vm_storage_hdd_interface": _ = try v.hddInterface()
+            case "vm_storage_hdd2_createsize": _ = try v.hdd(2).createsize()
+            case "vm_networking_iface1_mac": _ = try v.nic("1").mac()
+            default: Issue.record("no accessor for \(name)")
+            }
+        }
+        #expect(e?.subject == name)
+        #expect(e?.message.hasPrefix("'\(value)' (from \(Self.file):2): \(why)") == true, "\(String(describing: e))")
+        #expect(e?.code == .failure)
+    }
+
+    /// A bad value fails only the accessor that reads it: a module that is
+    /// off never trips over its settings.
+    @Test func validationIsLazy() throws {
+        let v = view([("vm_ram_size", "lots"), ("vm_display_type", "curses"), ("vm_storage_rwmode", "rx")])
+        #expect(try v.cpuCount() == 2)
+        #expect(try v.bootOrder() == "cd")
+        #expect(try v.hdd(1).createsize() == nil)
+        #expect(throws: VMToolsError.self) { try v.ramSize() }
+        // Built for real: without the ram, display and storage_hdd modules, the same settings build.
+        let s = Scratch()
+        var g = try resolver(s).loadGlobal()
+        g.settings.set("cfg_qemu_cmdprefix", "/usr/bin/qemu-system-", .commandLine("-o"))
+        var c = QemuCommand(settings: v.table, home: nil, global: g, environment: [:], accelerator: BuildCmdTests.tcg, dryRun: true)
+        try c.build([QemuModule.self, CpuModule.self, BootModule.self] as [any BuildCmdModule.Type])
+        #expect(c.argv.contains("-smp"))
+        #expect(throws: VMToolsError.self) { try c.build([RamModule.self] as [any BuildCmdModule.Type]) }
+    }
+
+    /// The same error through the binary, naming the VM's file and line.
+    @Test func vmupNamesTheFileAndLineOfABadValue() throws {
+        let cli = try CLI(Scratch())
+        try cli.scratch.write("web/vm.settings", "vm_name=web\nvm_cpu_type=max\nvm_cpu_count=many\n")
+        // An absolute QEMU is taken as written: the plan needs no QEMU installed.
+        let r = try cli.run("vmup", ["-n", "-o", "cfg_qemu_cmdprefix=/usr/bin/qemu-system-", cli.scratch.url("web")])
+        #expect(r.status == 1, "\(r.err)")
+        #expect(r.err.contains("vm_cpu_count: 'many' (from "), "\(r.err)")
+        #expect(r.err.contains("/web/vm.settings:3): expected a positive number"), "\(r.err)")
+        #expect(r.err.split(separator: "\n").count == 1, "\(r.err)")
+    }
+
+    /// Setting names live in the settings layer (Docs/ARCHITECTURE.md): any
+    /// other file names a setting through `SettingKey` or `VMSettings`, never
+    /// a literal. The bare prefixes `"vm_"` and `"cfg_"` (a setting's kind)
+    /// are fine anywhere.
+    @Test func settingNamesAreNotSpelledOutOutsideTheSettingsLayer() throws {
+        let allowed: [String: String] = [
+            "VMToolsCore/Settings/Defaults.swift": "the compiled-in defaults",
+            "VMToolsCore/Settings/VMSettings.swift": "the typed view and SettingKey",
+            "VMToolsCore/Settings/VMFileNames.swift": "the typed file names (cfg_file_*)",
+            "VMToolsCore/Settings/SettingsResolver.swift": "the resolver: precedence, cfg_include_userhome, eager cfg_limit_* checks",
+            "VMToolsCore/Settings/SettingsDocument.swift": "the writer: the order and grouping of a written vm.settings",
+            "VMToolsCore/Settings/VMSettingsFile.swift": "the vm.settings reader (vm_home may not be set in a file)",
+            "VMToolsCore/Settings/SettingsText.swift": "SettingName: the shapes of numbered setting names",
+        ]
+        let root = Repo.root + "/Sources/"
+        let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)
+        var offenders: [String] = []
+        var checked = 0
+        for target in ArchitectureTests.layers where target != "CSystem" {
+            for file in try ArchitectureTests.swiftFiles(in: target) {
+                let relative = String(file.dropFirst(root.count))
+                checked += 1
+                guard allowed[relative] == nil else { continue }
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+                where !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") && line.contains(literal) {
+                    offenders.append("\(relative):\(i + 1): \(line.trimmingCharacters(in: .whitespaces))")
+                }
+            }
+        }
+        #expect(checked > 90)
+        #expect(offenders.isEmpty, "use SettingKey or VMSettings:\n\(offenders.joined(separator: "\n"))")
+        for path in allowed.keys { #expect(FileManager.default.fileExists(atPath: root + path), "\(path) is gone: drop it from the list") }
+    }
+}
