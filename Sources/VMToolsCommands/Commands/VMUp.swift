@@ -60,7 +60,8 @@ public enum VMUpCommand: Command {
         // written, its run-time files go to its run-time directory.
         var runDirectory = home
         if !FileSystem.isWritable(home) {
-            guard vm.settings.value(SettingKey.rwMode) != VMSettings.DiskMode.rw.rawValue else {
+            // A bad rwmode is storage_hdd's to report, naming its file and line.
+            guard (try? VMSettings(vm.settings).rwMode()) != .rw else {
                 throw VMToolsError(.failure, home, "cannot start read-write: the VM home is not writable; start it with -s (snapshot) or -r (read-only disks)")
             }
             runDirectory = lock.lockDirectory
