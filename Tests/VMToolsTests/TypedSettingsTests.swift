@@ -52,6 +52,8 @@ import Testing
         #expect(v.verbosity == 2)
         #expect(v.nestingLimit == 100)
         #expect(v.waitLockSeconds == 10)
+        #expect(try v.moduleList("cfg_modules_clone") == ["networking_iface_mac", "storage_backend"])
+        #expect(try v.moduleList("vm_modules_buildcmd") == [])
     }
 
     @Test func eachKindOfValueParses() throws {
@@ -126,6 +128,7 @@ import Testing
         ("vm_storage_hdd_interface", "scsi", "expected ide or virtio"),
         ("vm_storage_hdd2_createsize", "40GB", "expected a size such as 512M, 40G or 1T"),
         ("vm_networking_iface1_mac", "01:00", ""),
+        ("vm_modules_buildcmd", "macos 'x", "not a properly quoted list of module names"),
     ])
     func aBadValueNamesTheSettingAndItsFileLine(_ name: String, _ value: String, _ why: String) throws {
         let v = view([("vm_cpu_type", "max"), (name, value)])
@@ -145,6 +148,7 @@ import Testing
             case "vm_storage_hdd_interface": _ = try v.hddInterface()
             case "vm_storage_hdd2_createsize": _ = try v.hdd(2).createsize()
             case "vm_networking_iface1_mac": _ = try v.nic("1").mac()
+            case "vm_modules_buildcmd": _ = try v.moduleList(name)
             default: Issue.record("no accessor for \(name)")
             }
         }

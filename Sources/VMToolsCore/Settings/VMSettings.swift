@@ -328,6 +328,15 @@ public struct VMSettings: Sendable {
     // MARK: vmtools (cfg_*)
 
     public var includeUserHome: Bool { yes(SettingKey.includeUserHome) }
+
+    /// A module list (`cfg_modules_*`, `vm_modules_buildcmd`): names in a quoted list.
+    public func moduleList(_ setting: String) throws -> [String] {
+        do {
+            return try ExtendedString.splitList(string(setting))
+        } catch {
+            throw invalid(setting, "not a properly quoted list of module names")
+        }
+    }
     public var qemuCommandPrefix: String { string(SettingKey.qemuCommandPrefix) }
     public var assumeYes: Bool { yes(SettingKey.assumeYes) }
     /// `cfg_ui_verbosity` (2 if unreadable).

@@ -80,11 +80,7 @@ public enum ModuleRegistry {
 
     /// The names a list setting holds.
     static func names(_ setting: String, in settings: SettingsTable) throws -> [String] {
-        do {
-            return try ExtendedString.splitList(settings.value(setting))
-        } catch {
-            throw VMToolsError(.failure, setting, "'\(settings.value(setting))' is not a list of module names")
-        }
+        try VMSettings(settings).moduleList(setting)
     }
 
     /// Resolves each name of a list to its implementation, in order.

@@ -9,7 +9,7 @@ public enum SerialModule: BuildCmdModule {
     public static let name = "serial"
 
     static func isEnabled(_ c: QemuCommand) -> Bool {
-        ((try? ExtendedString.splitList(c.global.settings.value(SettingKey.modulesBuildcmdList))) ?? []).contains(name)
+        ((try? c.global.typed.moduleList(SettingKey.modulesBuildcmdList)) ?? []).contains(name)
     }
 
     public static func build(_ c: inout QemuCommand) throws {
