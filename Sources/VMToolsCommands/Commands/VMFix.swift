@@ -113,6 +113,9 @@ public enum VMFixCommand: Command {
         /// once, not again as its children's parent (Benchmarks/README.md,
         /// scale).
         let locks: LockSet
+        /// Under -n, a child list read under its home's lock serves every
+        /// check until that lock goes: nothing changes it meanwhile.
+        var childLists: [String: (lock: HomeLock, list: ChildList)] = [:]
 
         init(global: GlobalConfig, console: Console, environment: [String: String], checkOnly: Bool, recursive: Bool) {
             self.global = global
@@ -289,11 +292,12 @@ public enum VMFixCommand: Command {
             do {
                 try locks.lock(home, whatFor: "checked when it is stopped")
                 var file = try readFile(home)
-                if deferrable, links, let parent = file.parent, !VMHome.isHome(parent, global: global),
+                let parentIsHome = links ? file.parent.map { VMHome.isHome($0, global: global) } : nil
+                if deferrable, let parent = file.parent, parentIsHome == false,
                    (try? renamedParent(home, missing: parent)) == nil {
                     return false
                 }
-                if links, try checkLinks(home, file, locks, tx) { file = try readFile(home) }
+                if links, try checkLinks(home, file, parentIsHome: parentIsHome == true, locks, tx) { file = try readFile(home) }
                 if storage { try checkStorage(home, file, tx) }
                 try Interrupt.check()
                 tx.commit()
@@ -309,15 +313,23 @@ public enum VMFixCommand: Command {
 
         func readFile(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(global.settingsPath(in: home)) }
 
+        mutating func childList(_ home: String, lock: HomeLock) throws -> ChildList {
+            guard checkOnly else { return try ChildList.read(home: home, global: global) }
+            if let c = childLists[home], c.lock === lock, lock.isHeld { return c.list }
+            let list = try ChildList.read(home: home, global: global)
+            childLists[home] = (lock, list)
+            return list
+        }
+
         /// Returns whether it changed the settings of `home`.
-        mutating func checkLinks(_ home: String, _ file: VMSettingsFile, _ locks: LockSet, _ tx: Transaction) throws -> Bool {
+        mutating func checkLinks(_ home: String, _ file: VMSettingsFile, parentIsHome: Bool, _ locks: LockSet, _ tx: Transaction) throws -> Bool {
             let relink = Relinker(global: global, tx: tx, environment: environment)
             var changed = false
             // 1. Our parent must list us.
             if let parent = file.parent {
-                if VMHome.isHome(parent, global: global) {
-                    try locks.lock(parent, allowRunning: true)
-                    if try !ChildList.read(home: parent, global: global).children.contains(home) {
+                if parentIsHome {
+                    let parentLock = try locks.lock(parent, allowRunning: true)
+                    if try !childList(parent, lock: parentLock).children.contains(home) {
                         issue("\(home): child link missing in its parent \(parent)")
                         if !checkOnly {
                             try relink.updateChildList(in: parent, remove: nil, add: home)
@@ -340,7 +352,7 @@ public enum VMFixCommand: Command {
                 }
             }
             // 2. Every child listed must exist and point back.
-            let list = try ChildList.read(home: home, global: global)
+            let list = try childList(home, lock: locks.lock(home))
             for child in list.children {
                 try Interrupt.check()
                 if VMHome.isHome(child, global: global) {
