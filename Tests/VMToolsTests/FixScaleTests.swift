@@ -50,16 +50,37 @@ import Testing
         defer { close(fd) }
         let console = Console(command: "vmfix", out: OutputStream(fd: fd), err: OutputStream(fd: fd))
         let context = Context(environment: ["HOME": s.url("home")], cwd: s.path, paths: s.paths, console: console)
-        let (status, listings) = FileSystem.countingListings {
-            VMTools.run(VMFixCommand.self, ["-rAn", s.url("tree")], context)
+        let ((status, listings), locks) = HomeLock.countingAcquisitions {
+            FileSystem.countingListings { VMTools.run(VMFixCommand.self, ["-rAn", s.url("tree")], context) }
         }
         let text = try String(contentsOfFile: log, encoding: .utf8)
         #expect(status == ExitCode.soft.rawValue, "\(text)")
         #expect(text.contains("\(lastVM): child link missing in its parent \(root)/c9/g9"), "\(text)")
         #expect(text.contains("    \(pidFile)\n"), "\(text)")
         #expect(listings <= directories.count, "\(listings) directory listings for \(directories.count) directories")
+        // Each VM locked once (not again as its children's parent), and
+        // shared: -n writes no lock link.
+        let vms = directories.count - 1
+        #expect(locks.exclusive == 0, "\(locks.exclusive) lock links written by vmfix -n")
+        #expect(locks.shared <= vms, "\(locks.shared) locks for \(vms) VMs")
         // -n changed nothing.
         #expect(try s.read("tree/root/c9/g9/" + childs).split(separator: "\n").count == 9)
         #expect(s.exists(String(pidFile.dropFirst(s.path.count + 1))))
+
+        // The repair locks each VM once too (its lock link, as always), and
+        // k8 once more for -d to remove its pid file.
+        let (repair, repairLocks) = HomeLock.countingAcquisitions {
+            VMTools.run(VMFixCommand.self, ["-rA", s.url("tree")], context)
+        }
+        let repaired = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(repair == ExitCode.soft.rawValue, "\(repaired)")
+        #expect(repaired.contains("lists \(lastVM) again"), "\(repaired)")
+        #expect(repairLocks.exclusive <= vms + 1 && repairLocks.shared == 0, "\(repairLocks) for \(vms) VMs")
+        #expect(try s.read("tree/root/c9/g9/" + childs).split(separator: "\n").count == 10)
+        #expect(!s.exists(String(pidFile.dropFirst(s.path.count + 1))))
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: s.url("tree")).filter { $0.hasSuffix(global.fileNames.lock) } == [])
+        let again = VMTools.run(VMFixCommand.self, ["-rAn", s.url("tree")], context)
+        let last = try String(contentsOfFile: log, encoding: .utf8).dropFirst(repaired.utf8.count)
+        #expect(again == ExitCode.success.rawValue && last.isEmpty, "\(last)")
     }
 }

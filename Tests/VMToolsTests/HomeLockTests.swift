@@ -124,6 +124,46 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("vm")) == [".vm.settings.lock"])
     }
 
+    /// A shared lock (vmfix -n): no link, readers together, writers kept
+    /// out and waited for.
+    @Test func sharedLocksWriteNoLinkAndKeepWritersOut() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        let g = try resolver(s).loadGlobal()
+        let dir = s.url("vm"), link = s.url("vm/.vm.settings.lock")
+        let reader = try HomeLock.acquire(dir, global: g, wait: 0, shared: true)
+        #expect(reader.isHeld && reader.isShared)
+        #expect(!FileSystem.lexists(link))
+        let second = try HomeLock.acquire(dir, global: g, wait: 0, shared: true)
+        #expect(second.isHeld)
+        #expect(expectError { _ = try HomeLock.acquire(dir, global: g, wait: 0.2) } != nil)
+        #expect(!FileSystem.lexists(link))
+        reader.release()
+        second.release()
+        #expect(!reader.isHeld)
+        let writer = try HomeLock.acquire(dir, global: g, wait: 0)
+        let e = expectError { _ = try HomeLock.acquire(dir, global: g, wait: 0.2, shared: true) }
+        #expect(e?.message.contains("process \(getpid())") == true)
+        writer.release()
+        // The original tool's lock is waited for, and left alone.
+        symlink(dir, link)
+        #expect(expectError { _ = try HomeLock.acquire(dir, global: g, wait: 0.2, shared: true) }?.message.contains("without owner information") == true)
+        #expect(FileSystem.readLink(link) == dir)
+        unlink(link)
+        // A stale lock of ours: nobody holds it, so a reader goes ahead and
+        // leaves it for vmfix -l.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        let stale = "\(dir)#\(p.processIdentifier)@\(FileSystem.hostName())"
+        symlink(stale, link)
+        let late = try HomeLock.acquire(dir, global: g, wait: 0, shared: true)
+        #expect(late.isHeld)
+        late.release()
+        #expect(FileSystem.readLink(link) == stale)
+    }
+
     @Test func refusesWhatCannotBeLocked() throws {
         let s = Scratch()
         let g = try resolver(s).loadGlobal()

@@ -95,6 +95,7 @@ public enum VMFixCommand: Command {
                 later.append(home)
             }
             for home in later { _ = fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: false) }
+            fixer.locks.releaseAll()
         }
         return fixer.status
     }
@@ -107,6 +108,25 @@ public enum VMFixCommand: Command {
         let recursive: Bool
         var foundIssue = false
         var internalError = false
+        /// The per-VM checks' locks: shared ones under -n. Each stays held
+        /// while the VMs below its directory are checked, so a VM is locked
+        /// once, not again as its children's parent (Benchmarks/README.md,
+        /// scale).
+        let locks: LockSet
+        /// Under -n, a child list read under its home's lock serves every
+        /// check until that lock goes: nothing changes it meanwhile.
+        var childLists: [String: (lock: HomeLock, list: ChildList)] = [:]
+
+        init(global: GlobalConfig, console: Console, environment: [String: String], checkOnly: Bool, recursive: Bool) {
+            self.global = global
+            self.console = console
+            self.environment = environment
+            self.checkOnly = checkOnly
+            self.recursive = recursive
+            locks = LockSet(global: global, console: console)
+            locks.readOnlyHomes = checkOnly
+            locks.shared = checkOnly
+        }
 
         var status: ExitCode { internalError ? .failure : foundIssue ? .soft : .success }
 
@@ -264,18 +284,21 @@ public enum VMFixCommand: Command {
 
         /// Returns false, having done nothing, for a deferrable VM whose parent is missing.
         mutating func checkVM(_ home: String, links: Bool, storage: Bool, deferrable: Bool) -> Bool {
-            if deferrable, links, let parent = try? readFile(home).parent, !VMHome.isHome(parent, global: global),
-               (try? renamedParent(home, missing: parent)) == nil {
-                return false
-            }
-            let locks = LockSet(global: global, console: console)
-            locks.readOnlyHomes = checkOnly
+            // Parents come first: only the locks of directories holding this
+            // one can serve again. The home itself is locked afresh, so that
+            // the running check is made.
+            locks.release { $0 == home || !FileSystem.isWithin(home, $0) }
             let tx = Transaction(anchor: home, environment: environment)
-            defer { locks.releaseAll() }
             do {
                 try locks.lock(home, whatFor: "checked when it is stopped")
-                if links { try checkLinks(home, locks, tx) }
-                if storage { try checkStorage(home, tx) }
+                var file = try readFile(home)
+                let parentIsHome = links ? file.parent.map { VMHome.isHome($0, global: global) } : nil
+                if deferrable, let parent = file.parent, parentIsHome == false,
+                   (try? renamedParent(home, missing: parent)) == nil {
+                    return false
+                }
+                if links, try checkLinks(home, file, parentIsHome: parentIsHome == true, locks, tx) { file = try readFile(home) }
+                if storage { try checkStorage(home, file, tx) }
                 try Interrupt.check()
                 tx.commit()
             } catch let e as VMToolsError {
@@ -290,13 +313,23 @@ public enum VMFixCommand: Command {
 
         func readFile(_ home: String) throws -> VMSettingsFile { try VMSettingsFile.read(global.settingsPath(in: home)) }
 
-        mutating func checkLinks(_ home: String, _ locks: LockSet, _ tx: Transaction) throws {
+        mutating func childList(_ home: String, lock: HomeLock) throws -> ChildList {
+            guard checkOnly else { return try ChildList.read(home: home, global: global) }
+            if let c = childLists[home], c.lock === lock, lock.isHeld { return c.list }
+            let list = try ChildList.read(home: home, global: global)
+            childLists[home] = (lock, list)
+            return list
+        }
+
+        /// Returns whether it changed the settings of `home`.
+        mutating func checkLinks(_ home: String, _ file: VMSettingsFile, parentIsHome: Bool, _ locks: LockSet, _ tx: Transaction) throws -> Bool {
             let relink = Relinker(global: global, tx: tx, environment: environment)
+            var changed = false
             // 1. Our parent must list us.
-            if let parent = try readFile(home).parent {
-                if VMHome.isHome(parent, global: global) {
-                    try locks.lock(parent, allowRunning: true)
-                    if try !ChildList.read(home: parent, global: global).children.contains(home) {
+            if let parent = file.parent {
+                if parentIsHome {
+                    let parentLock = try locks.lock(parent, allowRunning: true)
+                    if try !childList(parent, lock: parentLock).children.contains(home) {
                         issue("\(home): child link missing in its parent \(parent)")
                         if !checkOnly {
                             try relink.updateChildList(in: parent, remove: nil, add: home)
@@ -309,6 +342,7 @@ public enum VMFixCommand: Command {
                     if !checkOnly {
                         try locks.lock(newParent, allowRunning: true)
                         try relinkChild(home, to: newParent, from: parent, tx)
+                        changed = true
                         try relink.updateChildList(in: newParent, remove: oldEntry, add: home)
                         console.solved("\(home): parent path updated to \(newParent)")
                     }
@@ -318,7 +352,7 @@ public enum VMFixCommand: Command {
                 }
             }
             // 2. Every child listed must exist and point back.
-            let list = try ChildList.read(home: home, global: global)
+            let list = try childList(home, lock: locks.lock(home))
             for child in list.children {
                 try Interrupt.check()
                 if VMHome.isHome(child, global: global) {
@@ -347,6 +381,7 @@ public enum VMFixCommand: Command {
                     console.solved("\(home): child \(child) unregistered")
                 }
             }
+            return changed
         }
 
         /// A missing parent P of `home`: when the directory holding `home` is
@@ -386,8 +421,7 @@ public enum VMFixCommand: Command {
             try patch.write(to: child, global: global, tx)
         }
 
-        mutating func checkStorage(_ home: String, _ tx: Transaction) throws {
-            let file = try readFile(home)
+        mutating func checkStorage(_ home: String, _ file: VMSettingsFile, _ tx: Transaction) throws {
             var fixed: [String: String] = [:]
             for (name, value) in file.assignments where SettingName.isStorageBackend(name) && !value.isEmpty {
                 try Interrupt.check()

@@ -11,6 +11,8 @@ public final class LockSet {
     /// For a check that changes nothing: a home on read-only media is
     /// locked in its run-time directory (`HomeLock`).
     package var readOnlyHomes = false
+    /// For a check that changes nothing: shared locks, no links (`HomeLock`).
+    package var shared = false
 
     public init(global: GlobalConfig, console: Console) {
         self.global = global
@@ -23,7 +25,7 @@ public final class LockSet {
     public func lock(_ directory: String, whatFor: String? = nil, allowRunning: Bool = false) throws -> HomeLock {
         if let held = locks[directory] { return held }
         try Interrupt.check()
-        let lock = try HomeLock.acquire(directory, global: global, console: console, readOnlyHome: readOnlyHomes)
+        let lock = try HomeLock.acquire(directory, global: global, console: console, readOnlyHome: readOnlyHomes, shared: shared)
         if !allowRunning, let p = RunningState.process(home: directory, global: global) {
             lock.release()
             throw VMToolsError(.failure, directory, "is running (pid \(p.pid)); stop it first (vmdown)" + (whatFor.map { ", \($0)" } ?? ""))
@@ -45,6 +47,14 @@ public final class LockSet {
             locks.removeValue(forKey: dir)
             l.relocate(to: t(dir))
             locks[t(dir)] = l
+        }
+    }
+
+    /// Releases the locks on the directories `drop` names, keeping the others.
+    package func release(where drop: (String) -> Bool) {
+        for (dir, l) in locks where drop(dir) {
+            l.release()
+            locks.removeValue(forKey: dir)
         }
     }
 
