@@ -182,7 +182,11 @@ public enum RunningState {
     }
 
     public static func process(pidFile pidPath: String) -> QemuProcess? {
-        if let pid = PidFile.lockHolder(pidPath), let p = QemuProcess.read(pid: pid) { return p }
+        switch PidFile.probe(pidPath) {
+        case .absent: return nil
+        case let .lockedBy(pid): if let p = QemuProcess.read(pid: pid) { return p }
+        case .unlocked: break
+        }
         // No lock to see (an old QEMU, or a file system without POSIX locks):
         // fall back to the original's rule — the pid names a QEMU whose
         // -pidfile is this very file.
