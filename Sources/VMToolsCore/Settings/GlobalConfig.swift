@@ -1,7 +1,9 @@
 /// The global configuration after defaults, `<share>`, `<etc>`, `<user>` and
 /// the command line's `cfg_*` values.
 public struct GlobalConfig: Sendable {
-    public var settings: SettingsTable
+    public var settings: SettingsTable {
+        didSet { fileNames = VMFileNames(settings) }
+    }
     /// Configuration files actually read, in order.
     public var files: [String]
     /// Names a `-o` may set: the defaults and whatever a configuration file defines.
@@ -13,8 +15,17 @@ public struct GlobalConfig: Sendable {
     /// The settings, typed and validated (`VMSettings`): limits, prompts, the QEMU prefix.
     public var typed: VMSettings { VMSettings(settings) }
 
-    /// The names of the files in every VM home, typed.
-    public var fileNames: VMFileNames { VMFileNames(settings) }
+    /// The names of the files in every VM home, typed; stored, as every
+    /// path a command builds asks for them.
+    public private(set) var fileNames: VMFileNames
+
+    public init(settings: SettingsTable, files: [String], knownNames: Set<String>, paths: SystemPaths) {
+        self.settings = settings
+        self.files = files
+        self.knownNames = knownNames
+        self.paths = paths
+        fileNames = VMFileNames(settings)
+    }
 
     /// The settings file of the VM home `home`.
     public func settingsPath(in home: String) -> String { home.appendingPathComponent(fileNames.settings) }
