@@ -88,10 +88,10 @@ package enum SettingName {
         return ["_device", "_enable", "_mac", "_mode"].contains(String(suffix))
     }
 
-    /// `vm_storage_hdd<N>_(backend|createsize|enable)` and
+    /// `vm_storage_hdd<N>_(backend|createsize|enable|preallocation|size)` and
     /// `vm_storage_cdrom<N>_(backend|enable)`: drives are numbered without limit.
     static func isDriveSetting(_ s: String) -> Bool {
-        for (prefix, suffixes) in [("vm_storage_hdd", ["_backend", "_createsize", "_enable"]), ("vm_storage_cdrom", ["_backend", "_enable"])] where s.hasPrefix(prefix) {
+        for (prefix, suffixes) in [("vm_storage_hdd", ["_backend", "_createsize", "_enable", "_preallocation", "_size"]), ("vm_storage_cdrom", ["_backend", "_enable"])] where s.hasPrefix(prefix) {
             let rest = s.dropFirst(prefix.count)
             let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
             if !digits.isEmpty, suffixes.contains(String(rest.dropFirst(digits.count))) { return true }

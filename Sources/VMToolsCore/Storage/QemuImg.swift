@@ -50,9 +50,17 @@ extension QemuImg {
         }
     }
 
-    /// A new, empty qcow2 disk of `size` (`40G`).
-    public static func createDisk(_ path: String, size: String, environment: [String: String]) throws {
-        try run(["create", "-q", "-f", "qcow2", "--", path, size], subject: path, environment: environment, purpose: "cannot create the disk")
+    /// A new, empty qcow2 disk of `size` (`40G`); `preallocation` other than
+    /// `off` makes it thick (vm.settings(5)).
+    public static func createDisk(_ path: String, size: String, preallocation: String = "off", environment: [String: String]) throws {
+        let options = preallocation == "off" ? [] : ["-o", "preallocation=\(preallocation)"]
+        try run(["create", "-q", "-f", "qcow2"] + options + ["--", path, size], subject: path, environment: environment,
+                purpose: "cannot create the disk")
+    }
+
+    /// `qemu-img resize`: grows a disk to `bytes` (never called to shrink).
+    public static func grow(_ path: String, format: String, to bytes: Int, environment: [String: String]) throws {
+        try run(["resize", "-q", "-f", format, "--", path, String(bytes)], subject: path, environment: environment, purpose: "cannot grow the disk")
     }
 
     /// An empty qcow2 overlay on `backing`, with its format recorded.

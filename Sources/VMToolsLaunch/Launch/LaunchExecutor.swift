@@ -60,9 +60,10 @@ package struct LaunchExecutor {
         do {
             for f in plan.filesToRemove { try FileSystem.removeFile(f, sync: false) }
             for d in plan.disksToCreate {
-                try QemuImg.createDisk(d.path, size: d.size, environment: command.environment)
+                try QemuImg.createDisk(d.path, size: d.size, preallocation: d.preallocation, environment: command.environment)
                 createdFiles.append(d.path)
             }
+            try growDisks()
             for g in plan.generatedFiles where generating {
                 switch g.kind {
                 case .isoFromDirectory(let dir): try Self.makeISO(g.path, from: dir, environment: command.environment)
@@ -72,6 +73,16 @@ package struct LaunchExecutor {
         } catch {
             rollback()
             throw error
+        }
+    }
+
+    /// Grows the disks a size setting asks for. Not undone when a later step
+    /// fails: the disk has the size its setting names, and the next start
+    /// finds nothing to do.
+    private func growDisks() throws {
+        for g in plan.disksToGrow {
+            try QemuImg.grow(g.path, format: g.format, to: g.to, environment: command.environment)
+            console.notice("grew \(g.path) from \(LaunchPlan.DiskToGrow.text(g.from)) to \(LaunchPlan.DiskToGrow.text(g.to))")
         }
     }
 

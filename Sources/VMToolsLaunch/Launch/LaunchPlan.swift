@@ -10,6 +10,8 @@ public struct LaunchPlan: Sendable {
     public var notices: [String] = []
     /// Missing disks a createsize asks for (vm.settings(5)); never an existing file.
     public var disksToCreate: [DiskToCreate] = []
+    /// Existing disks a size setting grows before QEMU starts (vm.settings(5)).
+    public var disksToGrow: [DiskToGrow] = []
     /// Sockets a stopped QEMU left (it cannot remove a relative socket after
     /// it changed to /); the VM was checked not to be running.
     public var filesToRemove: [String] = []
@@ -32,12 +34,30 @@ public struct LaunchPlan: Sendable {
         public var size: String
         public var format = "qcow2"
         public var backing: String?
+        /// qemu-img's `preallocation`: `off` (thin) or thick.
+        public var preallocation = "off"
         /// How many notices come before its "created" line (the module
         /// order); where it is told, not what it is, so not compared.
         public var position = 0
 
         public static func == (a: Self, b: Self) -> Bool {
-            a.path == b.path && a.size == b.size && a.format == b.format && a.backing == b.backing
+            a.path == b.path && a.size == b.size && a.format == b.format && a.backing == b.backing && a.preallocation == b.preallocation
+        }
+    }
+
+    /// `qemu-img resize` of an existing disk, from its virtual size to a larger one.
+    public struct DiskToGrow: Equatable, Sendable {
+        public var path: String
+        public var format: String
+        public var from: Int
+        public var to: Int
+
+        /// `40G`, `512M`, or bytes: sizes as the settings write them.
+        public static func text(_ bytes: Int) -> String {
+            for (unit, shift) in [("T", 40), ("G", 30), ("M", 20)] where bytes % (1 << shift) == 0 && bytes >= 1 << shift {
+                return "\(bytes >> shift)\(unit)"
+            }
+            return "\(bytes) bytes"
         }
     }
 
@@ -86,11 +106,14 @@ public struct LaunchPlan: Sendable {
         disksToCreate.map(Self.wouldCreate) + otherDryRunLines
     }
 
-    static func wouldCreate(_ d: DiskToCreate) -> String { "would create \(d.path) (\(d.size))" }
+    static func wouldCreate(_ d: DiskToCreate) -> String {
+        "would create \(d.path) (\(d.size)" + (d.preallocation == "off" ? ")" : ", preallocation=\(d.preallocation))")
+    }
 
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale socket \($0)" }
+            + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
             + generatedFiles.map { g in
                 switch g.kind { case .isoFromDirectory(let dir): "would pack \(dir) into \(g.path) (an ISO for QEMU)" }
             }

@@ -1,5 +1,6 @@
 import VMToolsCore
-/// `boot`: `-boot order=…[,menu=on]`.
+/// `boot`: `-boot order=…[,menu=on]`, and a direct kernel boot (`-kernel`,
+/// `-initrd`, `-append`; vm.settings(5)) for images without a boot loader.
 public enum BootModule: BuildCmdModule {
     public static let name = "boot"
 
@@ -9,5 +10,10 @@ public enum BootModule: BuildCmdModule {
         if !order.isEmpty { parts.append("order=\(qemuEscape(order))") }
         if c.vm.bootMenu { parts.append("menu=on") }
         if !parts.isEmpty { c.append("-boot", parts.joined(separator: ",")) }
+        // Whole arguments, not option values: no comma doubling.
+        guard let direct = try c.vm.directBoot(home: c.home, environment: c.environment) else { return }
+        c.append("-kernel", direct.kernel)
+        if let initrd = direct.initrd { c.append("-initrd", initrd) }
+        if let append = direct.append { c.append("-append", append) }
     }
 }

@@ -68,14 +68,16 @@ public enum StorageHddModule: BuildCmdModule {
                 continue
             }
             var m = mode
+            let creating = !size.isEmpty && !FileSystem.exists(path)
+            if !creating, !b.isRemote, FileSystem.isRegularFile(path) { try planGrowth(&c, disk, path: path, mode: m ?? ceiling) }
             if (m ?? ceiling) == .rw, ceiling == .rw, !c.children.isEmpty {
                 throw VMToolsError(.failure, c.home ?? path, "has children (\(c.children.joined(separator: ", "))); start it with -s (snapshot) or -r (read-only) so their disks stay valid")
             }
             // A missing disk with a createsize is the executor's to make (Docs/vmup.1).
-            let creating = !size.isEmpty && !FileSystem.exists(path)
             if creating {
                 guard (m ?? ceiling) == .rw, ceiling == .rw else { throw c.invalid(keys.createsize, "a disk cannot be created in snapshot or read-only mode") }
-                c.plan.disksToCreate.append(.init(path: path, size: size, position: c.notices.count))
+                c.plan.disksToCreate.append(.init(path: path, size: try creationSize(c, disk, createsize: size),
+                                                  preallocation: try disk.preallocation().rawValue, position: c.notices.count))
             } else if !size.isEmpty {
                 // The original deleted and recreated the disk here: never.
                 c.notices.append("\(keys.createsize)=\(size) ignored: \(path) exists and is kept")

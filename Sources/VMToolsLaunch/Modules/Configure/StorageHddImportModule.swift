@@ -30,12 +30,13 @@ public enum StorageHddImportModule: ConfigureModule {
             if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
             // Never the source itself: it exists, so it is never free.
             let dest = FileSystem.newPath(in: dir, base: base, suffix: ".qcow2")
-            try convert(source, isOVA: isOVA, to: dest, &c)
+            try convert(source, isOVA: isOVA, to: dest, preallocation: try c.vm.hdd(n).preallocation(), &c)
             c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
         }
     }
 
-    static func convert(_ source: String, isOVA: Bool, to dest: String, _ c: inout Configuration) throws {
+    static func convert(_ source: String, isOVA: Bool, to dest: String, preallocation: VMSettings.Drive.Preallocation = .off,
+                        _ c: inout Configuration) throws {
         let qemuImg = try QemuImg.executable(source, environment: c.environment, purpose: "cannot convert")
         var input = source
         var extraction: String?
@@ -47,6 +48,8 @@ public enum StorageHddImportModule: ConfigureModule {
         }
         var args = ["convert", "-O", "qcow2"]
         if c.vm.qemuCompress { args.append("-c") }
+        // A compressed image cannot be preallocated: compression wins.
+        else if preallocation != .off { args += ["-o", "preallocation=\(preallocation.rawValue)"] }
         args += ["--", input, dest]
         c.console.progress("converting \(source) to \(dest)")
         let r = try Subprocess(qemuImg, args).run()
