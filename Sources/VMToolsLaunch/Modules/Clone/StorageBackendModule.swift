@@ -15,7 +15,8 @@ import Glibc
 ///
 /// An image whose backing file was itself copied in this operation (a
 /// recursive copy) is re-pointed at that copy. Backing formats are always
-/// recorded (QEMU ≥ 6.1 refuses a backing file without one).
+/// recorded (QEMU ≥ 6.1 refuses a backing file without one). The kernel
+/// and initrd of a direct kernel boot go with the disks (`cloneBootFiles`).
 public enum StorageBackendModule: CloneModule {
     public static let name = "storage_backend"
 
@@ -66,6 +67,7 @@ public enum StorageBackendModule: CloneModule {
                 c.override(setting, prefix + dest)
             }
         }
+        try cloneBootFiles(&c)
     }
 
     static func requireImage(_ path: String, _ setting: String, _ c: CloneJob) throws {
