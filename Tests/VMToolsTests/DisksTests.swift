@@ -107,25 +107,36 @@ import Testing
         let snap = try cli.run("vmup", ["-n", "-s", home])
         #expect(snap.status == 0 && snap.err.contains("vm_storage_hdd1_size=64M not applied: \(home)/disk.qcow2 is used in snapshot mode"), "\(snap.err)")
         #expect(!snap.err.contains("would grow"))
+
+        // Beside a createsize, a new disk is made with the larger size.
+        let both = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd2_createsize=32M", "-o", "vm_storage_hdd2_size=48M",
+                                        "-o", "vm_storage_hdd2_preallocation=metadata", home])
+        #expect(both.err.contains("vmup: NOTICE: would create \(home)/hdd2.qcow2 (48M, preallocation=metadata)\n"), "\(both.err)")
+        let under = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd2_createsize=32M", "-o", "vm_storage_hdd2_size=16M", home])
+        #expect(under.status == 1 && under.err.contains("vm_storage_hdd2_size: '16M' (from command line (-o)): smaller than vm_storage_hdd2_createsize=32M"),
+                "\(under.err)")
     }
 
     @Test(.requires("qemu-img")) func aDiskWithForksIsNotGrownButAForksOwnOverlayIs() throws {
         let s = Scratch()
         let cli = try CLI(s)
-        let base = try makeVM(s, "base", "vm_storage_hdd1_size=16M")
+        let base = try makeVM(s, "base", "vm_storage_hdd1_size=32M")
         let fork = try cli.run("vmfork", [base, s.url("fork")])
         try #require(fork.status == 0, "\(fork.err)")
         let overlay = try #require(try FileManager.default.contentsOfDirectory(atPath: s.url("fork")).first { $0.hasSuffix(".qcow2") })
 
         // The fork inherits the size; growing it touches its overlay only.
-        let child = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd1_size=32M", s.url("fork")])
+        let child = try cli.run("vmup", ["-n", s.url("fork")])
         #expect(child.status == 0, "\(child.err)")
         #expect(child.err.contains("would grow \(s.url("fork/\(overlay)")) from 16M to 32M"), "\(child.err)")
         #expect(!child.err.contains("would grow \(base)"), "\(child.err)")
 
-        let parent = try cli.run("vmup", ["-n", "-s", "-o", "vm_storage_hdd1_size=32M", base])
+        let parent = try cli.run("vmup", ["-n", base])
         #expect(parent.status == 1)
-        #expect(parent.err.contains("vmup: ERROR: vm_storage_hdd1_size: '32M' (from command line (-o)): cannot grow \(base)/disk.qcow2: the fork \(s.url("fork")) uses it as its backing file"),
+        // With -s the base is not written: a notice, and it starts.
+        let snap = try cli.run("vmup", ["-n", "-s", base])
+        #expect(snap.status == 0 && snap.err.contains("not applied"), "\(snap.err)")
+        #expect(parent.err.contains("vmup: ERROR: vm_storage_hdd1_size: '32M' (from \(base)/vm.settings:4): cannot grow \(base)/disk.qcow2: the fork \(s.url("fork")) uses it as its backing file"),
                 "\(parent.err)")
     }
 

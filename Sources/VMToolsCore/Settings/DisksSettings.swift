@@ -20,7 +20,8 @@ extension VMSettings {
 
     /// The direct kernel boot, nil when no kernel is set. Relative paths are
     /// taken from the home whose `vm.settings` set them (a fork inherits its
-    /// parent's kernel), else from `home`, as storage backends are.
+    /// parent's kernel), else from `home` (a bare boot: the current
+    /// directory), as storage backends are.
     public func directBoot(home: String?, environment: [String: String]) throws -> DirectBoot? {
         let kernel = table.value(SettingKey.bootKernel), initrd = table.value(SettingKey.bootInitrd)
         let append = table.value(SettingKey.bootAppend)
@@ -40,7 +41,7 @@ extension VMSettings {
 
     /// The path a boot file setting names, absolute.
     public func bootPath(_ name: String, home: String?, environment: [String: String]) -> String {
-        var base = home
+        var base = home ?? FileSystem.currentDirectory()
         if case let .vmFile(path, _, _)? = table.provenance(name) { base = path.deletingLastPathComponent }
         return StorageBackend(table.value(name)).path(home: base, environment: environment)
     }

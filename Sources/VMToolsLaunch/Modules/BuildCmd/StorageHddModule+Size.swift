@@ -30,12 +30,13 @@ extension StorageHddModule {
         if wanted < current {
             throw c.invalid(key, "\(path) is \(text(current)), larger than \(text(wanted)); a disk is never shrunk")
         }
-        if let fork = dependentFork(of: path, children: c.children, global: c.global, environment: c.environment) {
-            throw c.invalid(key, "cannot grow \(path): the fork \(fork) uses it as its backing file")
-        }
+        // Not grown in snapshot or read-only mode, so a base with forks still starts with -s.
         guard mode == .rw else {
             c.notices.append("\(key)=\(want) not applied: \(path) is used in \(mode == .snap ? "snapshot" : "read-only") mode")
             return
+        }
+        if let fork = dependentFork(of: path, children: c.children, global: c.global, environment: c.environment) {
+            throw c.invalid(key, "cannot grow \(path): the fork \(fork) uses it as its backing file")
         }
         c.plan.disksToGrow.append(.init(path: path, format: format, from: current, to: wanted))
     }
