@@ -167,6 +167,16 @@ import Testing
         #expect(!s.exists("bad"))
     }
 
+    @Test(.requires("qemu-img")) func aConvertedImageIsPreallocatedToo() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        #expect(try Subprocess(Self.qemuImg, ["create", "-q", "-f", "vmdk", s.url("img.vmdk"), "32M"]).run().status == 0)
+        let r = try cli.run("vmup", ["-n", "-y", "-o", "vm_display_type=none", "-o", "vm_storage_hdd1_preallocation=full", s.url("img.vmdk")])
+        #expect(r.status == 0, "\(r.err)")
+        let info = try QemuImg.info(s.url("img.qcow2"), backingChain: false, environment: ["PATH": "/usr/bin:/bin"])
+        #expect(try #require(info["actual-size"]?.numberValue) >= Double(32 << 20))
+    }
+
     // MARK: clones
 
     @Test(.requires("qemu-img")) func forksUseTheParentsKernelAndCopiesTakeTheirOwn() throws {
