@@ -108,6 +108,10 @@ import Testing
         #expect(snap.status == 0 && snap.err.contains("vm_storage_hdd1_size=64M not applied: \(home)/disk.qcow2 is used in snapshot mode"), "\(snap.err)")
         #expect(!snap.err.contains("would grow"))
 
+        let remote = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd1_backend=nbd:127.0.0.1:10809", home])
+        #expect(remote.status == 1 && remote.err.contains("vm_storage_hdd1_size: '64M' (from \(home)/vm.settings:4): a remote disk cannot be grown"),
+                "\(remote.err)")
+
         // Beside a createsize, a new disk is made with the larger size.
         let both = try cli.run("vmup", ["-n", "-o", "vm_storage_hdd2_createsize=32M", "-o", "vm_storage_hdd2_size=48M",
                                         "-o", "vm_storage_hdd2_preallocation=metadata", home])

@@ -53,6 +53,7 @@ public enum StorageHddModule: BuildCmdModule {
             let setting = disk.backend.isEmpty ? keys.createsize : keys.backend
             if b.isRemote {
                 if !size.isEmpty { throw c.invalid(keys.createsize, "a remote disk cannot be created") }
+                if try disk.size() != nil { throw c.invalid(keys.size, "a remote disk cannot be grown") }
                 let lower = b.location.lowercased()
                 let m = mode ?? (lower.hasPrefix("iscsi://") || lower.hasPrefix("nbd:") ? ceiling : (ceiling == .ro ? .ro : .snap))
                 try emit(&c, file: b.location, format: nil, index: index, mode: m, bus: bus)
@@ -61,6 +62,7 @@ public enum StorageHddModule: BuildCmdModule {
             let path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
             if FileSystem.isDirectory(path) {
                 if !size.isEmpty { throw c.invalid(keys.createsize, "a shared directory cannot be created") }
+                if try disk.size() != nil { throw c.invalid(keys.size, "a shared directory cannot be grown") }
                 let m = mode ?? .ro
                 if m == .snap { throw c.invalid(keys.backend, "a shared directory cannot be used in snapshot mode; use rw: or ro:") }
                 let file = m == .rw ? "fat:rw:\(path)" : "fat:\(path)"
@@ -69,7 +71,7 @@ public enum StorageHddModule: BuildCmdModule {
             }
             var m = mode
             let creating = !size.isEmpty && !FileSystem.exists(path)
-            if !creating, !b.isRemote, FileSystem.isRegularFile(path) { try planGrowth(&c, disk, path: path, mode: m ?? ceiling) }
+            if !creating, FileSystem.exists(path) { try planGrowth(&c, disk, path: path, mode: m ?? ceiling) }
             if (m ?? ceiling) == .rw, ceiling == .rw, !c.children.isEmpty {
                 throw VMToolsError(.failure, c.home ?? path, "has children (\(c.children.joined(separator: ", "))); start it with -s (snapshot) or -r (read-only) so their disks stay valid")
             }
