@@ -58,7 +58,7 @@ import Testing
         #expect(String(letters) == "acdefhmnpqtux")
         #expect(letters == letters.sorted())
         #expect(Set(VMPsCommand.fields.map(\.header)).count == letters.count)
-        #expect(VMPsCommand.fields.map(\.jsonKey) == ["accelerator", "cpu_percent", "display", "argv", "home", "memory_kb", "name",
+        #expect(VMPsCommand.fields.map(\.jsonKey) == ["accelerator", "cpu_percent", "display", "argv", "forwards", "home", "memory_kb", "name",
                                                     "pid", "monitor", "uptime_seconds", "user", "rss_kb"])
         #expect(VMPsCommand.fields.filter(\.numeric).map(\.letter) == ["c", "m", "t", "x"])
         // The -o help names the letters the table has.
