@@ -217,7 +217,8 @@ package struct LaunchExecutor {
         for f in forwards { console.notice("\(name): forwarding \(f.description)") }
         guard let f = forwards.first(where: { $0.proto == "tcp" && $0.guestPort == 22 }) else { return }
         sshEndpoint = (f.connectAddress, f.hostPort)
-        guard let ssh, let home = ssh.home else { return }
+        // A read-only home (Docs/vmup.1) gets none.
+        guard let ssh, let home = ssh.home, FileSystem.isWritable(home) else { return }
         let config = SSHConfig(name: ssh.name, home: home, address: f.connectAddress, port: f.hostPort,
                                user: ssh.user, identityFile: ssh.identityFile, instanceID: ssh.instanceID)
         do {
