@@ -196,6 +196,48 @@ import Testing
         try GuestWait.waitForSSH(vm: "/vms/web", address: "127.0.0.1", port: ssh.port, seconds: 5, console: console)
     }
 
+    /// Progress is a dots line on stderr at a terminal, and nothing in a pipe.
+    @Test func theWaitShowsProgressOnlyAtATerminal() throws {
+        let silent = try Listener(banner: nil)
+        // Glibc's Swift module lacks the pty calls (they need _XOPEN_SOURCE).
+        let libc = dlopen(nil, RTLD_NOW)
+        typealias IntCall = @convention(c) (Int32) -> Int32
+        typealias NameCall = @convention(c) (Int32) -> UnsafeMutablePointer<CChar>?
+        let openpt = unsafeBitCast(dlsym(libc, "posix_openpt"), to: IntCall.self)
+        let grant = unsafeBitCast(dlsym(libc, "grantpt"), to: IntCall.self)
+        let unlock = unsafeBitCast(dlsym(libc, "unlockpt"), to: IntCall.self)
+        let name = unsafeBitCast(dlsym(libc, "ptsname"), to: NameCall.self)
+        let master = openpt(O_RDWR | O_NOCTTY)
+        try #require(master >= 0 && grant(master) == 0 && unlock(master) == 0)
+        defer { close(master) }
+        let path = try #require(name(master).map { String(cString: $0) })
+        let slave = open(path, O_RDWR | O_NOCTTY)
+        try #require(slave >= 0)
+        defer { close(slave) }
+        var pipeFDs: [Int32] = [0, 0]
+        try #require(pipe(&pipeFDs) == 0)
+        defer { close(pipeFDs[0]) }
+        for (fd, terminal) in [(slave, true), (pipeFDs[1], false)] {
+            let console = Console(command: "vmup", out: OutputStream(fd: -1), err: OutputStream(fd: fd))
+            _ = expectError { try GuestWait.waitForSSH(vm: "web", address: "127.0.0.1", port: silent.port, seconds: 1, console: console) }
+            if !terminal { close(fd) }
+            let source = terminal ? master : pipeFDs[0]
+            var text = ""
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var pfd = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
+            while poll(&pfd, 1, 200) > 0, pfd.revents & Int16(POLLIN) != 0 {
+                let n = read(source, &buf, buf.count)
+                guard n > 0 else { break }
+                text += String(decoding: buf[..<n], as: UTF8.self)
+            }
+            if terminal {
+                #expect(text.contains("\rvmup: web: waiting for SSH on 127.0.0.1:\(silent.port) ."), "\(text)")
+            } else {
+                #expect(text == "", "\(text)")
+            }
+        }
+    }
+
     @Test func vmupWaitNeedsAnSSHForward() throws {
         let s = Scratch()
         let cli = try CLI(s)

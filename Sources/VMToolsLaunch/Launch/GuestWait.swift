@@ -17,15 +17,15 @@ package enum GuestWait {
         let label = "\(console.command): \(vm.escapingControlCharacters): waiting for SSH on \(address):\(port)"
         defer { if tty { console.err.write("\n"); console.err.flush() } }
         while true {
+            if tty {
+                console.err.write("\r\(label) " + String(repeating: ".", count: Int(SystemClock.now() - start) % 4 + 1) + "    ")
+                console.err.flush()
+            }
             if hasSSHBanner(address: address, port: port, timeout: min(3, max(0.2, deadline - SystemClock.now()))) {
                 if tty { console.err.write("\r\(label) ... ready after \(Int(SystemClock.now() - start)) s") }
                 return
             }
             if SystemClock.now() >= deadline { break }
-            if tty {
-                console.err.write("\r\(label) " + String(repeating: ".", count: Int(SystemClock.now() - start) % 4 + 1) + "    ")
-                console.err.flush()
-            }
             SystemClock.sleep(min(0.5, max(0, deadline - SystemClock.now())))
         }
         throw VMToolsError(.failure, vm, "the guest's SSH server did not answer on \(address):\(port) within \(seconds) s (cfg_limit_waitguest); the VM keeps running")
