@@ -2,7 +2,7 @@
 
 _vmtools_flags() {
     case "$1" in
-        vmup) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z --help --version' ;;
+        vmup) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -w -y -z --help --version' ;;
         vmcreate) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z --help --version' ;;
         vmdown) echo '-a -h -k -p -q -s -t -v -w --help --version' ;;
         vmps) echo '-a -d -h -j -n -o -p -q -r -s -u -v --help --version' ;;
@@ -99,7 +99,7 @@ _vmtools() {
     fi
     case "$(_vmtools_argument_of "$cmd" "$prev")" in
         setting) compopt -o nospace 2>/dev/null
-            COMPREPLY=($(compgen -W 'cfg_include_userhome= cfg_qemu_cmdprefix= cfg_file_childs= cfg_file_lock= cfg_file_pid= cfg_file_monitor= cfg_file_qmp= cfg_file_serial= cfg_file_tmpdir= cfg_file_vmsettings= cfg_limit_nesting= cfg_limit_waitlock= cfg_modules_clone= cfg_modules_buildcmd= cfg_modules_configure_templates= cfg_modules_configure_settings= cfg_ui_assumeyes= cfg_ui_verbosity= vm_name= vm_boot_order= vm_boot_menu= vm_boot_kernel= vm_boot_initrd= vm_boot_append= vm_cpu_count= vm_cpu_type= vm_display_device= vm_display_iface= vm_display_port= vm_display_portmin= vm_display_type= vm_keyboard_mapping= vm_macos_osk= vm_modules_buildcmd= vm_networking_default_device= vm_networking_default_mac= vm_networking_default_mode= vm_qemu_accel= vm_qemu_arch= vm_qemu_compress= vm_qemu_daemonize= vm_qemu_params= vm_qemu_shutdown_timeout= vm_ram_size= vm_serial_log= vm_storage_cdrom1_backend= vm_storage_cdrom1_enable= vm_storage_cdrom2_backend= vm_storage_cdrom2_enable= vm_storage_hdd1_backend= vm_storage_hdd1_createsize= vm_storage_hdd1_enable= vm_storage_hdd1_preallocation= vm_storage_hdd1_size= vm_storage_hdd2_backend= vm_storage_hdd2_createsize= vm_storage_hdd2_enable= vm_storage_hdd2_preallocation= vm_storage_hdd2_size= vm_storage_hdd_interface= vm_storage_rwmode=' -- "$cur")); return ;;
+            COMPREPLY=($(compgen -W 'cfg_include_userhome= cfg_qemu_cmdprefix= cfg_file_childs= cfg_file_lock= cfg_file_pid= cfg_file_monitor= cfg_file_qmp= cfg_file_serial= cfg_file_tmpdir= cfg_file_vmsettings= cfg_limit_nesting= cfg_limit_waitguest= cfg_limit_waitlock= cfg_modules_clone= cfg_modules_buildcmd= cfg_modules_configure_templates= cfg_modules_configure_settings= cfg_ui_assumeyes= cfg_ui_verbosity= vm_name= vm_boot_order= vm_boot_menu= vm_boot_kernel= vm_boot_initrd= vm_boot_append= vm_cpu_count= vm_cpu_type= vm_display_device= vm_display_iface= vm_display_port= vm_display_portmin= vm_display_type= vm_keyboard_mapping= vm_macos_osk= vm_modules_buildcmd= vm_networking_default_device= vm_networking_default_mac= vm_networking_default_mode= vm_qemu_accel= vm_qemu_arch= vm_qemu_compress= vm_qemu_daemonize= vm_qemu_params= vm_qemu_shutdown_timeout= vm_ram_size= vm_serial_log= vm_storage_cdrom1_backend= vm_storage_cdrom1_enable= vm_storage_cdrom2_backend= vm_storage_cdrom2_enable= vm_storage_hdd1_backend= vm_storage_hdd1_createsize= vm_storage_hdd1_enable= vm_storage_hdd1_preallocation= vm_storage_hdd1_size= vm_storage_hdd2_backend= vm_storage_hdd2_createsize= vm_storage_hdd2_enable= vm_storage_hdd2_preallocation= vm_storage_hdd2_size= vm_storage_hdd_interface= vm_storage_rwmode=' -- "$cur")); return ;;
         template) _vmtools_list "$cur" templates; return ;;
         file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")); return ;;

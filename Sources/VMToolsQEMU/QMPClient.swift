@@ -16,8 +16,10 @@ public final class QMPClient {
 
     /// Runs a command; events that arrive meanwhile are skipped.
     @discardableResult
-    public func execute(_ command: String, timeout: Double = 5) throws -> JSON {
-        try socket.send(JSON.object([("execute", .string(command))]).serialized(pretty: false) + "\n")
+    public func execute(_ command: String, arguments: [(String, JSON)]? = nil, timeout: Double = 5) throws -> JSON {
+        var request: [(String, JSON)] = [("execute", .string(command))]
+        if let arguments { request.append(("arguments", .object(arguments))) }
+        try socket.send(JSON.object(request).serialized(pretty: false) + "\n")
         let deadline = SystemClock.now() + timeout
         while true {
             let line = try socket.read(until: "\n", timeout: max(0.1, deadline - SystemClock.now()))

@@ -54,7 +54,7 @@ cp "$here/init" root/init
 chmod 755 root/init root/bin/busybox
 depmod -b kernel "$kver"
 for m in scsi_common scsi_mod libata ata_piix sd_mod cdrom sr_mod virtio_ring virtio virtio_pci_modern_dev \
-         virtio_pci_legacy_dev virtio_pci virtio_blk virtio_scsi button evdev qemu_fw_cfg; do
+         virtio_pci_legacy_dev virtio_pci virtio_blk virtio_scsi button evdev qemu_fw_cfg virtio_net; do
     modprobe -d kernel -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r ko; do
     cp "$ko" root/lib/modules/

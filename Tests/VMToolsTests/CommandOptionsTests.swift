@@ -55,14 +55,14 @@ import Testing
 
     @Test func vmpsFieldsAreOneTable() throws {
         let letters = VMPsCommand.fields.map(\.letter)
-        #expect(String(letters) == "acdehmnpqtux")
+        #expect(String(letters) == "acdefhmnpqtux")
         #expect(letters == letters.sorted())
         #expect(Set(VMPsCommand.fields.map(\.header)).count == letters.count)
-        #expect(VMPsCommand.fields.map(\.jsonKey) == ["accelerator", "cpu_percent", "display", "argv", "home", "memory_kb", "name",
+        #expect(VMPsCommand.fields.map(\.jsonKey) == ["accelerator", "cpu_percent", "display", "argv", "forwards", "home", "memory_kb", "name",
                                                     "pid", "monitor", "uptime_seconds", "user", "rss_kb"])
         #expect(VMPsCommand.fields.filter(\.numeric).map(\.letter) == ["c", "m", "t", "x"])
         // The -o help names the letters the table has.
-        #expect(VMPsCommand.spec.option("o")?.help.contains("acdehmnpqtux") == true)
+        #expect(VMPsCommand.spec.option("o")?.help.contains("acdefhmnpqtux") == true)
 
         let o = try VMPsCommand.Options(parse(VMPsCommand.self, ["-r", "-o", "xan", "-s", "Tn"]))
         #expect(o.fields.map(\.header) == ["RSS KB", "ACCEL", "NAME"])
@@ -73,7 +73,7 @@ import Testing
         #expect(d.json)
         #expect(try VMPsCommand.Options(parse(VMPsCommand.self, ["-u", "root"])).selection == .users)
         #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-n", "-s", "p"])) }?.message == "-n cannot be combined with -o or -s")
-        #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-o", "pz"])) }?.message == "-o pz: fields are letters of acdehmnpqtux")
+        #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-o", "pz"])) }?.message == "-o pz: fields are letters of acdefhmnpqtux")
         #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-d"])) }?.message == "-d needs at least one operand")
     }
 

@@ -201,6 +201,7 @@ import Testing
             "VMToolsCore/Settings/SettingsDocument.swift": "the writer: the order and grouping of a written vm.settings",
             "VMToolsCore/Settings/VMSettingsFile.swift": "the vm.settings reader (vm_home may not be set in a file)",
             "VMToolsCore/Settings/SettingsText.swift": "SettingName: the shapes of numbered setting names",
+            "VMToolsCore/Settings/ForwardSettings.swift": "SettingKey of forwards, cfg_limit_waitguest and what ssh.config reads",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)

@@ -164,8 +164,25 @@ public enum VMInfoCommand: Command {
             lines.append("Name: \(vm.name)")
             lines.append("State: \(state)")
         }
+        if let running { lines += reachLines(vm, running) }
         lines.append("")
         return lines
+    }
+
+    /// A running VM's forwards with their real ports, and the ssh line
+    /// when vmup wrote its ssh.config (vminfo(1)).
+    static func reachLines(_ vm: ResolvedVM, _ running: QemuProcess) -> [String] {
+        guard running.hasForwards else { return [] }
+        guard let forwards = running.liveForwards(home: vm.home) else { return ["Forward: ? (QEMU does not answer)"] }
+        var lines = forwards.map { "Forward: \($0.description)" }
+        if let line = sshLine(vm, forwards) { lines.append("SSH: \(line)") }
+        return lines
+    }
+
+    static func sshLine(_ vm: ResolvedVM, _ forwards: [LiveForward]) -> String? {
+        guard forwards.contains(where: { $0.proto == "tcp" && $0.guestPort == 22 }),
+              FileSystem.isRegularFile(vm.home.appendingPathComponent(SSHConfig.fileName)) else { return nil }
+        return SSHConfig.command(home: vm.home, name: vm.name)
     }
 
     /// Space used by the regular files directly in the home (not sub-directories,
@@ -330,6 +347,9 @@ public enum VMInfoCommand: Command {
             state += [("accelerator", .string(p.accelerator)), ("display", .string(p.liveDisplay(home: vm.home))), ("monitor", .string(p.monitorSocket(home: vm.home))),
                       ("user", .string(p.user)), ("memory_kb", .number(Double(p.vszKB))),
                       ("cpu_percent", .number((p.cpuPercent * 100).rounded() / 100))]
+            let forwards = p.liveForwards(home: vm.home)
+            state += [("forwards", forwards.map { .array($0.map(\.json)) } ?? .null),
+                      ("ssh", forwards.flatMap { sshLine(vm, $0) }.map { .string($0) } ?? .null)]
         }
         func origin(_ p: Provenance) -> [(String, JSON)] {
             var o: [(String, JSON)] = [("source", .string(p.layer))]

@@ -40,6 +40,14 @@ public enum VMPsCommand: Command {
         var text: @Sendable (QemuProcess, _ pidName: String) -> String
         /// The JSON value when it is not the text (a number, an array); nil for the text, or null when empty.
         var json: (@Sendable (QemuProcess) -> JSON)? = nil
+        /// Same, for a value asked from the VM (its sockets are in its home).
+        var liveJSON: (@Sendable (QemuProcess, _ pidName: String) -> JSON)? = nil
+    }
+
+    /// `tcp:127.0.0.1:34313->22 …`, asked over QMP; `?` when QEMU does not answer.
+    static func forwardsText(_ p: QemuProcess, _ pidName: String) -> String {
+        guard let list = p.liveForwards(home: p.home(pidFile: pidName)) else { return "?" }
+        return list.map(\.description).joined(separator: " ")
     }
 
     /// Every field, in letter order (the order of the JSON keys).
@@ -50,6 +58,8 @@ public enum VMPsCommand: Command {
         Field(letter: "d", header: "DISPLAY", jsonKey: "display", text: { p, pidName in p.liveDisplay(home: p.home(pidFile: pidName)) }),
         Field(letter: "e", header: "COMMAND-LINE", jsonKey: "argv",
               text: { p, _ in p.argv.map(shellQuote).joined(separator: " ") }, json: { .array($0.argv.map { .string($0) }) }),
+        Field(letter: "f", header: "FORWARDS", jsonKey: "forwards", text: forwardsText,
+              liveJSON: { p, pidName in p.liveForwards(home: p.home(pidFile: pidName)).map { .array($0.map(\.json)) } ?? .null }),
         Field(letter: "h", header: "HOME", jsonKey: "home", text: { p, pidName in p.home(pidFile: pidName) ?? "" }),
         Field(letter: "m", header: "MEM KB", jsonKey: "memory_kb", numeric: true,
               text: { p, _ in String(p.vszKB) }, json: { .number(Double($0.vszKB)) }),
@@ -187,6 +197,7 @@ public enum VMPsCommand: Command {
 
     static func jsonValue(_ f: Field, _ p: QemuProcess, _ pidName: String) -> JSON {
         if let json = f.json { return json(p) }
+        if let json = f.liveJSON { return json(p, pidName) }
         let v = f.text(p, pidName)
         return v.isEmpty ? .null : .string(v)
     }

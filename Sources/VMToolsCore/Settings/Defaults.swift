@@ -13,6 +13,7 @@ public enum Defaults {
         ("cfg_file_tmpdir", "vmtools-backup.XXXXXXXXXX"),
         ("cfg_file_vmsettings", "vm.settings"),
         ("cfg_limit_nesting", "100"),
+        ("cfg_limit_waitguest", "300"),
         ("cfg_limit_waitlock", "10"),
         ("cfg_modules_clone", "networking_iface_mac storage_backend"),
         ("cfg_modules_buildcmd", "qemu boot cpu display keyboard monitor qmp serial name networking ram storage_cdrom storage_hdd"),

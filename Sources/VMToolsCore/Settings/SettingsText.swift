@@ -78,14 +78,14 @@ package enum SettingName {
         (s.hasASCIIPrefix("vm_") && isSafe(s.dropFirst(3))) || (s.hasASCIIPrefix("cfg_") && isSafe(s.dropFirst(4)))
     }
 
-    /// `vm_networking_iface<N>_(device|enable|mac|mode)`, anchored at both ends.
+    /// `vm_networking_iface<N>_(device|enable|forward|mac|mode)`, anchored at both ends.
     package static func isInterfaceSetting(_ s: String) -> Bool {
         guard s.hasPrefix("vm_networking_iface") else { return false }
         let rest = s.dropFirst("vm_networking_iface".count)
         let digits = rest.prefix(while: { $0.isASCII && $0.isNumber })
         guard !digits.isEmpty else { return false }
         let suffix = rest.dropFirst(digits.count)
-        return ["_device", "_enable", "_mac", "_mode"].contains(String(suffix))
+        return ["_device", "_enable", "_forward", "_mac", "_mode"].contains(String(suffix))
     }
 
     /// `vm_storage_hdd<N>_(backend|createsize|enable|preallocation|size)` and

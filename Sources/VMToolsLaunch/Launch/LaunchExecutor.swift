@@ -18,6 +18,8 @@ package struct LaunchExecutor {
     /// Files `prepare` generated for QEMU to open (ISOs).
     private(set) var generatedFiles: [String] = []
     private var helpers: [Subprocess.Running] = []
+    /// Where the guest's SSH forward listens, once QEMU said (`vmup -w` waits on it).
+    package private(set) var sshEndpoint: (address: String, port: Int)?
 
     package init(_ command: QemuCommand, name: String, console: Console) {
         self.command = command
@@ -201,7 +203,7 @@ package struct LaunchExecutor {
     }
 
     /// After QEMU has started: what it chose, asked over QMP.
-    private func readBack(qmp: String) {
+    private mutating func readBack(qmp: String) {
         for fact in plan.readBack {
             switch fact {
             case .vncPort(let text):
@@ -210,7 +212,33 @@ package struct LaunchExecutor {
                 } else {
                     console.notice("\(text) VNC (QEMU did not say which port; see vmps)")
                 }
+            case .forwards(let ssh):
+                readBackForwards(qmp: qmp, ssh: ssh)
             }
+        }
+    }
+
+    /// Announces the forwards' real ports and writes ssh.config for the
+    /// first to guest TCP port 22 (vmup(1)); QEMU runs on whatever fails here.
+    private mutating func readBackForwards(qmp: String, ssh: LaunchPlan.SSHPlan?) {
+        guard let forwards = QMPClient.forwards(socket: qmp) else {
+            console.notice("\(name): port forwards (QEMU did not say which ports; see vminfo)")
+            return
+        }
+        for f in forwards { console.notice("\(name): forwarding \(f.description)") }
+        guard let f = forwards.first(where: { $0.proto == "tcp" && $0.guestPort == 22 }) else { return }
+        sshEndpoint = (f.connectAddress, f.hostPort)
+        // A read-only home (Docs/vmup.1) gets none.
+        guard let ssh, let home = ssh.home, FileSystem.isWritable(home) else { return }
+        let config = SSHConfig(name: ssh.name, home: home, address: f.connectAddress, port: f.hostPort,
+                               user: ssh.user, identityFile: ssh.identityFile, instanceID: ssh.instanceID)
+        do {
+            try config.write()
+            console.notice("\(name): \(SSHConfig.command(home: home, name: ssh.name))")
+        } catch let e as VMToolsError {
+            console.warning(e.description)
+        } catch {
+            console.warning("\(config.path): \(error)")
         }
     }
 

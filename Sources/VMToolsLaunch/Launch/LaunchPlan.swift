@@ -89,6 +89,19 @@ public struct LaunchPlan: Sendable {
     public enum Fact: Equatable, Sendable {
         /// The VNC port QEMU took (`to=`), asked over QMP and announced after `text`.
         case vncPort(announcement: String)
+        /// The forwards' real host ports (`info usernet`), announced; `ssh`
+        /// when one goes to guest TCP port 22 (its home gets ssh.config).
+        case forwards(ssh: SSHPlan?)
+    }
+
+    /// What ssh.config holds besides the port, known before QEMU starts.
+    public struct SSHPlan: Equatable, Sendable {
+        public var name: String
+        /// nil for a bare boot: no ssh.config.
+        public var home: String?
+        public var user: String
+        public var identityFile: String?
+        public var instanceID: String
     }
 
     /// The first port from `lowest` that binds on `iface`; written into
@@ -99,6 +112,11 @@ public struct LaunchPlan: Sendable {
         public var argument: Int
         public var notice: Int
         public var vmName: String
+    }
+
+    /// True when a forward goes to guest TCP port 22 (`vmup -w` waits on it).
+    public var forwardsSSH: Bool {
+        readBack.contains { if case .forwards(.some) = $0 { true } else { false } }
     }
 
     /// `-n`: what a start would do besides running QEMU, one line each.
@@ -119,8 +137,13 @@ public struct LaunchPlan: Sendable {
             }
             + helpers.map { "would run \(([$0.executable] + $0.arguments).map(shellQuote).joined(separator: " ")) beside QEMU" }
             + readBack.map { fact in
-                switch fact { case .vncPort: "would ask QEMU over QMP which VNC port it took" }
-            }
+                switch fact {
+                case .vncPort: ["would ask QEMU over QMP which VNC port it took"]
+                case .forwards(let ssh):
+                    ["would ask QEMU over QMP which host ports its forwards took"]
+                        + (ssh?.home.map { ["would write \($0.appendingPathComponent(SSHConfig.fileName))"] } ?? [])
+                }
+            }.flatMap { $0 }
             + (spicePort.map { ["would choose the first free SPICE port from \($0.lowest) on \($0.iface)"] } ?? [])
             + settingsToSave.map { "would record \($0.name)=\($0.value) in the VM's settings" }
     }

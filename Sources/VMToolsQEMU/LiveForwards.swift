@@ -1,0 +1,75 @@
+import VMToolsCore
+
+/// A port forward as the running QEMU holds it: the real host port, which
+/// the kernel chose when the setting said 0 (vm.settings(5)).
+public struct LiveForward: Equatable, Sendable {
+    /// The interface's number (`nd2` → `2`).
+    public var nic: String
+    public var proto: String
+    public var address: String
+    public var hostPort: Int
+    public var guestPort: Int
+
+    public init(nic: String, proto: String, address: String, hostPort: Int, guestPort: Int) {
+        self.nic = nic
+        self.proto = proto
+        self.address = address
+        self.hostPort = hostPort
+        self.guestPort = guestPort
+    }
+
+    /// `tcp:127.0.0.1:34313->22`.
+    public var description: String { "\(proto):\(address):\(hostPort)->\(guestPort)" }
+
+    public var json: JSON {
+        .object([("nic", .string(nic)), ("protocol", .string(proto)), ("host_address", .string(address)),
+                 ("host_port", .number(Double(hostPort))), ("guest_port", .number(Double(guestPort)))])
+    }
+
+    /// Where a client on this host connects: a forward on every address is reached on loopback.
+    public var connectAddress: String { address == "0.0.0.0" ? "127.0.0.1" : address }
+
+    /// The forwards in HMP's `info usernet` (QEMU 7.2):
+    /// `Hub -1 (nd1):` then rows `TCP[HOST_FORWARD]  12  127.0.0.1 34313  10.0.2.15  22  0  0`.
+    public static func parse(usernet text: String) -> [LiveForward] {
+        var nic = ""
+        var list: [LiveForward] = []
+        for raw in text.split(whereSeparator: \.isNewline) { // "\r\n" is one Character
+            let line = raw.drop { $0 == " " || $0 == "\t" }
+            if line.hasPrefix("Hub "), let open = line.lastIndex(of: "("), let close = line.lastIndex(of: ")"), open < close {
+                let id = line[line.index(after: open)..<close]
+                nic = id.hasPrefix("nd") ? String(id.dropFirst(2)) : String(id)
+                continue
+            }
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, f[0].hasSuffix("[HOST_FORWARD]"), let host = Int(f[3]), let guest = Int(f[5]) else { continue }
+            let proto = f[0].prefix { $0 != "[" }.lowercased()
+            let address = f[2] == "*" ? "0.0.0.0" : String(f[2])
+            list.append(LiveForward(nic: nic, proto: proto, address: address, hostPort: host, guestPort: guest))
+        }
+        return list
+    }
+}
+
+extension QMPClient {
+    /// The forwards of every user-mode interface, or nil when QEMU does not answer.
+    public static func forwards(socket qmp: String, timeout: Double = 2) -> [LiveForward]? {
+        guard FileSystem.exists(qmp), let client = try? QMPClient(path: qmp, timeout: timeout),
+              let r = try? client.execute("human-monitor-command", arguments: [("command-line", .string("info usernet"))], timeout: timeout),
+              let text = r.stringValue else { return nil }
+        return LiveForward.parse(usernet: text)
+    }
+}
+
+extension QemuProcess {
+    /// True when argv has a port forward to ask about.
+    public var hasForwards: Bool { argv.contains { $0.contains("hostfwd=") } }
+
+    /// The forwards QEMU holds, asked over QMP only when it has some;
+    /// nil when it has some but does not answer.
+    public func liveForwards(home: String?) -> [LiveForward]? {
+        guard hasForwards else { return [] }
+        guard let qmp = qmpSocket(home: home) else { return nil }
+        return QMPClient.forwards(socket: qmp, timeout: 1)
+    }
+}
