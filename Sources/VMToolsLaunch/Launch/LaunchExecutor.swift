@@ -63,6 +63,7 @@ package struct LaunchExecutor {
                 try QemuImg.createDisk(d.path, size: d.size, environment: command.environment)
                 createdFiles.append(d.path)
             }
+            try buildSeedVolumes(generating: generating)
             for g in plan.generatedFiles where generating {
                 switch g.kind {
                 case .isoFromDirectory(let dir): try Self.makeISO(g.path, from: dir, environment: command.environment)
@@ -72,6 +73,16 @@ package struct LaunchExecutor {
         } catch {
             rollback()
             throw error
+        }
+    }
+
+    /// Seeds whose inputs changed; a new one is removed with the disks if
+    /// the start fails, a rebuilt one stays (it is right for the new inputs).
+    private mutating func buildSeedVolumes(generating: Bool) throws {
+        for s in plan.seedVolumes where generating {
+            let isNew = !FileSystem.lexists(s.path)
+            try s.build(environment: command.environment)
+            if isNew { createdFiles.append(s.path) }
         }
     }
 

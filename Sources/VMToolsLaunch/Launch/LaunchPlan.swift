@@ -15,6 +15,9 @@ public struct LaunchPlan: Sendable {
     public var filesToRemove: [String] = []
     /// Files made for QEMU to open, removed once it has started.
     public var generatedFiles: [GeneratedFile] = []
+    /// Seed volumes to (re)build in the VM home, kept after the start
+    /// (cidata.iso, an OEMDRV volume): only those whose inputs changed.
+    package var seedVolumes: [SeedVolume] = []
     /// Processes that run beside QEMU (none built in yet).
     public var helpers: [HelperProcess] = []
     /// What is only known once QEMU runs.
@@ -91,6 +94,7 @@ public struct LaunchPlan: Sendable {
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale socket \($0)" }
+            + seedVolumes.map { "would write \($0.path) (the \($0.label) volume: \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in
                 switch g.kind { case .isoFromDirectory(let dir): "would pack \(dir) into \(g.path) (an ISO for QEMU)" }
             }

@@ -42,6 +42,7 @@ extension ModuleRegistry {
     public static let clone: [String: any CloneModule.Type] = [
         NetworkingIfaceMacModule.name: NetworkingIfaceMacModule.self,
         StorageBackendModule.name: StorageBackendModule.self,
+        CloudInitIdentityModule.name: CloudInitIdentityModule.self,
     ]
 }
 
