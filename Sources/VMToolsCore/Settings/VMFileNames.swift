@@ -24,4 +24,9 @@ public struct VMFileNames: Sendable, Equatable {
 
     /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
     public var work: [String] { control + [serial] }
+
+    /// Seed volumes a start builds (vm.settings(5), CLOUD-INIT): kept in a
+    /// home, removed with a run-time directory's files.
+    public static let cloudInitSeed = "cidata.iso"
+    public static let kickstartVolume = "oemdrv.iso"
 }

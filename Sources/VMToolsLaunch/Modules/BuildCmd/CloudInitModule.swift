@@ -12,7 +12,7 @@ public enum CloudInitModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         guard try c.vm.cloudInitEnabled(), let dir = c.runDirectory ?? c.home else { return }
-        let seed = try seed(&c, path: dir.appendingPathComponent("cidata.iso"))
+        let seed = try seed(&c, path: dir.appendingPathComponent(VMFileNames.cloudInitSeed))
         if !seed.isCurrent { c.plan.seedVolumes.append(seed) }
         c.append("-drive", "file=\(qemuEscape(seed.path)),format=raw,if=none,id=\(drive),readonly=on,media=cdrom",
                  "-device", "virtio-scsi-pci,id=\(controller)", "-device", "scsi-cd,drive=\(drive),bus=\(controller).0")

@@ -12,7 +12,7 @@ public enum InstallModule: BuildCmdModule {
         guard let file = try c.vm.readableFile(SettingKey.installKickstart, home: c.home, environment: c.environment),
               let dir = c.runDirectory ?? c.home else { return }
         let text = try FileSystem.readTextIfExists(file, limit: 16 << 20) ?? ""
-        let seed = SeedVolume(path: dir.appendingPathComponent("oemdrv.iso"), label: "OEMDRV", files: [.init("ks.cfg", text)])
+        let seed = SeedVolume(path: dir.appendingPathComponent(VMFileNames.kickstartVolume), label: "OEMDRV", files: [.init("ks.cfg", text)])
         if !seed.isCurrent { c.plan.seedVolumes.append(seed) }
         c.append("-drive", "file=\(qemuEscape(seed.path)),format=raw,if=none,id=\(drive),readonly=on,media=cdrom")
         if !c.argv.contains("virtio-scsi-pci,id=\(CloudInitModule.controller)") {
