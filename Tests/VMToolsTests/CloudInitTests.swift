@@ -91,7 +91,7 @@ import Testing
         #expect(full(e).contains("vm_uuid") && full(e).contains("expected a UUID"))
     }
 
-    @Test(arguments: [
+    static let autoCases: [([String: String], Bool)] = [
         ([String: String](), false),
         (["vm_storage_hdd1_enable": "yes", "vm_storage_hdd1_backend": "img/debian-12-genericcloud-amd64.qcow2"], true),
         (["vm_storage_hdd1_enable": "yes", "vm_storage_hdd1_backend": "img/jammy-server-cloudimg-amd64.img"], true),
@@ -100,7 +100,9 @@ import Testing
         (["vm_cloudinit_hostname": "www"], true),
         (["vm_cloudinit_enable": "no", "vm_cloudinit_hostname": "www"], false),
         (["vm_cloudinit_enable": "yes"], true),
-    ]) func autoIsOnForCloudImagesAndAnyCloudInitSetting(values v: [String: String], on: Bool) throws {
+    ]
+
+    @Test(arguments: autoCases) func autoIsOnForCloudImagesAndAnyCloudInitSetting(values v: [String: String], on: Bool) throws {
         let s = Scratch()
         try s.mkdir("home/.ssh")
         try s.write("home/.ssh/id_rsa.pub", Self.key + "\n")
