@@ -196,6 +196,28 @@ import Testing
         #expect(try plan(s, values.merging(["vm_cloudinit_hostname": "other"]) { $1 }).plan.seedVolumes.isEmpty)
     }
 
+    @Test(.requires("xorriso")) func aStartThatFailsRemovesANewSeedButKeepsARebuiltOne() throws {
+        guard requireTool("xorriso") != nil else { return }
+        let s = Scratch()
+        func failedStart(_ values: [String: String]) throws {
+            var c = try plan(s, values)
+            c.plan.argv[0] = s.url("no-such-qemu")
+            c.environment["PATH"] = "/usr/bin:/bin"
+            let file = try s.write("console.log", "")
+            let stream = OutputStream(fd: open(file, O_WRONLY | O_APPEND))
+            var e = LaunchExecutor(c, name: "test", console: Console(command: "test", out: stream, err: stream))
+            try e.prepare()
+            #expect(FileManager.default.fileExists(atPath: s.url("vm/cidata.iso")), "built before QEMU starts")
+            #expect(throws: VMToolsError.self) { try e.start() }
+        }
+        let values = ["vm_cloudinit_sshkey": Self.key, "vm_cloudinit_instanceid": "iid-1"]
+        try failedStart(values)
+        #expect(!FileManager.default.fileExists(atPath: s.url("vm/cidata.iso")))
+        try prepare(s, try plan(s, values))
+        try failedStart(values.merging(["vm_cloudinit_hostname": "other"]) { $1 })
+        #expect(try readISO(s, s.url("vm/cidata.iso")).files["meta-data"]?.contains("\"other\"") == true)
+    }
+
     @Test func badInputsAreRefusedNamingTheFileOrSetting() throws {
         let s = Scratch()
         let ud = try s.write("ud.txt", "users: []\n")
