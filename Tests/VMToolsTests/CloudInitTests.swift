@@ -297,6 +297,23 @@ import Testing
         }
     }
 
+    @Test func aPreseedFileIsOfferedOverQEMUsTFTPWithTheBootParametersToType() throws {
+        let s = Scratch()
+        let preseed = try s.write("debian.preseed", "d-i debian-installer/locale string en_US\n")
+        var c = try plan(s, ["vm_install_preseed": preseed])
+        let dir = s.url("vm/tftp")
+        #expect(c.argv.contains("user,id=nd1,tftp=\(dir)") && c.argv.contains("user,id=nd2"), "\(c.argv)")
+        #expect(c.notices.contains("preseed: boot the Debian installer with: auto=true priority=critical url=tftp://10.0.2.2/preseed.cfg"))
+        #expect(c.plan.dryRunLines.contains("would write \(dir) (the TFTP directory: preseed.cfg)"))
+        try prepare(s, c)
+        #expect(try String(contentsOfFile: dir + "/preseed.cfg", encoding: .utf8) == "d-i debian-installer/locale string en_US\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["preseed.cfg"], "nothing else of the home is served")
+        c = try plan(s, ["vm_install_preseed": preseed])
+        #expect(c.plan.seedVolumes.isEmpty, "unchanged: not rewritten")
+        let e = expectError { _ = try plan(Scratch(), ["vm_install_preseed": preseed, "vm_networking_iface1_enable": "no", "vm_networking_iface2_enable": "no"]) }
+        #expect(full(e).contains("vm_install_preseed") && full(e).contains("needs a NIC in user mode"))
+    }
+
     @Test(.requires("xorriso")) func aKickstartFileGoesAsKsCfgOnAnOEMDRVVolume() throws {
         guard requireTool("xorriso") != nil else { return }
         let s = Scratch()

@@ -154,6 +154,7 @@ public enum RuntimeDirectory {
         for name in global.fileNames.work + [VMFileNames.cloudInitSeed, VMFileNames.kickstartVolume] {
             unlink(dir.appendingPathComponent(name))
         }
+        FileSystem.removeTree(dir.appendingPathComponent(VMFileNames.tftpDirectory))
     }
 
     /// Removes a run-time directory whose QEMU has exited. A read-only home's

@@ -14,6 +14,7 @@ extension SettingKey {
     public static let cloudInitInstanceID = "vm_cloudinit_instanceid"
     public static let uuid = "vm_uuid"
     public static let installKickstart = "vm_install_kickstart"
+    public static let installPreseed = "vm_install_preseed"
 
     /// The settings whose value turns `vm_cloudinit_enable=auto` on.
     public static let cloudInitInputs = [cloudInitUser, cloudInitSSHKey, cloudInitUserData, cloudInitHostname,

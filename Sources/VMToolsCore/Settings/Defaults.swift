@@ -39,6 +39,7 @@ public enum Defaults {
         ("vm_display_portmin", "5900"),
         ("vm_display_type", "sdl"),
         ("vm_install_kickstart", ""),
+        ("vm_install_preseed", ""),
         ("vm_keyboard_mapping", ""),
         ("vm_macos_osk", ""),
         ("vm_modules_buildcmd", ""),

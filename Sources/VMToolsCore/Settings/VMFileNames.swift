@@ -29,4 +29,6 @@ public struct VMFileNames: Sendable, Equatable {
     /// home, removed with a run-time directory's files.
     public static let cloudInitSeed = "cidata.iso"
     public static let kickstartVolume = "oemdrv.iso"
+    /// The directory QEMU's TFTP server offers the guest (a preseed file).
+    public static let tftpDirectory = "tftp"
 }

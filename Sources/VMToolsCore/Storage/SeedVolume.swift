@@ -3,7 +3,8 @@ import Glibc
 #endif
 
 /// A small ISO 9660 volume of generated text files kept in the VM home: the
-/// cloud-init seed (`cidata`), a Kickstart or preseed volume (`OEMDRV`).
+/// cloud-init seed (`cidata`), a Kickstart volume (`OEMDRV`); or, with
+/// `isDirectory`, a directory of them (the preseed file QEMU's TFTP serves).
 /// Its inputs' digest is its application id, so an unchanged seed is
 /// recognised by reading one sector and is never rebuilt (vm.settings(5),
 /// CLOUD-INIT).
@@ -20,11 +21,13 @@ package struct SeedVolume: Equatable, Sendable {
     package var path: String
     package var label: String
     package var files: [File]
+    package var isDirectory = false
 
-    package init(path: String, label: String, files: [File]) {
+    package init(path: String, label: String, files: [File], isDirectory: Bool = false) {
         self.path = path
         self.label = label
         self.files = files
+        self.isDirectory = isDirectory
     }
 
     /// `VMTOOLS_SEED_` and the FNV-1a 64 hash of label, names and contents
@@ -57,11 +60,21 @@ package struct SeedVolume: Equatable, Sendable {
     }
 
     /// Up to date: the file exists and records this digest.
-    package var isCurrent: Bool { Self.recordedDigest(path) == digest }
+    package var isCurrent: Bool {
+        guard isDirectory else { return Self.recordedDigest(path) == digest }
+        return files.allSatisfy { f in (try? FileSystem.readTextIfExists(path.appendingPathComponent(f.name))) == f.content }
+    }
 
     /// Writes the files into a private directory beside the volume, packs
     /// them (Joliet + Rock Ridge), syncs and renames over the old volume.
     package func build(environment: [String: String]) throws {
+        if isDirectory {
+            guard FileSystem.isDirectory(path) || mkdir(path, 0o700) == 0 else {
+                throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
+            }
+            for f in files { try FileSystem.writeAtomically(Array(f.content.utf8), to: path.appendingPathComponent(f.name), mode: 0o600) }
+            return
+        }
         // genisoimage first: xorriso sleeps 100 ms on exit (libburn), twice the whole budget of a start.
         let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: environment["PATH"]) }.first
         guard let tool else {

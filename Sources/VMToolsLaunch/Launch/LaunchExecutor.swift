@@ -82,7 +82,9 @@ package struct LaunchExecutor {
         for s in plan.seedVolumes where generating {
             let isNew = !FileSystem.lexists(s.path)
             try s.build(environment: command.environment)
-            if isNew { createdFiles.append(s.path) }
+            if isNew {
+                createdFiles += s.isDirectory ? s.files.map { s.path.appendingPathComponent($0.name) } + [s.path] : [s.path]
+            }
         }
     }
 
@@ -283,7 +285,10 @@ package struct LaunchExecutor {
     }
 
     static func removeFiles(_ files: [String]) {
-        for f in files { try? FileSystem.removeFile(f) }
+        for f in files {
+            // A directory comes after its files (a seed directory): empty by then.
+            if FileSystem.isDirectory(f), !FileSystem.isSymlink(f) { rmdir(f) } else { try? FileSystem.removeFile(f) }
+        }
     }
 
     /// The first address a host name or literal stands for.

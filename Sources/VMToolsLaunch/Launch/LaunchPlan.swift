@@ -94,7 +94,7 @@ public struct LaunchPlan: Sendable {
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale socket \($0)" }
-            + seedVolumes.map { "would write \($0.path) (the \($0.label) volume: \($0.files.map(\.name).joined(separator: ", ")))" }
+            + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in
                 switch g.kind { case .isoFromDirectory(let dir): "would pack \(dir) into \(g.path) (an ISO for QEMU)" }
             }
