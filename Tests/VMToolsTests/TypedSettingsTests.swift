@@ -52,7 +52,7 @@ import Testing
         #expect(v.verbosity == 2)
         #expect(v.nestingLimit == 100)
         #expect(v.waitLockSeconds == 10)
-        #expect(try v.moduleList("cfg_modules_clone") == ["networking_iface_mac", "storage_backend"])
+        #expect(try v.moduleList("cfg_modules_clone") == ["networking_iface_mac", "storage_backend", "cloudinit_identity"])
         #expect(try v.moduleList("vm_modules_buildcmd") == [])
     }
 
@@ -202,6 +202,7 @@ import Testing
             "VMToolsCore/Settings/VMSettingsFile.swift": "the vm.settings reader (vm_home may not be set in a file)",
             "VMToolsCore/Settings/SettingsText.swift": "SettingName: the shapes of numbered setting names",
             "VMToolsCore/Settings/ForwardSettings.swift": "SettingKey of forwards, cfg_limit_waitguest and what ssh.config reads",
+            "VMToolsCore/Settings/CloudInitSettings.swift": "SettingKey and VMSettings of cloud-init, vm_uuid, vm_install_*",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)

@@ -23,7 +23,7 @@ enum SharedOptions {
         OptionSpec("a", "autonomous copy: no parent, settings and backing chains flattened"),
         OptionSpec("c", "copy: the new VM has the same parent as the source"),
         OptionSpec("f", "fork: the new VM is a child of the source"),
-        OptionSpec("k", "keep unique properties (MAC addresses)"),
+        OptionSpec("k", "keep unique properties (MAC addresses, instance-id, UUID)"),
         OptionSpec("M", "module", "remove a clone module for this run"),
         OptionSpec("m", "module", "add a clone module for this run"),
         OptionSpec("n", "with -a: do not lock or modify the source"),

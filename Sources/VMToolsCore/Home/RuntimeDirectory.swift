@@ -151,9 +151,10 @@ public enum RuntimeDirectory {
     /// What QEMU leaves in a run-time directory once it has exited.
     package static func removeFiles(_ dir: String, global: GlobalConfig) {
         guard isOwnRunDirectory(dir) else { return }
-        for name in global.fileNames.work {
+        for name in global.fileNames.work + [VMFileNames.cloudInitSeed, VMFileNames.kickstartVolume] {
             unlink(dir.appendingPathComponent(name))
         }
+        FileSystem.removeTree(dir.appendingPathComponent(VMFileNames.tftpDirectory))
     }
 
     /// Removes a run-time directory whose QEMU has exited. A read-only home's

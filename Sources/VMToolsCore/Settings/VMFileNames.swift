@@ -24,4 +24,11 @@ public struct VMFileNames: Sendable, Equatable {
 
     /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
     public var work: [String] { control + [serial] }
+
+    /// Seed volumes a start builds (vm.settings(5), CLOUD-INIT): kept in a
+    /// home, removed with a run-time directory's files.
+    public static let cloudInitSeed = "cidata.iso"
+    public static let kickstartVolume = "oemdrv.iso"
+    /// The directory QEMU's TFTP server offers the guest (a preseed file).
+    public static let tftpDirectory = "tftp"
 }

@@ -244,7 +244,7 @@ package enum FileSystem {
     /// Writes `data` to `path` so that readers see the old content or the new,
     /// never a mix: a temporary file in the same directory, fsync, rename, and
     /// an fsync of the directory so the rename itself survives a crash.
-    static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644, syncDirectory sync: Bool = true) throws {
+    package static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644, syncDirectory sync: Bool = true) throws {
         let dir = path.deletingLastPathComponent
         var template = Array(dir.appendingPathComponent(".\(path.lastPathComponent).tmp.XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { csystem_mkostemp_cloexec($0.baseAddress!) }

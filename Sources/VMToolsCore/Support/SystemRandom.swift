@@ -5,8 +5,8 @@ import Glibc
 #endif
 
 /// Bytes from the kernel's generator (`getrandom(2)`, the pool behind /dev/urandom).
-enum SystemRandom {
-    static func bytes(_ count: Int) throws -> [UInt8] {
+package enum SystemRandom {
+    package static func bytes(_ count: Int) throws -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {

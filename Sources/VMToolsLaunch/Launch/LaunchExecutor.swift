@@ -66,6 +66,7 @@ package struct LaunchExecutor {
                 createdFiles.append(d.path)
             }
             try growDisks()
+            try buildSeedVolumes(generating: generating)
             for g in plan.generatedFiles where generating {
                 switch g.kind {
                 case .isoFromDirectory(let dir): try Self.makeISO(g.path, from: dir, environment: command.environment)
@@ -85,6 +86,18 @@ package struct LaunchExecutor {
         for g in plan.disksToGrow {
             try QemuImg.grow(g.path, format: g.format, to: g.to, environment: command.environment)
             console.notice("grew \(g.path) from \(LaunchPlan.DiskToGrow.text(g.from)) to \(LaunchPlan.DiskToGrow.text(g.to))")
+        }
+    }
+
+    /// Seeds whose inputs changed; a new one is removed with the disks if
+    /// the start fails, a rebuilt one stays (it is right for the new inputs).
+    private mutating func buildSeedVolumes(generating: Bool) throws {
+        for s in plan.seedVolumes where generating {
+            let isNew = !FileSystem.lexists(s.path)
+            try s.build(environment: command.environment)
+            if isNew {
+                createdFiles += s.isDirectory ? s.files.map { s.path.appendingPathComponent($0.name) } + [s.path] : [s.path]
+            }
         }
     }
 
@@ -311,7 +324,10 @@ package struct LaunchExecutor {
     }
 
     static func removeFiles(_ files: [String]) {
-        for f in files { try? FileSystem.removeFile(f) }
+        for f in files {
+            // A directory comes after its files (a seed directory): empty by then.
+            if FileSystem.isDirectory(f), !FileSystem.isSymlink(f) { rmdir(f) } else { try? FileSystem.removeFile(f) }
+        }
     }
 
     /// The first address a host name or literal stands for.

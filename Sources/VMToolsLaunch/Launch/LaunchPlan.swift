@@ -17,6 +17,9 @@ public struct LaunchPlan: Sendable {
     public var filesToRemove: [String] = []
     /// Files made for QEMU to open, removed once it has started.
     public var generatedFiles: [GeneratedFile] = []
+    /// Seed volumes to (re)build in the VM home, kept after the start
+    /// (cidata.iso, an OEMDRV volume): only those whose inputs changed.
+    package var seedVolumes: [SeedVolume] = []
     /// Processes that run beside QEMU (none built in yet).
     public var helpers: [HelperProcess] = []
     /// What is only known once QEMU runs.
@@ -132,6 +135,7 @@ public struct LaunchPlan: Sendable {
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale socket \($0)" }
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
+            + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in
                 switch g.kind { case .isoFromDirectory(let dir): "would pack \(dir) into \(g.path) (an ISO for QEMU)" }
             }

@@ -13,7 +13,7 @@ public struct CloneJob {
     public var action: Action
     public var source: ResolvedVM
     public var destination: String
-    /// `-k`: keep unique properties (MAC addresses).
+    /// `-k`: keep unique properties (MAC addresses, cloud-init instance-id, UUID).
     public var keepUnique: Bool
     /// `-s`: reference images in snapshot mode instead of making new ones.
     public var snapshot: Bool
@@ -42,6 +42,7 @@ extension ModuleRegistry {
     public static let clone: [String: any CloneModule.Type] = [
         NetworkingIfaceMacModule.name: NetworkingIfaceMacModule.self,
         StorageBackendModule.name: StorageBackendModule.self,
+        CloudInitIdentityModule.name: CloudInitIdentityModule.self,
     ]
 }
 

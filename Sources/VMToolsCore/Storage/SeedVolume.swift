@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A small ISO 9660 volume of generated text files kept in the VM home: the
+/// cloud-init seed (`cidata`), a Kickstart volume (`OEMDRV`); or, with
+/// `isDirectory`, a directory of them (the preseed file QEMU's TFTP serves).
+/// Its inputs' digest is its application id, so an unchanged seed is
+/// recognised by reading one sector and is never rebuilt (vm.settings(5),
+/// CLOUD-INIT).
+package struct SeedVolume: Equatable, Sendable {
+    package struct File: Equatable, Sendable {
+        package var name: String
+        package var content: String
+        package init(_ name: String, _ content: String) {
+            self.name = name
+            self.content = content
+        }
+    }
+
+    package var path: String
+    package var label: String
+    package var files: [File]
+    package var isDirectory = false
+
+    package init(path: String, label: String, files: [File], isDirectory: Bool = false) {
+        self.path = path
+        self.label = label
+        self.files = files
+        self.isDirectory = isDirectory
+    }
+
+    /// `VMTOOLS_SEED_` and the FNV-1a 64 hash of label, names and contents
+    /// (change detection, not security: the files are the user's own).
+    package var digest: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        func add(_ s: String) {
+            for b in s.utf8 + [0] {
+                h ^= UInt64(b)
+                h = h &* 0x100_0000_01b3
+            }
+        }
+        add(label)
+        for f in files { add(f.name); add(f.content) }
+        let hex = String(h, radix: 16, uppercase: true)
+        return "VMTOOLS_SEED_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// The application id recorded in an existing volume (the primary
+    /// volume descriptor at sector 16, bytes 574–701); nil if none.
+    package static func recordedDigest(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 128, 16 * 2048 + 574) }
+        guard n == 128 else { return nil }
+        let text = String(decoding: buf, as: UTF8.self).trimmingTrailingWhitespace()
+        return text.isEmpty ? nil : text
+    }
+
+    /// Up to date: the file exists and records this digest.
+    package var isCurrent: Bool {
+        guard isDirectory else { return Self.recordedDigest(path) == digest }
+        return files.allSatisfy { f in (try? FileSystem.readTextIfExists(path.appendingPathComponent(f.name))) == f.content }
+    }
+
+    /// Writes the files into a private directory beside the volume, packs
+    /// them (Joliet + Rock Ridge), syncs and renames over the old volume.
+    package func build(environment: [String: String]) throws {
+        if isDirectory {
+            guard FileSystem.isDirectory(path) || mkdir(path, 0o700) == 0 else {
+                throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
+            }
+            for f in files { try FileSystem.writeAtomically(Array(f.content.utf8), to: path.appendingPathComponent(f.name), mode: 0o600) }
+            return
+        }
+        // genisoimage first: xorriso sleeps 100 ms on exit (libburn), twice the whole budget of a start.
+        let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: environment["PATH"]) }.first
+        guard let tool else {
+            throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
+        }
+        let dir = path.deletingLastPathComponent
+        let stage = dir.appendingPathComponent(".\(path.lastPathComponent).d")
+        let tmp = dir.appendingPathComponent(".\(path.lastPathComponent).tmp")
+        FileSystem.removeTree(stage)
+        try? FileSystem.removeFile(tmp, sync: false)
+        defer { FileSystem.removeTree(stage) }
+        guard mkdir(stage, 0o700) == 0 else {
+            throw VMToolsError(.failure, stage, "cannot create the directory: \(FileSystem.errnoMessage())")
+        }
+        for f in files {
+            try FileSystem.writeAtomically(Array(f.content.utf8), to: stage.appendingPathComponent(f.name), mode: 0o600, syncDirectory: false)
+        }
+        let mkisofs = ["-J", "-R", "-quiet", "-V", label, "-A", digest, "-o", tmp]
+        let args = tool.hasSuffix("xorriso") ? ["-as", "mkisofs"] + mkisofs + [stage] : mkisofs + ["--", stage]
+        let r = try Subprocess(tool, args).run()
+        guard r.status == 0 else {
+            try? FileSystem.removeFile(tmp, sync: false)
+            throw VMToolsError(.failure, path, "cannot build the \(label) volume: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+        // It holds SSH keys and user-data: the user's alone.
+        chmod(tmp, 0o600)
+        try FileSystem.syncFile(tmp)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            try? FileSystem.removeFile(tmp, sync: false)
+            throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage(e))")
+        }
+        FileSystem.syncDirectory(dir)
+    }
+}
