@@ -68,10 +68,12 @@ import Testing
         #expect(e?.subject == "vm_networking_iface2_forward" && e?.message.hasSuffix("host port tcp:127.0.0.1:8080 is forwarded twice") == true)
     }
 
-    /// The hook cloud-init will turn on: SSH on the first user-mode interface,
-    /// unless a forward to guest port 22 is there already.
+    /// With cloud-init on: SSH on the first user-mode interface, unless a
+    /// forward to guest port 22 is there already.
     @Test func theImplicitSSHForwardGoesOnTheFirstUserModeInterfaceOnce() throws {
-        #expect(vm([:]).wantsSSHForward == false)
+        #expect(try vm(["vm_cloudinit_enable": "auto"]).wantsSSHForward() == false)
+        #expect(try vm(["vm_cloudinit_enable": "no", "vm_cloudinit_user": "ann"]).wantsSSHForward() == false)
+        #expect(try vm(["vm_cloudinit_enable": "auto", "vm_cloudinit_user": "ann"]).wantsSSHForward())
         let two = vm(["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mode": "bridge,br=br0",
                       "vm_networking_iface2_enable": "yes", "vm_networking_iface2_forward": "tcp:8080:80"])
         #expect(try NetworkingModule.forwards(two, implicitSSH: true) == ["1": [], "2": [PortForward(.tcp, hostPort: 8080, guestPort: 80), .implicitSSH]])
@@ -140,10 +142,11 @@ import Testing
     @Test func theIdentityFileIsThePrivateKeyBesideTheConfiguredPublicKey() throws {
         let s = Scratch()
         let pub = try s.write("keys/id_ed25519.pub", "ssh-ed25519 AAAA ann\n")
-        #expect(vm(["vm_cloudinit_sshkey": pub]).sshIdentityFile == nil, "no private key beside it")
+        let settings = ["vm_cloudinit_enable": "auto", "vm_cloudinit_sshkey": pub, "vm_cloudinit_user": "ann"]
+        #expect(try vm(settings).sshLogin(home: nil, environment: [:]).identityFile == nil, "no private key beside it")
         let key = try s.write("keys/id_ed25519", "private\n")
-        #expect(vm(["vm_cloudinit_sshkey": pub]).sshIdentityFile == key)
-        #expect(vm(["vm_cloudinit_user": "ann"]).sshLoginUser == "ann")
+        #expect(try vm(settings).sshLogin(home: nil, environment: [:]).identityFile == key)
+        #expect(try vm(settings).sshLogin(home: nil, environment: [:]).user == "ann")
     }
 
     @Test func waitGuestIsAPositiveNumberOfSeconds() throws {

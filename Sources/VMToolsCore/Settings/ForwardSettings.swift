@@ -10,10 +10,6 @@ extension SettingKey.NICKeys {
 
 extension SettingKey {
     public static let limitWaitGuest = "cfg_limit_waitguest"
-    // Owned by the cloud-init settings; read here for ssh.config only.
-    static let sshLoginUser = "vm_cloudinit_user"
-    static let sshPublicKey = "vm_cloudinit_sshkey"
-    static let sshInstanceID = "vm_cloudinit_instanceid"
 }
 
 /// One host port forwarded to a guest port on a user-mode NIC.
@@ -107,9 +103,10 @@ extension VMSettings.NIC {
 }
 
 extension VMSettings {
-    /// The hook for the implicit SSH forward (`tcp:127.0.0.1:0:22` on the
-    /// first user-mode interface): on with cloud-init, once that exists.
-    public var wantsSSHForward: Bool { false }
+    /// The implicit SSH forward (`tcp:127.0.0.1:0:22` on the first
+    /// user-mode interface) comes with cloud-init: a seeded key is only
+    /// useful with a way in.
+    public func wantsSSHForward() throws -> Bool { try cloudInitEnabled() }
 
     /// `cfg_limit_waitguest`: seconds `vmup -w` waits for the guest's SSH banner.
     public func waitGuestSeconds() throws -> Int {
@@ -118,14 +115,12 @@ extension VMSettings {
         }
     }
 
-    /// For ssh.config: the login user, the private key beside the configured
-    /// public key (when it exists), and the instance the guest boots as.
-    public var sshLoginUser: String { table.value(SettingKey.sshLoginUser) }
-    public var sshIdentityFile: String? {
-        let pub = table.value(SettingKey.sshPublicKey)
-        guard pub.hasSuffix(".pub"), pub.hasPrefix("/") else { return nil }
-        let key = String(pub.dropLast(4))
-        return FileSystem.isRegularFile(key) ? key : nil
+    /// For ssh.config: the login user and the private key beside the
+    /// public key the seed gives the guest, with cloud-init on; the user as
+    /// set, and no key, without it.
+    public func sshLogin(home: String?, environment: [String: String]) throws -> (user: String, identityFile: String?) {
+        guard try cloudInitEnabled() else { return (table.value(SettingKey.cloudInitUser), nil) }
+        let user = try cloudInitUser(hostUser: SettingsDocument.currentUser())
+        return (user, (try? cloudInitKeys(home: home, environment: environment))??.identityFile)
     }
-    public var sshInstanceID: String { table.value(SettingKey.sshInstanceID) }
 }

@@ -25,6 +25,13 @@ public enum CloudInitModule: BuildCmdModule {
         if instanceID.isEmpty {
             instanceID = try VMSettings.newInstanceID()
             if c.home != nil { c.plan.settingsToSave.append((SettingKey.cloudInitInstanceID, instanceID)) }
+            // ssh.config records the instance its known_hosts belongs to.
+            for (i, fact) in c.plan.readBack.enumerated() {
+                if case .forwards(var ssh?) = fact {
+                    ssh.instanceID = instanceID
+                    c.plan.readBack[i] = .forwards(ssh: ssh)
+                }
+            }
         }
         let hostname = try c.vm.cloudInitHostname()
         let metaData = "instance-id: \(yamlQuote(instanceID))\nlocal-hostname: \(yamlQuote(hostname))\n"

@@ -11,7 +11,7 @@ public enum NetworkingModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         var any = false
-        let forwards = try forwards(c.vm, implicitSSH: c.vm.wantsSSHForward)
+        let forwards = try forwards(c.vm, implicitSSH: c.vm.wantsSSHForward())
         // The numbers as text: 1, 10, 2 (as the original, verified).
         for id in c.vm.nicIDs where c.vm.nic(id).enabled {
             any = true
@@ -57,8 +57,10 @@ public enum NetworkingModule: BuildCmdModule {
         var sshWanted = forwards.values.contains { $0.contains { $0.proto == .tcp && $0.guestPort == 22 } }
         for id in c.vm.nicIDs where c.vm.nic(id).enabled { sshWanted = try sshWanted || c.vm.nic(id).forwardsSSH() }
         if sshWanted {
-            ssh = LaunchPlan.SSHPlan(name: c.vm.name, home: c.home, user: c.vm.sshLoginUser,
-                                     identityFile: c.vm.sshIdentityFile, instanceID: c.vm.sshInstanceID)
+            let login = try c.vm.sshLogin(home: c.home, environment: c.environment)
+            // The cloudinit module, later in the list, sets a new instance's id.
+            ssh = LaunchPlan.SSHPlan(name: c.vm.name, home: c.home, user: login.user,
+                                     identityFile: login.identityFile, instanceID: c.vm.cloudInitInstanceID)
         }
         c.plan.readBack.append(.forwards(ssh: ssh))
     }
