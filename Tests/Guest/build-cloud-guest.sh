@@ -35,6 +35,7 @@ cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/vmtools-tests
 cache=$cache_root/cloud-guest-$key
 mkdir -p "$cache_root" "$(dirname "$dest")"
 
+[ -L "$dest" ] || [ ! -e "$dest" ] || { echo "build-cloud-guest.sh: $dest exists and is not a link to the cache: remove it" >&2; exit 1; }
 link() {
     # Atomic: a test reading DEST sees the old link or the new one.
     ln -sfn "$cache" "$dest.tmp.$$"
@@ -45,9 +46,13 @@ link() {
 exec 9>"$cache_root/cloud-guest.lock"
 flock 9
 if [ -f "$cache/stamp" ] && [ "$(cat "$cache/stamp")" = "$key" ]; then
+    touch "$cache/stamp"
     link
     exit 0
 fi
+# Builds of other versions of this script (other branches, older clones) go
+# when unused for two weeks: each is ~500 MB.
+find "$cache_root" -mindepth 2 -maxdepth 2 -path '*/cloud-guest-*/stamp' -mtime +14 -printf '%h\0' | xargs -0r rm -rf
 
 [ "$(id -u)" -eq 0 ] || { echo "build-cloud-guest.sh: needs root (mmdebstrap to a directory, files owned by root for mke2fs -d)" >&2; exit 1; }
 PATH="$PATH:/sbin:/usr/sbin"
@@ -92,7 +97,7 @@ mkdir -p "$work/out"
 cp "$(readlink -f "$root/vmlinuz")" "$work/out/vmlinuz"
 cp "$(readlink -f "$root/initrd.img")" "$work/out/initrd.img"
 chmod 644 "$work/out/vmlinuz" "$work/out/initrd.img"
-mke2fs -F -q -t ext4 -L root -d "$root" "$work/root.img" 3G
+mke2fs -F -q -t ext4 -L root -d "$root" "$work/root.img" 3G >/dev/null
 qemu-img convert -f raw -O qcow2 "$work/root.img" "$work/out/root.qcow2"
 echo "$cmdline" > "$work/out/cmdline"
 echo $(($(date +%s) - start)) > "$work/out/build-seconds"
