@@ -29,8 +29,10 @@ if [ "$what" = test ]; then
     # hyperfine: Benchmarks/; bash-completion fish zsh: the completion tests
     # run the real shells; mandoc: the man pages are linted; make: the install
     # check; iproute2 (ss), util-linux (mount), bsdutils (script): tests look
-    # at listening sockets, read-only mounts and terminals.
-    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils)
+    # at listening sockets, read-only mounts and terminals. mmdebstrap
+    # e2fsprogs: Tests/Guest/build-cloud-guest.sh builds the Debian cloud
+    # guest; openssh-client: the tests log in to it.
+    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils mmdebstrap e2fsprogs openssh-client)
 fi
 
 missing=()
@@ -54,6 +56,10 @@ if ! command -v swift >/dev/null; then
 fi
 
 bash Tests/Guest/build-guest.sh .build/guest
+if [ "$what" = test ]; then
+    # ~1 minute once per machine: cached outside the clone, keyed by the script.
+    bash Tests/Guest/build-cloud-guest.sh .build/cloud-guest
+fi
 swift build
 
 if [ "$what" = demo ]; then
