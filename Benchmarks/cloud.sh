@@ -98,9 +98,7 @@ hand_round() {
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }'
 }
 
-# (b) vmup -w. TODO(issue 12): vm_cloudinit_sshkey, vm_cloudinit_user,
-# vm_boot_kernel/initrd/append and vmup -w are being built on other branches;
-# until they are merged this part fails with vmcreate's or vmup's own error.
+# (b) vmup -w.
 vmup_round() {
     local d=$scratch/vm$1 t0 t1 port
     "$scratch/bin/vmcreate" -n -y -q -q \
@@ -121,18 +119,11 @@ vmup_round() {
     awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }'
 }
 
-# TODO(issue 12): drop once vmup -w is merged. Until then only (a) runs.
-with_vmup=1
-"$scratch/bin/vmup" -h | grep -qE '^  -w ' || {
-    with_vmup=0
-    echo "cloud.sh: this vmup has no -w yet: measuring QEMU by hand only" >&2
-}
 hand=() up=()
 for r in $(seq 1 "$rounds"); do
     # Alternated, so a change in the machine's load hits both alike.
     hand+=("$(hand_round "$r")")
     echo "cloud.sh: round $r: by hand ${hand[-1]} s" >&2
-    [ "$with_vmup" = 1 ] || continue
     up+=("$(vmup_round "$r")")
     echo "cloud.sh: round $r: vmup -w ${up[-1]} s" >&2
 done
@@ -141,11 +132,6 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 
 mh=$(median "${hand[@]}")
 printf '\n%-28s %s\n' "start to SSH-ready" "median of $rounds (s)"
 printf '%-28s %.1f   (%s)\n' "QEMU by hand + hand seed" "$mh" "${hand[*]}"
-if [ "$with_vmup" = 0 ]; then
-    printf '%-28s %s s\n' "cloud guest build" "$(cat "$guest/build-seconds")"
-    [ "$check" = 0 ] || exit 1
-    exit 0
-fi
 mu=$(median "${up[@]}")
 ratio=$(awk -v a="$mh" -v b="$mu" 'BEGIN { printf "%.3f", b / a }')
 printf '%-28s %.1f   (%s)\n' "vmup -w" "$mu" "${up[*]}"
