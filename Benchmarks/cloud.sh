@@ -104,7 +104,7 @@ vmup_round() {
     "$scratch/bin/vmcreate" -n -y -q -q \
         -o vm_display_type=none -o vm_ram_size=${mem}M -o vm_cpu_count=$smp -o vm_qemu_accel=tcg \
         -o vm_storage_hdd_interface=virtio -o vm_networking_default_device=virtio-net-pci \
-        -o vm_storage_rwmode=snap -o vm_qemu_params= \
+        -o vm_storage_rwmode=snap -o vm_qemu_params=-no-user-config \
         -o vm_boot_kernel="$guest/vmlinuz" -o vm_boot_initrd="$guest/initrd.img" -o vm_boot_append="$(cat "$guest/cmdline")" \
         -o vm_cloudinit_user=bench -o vm_cloudinit_sshkey="$scratch/id_ed25519.pub" \
         -c "$guest/root.qcow2" "$d"
