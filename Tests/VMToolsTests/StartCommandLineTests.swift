@@ -134,7 +134,7 @@ import Testing
     @Test(.requiresGuest, .requires("ss")) func aDefaultBootOnAHeadlessHost() throws {
         guard let lab = try LifecycleTests.Lab(), requireTool("ss") != nil else { return }
         let fwd = freePort()
-        let home = try lab.makeVM("quiet", "vm_serial_log=no\nvm_display_type=sdl\nvm_display_device=std\nvm_networking_iface1_mode='user,hostfwd=tcp::\(fwd)-:22'")
+        let home = try lab.makeVM("quiet", "vm_serial_log=no\nvm_display_type=sdl\nvm_display_device=std\nvm_networking_iface1_mode='user,hostfwd=tcp::\(fwd)-:80'")
         // Hold 5900 (if nobody else does): QEMU must take another display, not fail.
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(holder) }

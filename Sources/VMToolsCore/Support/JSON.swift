@@ -73,7 +73,7 @@ public indirect enum JSON: Equatable, Sendable {
         }
     }
 
-    static func quote(_ s: String, into out: inout String) {
+    package static func quote(_ s: String, into out: inout String) {
         out += "\""
         for c in s.unicodeScalars {
             switch c {

@@ -105,19 +105,10 @@ public enum CloudInitModule: BuildCmdModule {
         }
     }
 
-    /// A YAML double-quoted scalar (JSON's escapes are valid YAML).
+    /// A YAML double-quoted scalar: JSON's string escapes are valid YAML.
     static func yamlQuote(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 || ch.value == 0x7F { out += "\\x" + (ch.value < 16 ? "0" : "") + String(ch.value, radix: 16) } else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSON.quote(s, into: &out)
+        return out
     }
 }
