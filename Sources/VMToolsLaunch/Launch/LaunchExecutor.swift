@@ -129,7 +129,10 @@ package struct LaunchExecutor {
     package mutating func start() throws {
         let generated = generatedFiles
         defer { Self.removeFiles(generated) }
-        do { try chooseSpicePort() } catch {
+        do {
+            try chooseSpicePort()
+            try checkUSBDevices()
+        } catch {
             rollback()
             throw error
         }
@@ -213,6 +216,23 @@ package struct LaunchExecutor {
         command.plan.argv[choice.argument] = DisplayModule.spiceOption(iface: choice.iface, port: port)
         command.plan.notices[choice.notice] = DisplayModule.spiceNotice(vmName: choice.vmName, iface: choice.iface, port: port)
         command.plan.spicePort = nil
+    }
+
+    /// Each host USB device's node must open read-write for us: otherwise
+    /// the error names the node and the udev rule that grants access; vmtools
+    /// never asks for root. One not plugged in is waited for by QEMU.
+    func checkUSBDevices() throws {
+        let host = USBHost(environment: command.environment)
+        for check in plan.usbDevices {
+            guard let found = host.find(check.device) else {
+                console.notice("\(name): \(check.setting) \(check.device.description) is not plugged in: QEMU attaches it when it is")
+                continue
+            }
+            guard let why = USBHost.openError(found.node) else { continue }
+            let rule = USBHost.udevRule(vendor: found.vendor, product: found.product)
+            throw VMToolsError(.failure, found.node, "\(check.setting) \(check.device.description): cannot open read-write (\(why)); "
+                + "a udev rule grants access, e.g. in /etc/udev/rules.d/70-vmtools-usb.rules: \(rule) (then replug the device)")
+        }
     }
 
     /// After QEMU has started: what it chose, asked over QMP.

@@ -29,8 +29,16 @@ public struct LaunchPlan: Sendable {
     public var settingsToSave: [(name: String, value: String)] = []
     /// A SPICE port to choose right before QEMU starts (SPICE has no `to=`).
     public var spicePort: PortChoice?
+    /// Host USB devices whose node the user must be able to open, checked
+    /// right before QEMU starts (vm.settings(5), `vm_usbN_device`).
+    public var usbDevices: [USBCheck] = []
 
     public init() {}
+
+    public struct USBCheck: Equatable, Sendable {
+        public var setting: String
+        public var device: USBDevice
+    }
 
     public struct DiskToCreate: Equatable, Sendable {
         public var path: String
@@ -149,6 +157,7 @@ public struct LaunchPlan: Sendable {
                 }
             }.flatMap { $0 }
             + (spicePort.map { ["would choose the first free SPICE port from \($0.lowest) on \($0.iface)"] } ?? [])
+            + usbDevices.map { "would check that \($0.setting) \($0.device.description) can be opened read-write" }
             + settingsToSave.map { "would record \($0.name)=\($0.value) in the VM's settings" }
     }
 }
