@@ -34,7 +34,8 @@ struct USBHost {
         for name in names {
             let dir = root + "/" + name
             func attribute(_ a: String) -> String? {
-                (try? FileSystem.readTextIfExists(dir + "/" + a, limit: 64))??.trimmingTrailingWhitespace()
+                guard let text = (try? FileSystem.readTextIfExists(dir + "/" + a, limit: 64)) ?? nil else { return nil }
+                return String(text.prefix { !$0.isWhitespace })
             }
             guard let vendor = attribute("idVendor"), let product = attribute("idProduct"),
                   let bus = attribute("busnum").flatMap({ Int($0) }), let num = attribute("devnum").flatMap({ Int($0) }) else { continue }
