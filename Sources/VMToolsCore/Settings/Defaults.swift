@@ -74,6 +74,7 @@ public enum Defaults {
         ("vm_storage_hdd2_size", ""),
         ("vm_storage_hdd_interface", "ide"),
         ("vm_storage_rwmode", "rw"),
+        ("vm_usb1_device", ""),
         ("vm_uuid", ""),
     ]
 }
