@@ -70,6 +70,24 @@ import Testing
         }
     }
 
+    /// Any slot number is a setting on the command line; `-n` tells the
+    /// check it would make; a bad value is one line naming the setting.
+    @Test func numberedSlotsOnTheCommandLine() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("etc/vmtools.conf", "vm_display_type=none\n")
+        try s.write("vm/vm.settings", "vm_name=vm\n")
+        let r = try cli.run("vmup", ["-n", "-v", "-v", "-o", "vm_usb12_device=1-2.3", s.url("vm")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect((r.out + r.err).contains("-device qemu-xhci,id=xhci -device usb-host,bus=xhci.0,id=usb12,hostbus=1,hostport=2.3"), "\(r.out)")
+        #expect(r.err.contains("would check that vm_usb12_device 1-2.3 can be opened read-write"), "\(r.err)")
+        let bad = try cli.run("vmup", ["-n", "-o", "vm_usb3_device=logitech", s.url("vm")])
+        #expect(bad.status == 1 && bad.err.contains("vm_usb3_device: 'logitech'"), "\(bad.err)")
+        #expect(bad.err.split(separator: "\n").count == 1, "\(bad.err)")
+        let unknown = try cli.run("vmup", ["-n", "-o", "vm_usbx_device=1-2", s.url("vm")])
+        #expect(unknown.status == 2 && unknown.err.contains("vm_usbx_device: unknown setting"), "\(unknown.err)")
+    }
+
     /// A fake /sys/bus/usb/devices entry and its /dev/bus/usb node.
     @discardableResult
     func fakeDevice(_ s: Scratch, _ name: String, vendor: String, product: String, bus: Int, dev: Int, mode: Int = 0o666) throws -> String {
