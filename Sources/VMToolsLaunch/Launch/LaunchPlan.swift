@@ -29,6 +29,9 @@ public struct LaunchPlan: Sendable {
     public var settingsToSave: [(name: String, value: String)] = []
     /// A SPICE port to choose right before QEMU starts (SPICE has no `to=`).
     public var spicePort: PortChoice?
+    /// Where to write a new display password before QEMU starts
+    /// (`vm_display_password=auto`), 0600; removed with the run files.
+    public var displayPassword: String?
 
     public init() {}
 
@@ -115,6 +118,8 @@ public struct LaunchPlan: Sendable {
         public var argument: Int
         public var notice: Int
         public var vmName: String
+        /// `disable-ticketing=on`, or the password's `password-secret=`.
+        public var access = "disable-ticketing=on"
     }
 
     /// True when a forward goes to guest TCP port 22 (`vmup -w` waits on it).
