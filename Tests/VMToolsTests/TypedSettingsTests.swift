@@ -203,6 +203,7 @@ import Testing
             "VMToolsCore/Settings/SettingsText.swift": "SettingName: the shapes of numbered setting names",
             "VMToolsCore/Settings/ForwardSettings.swift": "SettingKey of forwards, cfg_limit_waitguest and what ssh.config reads",
             "VMToolsCore/Settings/CloudInitSettings.swift": "SettingKey and VMSettings of cloud-init, vm_uuid, vm_install_*",
+            "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)
