@@ -154,7 +154,7 @@ import Testing
             """)
         let home = s.url("vm")
 
-        let up = try cli.run("vmup", ["-o", "vm_display_iface=unix", home])
+        let up = try cli.run("vmup", ["-o", "vm_display_iface=unix", "-o", "vm_display_clipboard=yes", home])
         try #require(up.status == 0, "\(up.err)")
         #expect(up.out.contains("vm: listening on vnc+unix://./display.sock") || up.err.contains("vnc+unix://./display.sock"), "\(up.out)\(up.err)")
         let socket = home + "/display.sock"
