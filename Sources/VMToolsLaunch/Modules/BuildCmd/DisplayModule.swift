@@ -44,7 +44,7 @@ public enum DisplayModule: BuildCmdModule {
             if c.vm.displayOnUnixSocket {
                 let socket = try unixSocket(&c)
                 c.argv += channel + ["-spice", "unix=on,addr=\(qemuEscape(socket)),\(spiceAccess)", "-vga", "qxl"]
-                c.notices.append("\(vmName): listening on spice+unix://\(socket)")
+                c.notices.append("\(vmName): listening on spice+unix://\(unixSocketPath(c))")
                 return
             }
             let iface = c.vm.displayIface
@@ -101,6 +101,11 @@ public enum DisplayModule: BuildCmdModule {
         return "./" + VMFileNames.displaySocket
     }
 
+    /// The display socket's absolute path, for notices.
+    static func unixSocketPath(_ c: QemuCommand) -> String {
+        (c.runDirectory ?? ".").appendingPathComponent(VMFileNames.displaySocket)
+    }
+
     /// QEMU's clipboard agent on the port the SPICE vdagent uses, so a guest
     /// running spice-vdagent shares the clipboard whatever the display
     /// (vm.settings(5), `vm_display_clipboard`). Needs QEMU 6.1 or later:
@@ -128,7 +133,7 @@ public enum DisplayModule: BuildCmdModule {
         if c.vm.displayOnUnixSocket {
             let socket = try unixSocket(&c)
             c.append("-display", "vnc=unix:\(qemuEscape(socket))" + access, "-vga", device)
-            c.notices.append("\(text) vnc+unix://\(socket)")
+            c.notices.append("\(text) vnc+unix://\(unixSocketPath(c))")
             return
         }
         if let port {
