@@ -65,6 +65,8 @@ import Testing
         #expect(try displayPart(s, ["vm_display_type": "spice", "vm_display_iface": "unix", "vm_display_password": "auto"], home: home)
                 == ["-object", "secret,id=displaysecret,format=raw,file=./display.password"] + Self.spiceChannel
                 + ["-spice", "unix=on,addr=./display.sock,password-secret=displaysecret", "-vga", "qxl"])
+        let window = try build.command(s, ["vm_display_type": "gtk", "vm_display_password": "auto"], home: home, environment: try build.graphical(s))
+        #expect(window.plan.displayPassword == nil && !window.argv.contains("-object"), "a local window gets no password")
         let spice = try build.command(s, ["vm_display_type": "spice", "vm_display_password": s.url("pw")], dryRun: false)
         #expect(spice.plan.spicePort?.access == "password-secret=displaysecret")
     }

@@ -20,12 +20,13 @@ public enum DisplayModule: BuildCmdModule {
         let type = try c.vm.displayType()
         let clipboard = try c.vm.displayClipboard()
         let fullscreen = try c.vm.displayFullscreen()
-        let secret = try passwordSecret(&c)
+        // A local window needs no password: only a server gets one.
+        _ = try c.vm.displayPassword()
         let vmName = c.vm.name
         switch type {
         case .sdl, .gtk:
             if let why = windowUnavailable(type.rawValue, qemu: c.argv.first, environment: c.environment) {
-                try vnc(&c, iface: "127.0.0.1", port: nil, device: device, secret: secret,
+                try vnc(&c, iface: "127.0.0.1", port: nil, device: device, secret: try passwordSecret(&c),
                         saying: "\(vmName): \(why): using VNC instead of \(type.rawValue.uppercased()) on")
             } else {
                 c.append("-display", type.rawValue + (fullscreen ? ",full-screen=on" : ""), "-vga", device)
@@ -34,9 +35,10 @@ public enum DisplayModule: BuildCmdModule {
         case .none:
             c.append("-display", type.rawValue, "-vga", device)
         case .vnc:
-            try vnc(&c, iface: c.vm.displayIface, port: try c.vm.displayPort(), device: device, secret: secret, saying: "\(vmName): listening on")
+            try vnc(&c, iface: c.vm.displayIface, port: try c.vm.displayPort(), device: device, secret: try passwordSecret(&c), saying: "\(vmName): listening on")
             if clipboard { try vdagent(&c) }
         case .spice:
+            let secret = try passwordSecret(&c)
             // SPICE's own vdagent channel carries the clipboard (and resizing).
             let spiceAccess = secret.map { "password-secret=\($0)" } ?? "disable-ticketing=on"
             let channel = ["-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
