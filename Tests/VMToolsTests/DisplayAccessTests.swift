@@ -86,6 +86,16 @@ import Testing
         #expect(e?.subject == subject, "\(String(describing: e))")
     }
 
+    /// vmps and vminfo show a display socket by its absolute path.
+    @Test func aSocketDisplayIsShownByItsPath() {
+        let vnc = QemuProcess(pid: 1, uid: 0, argv: ["qemu-system-x86_64", "-pidfile", "/vms/a/qemu.pid", "-display", "vnc=unix:./display.sock",
+                                                     "-vga", "std"], vszKB: 0, cpuPercent: 0)
+        #expect(vnc.display == "vnc+unix:///vms/a/display.sock")
+        let spice = QemuProcess(pid: 1, uid: 0, argv: ["qemu-system-x86_64", "-pidfile", "/vms/a/qemu.pid",
+                                                       "-spice", "unix=on,addr=./display.sock,disable-ticketing=on", "-vga", "qxl"], vszKB: 0, cpuPercent: 0)
+        #expect(spice.display == "spice+unix:///vms/a/display.sock")
+    }
+
     /// A QEMU older than 6.1 has no qemu-vdagent chardev: said, naming QEMU.
     @Test func aQEMUWithoutTheClipboardAgentIsNamed() throws {
         let s = Scratch()
