@@ -90,15 +90,18 @@ public struct QemuProcess: Sendable, Equatable {
             if kind.hasPrefix("gtk") { return "gtk" }
             if kind == "none" { return "none" }
             if kind == "sdl" { return "sdl" }
+            if kind.hasPrefix("vnc=unix:") { return "vnc+unix://" + runPath(String(kind.dropFirst(9)), home: nil) }
             if kind.hasPrefix("vnc=") { return vncURL(String(kind.dropFirst(4))) ?? "?" }
         }
         if let s = argument(after: "-spice") {
-            var addr = "", port = ""
+            var addr = "", port = "", unix = false
             for o in Self.splitOptions(s) {
                 if o.hasPrefix("addr=") { addr = String(o.dropFirst(5)) }
                 if o.hasPrefix("port=") { port = String(o.dropFirst(5)) }
+                if o == "unix=on" { unix = true }
             }
-            return "spice://\(addr):\(port)"
+            // vm_display_iface=unix (vmtools.conf(5)): a socket, no port.
+            return unix ? "spice+unix://" + runPath(addr, home: nil) : "spice://\(addr):\(port)"
         }
         if let v = argument(after: "-vnc") { return vncURL(Self.splitOptions(v)[0]) ?? "?" }
         return "?"
@@ -120,7 +123,11 @@ public struct QemuProcess: Sendable, Equatable {
     /// home or a run-time directory), else `home`.
     func socket(after option: String, home: String?) -> String? {
         guard let m = argument(after: option), m.hasPrefix("unix:") else { return nil }
-        let path = Self.splitOptions(String(m.dropFirst(5)))[0]
+        return runPath(Self.splitOptions(String(m.dropFirst(5)))[0], home: home)
+    }
+
+    /// `path` made absolute against QEMU's working directory (see `socket`).
+    func runPath(_ path: String, home: String?) -> String {
         if path.hasPrefix("/") { return path }
         let pidFile = argument(after: "-pidfile")
         guard let dir = pidFile.flatMap({ $0.hasPrefix("/") ? $0.deletingLastPathComponent : nil }) ?? home else { return path }

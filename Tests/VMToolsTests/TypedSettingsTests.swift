@@ -204,6 +204,7 @@ import Testing
             "VMToolsCore/Settings/ForwardSettings.swift": "SettingKey of forwards, cfg_limit_waitguest and what ssh.config reads",
             "VMToolsCore/Settings/CloudInitSettings.swift": "SettingKey and VMSettings of cloud-init, vm_uuid, vm_install_*",
             "VMToolsCore/Settings/USBSettings.swift": "SettingKey and VMSettings of host USB devices (vm_usbN_device)",
+            "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)

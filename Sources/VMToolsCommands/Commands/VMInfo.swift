@@ -165,8 +165,16 @@ public enum VMInfoCommand: Command {
             lines.append("State: \(state)")
         }
         if let running { lines += reachLines(vm, running) }
+        if running != nil, let password = displayPassword(home: vm.home) { lines.append("Display password: \(password.escapingControlCharacters)") }
         lines.append("")
         return lines
+    }
+
+    /// The password `vm_display_password=auto` generated for this run
+    /// (vminfo(1)); nil when there is none.
+    static func displayPassword(home: String?) -> String? {
+        guard let home, let text = try? FileSystem.readTextIfExists(home.appendingPathComponent(VMFileNames.displayPassword), limit: 64) else { return nil }
+        return text
     }
 
     /// A running VM's forwards with their real ports, and the ssh line

@@ -20,7 +20,7 @@ public struct VMFileNames: Sendable, Equatable {
     }
 
     /// What a running QEMU holds open: its pid file and control sockets.
-    public var control: [String] { [pid, monitor, qmp] }
+    public var control: [String] { [pid, monitor, qmp, Self.displaySocket, Self.displayPassword] }
 
     /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
     public var work: [String] { control + [serial] }

@@ -67,6 +67,9 @@ package struct LaunchExecutor {
             }
             try growDisks()
             try buildSeedVolumes(generating: generating)
+            if let file = plan.displayPassword, generating {
+                try FileSystem.writeAtomically(Array(try Self.newDisplayPassword().utf8), to: file, mode: 0o600)
+            }
             for g in plan.generatedFiles where generating {
                 switch g.kind {
                 case .isoFromDirectory(let dir): try Self.makeISO(g.path, from: dir, environment: command.environment)
@@ -213,7 +216,7 @@ package struct LaunchExecutor {
         guard let port = (choice.lowest...65535).first(where: { Self.isFree(port: $0, address: address) }) else {
             throw command.invalid(SettingKey.displayIface, "no free port from \(choice.lowest)")
         }
-        command.plan.argv[choice.argument] = DisplayModule.spiceOption(iface: choice.iface, port: port)
+        command.plan.argv[choice.argument] = DisplayModule.spiceOption(iface: choice.iface, port: port, access: choice.access)
         command.plan.notices[choice.notice] = DisplayModule.spiceNotice(vmName: choice.vmName, iface: choice.iface, port: port)
         command.plan.spicePort = nil
     }
@@ -316,6 +319,13 @@ package struct LaunchExecutor {
         RuntimeDirectory.removeStale(global: global)
         let dir = try RuntimeDirectory.makeBare()
         return (dir, DirectoryFlock(dir))
+    }
+
+    /// Eight characters: VNC uses no more. Letters and digits that cannot
+    /// be mistaken for one another.
+    static func newDisplayPassword() throws -> String {
+        let alphabet = Array("abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY3479")
+        return String(try SystemRandom.bytes(8).map { alphabet[Int($0) % alphabet.count] })
     }
 
     /// A log QEMU will append to or truncate, created 0600 beforehand (QEMU

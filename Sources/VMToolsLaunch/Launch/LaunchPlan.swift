@@ -32,6 +32,9 @@ public struct LaunchPlan: Sendable {
     /// Host USB devices whose node the user must be able to open, checked
     /// right before QEMU starts (vm.settings(5), `vm_usbN_device`).
     public var usbDevices: [USBCheck] = []
+    /// Where to write a new display password before QEMU starts
+    /// (`vm_display_password=auto`), 0600; removed with the run files.
+    public var displayPassword: String?
 
     public init() {}
 
@@ -123,6 +126,8 @@ public struct LaunchPlan: Sendable {
         public var argument: Int
         public var notice: Int
         public var vmName: String
+        /// `disable-ticketing=on`, or the password's `password-secret=`.
+        public var access = "disable-ticketing=on"
     }
 
     /// True when a forward goes to guest TCP port 22 (`vmup -w` waits on it).

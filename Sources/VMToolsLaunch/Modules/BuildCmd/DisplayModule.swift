@@ -18,47 +18,133 @@ public enum DisplayModule: BuildCmdModule {
             return
         }
         let type = try c.vm.displayType()
+        let clipboard = try c.vm.displayClipboard()
+        let fullscreen = try c.vm.displayFullscreen()
+        // A local window needs no password: only a server gets one.
+        _ = try c.vm.displayPassword()
         let vmName = c.vm.name
         switch type {
         case .sdl, .gtk:
-            guard let why = windowUnavailable(type.rawValue, qemu: c.argv.first, environment: c.environment) else {
-                c.append("-display", type.rawValue, "-vga", device)
-                return
+            if let why = windowUnavailable(type.rawValue, qemu: c.argv.first, environment: c.environment) {
+                try vnc(&c, iface: "127.0.0.1", port: nil, device: device, secret: try passwordSecret(&c),
+                        saying: "\(vmName): \(why): using VNC instead of \(type.rawValue.uppercased()) on")
+            } else {
+                c.append("-display", type.rawValue + (fullscreen ? ",full-screen=on" : ""), "-vga", device)
             }
-            try vnc(&c, iface: "127.0.0.1", port: nil, device: device, saying: "\(vmName): \(why): using VNC instead of \(type.rawValue.uppercased()) on")
+            if clipboard { try vdagent(&c) }
         case .none:
             c.append("-display", type.rawValue, "-vga", device)
         case .vnc:
-            try vnc(&c, iface: c.vm.displayIface, port: try c.vm.displayPort(), device: device, saying: "\(vmName): listening on")
+            try vnc(&c, iface: c.vm.displayIface, port: try c.vm.displayPort(), device: device, secret: try passwordSecret(&c), saying: "\(vmName): listening on")
+            if clipboard { try vdagent(&c) }
         case .spice:
+            let secret = try passwordSecret(&c)
+            // SPICE's own vdagent channel carries the clipboard (and resizing).
+            let spiceAccess = secret.map { "password-secret=\($0)" } ?? "disable-ticketing=on"
+            let channel = ["-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
+                           "-device", "virtserialport,chardev=spicechannel0,name=com.redhat.spice.0"]
+            if c.vm.displayOnUnixSocket {
+                let socket = try unixSocket(&c)
+                c.argv += channel + ["-spice", "unix=on,addr=\(qemuEscape(socket)),\(spiceAccess)", "-vga", "qxl"]
+                c.notices.append("\(vmName): listening on spice+unix://\(unixSocketPath(c))")
+                return
+            }
             let iface = c.vm.displayIface
             // SPICE has no `to=`: without a port the executor takes the first
             // free one from vm_display_portmin right before QEMU starts.
             let fixed = try c.vm.displayPort()
             let port = fixed ?? c.vm.lowestDisplayPort
-            c.append("-chardev", "spicevmc,id=spicechannel0,name=vdagent", "-device", "virtio-serial-pci",
-                     "-device", "virtserialport,chardev=spicechannel0,name=com.redhat.spice.0",
-                     "-spice", spiceOption(iface: iface, port: port), "-vga", "qxl")
+            c.argv += channel + ["-spice", spiceOption(iface: iface, port: port, access: spiceAccess), "-vga", "qxl"]
             c.notices.append(spiceNotice(vmName: vmName, iface: iface, port: port) + (fixed == nil ? " (or the next free port)" : ""))
             if fixed == nil {
-                c.plan.spicePort = .init(iface: iface, lowest: port, argument: c.argv.count - 3, notice: c.notices.count - 1, vmName: vmName)
+                c.plan.spicePort = .init(iface: iface, lowest: port, argument: c.argv.count - 3, notice: c.notices.count - 1, vmName: vmName,
+                                         access: spiceAccess)
             }
         }
     }
 
-    static func spiceOption(iface: String, port: Int) -> String { "addr=\(qemuEscape(iface)),port=\(port),disable-ticketing=on" }
+    static func spiceOption(iface: String, port: Int, access: String = "disable-ticketing=on") -> String {
+        "addr=\(qemuEscape(iface)),port=\(port),\(access)"
+    }
     static func spiceNotice(vmName: String, iface: String, port: Int) -> String { "\(vmName): listening on spice://\(iface):\(port)" }
+
+    /// The id of the `-object secret` holding the display password
+    /// (`vm_display_password`, vm.settings(5)), or nil for none. QEMU reads
+    /// it from a file, so it never shows in argv (`ps`). A generated one goes
+    /// into the run directory, 0600, written by the executor before QEMU starts.
+    static func passwordSecret(_ c: inout QemuCommand) throws -> String? {
+        let file: String
+        switch try c.vm.displayPassword() {
+        case .none: return nil
+        case .file(let path):
+            guard FileSystem.isReadable(path) else {
+                throw c.vm.invalid(SettingKey.displayPassword, "cannot read \(path)")
+            }
+            file = path
+        case .generated:
+            guard let dir = c.runDirectory else {
+                throw c.vm.invalid(SettingKey.displayPassword, "auto needs a VM home or run directory")
+            }
+            c.plan.displayPassword = dir.appendingPathComponent(VMFileNames.displayPassword)
+            file = "./" + VMFileNames.displayPassword
+        }
+        let id = "displaysecret"
+        c.append("-object", "secret,id=\(id),format=raw,file=\(qemuEscape(file))")
+        return id
+    }
+
+    /// `vm_display_iface=unix`: the display's socket in the run directory
+    /// (0600, like the other sockets: Docs/vmup.1), relative to QEMU's
+    /// working directory.
+    static func unixSocket(_ c: inout QemuCommand) throws -> String {
+        guard c.runDirectory != nil else {
+            throw c.vm.invalid(SettingKey.displayIface, "unix needs a VM home or run directory")
+        }
+        return "./" + VMFileNames.displaySocket
+    }
+
+    /// The display socket's absolute path, for notices.
+    static func unixSocketPath(_ c: QemuCommand) -> String {
+        (c.runDirectory ?? ".").appendingPathComponent(VMFileNames.displaySocket)
+    }
+
+    /// QEMU's clipboard agent on the port the SPICE vdagent uses, so a guest
+    /// running spice-vdagent shares the clipboard whatever the display
+    /// (vm.settings(5), `vm_display_clipboard`). Needs QEMU 6.1 or later:
+    /// checked when the VM really starts.
+    static func vdagent(_ c: inout QemuCommand) throws {
+        if !c.dryRun, let qemu = c.argv.first, let why = vdagentMissing(qemu: qemu, environment: c.environment) {
+            throw c.vm.invalid(SettingKey.displayClipboard, why)
+        }
+        c.append("-chardev", "qemu-vdagent,id=vdagent,clipboard=on", "-device", "virtio-serial-pci",
+                 "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0")
+    }
+
+    /// Why this QEMU has no `qemu-vdagent` chardev, or nil when it has.
+    static func vdagentMissing(qemu: String, environment: [String: String]) -> String? {
+        guard let r = try? Subprocess(qemu, ["-chardev", "help"], environment: environment).run() else {
+            return "cannot run \(qemu) -chardev help"
+        }
+        return r.stdoutText.contains("qemu-vdagent") ? nil : "\(qemu) has no qemu-vdagent chardev (QEMU 6.1 or later needed)"
+    }
 
     /// `-display vnc=…`: a fixed port is announced now; otherwise vmup asks
     /// QEMU which one it took, once it has started.
-    static func vnc(_ c: inout QemuCommand, iface: String, port: Int?, device: String, saying text: String) throws {
+    static func vnc(_ c: inout QemuCommand, iface: String, port: Int?, device: String, secret: String? = nil, saying text: String) throws {
+        let access = secret.map { ",password-secret=\($0)" } ?? ""
+        if c.vm.displayOnUnixSocket {
+            let socket = try unixSocket(&c)
+            c.append("-display", "vnc=unix:\(qemuEscape(socket))" + access, "-vga", device)
+            c.notices.append("\(text) vnc+unix://\(unixSocketPath(c))")
+            return
+        }
         if let port {
-            c.append("-display", "vnc=\(qemuEscape(iface)):\(port - 5900)", "-vga", device)
+            c.append("-display", "vnc=\(qemuEscape(iface)):\(port - 5900)" + access, "-vga", device)
             c.notices.append("\(text) vnc://\(iface):\(port)")
             return
         }
         let first = min(c.vm.lowestDisplayPort, 65535) - 5900
-        c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)", "-vga", device)
+        c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)" + access, "-vga", device)
         if c.runDirectory != nil, c.daemonize {
             c.plan.readBack.append(.vncPort(announcement: text))
         }
