@@ -43,7 +43,7 @@ public enum CloudInitModule: BuildCmdModule {
         } else if keys == nil, userData == nil {
             throw c.invalid(SettingKey.cloudInitSSHKey, "no SSH key for the cloud-init user \(user): none of ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub exists; set \(SettingKey.cloudInitSSHKey) to a key or a .pub file (or give \(SettingKey.cloudInitUserData), or \(SettingKey.cloudInitEnable)=no)")
         }
-        let config = cloudConfig(user: user, keys: keys?.keys ?? [])
+        let config = cloudConfig(user: user, keys: keys?.keys ?? []) + mounts(try c.vm.shares(home: c.home, environment: c.environment))
         let userDataText = try userData.map { try merged(config, userFile: $0, setting: SettingKey.cloudInitUserData, c) } ?? config
         let network: String
         if let file = try c.vm.readableFile(SettingKey.cloudInitNetworkConfig, home: c.home, environment: c.environment) {
@@ -62,6 +62,15 @@ public enum CloudInitModule: BuildCmdModule {
         if !keys.isEmpty { s += "    ssh_authorized_keys:\n" + keys.map { "      - \(yamlQuote($0))\n" }.joined() }
         s += "ssh_pwauth: false\ndisable_root: true\n"
         return s
+    }
+
+    /// One fstab line per share (vm.settings(5), SHARED FOLDERS): `nofail`,
+    /// so a guest without 9p still boots.
+    static func mounts(_ shares: [Share]) -> String {
+        guard !shares.isEmpty else { return "" }
+        return "mounts:\n" + shares.map {
+            "  - [\(yamlQuote($0.tag)), \(yamlQuote($0.guestPath)), \"9p\", \(yamlQuote($0.mountOptions + ",nofail")), \"0\", \"0\"]\n"
+        }.joined()
     }
 
     /// The user's user-data after ours, in a MIME multipart cloud-init
