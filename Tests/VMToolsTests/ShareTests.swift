@@ -68,17 +68,32 @@ import Testing
                                               "vm_share2_path": s.url("docs"), "vm_share2_mode": "ro"])
         let userData = try #require(c.plan.seedVolumes.first?.files.first { $0.name == "user-data" }?.content)
         #expect(userData.hasSuffix("""
-            mounts:
-              - ["data", "/mnt/data", "9p", "trans=virtio,version=9p2000.L,nofail", "0", "0"]
-              - ["docs", "/mnt/docs", "9p", "trans=virtio,version=9p2000.L,ro,nofail", "0", "0"]
+            bootcmd:
+              - ["sh", "-c", "grep -q '^data ' /etc/fstab || echo 'data /mnt/data 9p trans=virtio,version=9p2000.L,nofail 0 0' >> /etc/fstab; mkdir -p /mnt/data; mount /mnt/data || true"]
+              - ["sh", "-c", "grep -q '^docs ' /etc/fstab || echo 'docs /mnt/docs 9p trans=virtio,version=9p2000.L,ro,nofail 0 0' >> /etc/fstab; mkdir -p /mnt/docs; mount /mnt/docs || true"]
 
-            """))
+            """), "\(userData)")
         let none = try CloudInitTests().plan(Scratch(), ["vm_cloudinit_sshkey": CloudInitTests.key])
-        #expect(none.plan.seedVolumes.first?.files.first { $0.name == "user-data" }?.content.contains("mounts:") == false)
+        #expect(none.plan.seedVolumes.first?.files.first { $0.name == "user-data" }?.content.contains("bootcmd:") == false)
     }
 
     @Test func shareSettingsAreKnownOnTheCommandLine() {
         #expect(SettingName.isShareSetting("vm_share12_transport") && SettingName.isShareSetting("vm_share1_path"))
         #expect(!SettingName.isShareSetting("vm_share_path") && !SettingName.isShareSetting("vm_share1_paths"))
+    }
+
+    /// vminfo(1)'s `Share:` lines, for a stopped VM.
+    @Test func vminfoPrintsEachShareAndItsMountCommand() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        try s.mkdir("data")
+        _ = try s.write("vm/vm.settings", "vm_share1_path='\(s.url("data"))'\nvm_share2_path='\(s.url("data"))'\nvm_share2_tag='logs'\nvm_share2_mode='ro'\n")
+        let r = try CLI(s).run("vminfo", [s.url("vm")])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("Share: data \(s.url("data")) (rw): mkdir -p /mnt/data && mount -t 9p -o trans=virtio,version=9p2000.L data /mnt/data\n"), "\(r.out)")
+        #expect(r.out.contains("Share: logs \(s.url("data")) (ro): mkdir -p /mnt/logs && mount -t 9p -o trans=virtio,version=9p2000.L,ro logs /mnt/logs\n"), "\(r.out)")
+        _ = try s.write("vm/vm.settings", "vm_share1_path='\(s.url("gone"))'\n")
+        let bad = try CLI(s).run("vminfo", [s.url("vm")])
+        #expect(bad.out.contains("Share: ? (vm_share1_path: '\(s.url("gone"))' (from "), "\(bad.out)")
     }
 }

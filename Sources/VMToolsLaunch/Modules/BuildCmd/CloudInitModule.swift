@@ -64,12 +64,17 @@ public enum CloudInitModule: BuildCmdModule {
         return s
     }
 
-    /// One fstab line per share (vm.settings(5), SHARED FOLDERS): `nofail`,
-    /// so a guest without 9p still boots.
+    /// One fstab line per share, added and mounted by `bootcmd`
+    /// (vm.settings(5), SHARED FOLDERS): cloud-init's own `mounts:` drops
+    /// any device that is not a block device or `host:/path`, which a 9p
+    /// tag is not. `nofail` and `|| true`: a guest without 9p still boots.
+    /// Tags are letters, digits, `_`, `-`, `.` (`Share.isTag`): safe in sh.
     static func mounts(_ shares: [Share]) -> String {
         guard !shares.isEmpty else { return "" }
-        return "mounts:\n" + shares.map {
-            "  - [\(yamlQuote($0.tag)), \(yamlQuote($0.guestPath)), \"9p\", \(yamlQuote($0.mountOptions + ",nofail")), \"0\", \"0\"]\n"
+        return "bootcmd:\n" + shares.map {
+            let line = "\($0.tag) \($0.guestPath) 9p \($0.mountOptions),nofail 0 0"
+            let sh = "grep -q '^\($0.tag) ' /etc/fstab || echo '\(line)' >> /etc/fstab; mkdir -p \($0.guestPath); mount \($0.guestPath) || true"
+            return "  - [\"sh\", \"-c\", \(yamlQuote(sh))]\n"
         }.joined()
     }
 
