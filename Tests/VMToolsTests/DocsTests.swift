@@ -63,6 +63,9 @@ import Testing
                 let kind = { if case .hdd = slot { return "hdd" } else { return "cdrom" } }()
                 let suffix = name.split(separator: "_").last!
                 #expect(conf.contains("Va vm_storage_\(kind) Ns Ar N Ns Va _") && conf.contains("Va _\(suffix) "), "vmtools.conf(5) lacks \(name)")
+            } else if SettingName.isShareSetting(name) {
+                let suffix = name.split(separator: "_").last!
+                #expect(conf.contains("Va vm_share Ns Ar N Ns Va _path") && conf.contains("Va _\(suffix) "), "vmtools.conf(5) lacks \(name)")
             } else {
                 #expect(conf.contains(name), "vmtools.conf(5) lacks \(name)")
             }

@@ -205,6 +205,7 @@ import Testing
             "VMToolsCore/Settings/CloudInitSettings.swift": "SettingKey and VMSettings of cloud-init, vm_uuid, vm_install_*",
             "VMToolsCore/Settings/USBSettings.swift": "SettingKey and VMSettings of host USB devices (vm_usbN_device)",
             "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
+            "VMToolsCore/Settings/ShareSettings.swift": "SettingKey, SettingName and VMSettings of shared folders (vm_shareN_*)",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)

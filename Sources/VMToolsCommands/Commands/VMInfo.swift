@@ -114,7 +114,7 @@ public enum VMInfoCommand: Command {
             console.print()
             let lines: [String]
             switch section {
-            case .info: lines = infoSection(vm, running: running, options: options, global: global)
+            case .info: lines = infoSection(vm, running: running, options: options, global: global, environment: context.environment)
             case .tree: lines = treeSection(vm, options: options, global: global)
             case .settings: lines = settingsSection(vm, options: options)
             case .backend: lines = backendSection(vm, options: options, context: context)
@@ -145,7 +145,8 @@ public enum VMInfoCommand: Command {
         return lines
     }
 
-    static func infoSection(_ vm: ResolvedVM, running: QemuProcess?, options: Options, global: GlobalConfig) -> [String] {
+    static func infoSection(_ vm: ResolvedVM, running: QemuProcess?, options: Options, global: GlobalConfig,
+                            environment: [String: String]) -> [String] {
         let children = (try? ChildList.read(home: vm.home, global: global).children.count) ?? 0
         let state = running.map { "RUNNING (PID \($0.pid))" } ?? "not running"
         var lines: [String] = []
@@ -166,6 +167,7 @@ public enum VMInfoCommand: Command {
         }
         if let running { lines += reachLines(vm, running) }
         if running != nil, let password = displayPassword(home: vm.home) { lines.append("Display password: \(password.escapingControlCharacters)") }
+        lines += shareLines(vm, environment: environment)
         lines.append("")
         return lines
     }
@@ -175,6 +177,18 @@ public enum VMInfoCommand: Command {
     static func displayPassword(home: String?) -> String? {
         guard let home, let text = try? FileSystem.readTextIfExists(home.appendingPathComponent(VMFileNames.displayPassword), limit: 64) else { return nil }
         return text
+    }
+
+    /// Each shared folder and the command that mounts it in a guest without
+    /// cloud-init (vminfo(1)).
+    static func shareLines(_ vm: ResolvedVM, environment: [String: String]) -> [String] {
+        do {
+            return try VMSettings(vm.settings).shares(home: vm.home, environment: environment).map {
+                "Share: \($0.tag) \($0.path.escapingControlCharacters) (\($0.mode.rawValue)): \($0.mountCommand)"
+            }
+        } catch {
+            return ["Share: ? (\("\(error)".escapingControlCharacters))"]
+        }
     }
 
     /// A running VM's forwards with their real ports, and the ssh line

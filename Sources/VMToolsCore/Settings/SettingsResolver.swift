@@ -50,7 +50,7 @@ public struct SettingsResolver {
 
         let known = Set(table.names)
         for e in commandLine.entries where !known.contains(e.name) && !SettingName.isInterfaceSetting(e.name)
-            && !SettingName.isDriveSetting(e.name) && !SettingName.isUSBSetting(e.name) {
+            && !SettingName.isDriveSetting(e.name) && !SettingName.isUSBSetting(e.name) && !SettingName.isShareSetting(e.name) {
             throw VMToolsError.usage("\(e.flag) \(e.name): unknown setting (see vmtools.conf(5) for the list; custom names must first be defined in a vmtools.conf)")
         }
         for e in commandLine.entries where e.name.hasPrefix("cfg_") {

@@ -43,7 +43,7 @@ public enum CloudInitModule: BuildCmdModule {
         } else if keys == nil, userData == nil {
             throw c.invalid(SettingKey.cloudInitSSHKey, "no SSH key for the cloud-init user \(user): none of ~/.ssh/id_ed25519.pub, id_ecdsa.pub, id_rsa.pub exists; set \(SettingKey.cloudInitSSHKey) to a key or a .pub file (or give \(SettingKey.cloudInitUserData), or \(SettingKey.cloudInitEnable)=no)")
         }
-        let config = cloudConfig(user: user, keys: keys?.keys ?? [])
+        let config = cloudConfig(user: user, keys: keys?.keys ?? []) + mounts(try c.vm.shares(home: c.home, environment: c.environment))
         let userDataText = try userData.map { try merged(config, userFile: $0, setting: SettingKey.cloudInitUserData, c) } ?? config
         let network: String
         if let file = try c.vm.readableFile(SettingKey.cloudInitNetworkConfig, home: c.home, environment: c.environment) {
@@ -62,6 +62,20 @@ public enum CloudInitModule: BuildCmdModule {
         if !keys.isEmpty { s += "    ssh_authorized_keys:\n" + keys.map { "      - \(yamlQuote($0))\n" }.joined() }
         s += "ssh_pwauth: false\ndisable_root: true\n"
         return s
+    }
+
+    /// One fstab line per share, added and mounted by `bootcmd`
+    /// (vm.settings(5), SHARED FOLDERS): cloud-init's own `mounts:` drops
+    /// any device that is not a block device or `host:/path`, which a 9p
+    /// tag is not. `nofail` and `|| true`: a guest without 9p still boots.
+    /// Tags are letters, digits, `_`, `-`, `.` (`Share.isTag`): safe in sh.
+    static func mounts(_ shares: [Share]) -> String {
+        guard !shares.isEmpty else { return "" }
+        return "bootcmd:\n" + shares.map {
+            let line = "\($0.tag) \($0.guestPath) 9p \($0.mountOptions),nofail 0 0"
+            let sh = "grep -q '^\($0.tag) ' /etc/fstab || echo '\(line)' >> /etc/fstab; mkdir -p \($0.guestPath); mount \($0.guestPath) || true"
+            return "  - [\"sh\", \"-c\", \(yamlQuote(sh))]\n"
+        }.joined()
     }
 
     /// The user's user-data after ours, in a MIME multipart cloud-init
