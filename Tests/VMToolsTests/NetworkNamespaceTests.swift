@@ -36,7 +36,12 @@ import Testing
             try must(["-n", peer, "route", "add", "10.0.3.0/30", "dev", "vb"])
             try must(["-n", peer, "route", "add", "10.0.2.0/24", "via", "10.0.3.1"])
             try must(["-n", vm, "route", "add", "10.0.2.99/32", "dev", "va"])
-            try must(["netns", "exec", vm, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            try set(vm, "net/ipv4/ip_forward")
+        }
+
+        /// A namespace's sysctl to 1 (sysctl(8) is not on every PATH).
+        func set(_ ns: String, _ name: String) throws {
+            try must(["netns", "exec", ns, "/bin/sh", "-c", "echo 1 > \"$1\"", "sh", "/proc/sys/" + name])
         }
 
         @discardableResult
@@ -80,7 +85,7 @@ import Testing
         try lab.must(["-n", lab.vm, "tuntap", "add", "dev", "tap0", "mode", "tap"])
         try lab.must(["-n", lab.vm, "addr", "add", "10.0.2.1/24", "dev", "tap0"])
         try lab.must(["-n", lab.vm, "link", "set", "tap0", "up"])
-        try lab.must(["netns", "exec", lab.vm, "sysctl", "-qw", "net.ipv4.conf.tap0.proxy_arp=1"])
+        try lab.set(lab.vm, "net/ipv4/conf/tap0/proxy_arp")
         let home = try lab.guest("routed", mode: "tap:tap0")
         let up = try #require(try lab.cli.run(lab.ip, ["netns", "exec", lab.vm, lab.cli.bin + "/vmup", home], environment: lab.cli.environment, within: 120))
         try #require(up.status == 0, "\(up.err)")
@@ -95,7 +100,7 @@ import Testing
         try lab.must(["-n", lab.vm, "link", "add", "br0", "type", "bridge"])
         try lab.must(["-n", lab.vm, "addr", "add", "10.0.2.1/24", "dev", "br0"])
         try lab.must(["-n", lab.vm, "link", "set", "br0", "up"])
-        try lab.must(["netns", "exec", lab.vm, "sysctl", "-qw", "net.ipv4.conf.br0.proxy_arp=1"])
+        try lab.set(lab.vm, "net/ipv4/conf/br0/proxy_arp")
         let home = try lab.guest("bridged", mode: "bridge:br0")
         try lab.s.mkdir("etc-upper/qemu")
         try lab.s.mkdir("etc-work")
