@@ -52,17 +52,19 @@ import Testing
         }
 
         /// The test guest serving its web page at 10.0.2.15 on `mode`.
-        func guest(_ name: String, mode: String) throws -> String {
+        func guest(_ name: String, mode: String, mac: String = "52:54:00:00:00:42", command: String = "serve") throws -> String {
+            // A file: the command has blanks, which vm_qemu_params would split.
+            try s.write(name + ".cmd", command)
             try s.write("\(name)/vm.settings", """
                 vm_name=\(name)
                 vm_boot_order=d
                 vm_storage_cdrom1_enable=yes
                 vm_storage_cdrom1_backend=\(Guest.iso)
                 vm_networking_iface1_enable=yes
-                vm_networking_iface1_mac=52:54:00:00:00:42
+                vm_networking_iface1_mac=\(mac)
                 vm_networking_iface1_device=virtio-net-pci
                 vm_networking_iface1_mode=\(mode)
-                vm_qemu_params='-usbdevice tablet -fw_cfg name=opt/vmtools/cmd,string=serve'
+                vm_qemu_params='-usbdevice tablet -fw_cfg name=opt/vmtools/cmd,file=\(s.url(name + ".cmd"))'
                 """)
             return s.url(name)
         }
@@ -95,7 +97,7 @@ import Testing
 
     /// The bridge model: the guest on br0 through qemu-bridge-helper, the
     /// ACL in a private /etc (an overlay in a mount namespace).
-    @Test(.requiresGuest, .requiresRoot, .requires("ip", "curl", "unshare")) func aGuestOnABridgeIsReachedThroughTheBridge() throws {
+    @Test(.requiresGuest, .requiresRoot, .requires("ip", "curl", "unshare")) func guestsOnABridgeReachEachOtherAndTheHost() throws {
         guard let lab = try Lab() else { return }
         try lab.must(["-n", lab.vm, "link", "add", "br0", "type", "bridge"])
         try lab.must(["-n", lab.vm, "addr", "add", "10.0.2.1/24", "dev", "br0"])
@@ -120,6 +122,14 @@ import Testing
         try #require(up.status == 0, "\(up.err)")
         #expect(waitUntil(90) { textIfPresent(home + "/serial.log").contains("VMTOOLS-GUEST: SERVING 1") }, "\(textIfPresent(home + "/serial.log"))")
         #expect(try lab.fetchFromPeer().contains("vmtools guest web"))
+        // A second guest on the same bridge reaches the first.
+        let second = try lab.guest("second", mode: "bridge:br0", mac: "52:54:00:00:00:43", command: "peer 10.0.2.16 10.0.2.15")
+        let up2 = try #require(try lab.cli.run(lab.ip, ["netns", "exec", lab.vm, "unshare", "-m", "sh", "-c", script, "sh",
+                                                          lab.s.url("etc-upper"), lab.s.url("etc-work"), lab.cli.bin + "/vmup", second],
+                                                  environment: lab.cli.environment, within: 120))
+        try #require(up2.status == 0, "\(up2.err)")
+        #expect(waitUntil(120) { textIfPresent(second + "/serial.log").contains("VMTOOLS-GUEST: FETCHED ") }, "\(textIfPresent(second + "/serial.log"))")
+        #expect(textIfPresent(second + "/serial.log").contains("VMTOOLS-GUEST: FETCHED vmtools guest web"), "\(textIfPresent(second + "/serial.log"))")
         // The machine's /etc never saw the ACL.
         #expect(textIfPresent("/etc/qemu/bridge.conf") != "allow br0\n")
     }
