@@ -46,8 +46,8 @@ import Testing
                                   home: s.url("vm"), environment: ["PATH": s.url("bin")])
         let socket = s.url("vm/passt-nd1.sock")
         #expect(nets(c.argv) == ["e1000-82545em,mac=52:54:00:00:00:01,netdev=nd1", "stream,server=off,addr.type=unix,addr.path=\(socket),id=nd1"])
-        #expect(c.plan.helpers == [.init(executable: passt, arguments: ["--foreground", "--one-off", "--socket", socket,
-                                                                       "-t", "127.0.0.1/2222:22", "-u", "0.0.0.0/5353:53"])])
+        #expect(c.plan.helpers == [.init(executable: passt, arguments: ["--foreground", "--one-off", "--runas", "\(geteuid()):\(getegid())", "--socket", socket,
+                                                                       "-t", "127.0.0.1/2222:22", "-u", "0.0.0.0/5353:53"], readyPath: socket)])
     }
 
     @Test(arguments: [

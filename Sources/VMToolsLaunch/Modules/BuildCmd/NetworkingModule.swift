@@ -1,4 +1,7 @@
 import VMToolsCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `networking`: one `-device`/`-netdev` pair per enabled interface, in the
 /// bytewise order of their numbers (`iface1`, `iface10`, `iface2`), which
@@ -53,14 +56,16 @@ public enum NetworkingModule: BuildCmdModule {
                 throw c.vm.invalid(nic.modeSource, "passt is not installed (Debian: apt install passt)")
             }
             let socket = (c.runDirectory ?? c.home ?? ".").appendingPathComponent("passt-nd\(id).sock")
-            var arguments = ["--foreground", "--one-off", "--socket", socket]
+            // --runas: as root passt would become nobody, which cannot make
+            // the socket in a home root owns.
+            var arguments = ["--foreground", "--one-off", "--runas", "\(geteuid()):\(getegid())", "--socket", socket]
             for f in forwards {
                 guard f.hostPort != 0 else {
                     throw c.vm.invalid(nic.keys.forward, "passt needs a fixed host port (\(f.description))")
                 }
                 arguments += [f.proto == .tcp ? "-t" : "-u", "\(f.address)/\(f.hostPort):\(f.guestPort)"]
             }
-            c.plan.helpers.append(.init(executable: passt, arguments: arguments))
+            c.plan.helpers.append(.init(executable: passt, arguments: arguments, readyPath: socket))
             return "stream,server=off,addr.type=unix,addr.path=\(qemuEscape(socket))"
         }
     }
