@@ -51,3 +51,8 @@ int csystem_image_write_locked(int fd) {
     if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return -1;
     return fl.l_type != F_UNLCK;
 }
+
+#include <sys/xattr.h>
+ssize_t csystem_getxattr(const char *path, const char *name, void *value, size_t size) {
+    return getxattr(path, name, value, size);
+}

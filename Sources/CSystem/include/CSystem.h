@@ -16,3 +16,4 @@ long long csystem_seek_data(int fd, long long offset);
 long long csystem_seek_hole(int fd, long long offset);
 int csystem_start_writeback(int fd, long long offset, long long length);
 int csystem_image_write_locked(int fd);
+ssize_t csystem_getxattr(const char *path, const char *name, void *value, size_t size);

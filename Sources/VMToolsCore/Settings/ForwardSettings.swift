@@ -69,7 +69,7 @@ public struct PortForward: Equatable, Sendable {
 
 extension VMSettings.NIC {
     /// True for `user` and `user,…` modes: only slirp forwards ports.
-    public var isUserMode: Bool { mode == "user" || mode.hasPrefix("user,") }
+    public var isUserMode: Bool { mode == "user" || mode == "nat" || mode.hasPrefix("user,") }
 
     /// `vm_networking_ifaceN_forward`: space-separated forwards, only on a
     /// user-mode interface.
@@ -84,7 +84,7 @@ extension VMSettings.NIC {
             }
             list.append(f)
         }
-        guard isUserMode else {
+        guard isUserMode || mode == "passt" else {
             throw settings.invalid(keys.forward, "forwards need a user-mode interface (\(keys.mode) is '\(mode)')")
         }
         return list

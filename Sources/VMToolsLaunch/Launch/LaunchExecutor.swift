@@ -282,6 +282,13 @@ package struct LaunchExecutor {
         for h in plan.helpers {
             do {
                 helpers.append(try Subprocess(h.executable, h.arguments, workingDirectory: dir).start())
+                if let path = h.readyPath {
+                    let deadline = SystemClock.now() + 10
+                    while !FileSystem.exists(path), SystemClock.now() < deadline { SystemClock.sleep(0.02) }
+                    guard FileSystem.exists(path) else {
+                        throw VMToolsError(.failure, h.executable, "made no socket \(path) within 10 seconds")
+                    }
+                }
             } catch {
                 stopHelpers()
                 throw error

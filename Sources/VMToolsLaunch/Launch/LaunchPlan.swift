@@ -98,6 +98,9 @@ public struct LaunchPlan: Sendable {
     public struct HelperProcess: Equatable, Sendable {
         public var executable: String
         public var arguments: [String]
+        /// A socket the helper makes, which QEMU connects to: QEMU starts
+        /// once it exists.
+        public var readyPath: String? = nil
     }
 
     public enum Fact: Equatable, Sendable {

@@ -1,4 +1,7 @@
 import VMToolsCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `networking`: one `-device`/`-netdev` pair per enabled interface, in the
 /// bytewise order of their numbers (`iface1`, `iface10`, `iface2`), which
@@ -14,14 +17,57 @@ public enum NetworkingModule: BuildCmdModule {
         let forwards = try forwards(c.vm, implicitSSH: c.vm.wantsSSHForward())
         // The numbers as text: 1, 10, 2 (as the original, verified).
         for id in c.vm.nicIDs where c.vm.nic(id).enabled {
-            any = true
             let nic = c.vm.nic(id)
+            if try nic.model() == .none { continue }
+            any = true
             let mac = try nic.mac()
-            let netdev = ([loopbackForwards(nic.mode)] + (forwards[id] ?? []).map(\.hostfwd)).joined(separator: ",")
+            guard let netdev = try netdev(&c, nic: nic, id: id, forwards: forwards[id] ?? []) else { continue }
             c.append("-device", "\(nic.device),mac=\(qemuEscape(mac)),netdev=nd\(id)", "-netdev", "\(netdev),id=nd\(id)")
         }
         if !any { c.append("-net", "none") }
         try planReadBack(&c, forwards: forwards)
+    }
+
+    /// The `-netdev` value of one interface's model (vm.settings(5)); nil for
+    /// `none`. Bridge and tap are checked before a real start, so a missing
+    /// permission fails here, saying what the administrator must do.
+    static func netdev(_ c: inout QemuCommand, nic: VMSettings.NIC, id: String, forwards: [PortForward]) throws -> String? {
+        switch try nic.model() {
+        case .none:
+            return nil
+        case .nat(let options):
+            return ([loopbackForwards(options.isEmpty ? "user" : "user," + options)] + forwards.map(\.hostfwd)).joined(separator: ",")
+        case .raw(let mode):
+            return ([loopbackForwards(mode)] + forwards.map(\.hostfwd)).joined(separator: ",")
+        case .bridge(let bridge):
+            if !c.dryRun {
+                if let why = NetworkHostCheck.helperProblem(NetworkHostCheck.bridgeHelper) ?? NetworkHostCheck.aclProblem(NetworkHostCheck.bridgeACL, bridge: bridge) {
+                    throw c.vm.invalid(nic.modeSource, why)
+                }
+            }
+            return "bridge,br=\(bridge),helper=\(NetworkHostCheck.bridgeHelper)"
+        case .tap(let ifname):
+            if !c.dryRun, let why = NetworkHostCheck.tapProblem(ifname) { throw c.vm.invalid(nic.modeSource, why) }
+            return "tap,ifname=\(ifname),script=no,downscript=no"
+        case .passt:
+            // QEMU 7.2 has no -netdev passt: passt serves a UNIX socket that
+            // -netdev stream connects to; --one-off ends it with QEMU's connection.
+            guard let passt = Subprocess.which("passt", path: c.environment["PATH"]) else {
+                throw c.vm.invalid(nic.modeSource, "passt is not installed (Debian: apt install passt)")
+            }
+            let socket = (c.runDirectory ?? c.home ?? ".").appendingPathComponent("passt-nd\(id).sock")
+            // --runas: as root passt would become nobody, which cannot make
+            // the socket in a home root owns.
+            var arguments = ["--foreground", "--one-off", "--runas", "\(geteuid()):\(getegid())", "--socket", socket]
+            for f in forwards {
+                guard f.hostPort != 0 else {
+                    throw c.vm.invalid(nic.keys.forward, "passt needs a fixed host port (\(f.description))")
+                }
+                arguments += [f.proto == .tcp ? "-t" : "-u", "\(f.address)/\(f.hostPort):\(f.guestPort)"]
+            }
+            c.plan.helpers.append(.init(executable: passt, arguments: arguments, readyPath: socket))
+            return "stream,server=off,addr.type=unix,addr.path=\(qemuEscape(socket))"
+        }
     }
 
     /// `vm_networking_ifaceN_forward` of every enabled interface, by id; with
