@@ -31,8 +31,9 @@ if [ "$what" = test ]; then
     # check; iproute2 (ss), util-linux (mount), bsdutils (script): tests look
     # at listening sockets, read-only mounts and terminals. mmdebstrap
     # e2fsprogs: Tests/Guest/build-cloud-guest.sh builds the Debian cloud
-    # guest; openssh-client: the tests log in to it.
-    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils mmdebstrap e2fsprogs openssh-client)
+    # guest; openssh-client: the tests log in to it; curl: the network
+    # namespace tests fetch a guest's page from another namespace.
+    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client)
 fi
 
 missing=()
