@@ -75,11 +75,6 @@ package struct SeedVolume: Equatable, Sendable {
             for f in files { try FileSystem.writeAtomically(Array(f.content.utf8), to: path.appendingPathComponent(f.name), mode: 0o600) }
             return
         }
-        // genisoimage first: xorriso sleeps 100 ms on exit (libburn), twice the whole budget of a start.
-        let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: environment["PATH"]) }.first
-        guard let tool else {
-            throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
-        }
         let dir = path.deletingLastPathComponent
         let stage = dir.appendingPathComponent(".\(path.lastPathComponent).d")
         let tmp = dir.appendingPathComponent(".\(path.lastPathComponent).tmp")
@@ -92,9 +87,9 @@ package struct SeedVolume: Equatable, Sendable {
         for f in files {
             try FileSystem.writeAtomically(Array(f.content.utf8), to: stage.appendingPathComponent(f.name), mode: 0o600, syncDirectory: false)
         }
-        let mkisofs = ["-J", "-R", "-quiet", "-V", label, "-A", digest, "-o", tmp]
-        let args = tool.hasSuffix("xorriso") ? ["-as", "mkisofs"] + mkisofs + [stage] : mkisofs + ["--", stage]
-        let r = try Subprocess(tool, args).run()
+        guard let r = try ISOTool.pack(stage, into: tmp, options: ["-V", label, "-A", digest], environment: environment) else {
+            throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
+        }
         guard r.status == 0 else {
             try? FileSystem.removeFile(tmp, sync: false)
             throw VMToolsError(.failure, path, "cannot build the \(label) volume: \(r.stderrText.trimmingTrailingWhitespace())")

@@ -112,15 +112,9 @@ package struct LaunchExecutor {
     /// Packs a directory into an ISO; QEMU keeps it open, and the file is
     /// removed once QEMU has started.
     static func makeISO(_ iso: String, from dir: String, environment: [String: String]) throws {
-        let tool = ["genisoimage", "mkisofs", "xorriso"].compactMap { Subprocess.which($0, path: environment["PATH"]) }.first
-        guard let tool else {
+        guard let r = try ISOTool.pack(dir, into: iso, environment: environment) else {
             throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
         }
-        // xorriso takes `--` as the end of its mkisofs emulation; the path is
-        // absolute, so it cannot be mistaken for an option anyway.
-        let args = tool.hasSuffix("xorriso") ? ["-as", "mkisofs", "-J", "-R", "-quiet", "-o", iso, dir]
-                                             : ["-J", "-R", "-quiet", "-o", iso, "--", dir]
-        let r = try Subprocess(tool, args).run()
         guard r.status == 0 else {
             try? FileSystem.removeFile(iso)
             throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())")
