@@ -8,6 +8,10 @@
 #   initrd.img     -kernel vmlinuz -initrd initrd.img
 #                  -append 'root=/dev/vda console=ttyS0'
 #   cmdline      that command line
+#   vmlinuz-generic, initrd-generic.img
+#                Debian's generic kernel (linux-image-amd64) of the same
+#                image, for tests that need what the cloud kernel leaves out
+#                (9p: CONFIG_NET_9P is not set in linux-image-cloud-amd64)
 #   build-seconds  how long the build took here
 #
 # The root disk is virtio (/dev/vda); cloud-init reads only a NoCloud seed
@@ -27,7 +31,7 @@ dest=${1:?usage: build-cloud-guest.sh DEST}
 
 # The issue's list plus e2fsprogs: --variant=apt leaves it out (it is not
 # Essential in bookworm), and cloud-init's resizefs and the boot's fsck need it.
-packages=linux-image-cloud-amd64,systemd-sysv,udev,cloud-init,openssh-server,ifupdown,isc-dhcp-client,netbase,iproute2,sudo,locales,python3-cffi-backend,qemu-guest-agent,e2fsprogs
+packages=linux-image-cloud-amd64,linux-image-amd64,systemd-sysv,udev,cloud-init,openssh-server,ifupdown,isc-dhcp-client,netbase,iproute2,sudo,locales,python3-cffi-backend,qemu-guest-agent,e2fsprogs
 cmdline="root=/dev/vda console=ttyS0"
 
 key=$(sha256sum < "$here/build-cloud-guest.sh" | cut -c1-16)
@@ -94,9 +98,14 @@ echo LANG=en_US.UTF-8 > "$root/etc/default/locale"
 chroot "$root" apt-get clean
 
 mkdir -p "$work/out"
-cp "$(readlink -f "$root/vmlinuz")" "$work/out/vmlinuz"
-cp "$(readlink -f "$root/initrd.img")" "$work/out/initrd.img"
-chmod 644 "$work/out/vmlinuz" "$work/out/initrd.img"
+# Both kernels have the same version: pick each by its flavour.
+cloud=$(cd "$root/boot" && ls vmlinuz-*-cloud-amd64 | sed 's/^vmlinuz-//')
+generic=$(cd "$root/boot" && ls vmlinuz-*-amd64 | grep -v -- -cloud-amd64 | sed 's/^vmlinuz-//')
+cp "$root/boot/vmlinuz-$cloud" "$work/out/vmlinuz"
+cp "$root/boot/initrd.img-$cloud" "$work/out/initrd.img"
+cp "$root/boot/vmlinuz-$generic" "$work/out/vmlinuz-generic"
+cp "$root/boot/initrd.img-$generic" "$work/out/initrd-generic.img"
+chmod 644 "$work/out"/vmlinuz* "$work/out"/initrd*
 mke2fs -F -q -t ext4 -L root -d "$root" "$work/root.img" 3G >/dev/null
 qemu-img convert -f raw -O qcow2 "$work/root.img" "$work/out/root.qcow2"
 echo "$cmdline" > "$work/out/cmdline"

@@ -6,6 +6,9 @@
 #   guest.iso    hybrid ISO: boots as a CD-ROM and as a hard disk
 #   guest.qcow2  the same image as a qcow2 disk
 #   guest.ova    OVF 1.0 descriptor + streamOptimized VMDK, as a tar
+#   vmlinuz, initrd.gz
+#                the kernel and initramfs alone, for direct kernel boot
+#                (-kernel/-initrd; under UEFI firmware too)
 #
 # Usage: build-guest.sh OUTDIR. Rebuilds only when this script or init change.
 # Needs: apt-get (with package lists), dpkg-deb, kmod, cpio, gzip, xorriso,
@@ -54,7 +57,7 @@ cp "$here/init" root/init
 chmod 755 root/init root/bin/busybox
 depmod -b kernel "$kver"
 for m in scsi_common scsi_mod libata ata_piix sd_mod cdrom sr_mod virtio_ring virtio virtio_pci_modern_dev \
-         virtio_pci_legacy_dev virtio_pci virtio_blk virtio_scsi button evdev qemu_fw_cfg virtio_net; do
+         virtio_pci_legacy_dev virtio_pci virtio_blk virtio_scsi button evdev qemu_fw_cfg virtio_net efivarfs; do
     modprobe -d kernel -S "$kver" --show-depends "$m" | awk '$1 == "insmod" { print $2 }'
 done | awk '!seen[$0]++' | while read -r ko; do
     cp "$ko" root/lib/modules/
@@ -113,6 +116,7 @@ cat > guest.ovf <<OVF
 OVF
 tar -cf guest.ova guest.ovf guest-disk1.vmdk
 
-mv guest.iso guest.qcow2 guest.ova "$out/"
+cp "kernel/boot/vmlinuz-$kver" vmlinuz
+mv guest.iso guest.qcow2 guest.ova vmlinuz initrd.gz "$out/"
 echo "$kver" > "$out/kernel-version"
 echo "$stamp" > "$out/stamp"

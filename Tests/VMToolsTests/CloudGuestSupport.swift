@@ -16,13 +16,17 @@ enum CloudGuest {
     static var image: String { directory + "/root.qcow2" }
     static var kernel: String { directory + "/vmlinuz" }
     static var initrd: String { directory + "/initrd.img" }
+    /// Debian's generic kernel of the same image: it has 9p, which the cloud
+    /// kernel leaves out.
+    static var genericKernel: String { directory + "/vmlinuz-generic" }
+    static var genericInitrd: String { directory + "/initrd-generic.img" }
     /// `root=/dev/vda console=ttyS0`, as the builder wrote it.
     static var cmdline: String {
         textIfPresent(directory + "/cmdline").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static var isBuilt: Bool {
-        [image, kernel, initrd, directory + "/cmdline"].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+        [image, kernel, initrd, genericKernel, genericInitrd, directory + "/cmdline"].allSatisfy { FileManager.default.fileExists(atPath: $0) }
     }
 
     /// The guest's directory, built if missing (which takes minutes: setup.sh
