@@ -60,6 +60,34 @@ import Testing
         #expect(error(["vm_share1_path": s.url("data"), "vm_share1_transport": "virtiofs"]).hasPrefix("vm_share1_transport: 'virtiofs' (from command line (-o)): virtiofs needs a virtiofsd running as you"))
     }
 
+    /// A mode or transport left without its path is a share half-made, not
+    /// ignored; the same line in a vmtools.conf is a default for every VM.
+    @Test func aModeOrTransportWithoutAPathIsAnError() throws {
+        let s = Scratch()
+        func error(_ values: [String: String]) -> String {
+            expectError { _ = try BuildCmdTests().command(s, values) }?.description ?? "no error"
+        }
+        #expect(error(["vm_share2_mode": "ro"]) == "vm_share2_mode: 'ro' (from command line (-o)): a share needs a host directory (vm_share2_path is empty)")
+        #expect(error(["vm_share3_transport": "9p"])
+            == "vm_share3_transport: '9p' (from command line (-o)): a share needs a host directory (vm_share3_path is empty)")
+        // The built-in vm_share1_mode=rw and vm_share1_transport=auto are no share.
+        #expect(fsdevs(try BuildCmdTests().args(s, [:])).isEmpty)
+
+        var table = try resolver(s).loadGlobal().settings
+        table.set("vm_share2_mode", "ro", .config(layer: .user, path: s.url("home/.vmtools.conf"), line: 3))
+        #expect(try VMSettings(table).shares(home: nil, environment: [:]).isEmpty)
+        table.set("vm_share2_mode", "ro", .vmFile(path: s.url("vm/vm.settings"), line: 2, depth: 0))
+        let e = expectError { _ = try VMSettings(table).shares(home: nil, environment: [:]) }
+        #expect(e?.description == "vm_share2_mode: 'ro' (from \(s.url("vm/vm.settings")):2): a share needs a host directory (vm_share2_path is empty)")
+
+        // From a VM's own file: vmup refuses to start, in one line.
+        try s.write("vm/vm.settings", "vm_share1_transport='9p'\n")
+        let up = try CLI(s).run("vmup", ["-n", s.url("vm")])
+        #expect(up.status != 0)
+        #expect(up.err == "vmup: ERROR: vm_share1_transport: '9p' (from \(s.url("vm/vm.settings")):1): a share needs a host directory (vm_share1_path is empty)\n",
+                "\(up.err)")
+    }
+
     @Test func cloudInitMountsEveryShare() throws {
         let s = Scratch()
         try s.mkdir("data")

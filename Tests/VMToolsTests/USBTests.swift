@@ -119,6 +119,33 @@ import Testing
         #expect(USBHost(environment: [:]).sys == "/sys")
     }
 
+    /// vminfo(1): a `USB:` line per device and where it is plugged in now;
+    /// `-j`: `usb_devices`. A bad value is shown, not fatal.
+    @Test func vminfoListsEachDeviceAndWhereItIsPluggedIn() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("vm/vm.settings", "vm_name=vm\nvm_usb1_device=046D:c52b\nvm_usb2_device=3-1.4\nvm_usb3_device=\n")
+        let node = try fakeDevice(s, "1-2", vendor: "046d", product: "c52b", bus: 1, dev: 7)
+        let env = ["VMTOOLS_TEST_SYS_ROOT": s.url("sys"), "VMTOOLS_TEST_DEV_ROOT": s.url("dev")]
+        let r = try cli.run("vminfo", ["-i", s.url("vm")], env: env)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.outLines.filter { $0.hasPrefix("USB:") } == ["USB: 046d:c52b (vm_usb1_device): at \(node)",
+                                                               "USB: 3-1.4 (vm_usb2_device): not plugged in"], "\(r.out)")
+        let j = try cli.run("vminfo", ["-j", s.url("vm")], env: env)
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [[String: Any]])
+        let usb = try #require(doc.first?["usb_devices"] as? [[String: Any]], "\(j.out)")
+        #expect(usb.map { $0["setting"] as? String } == ["vm_usb1_device", "vm_usb2_device"])
+        #expect(usb.map { $0["device"] as? String } == ["046d:c52b", "3-1.4"])
+        #expect(usb.first?["node"] as? String == node && usb.last?["node"] is NSNull, "\(j.out)")
+
+        try s.write("vm/vm.settings", "vm_name=vm\nvm_usb1_device=mouse\n")
+        let bad = try cli.run("vminfo", ["-i", s.url("vm")], env: env)
+        #expect(bad.out.contains("USB: ? (vm_usb1_device: 'mouse' (from "), "\(bad.out)")
+        let badJSON = try cli.run("vminfo", ["-j", s.url("vm")], env: env)
+        let badDoc = try #require(try JSONSerialization.jsonObject(with: Data(badJSON.out.utf8)) as? [[String: Any]])
+        #expect((badDoc.first?["usb_devices"] as? [String: Any])?["error"] as? String != nil, "\(badJSON.out)")
+    }
+
     /// Through vmup: a node the user cannot open fails the start, naming
     /// the node and the udev rule; nothing is started.
     @Test func aNodeThatCannotOpenFailsNamingItAndTheUdevRule() throws {

@@ -168,8 +168,36 @@ public enum VMInfoCommand: Command {
         if let running { lines += reachLines(vm, running) }
         if running != nil, let password = displayPassword(home: vm.home) { lines.append("Display password: \(password.escapingControlCharacters)") }
         lines += shareLines(vm, environment: environment)
+        lines += usbLines(vm, environment: environment)
         lines.append("")
         return lines
+    }
+
+    /// Each host USB device passed to the guest and where it is plugged in
+    /// now (vminfo(1)).
+    static func usbLines(_ vm: ResolvedVM, environment: [String: String]) -> [String] {
+        do {
+            let host = USBHost(environment: environment)
+            return try VMSettings(vm.settings).usbDevices().map { id, device in
+                let node = host.find(device).map { "at \($0.node)" } ?? "not plugged in"
+                return "USB: \(device.description) (\(SettingKey.usbDevice(id))): \(node.escapingControlCharacters)"
+            }
+        } catch {
+            return ["USB: ? (\("\(error)".escapingControlCharacters))"]
+        }
+    }
+
+    /// `usb_devices` of vminfo -j: as usbLines, or an `error` object.
+    static func usbJSON(_ vm: ResolvedVM, environment: [String: String]) -> JSON {
+        do {
+            let host = USBHost(environment: environment)
+            return .array(try VMSettings(vm.settings).usbDevices().map { id, device in
+                .object([("setting", .string(SettingKey.usbDevice(id))), ("device", .string(device.description)),
+                         ("node", host.find(device).map { .string($0.node) } ?? .null)])
+            })
+        } catch {
+            return .object([("error", .string("\(error)"))])
+        }
     }
 
     /// The password `vm_display_password=auto` generated for this run
@@ -436,6 +464,7 @@ public enum VMInfoCommand: Command {
             ("config_files", .array(global.files.map { .string($0) })),
             ("settings", .object(settings)),
             ("disks", .array(disks)),
+            ("usb_devices", usbJSON(vm, environment: context.environment)),
         ])
     }
 }

@@ -62,13 +62,25 @@ extension VMSettings {
         }.sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
     }
 
+    /// Built in or from a vmtools.conf: a default every VM gets.
+    static func isDefaultLayer(_ p: Provenance) -> Bool {
+        switch p {
+        case .builtin, .config: return true
+        default: return false
+        }
+    }
+
     /// Every share, validated: the path an existing directory (relative
     /// paths from the home whose file set them), tag, mode and transport
-    /// known values, tags distinct. A tag without a path is an error.
+    /// known values, tags distinct. A tag, mode or transport without a path
+    /// is an error (vm.settings(5), SHARED FOLDERS).
     public func shares(home: String?, environment: [String: String]) throws -> [Share] {
         var list: [Share] = []
-        // A tag names a share; a mode or transport alone may be a default.
-        for name in table.names where SettingName.isShareSetting(name) && name.hasSuffix("_tag") && !table.value(name).isEmpty {
+        // A tag, mode or transport without a path is a share left half-made.
+        // A configuration file's mode or transport is a default for every VM
+        // (the shipped one sets vm_share1_mode), not a share.
+        for name in table.names where SettingName.isShareSetting(name) && !name.hasSuffix("_path") && !table.value(name).isEmpty {
+            if !name.hasSuffix("_tag"), table.provenance(name).map(Self.isDefaultLayer) ?? true { continue }
             let keys = SettingKey.share(String(name.dropFirst(SettingKey.sharePrefix.count).prefix(while: { $0.isNumber })))
             if table.value(keys.path).isEmpty { throw invalid(name, "a share needs a host directory (\(keys.path) is empty)") }
         }

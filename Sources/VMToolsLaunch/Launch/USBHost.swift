@@ -8,23 +8,23 @@ import Glibc
 /// their nodes (`/dev/bus/usb/BBB/DDD`). `VMTOOLS_TEST_SYS_ROOT` and
 /// `VMTOOLS_TEST_DEV_ROOT` replace `/sys` and `/dev`: a test hook, so tests
 /// can fake a device tree (vm.settings(5), `vm_usbN_device`).
-struct USBHost {
+package struct USBHost {
     var sys = "/sys"
     var dev = "/dev"
 
-    init(environment: [String: String]) {
+    package init(environment: [String: String]) {
         if let s = environment["VMTOOLS_TEST_SYS_ROOT"], !s.isEmpty { sys = s }
         if let d = environment["VMTOOLS_TEST_DEV_ROOT"], !d.isEmpty { dev = d }
     }
 
-    struct Found: Equatable {
+    package struct Found: Equatable {
         var vendor: String
         var product: String
-        var node: String
+        package var node: String
     }
 
     /// The plugged device `device` names, or nil.
-    func find(_ device: USBDevice) -> Found? {
+    package func find(_ device: USBDevice) -> Found? {
         let root = sys + "/bus/usb/devices"
         let names: [String]
         switch device {
