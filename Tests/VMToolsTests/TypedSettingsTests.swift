@@ -204,6 +204,7 @@ import Testing
             "VMToolsCore/Settings/ForwardSettings.swift": "SettingKey of forwards, cfg_limit_waitguest and what ssh.config reads",
             "VMToolsCore/Settings/CloudInitSettings.swift": "SettingKey and VMSettings of cloud-init, vm_uuid, vm_install_*",
             "VMToolsCore/Settings/USBSettings.swift": "SettingKey and VMSettings of host USB devices (vm_usbN_device)",
+            "VMToolsCore/Settings/FirmwareSettings.swift": "SettingKey and VMSettings of the firmware and the TPM (vm_firmware, vm_tpm)",
             "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
             "VMToolsCore/Settings/ShareSettings.swift": "SettingKey, SettingName and VMSettings of shared folders (vm_shareN_*)",
         ]

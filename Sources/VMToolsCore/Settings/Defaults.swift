@@ -45,6 +45,7 @@ public enum Defaults {
         ("vm_display_port", ""),
         ("vm_display_portmin", "5900"),
         ("vm_display_type", "sdl"),
+        ("vm_firmware", "bios"),
         ("vm_install_kickstart", ""),
         ("vm_install_preseed", ""),
         ("vm_keyboard_mapping", ""),
@@ -82,6 +83,7 @@ public enum Defaults {
         ("vm_storage_hdd_interface", "ide"),
         ("vm_storage_rwmode", "rw"),
         ("vm_usb1_device", ""),
+        ("vm_tpm", "none"),
         ("vm_uuid", ""),
     ]
 }
