@@ -32,8 +32,9 @@ if [ "$what" = test ]; then
     # at listening sockets, read-only mounts and terminals. mmdebstrap
     # e2fsprogs: Tests/Guest/build-cloud-guest.sh builds the Debian cloud
     # guest; openssh-client: the tests log in to it; curl: the network
-    # namespace tests fetch a guest's page from another namespace.
-    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client)
+    # namespace tests fetch a guest's page from another namespace; passt:
+    # the passt network model boots through it.
+    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client passt)
 fi
 
 missing=()
