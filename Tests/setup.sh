@@ -33,8 +33,9 @@ if [ "$what" = test ]; then
     # e2fsprogs: Tests/Guest/build-cloud-guest.sh builds the Debian cloud
     # guest; openssh-client: the tests log in to it; curl: the network
     # namespace tests fetch a guest's page from another namespace; openssl:
-    # the SPICE test encrypts its password under the server's key.
-    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client openssl)
+    # the SPICE test encrypts its password under the server's key; passt:
+    # the passt network model boots through it.
+    packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client openssl passt)
 fi
 
 missing=()

@@ -51,6 +51,29 @@ public struct LiveForward: Equatable, Sendable {
     }
 }
 
+extension LiveForward {
+    /// Where the executor records a passt interface's forwards (vmup(1)):
+    /// beside its socket, since passt cannot be asked and QEMU does not know.
+    public static func passtForwardsFile(socket: String) -> String {
+        (socket.hasSuffix(".sock") ? String(socket.dropLast(5)) : socket) + ".forwards"
+    }
+
+    /// `tcp:127.0.0.1:34313->22` back into a forward of `nic`.
+    public static func parse(_ line: Substring, nic: String) -> LiveForward? {
+        let halves = line.split(separator: "->")
+        let left = halves.first?.split(separator: ":") ?? []
+        guard halves.count == 2, left.count == 3, ["tcp", "udp"].contains(left[0]),
+              let host = Int(left[2]), let guest = Int(halves[1]) else { return nil }
+        return LiveForward(nic: nic, proto: String(left[0]), address: String(left[1]), hostPort: host, guestPort: guest)
+    }
+
+    /// One line per forward, as `description` writes it.
+    public static func readPasstFile(_ path: String, nic: String) -> [LiveForward]? {
+        guard let text = (try? FileSystem.readTextIfExists(path)) ?? nil else { return nil }
+        return text.split(separator: "\n").compactMap { parse($0, nic: nic) }
+    }
+}
+
 extension QMPClient {
     /// The forwards of every user-mode interface, or nil when QEMU does not answer.
     public static func forwards(socket qmp: String, timeout: Double = 2) -> [LiveForward]? {
@@ -62,14 +85,35 @@ extension QMPClient {
 }
 
 extension QemuProcess {
-    /// True when argv has a port forward to ask about.
-    public var hasForwards: Bool { argv.contains { $0.contains("hostfwd=") } }
+    /// True when argv has a port forward to ask about (slirp's or passt's).
+    public var hasForwards: Bool { argv.contains { $0.contains("hostfwd=") } || !passtSockets.isEmpty }
 
-    /// The forwards QEMU holds, asked over QMP only when it has some;
-    /// nil when it has some but does not answer.
+    /// Each passt interface's number and socket: `-netdev stream,…,addr.path=…/passt-ndN.sock,id=ndN`.
+    var passtSockets: [(nic: String, socket: String)] {
+        argv.indices.dropLast().compactMap { i in
+            guard argv[i] == "-netdev", argv[i + 1].hasPrefix("stream,") else { return nil }
+            let options = Self.splitOptions(argv[i + 1])
+            guard let path = options.first(where: { $0.hasPrefix("addr.path=") })?.dropFirst(10),
+                  let id = options.first(where: { $0.hasPrefix("id=nd") })?.dropFirst(5),
+                  path.hasSuffix("/passt-nd\(id).sock") else { return nil }
+            return (String(id), String(path))
+        }
+    }
+
+    /// The forwards QEMU holds, asked over QMP only when it has some, and
+    /// passt's, as the executor recorded them; nil when QEMU has some but
+    /// does not answer, or a record is missing.
     public func liveForwards(home: String?) -> [LiveForward]? {
         guard hasForwards else { return [] }
-        guard let qmp = qmpSocket(home: home) else { return nil }
-        return QMPClient.forwards(socket: qmp, timeout: 1)
+        var list: [LiveForward] = []
+        if argv.contains(where: { $0.contains("hostfwd=") }) {
+            guard let qmp = qmpSocket(home: home), let forwards = QMPClient.forwards(socket: qmp, timeout: 1) else { return nil }
+            list = forwards
+        }
+        for (nic, socket) in passtSockets {
+            guard let forwards = LiveForward.readPasstFile(LiveForward.passtForwardsFile(socket: socket), nic: nic) else { return nil }
+            list += forwards
+        }
+        return list
     }
 }

@@ -159,7 +159,17 @@ import Testing
     final class Listener: @unchecked Sendable {
         let fd: Int32
         let port: Int
-        init(banner: String?) throws {
+        /// What the last client sent first (with `afterClientSpeaks`).
+        var heard: String { box.lock.withLock { box.text } }
+        private final class Box: @unchecked Sendable {
+            let lock = NSLock()
+            var text = ""
+        }
+        private let box = Box()
+
+        /// `afterClientSpeaks`: the banner only once the client has sent
+        /// something, as a server behind Debian 12's passt sees it.
+        init(banner: String?, afterClientSpeaks: Bool = false) throws {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             self.fd = fd
             var sa = sockaddr_in()
@@ -171,10 +181,19 @@ import Testing
             }
             guard ok else { throw VMToolsError(.failure, nil, "cannot listen") }
             port = Int(UInt16(bigEndian: sa.sin_port))
+            let box = self.box
             Thread.detachNewThread {
                 while true {
                     let c = accept(fd, nil, nil)
                     guard c >= 0 else { return }
+                    if afterClientSpeaks {
+                        var tv = timeval(tv_sec: 2, tv_usec: 0)
+                        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                        var buf = [UInt8](repeating: 0, count: 256)
+                        let n = read(c, &buf, buf.count)
+                        guard n > 0 else { close(c); continue }
+                        box.lock.withLock { box.text = String(decoding: buf[..<n], as: UTF8.self) }
+                    }
                     if let banner { _ = banner.withCString { write(c, $0, strlen($0)) } }
                     // Without a banner: hold the connection open, as slirp does before the guest answers.
                     Thread.sleep(forTimeInterval: banner == nil ? 3 : 0)

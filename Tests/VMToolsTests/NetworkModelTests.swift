@@ -46,8 +46,14 @@ import Testing
                                   home: s.url("vm"), environment: ["PATH": s.url("bin")])
         let socket = s.url("vm/passt-nd1.sock")
         #expect(nets(c.argv) == ["e1000-82545em,mac=52:54:00:00:00:01,netdev=nd1", "stream,server=off,addr.type=unix,addr.path=\(socket),id=nd1"])
-        #expect(c.plan.helpers == [.init(executable: passt, arguments: ["--foreground", "--one-off", "--runas", "\(geteuid()):\(getegid())", "--socket", socket,
-                                                                       "-t", "127.0.0.1/2222:22", "-u", "0.0.0.0/5353:53"], readyPath: socket)])
+        #expect(c.plan.helpers == [.init(executable: passt, arguments: ["--foreground", "--one-off", "--quiet", "--runas", "\(geteuid()):\(getegid())", "--socket", socket,
+                                                                       "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "--dns-forward", "10.0.2.3",
+                                                                       "-t", "127.0.0.1/2222:22", "-u", "0.0.0.0/5353:53"],
+                                         readyPath: socket, forwardsFile: s.url("vm/passt-nd1.forwards"), log: s.url("vm/passt-nd1.log"))])
+        // The ports are known without QEMU; a home gets ssh.config for guest port 22.
+        #expect(c.plan.helperForwards.map(\.forward) == [PortForward(.tcp, hostPort: 2222, guestPort: 22), PortForward(.udp, address: "0.0.0.0", hostPort: 5353, guestPort: 53)])
+        #expect(c.plan.forwardsSSH)
+        #expect(!c.plan.otherDryRunLines.contains { $0.contains("which host ports its forwards took") }, "\(c.plan.otherDryRunLines)")
     }
 
     @Test(arguments: [

@@ -71,8 +71,11 @@ extension VMSettings.NIC {
     /// True for `user` and `user,…` modes: only slirp forwards ports.
     public var isUserMode: Bool { mode == "user" || mode == "nat" || mode.hasPrefix("user,") }
 
+    /// True for user-mode and passt interfaces: the ones that forward ports.
+    public var forwardsPorts: Bool { isUserMode || mode == "passt" }
+
     /// `vm_networking_ifaceN_forward`: space-separated forwards, only on a
-    /// user-mode interface.
+    /// user-mode or passt interface.
     public func forwards() throws -> [PortForward] {
         let v = settings.table.value(keys.forward)
         let words = v.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -84,7 +87,7 @@ extension VMSettings.NIC {
             }
             list.append(f)
         }
-        guard isUserMode || mode == "passt" else {
+        guard forwardsPorts else {
             throw settings.invalid(keys.forward, "forwards need a user-mode interface (\(keys.mode) is '\(mode)')")
         }
         return list
@@ -104,7 +107,7 @@ extension VMSettings.NIC {
 
 extension VMSettings {
     /// The implicit SSH forward (`tcp:127.0.0.1:0:22` on the first
-    /// user-mode interface) comes with cloud-init: a seeded key is only
+    /// user-mode or passt interface) comes with cloud-init: a seeded key is only
     /// useful with a way in.
     public func wantsSSHForward() throws -> Bool { try cloudInitEnabled() }
 

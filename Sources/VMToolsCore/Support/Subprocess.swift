@@ -130,7 +130,8 @@ public struct Subprocess {
     }
 
     /// A child left running (a helper beside QEMU): stdin from /dev/null,
-    /// output on ours.
+    /// output on ours, or appended to `output` (one that outlives us must not
+    /// hold our stderr: a pipe reading it would wait for it).
     public struct Running: Sendable {
         public var pid: pid_t
         /// SIGTERM, then reaps it.
@@ -140,11 +141,15 @@ public struct Subprocess {
         }
     }
 
-    public func start() throws -> Running {
+    public func start(output: String? = nil) throws -> Running {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let output {
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
         return Running(pid: try spawn(&actions))
     }

@@ -31,7 +31,8 @@ package enum GuestWait {
         throw VMToolsError(.failure, vm, "the guest's SSH server did not answer on \(address):\(port) within \(seconds) s (cfg_limit_waitguest); the VM keeps running")
     }
 
-    /// One TCP connection: true when the first bytes read are `SSH-`.
+    /// One TCP connection, which sends a client's identification: true when
+    /// the first bytes read are `SSH-`.
     package static func hasSSHBanner(address: String, port: Int, timeout: Double) -> Bool {
         var sa = sockaddr_in()
         sa.sin_family = sa_family_t(AF_INET)
@@ -47,6 +48,12 @@ package enum GuestWait {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { return false }
+        // Our identification first, as an SSH client may (RFC 4253 4.2):
+        // Debian 12's passt completes the guest's handshake only when the
+        // host side sends, so a server that speaks first would wait forever.
+        let hello = Array("SSH-2.0-vmtools-wait\r\n".utf8)
+        // MSG_NOSIGNAL: a guest that closed at once must not kill vmup with SIGPIPE.
+        guard send(fd, hello, hello.count, Int32(MSG_NOSIGNAL)) == hello.count else { return false }
         var got: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 64)
         while got.count < 4 {

@@ -128,6 +128,7 @@ package struct LaunchExecutor {
         defer { Self.removeFiles(generated) }
         do {
             try chooseSpicePort()
+            try chooseHelperPorts()
             try checkUSBDevices()
         } catch {
             rollback()
@@ -148,7 +149,10 @@ package struct LaunchExecutor {
         // mode is 0777 less the umask, so 077 would leave them 0700.
         let callerUmask = umask(0o177)
         defer { umask(callerUmask) }
-        do { try startHelpers(in: runDirectory) } catch {
+        do {
+            try recordHelperForwards()
+            try startHelpers(in: runDirectory)
+        } catch {
             Self.removeRunFiles(runDirectory, global: global)
             throw error
         }
@@ -215,6 +219,32 @@ package struct LaunchExecutor {
         command.plan.spicePort = nil
     }
 
+    /// A helper's forward from port 0 (passt cannot say which port the
+    /// kernel gave it): the port the kernel offers now, like slirp's. The
+    /// sockets stay bound until every port is chosen, so no two are the same.
+    mutating func chooseHelperPorts() throws {
+        var held: [Int32] = []
+        defer { for fd in held { close(fd) } }
+        for (i, h) in plan.helperForwards.enumerated() where h.forward.hostPort == 0 {
+            let f = h.forward
+            let fd = socket(AF_INET, Int32((f.proto == .tcp ? SOCK_STREAM : SOCK_DGRAM).rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else { throw VMToolsError(.failure, name, "cannot choose a port for \(f.description): \(FileSystem.errnoMessage())") }
+            held.append(fd)
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_addr.s_addr = inet_addr(f.address)
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let ok = withUnsafeMutablePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard ok else {
+                throw command.invalid(SettingKey.nic(h.nic).forward, "no free port for \(f.description): \(FileSystem.errnoMessage())")
+            }
+            command.plan.helperForwards[i].forward.hostPort = Int(UInt16(bigEndian: sa.sin_port))
+            command.plan.helpers[h.helper].arguments[h.argument] = h.spec(command.plan.helperForwards[i].forward)
+        }
+    }
+
     /// Each host USB device's node must open read-write for us: otherwise
     /// the error names the node and the udev rule that grants access; vmtools
     /// never asks for root. One not plugged in is waited for by QEMU.
@@ -251,9 +281,16 @@ package struct LaunchExecutor {
     /// Announces the forwards' real ports and writes ssh.config for the
     /// first to guest TCP port 22 (vmup(1)); QEMU runs on whatever fails here.
     private mutating func readBackForwards(qmp: String, ssh: LaunchPlan.SSHPlan?) {
-        guard let forwards = QMPClient.forwards(socket: qmp) else {
-            console.notice("\(name): port forwards (QEMU did not say which ports; see vminfo)")
-            return
+        var forwards: [LiveForward] = []
+        if plan.argv.contains(where: LaunchPlan.isUserForward) {
+            if let live = QMPClient.forwards(socket: qmp) {
+                forwards = live
+            } else {
+                console.notice("\(name): port forwards (QEMU did not say which ports; see vminfo)")
+            }
+        }
+        forwards += plan.helperForwards.map {
+            LiveForward(nic: $0.nic, proto: $0.forward.proto.rawValue, address: $0.forward.address, hostPort: $0.forward.hostPort, guestPort: $0.forward.guestPort)
         }
         for f in forwards { console.notice("\(name): forwarding \(f.description)") }
         guard let f = forwards.first(where: { $0.proto == "tcp" && $0.guestPort == 22 }) else { return }
@@ -272,15 +309,37 @@ package struct LaunchExecutor {
         }
     }
 
+    /// Each helper's forwards with their real ports, for vminfo and vmps
+    /// (LaunchPlan.HelperProcess.forwardsFile); removed with the run files.
+    private func recordHelperForwards() throws {
+        for (i, h) in plan.helpers.enumerated() {
+            guard let file = h.forwardsFile else { continue }
+            let lines = plan.helperForwards.filter { $0.helper == i }.map {
+                LiveForward(nic: $0.nic, proto: $0.forward.proto.rawValue, address: $0.forward.address,
+                            hostPort: $0.forward.hostPort, guestPort: $0.forward.guestPort).description + "\n"
+            }
+            try FileSystem.writeAtomically(Array(lines.joined().utf8), to: file, mode: 0o600)
+        }
+    }
+
     private mutating func startHelpers(in dir: String) throws {
         for h in plan.helpers {
             do {
-                helpers.append(try Subprocess(h.executable, h.arguments, workingDirectory: dir).start())
+                let running = try Subprocess(h.executable, h.arguments, workingDirectory: dir).start(output: h.log)
+                helpers.append(running)
                 if let path = h.readyPath {
                     let deadline = SystemClock.now() + 10
-                    while !FileSystem.exists(path), SystemClock.now() < deadline { SystemClock.sleep(0.02) }
+                    var status: Int32 = 0
+                    while !FileSystem.exists(path), SystemClock.now() < deadline {
+                        // One that gave up (passt without a routable interface) says why in its log.
+                        if waitpid(running.pid, &status, WNOHANG) == running.pid {
+                            helpers.removeLast()
+                            throw VMToolsError(.failure, h.executable, "exited before making its socket \(path)" + Self.lastLine(of: h.log))
+                        }
+                        SystemClock.sleep(0.02)
+                    }
                     guard FileSystem.exists(path) else {
-                        throw VMToolsError(.failure, h.executable, "made no socket \(path) within 10 seconds")
+                        throw VMToolsError(.failure, h.executable, "made no socket \(path) within 10 seconds" + Self.lastLine(of: h.log))
                     }
                 }
             } catch {
@@ -288,6 +347,14 @@ package struct LaunchExecutor {
                 throw error
             }
         }
+    }
+
+    /// `: LINE`, the last line a helper logged, or nothing.
+    static func lastLine(of log: String?) -> String {
+        guard let log, let text = (try? FileSystem.readTextIfExists(log)) ?? nil else { return "" }
+        // passt without a system logger says so on every line.
+        let lines = text.split(separator: "\n").filter { !$0.hasPrefix("Failed to send") && !$0.allSatisfy(\.isWhitespace) }
+        return lines.last.map { ": " + String($0).escapingControlCharacters } ?? ""
     }
 
     private mutating func stopHelpers() {
@@ -342,6 +409,11 @@ package struct LaunchExecutor {
     /// and a run-time directory of its own. The caller holds the VM's lock,
     /// or the flock of a bare boot's directory, so no other QEMU uses them.
     package static func removeRunFiles(_ dir: String, global: GlobalConfig) {
+        // passt's socket, log and forwards record (NetworkingModule).
+        for name in (try? FileSystem.listDirectory(dir)) ?? [] where name.hasPrefix("passt-nd")
+            && [".sock", ".forwards", ".log"].contains(where: { name.hasSuffix($0) }) {
+            unlink(dir.appendingPathComponent(name))
+        }
         if RuntimeDirectory.isOwnRunDirectory(dir) {
             RuntimeDirectory.removeFiles(dir, global: global)
             RuntimeDirectory.removeIfUnused(dir, global: global)

@@ -20,8 +20,11 @@ public struct LaunchPlan: Sendable {
     /// Seed volumes to (re)build in the VM home, kept after the start
     /// (cidata.iso, an OEMDRV volume): only those whose inputs changed.
     package var seedVolumes: [SeedVolume] = []
-    /// Processes that run beside QEMU (none built in yet).
+    /// Processes that run beside QEMU (passt).
     public var helpers: [HelperProcess] = []
+    /// Forwards a helper serves (passt): their ports are known without
+    /// asking QEMU; a host port of 0 is chosen right before the helper starts.
+    public var helperForwards: [HelperForward] = []
     /// What is only known once QEMU runs.
     public var readBack: [Fact] = []
     /// Settings a start makes part of the VM: a disk made from a createsize
@@ -101,13 +104,36 @@ public struct LaunchPlan: Sendable {
         /// A socket the helper makes, which QEMU connects to: QEMU starts
         /// once it exists.
         public var readyPath: String? = nil
+        /// Where the executor records the helper's forwards with their real
+        /// ports (`LiveForward.description`, one a line, 0600), for vminfo and vmps.
+        public var forwardsFile: String? = nil
+        /// Its output, 0600: a helper beside a daemonised QEMU outlives vmup.
+        public var log: String? = nil
+    }
+
+    /// One forward of a helper: a host port of 0 becomes the first port the
+    /// kernel offers on its address, written into
+    /// `helpers[helper].arguments[argument]` as `spec` gives it.
+    public struct HelperForward: Equatable, Sendable {
+        /// The interface's number (`nd2` → `2`).
+        public var nic: String
+        public var forward: PortForward
+        public var helper: Int
+        public var argument: Int
+        /// The helper's argument for a forward (passt's `ADDR/PORT:GUESTPORT`).
+        public var spec: @Sendable (PortForward) -> String
+
+        public static func == (a: Self, b: Self) -> Bool {
+            a.nic == b.nic && a.forward == b.forward && a.helper == b.helper && a.argument == b.argument
+        }
     }
 
     public enum Fact: Equatable, Sendable {
         /// The VNC port QEMU took (`to=`), asked over QMP and announced after `text`.
         case vncPort(announcement: String)
-        /// The forwards' real host ports (`info usernet`), announced; `ssh`
-        /// when one goes to guest TCP port 22 (its home gets ssh.config).
+        /// The forwards' real host ports (`info usernet` for user-mode
+        /// interfaces, `helperForwards` for passt), announced; `ssh` when one
+        /// goes to guest TCP port 22 (its home gets ssh.config).
         case forwards(ssh: SSHPlan?)
     }
 
@@ -133,6 +159,9 @@ public struct LaunchPlan: Sendable {
         public var access = "disable-ticketing=on"
     }
 
+    /// A `-netdev user` value with a `hostfwd=`: QEMU holds that forward.
+    static func isUserForward(_ argument: String) -> Bool { argument.hasPrefix("user") && argument.contains("hostfwd=") }
+
     /// True when a forward goes to guest TCP port 22 (`vmup -w` waits on it).
     public var forwardsSSH: Bool {
         readBack.contains { if case .forwards(.some) = $0 { true } else { false } }
@@ -149,7 +178,7 @@ public struct LaunchPlan: Sendable {
 
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
-        filesToRemove.map { "would remove the stale socket \($0)" }
+        filesToRemove.map { "would remove the stale \($0.hasSuffix(".sock") ? "socket" : "file") \($0)" }
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
             + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in
@@ -160,7 +189,10 @@ public struct LaunchPlan: Sendable {
                 switch fact {
                 case .vncPort: ["would ask QEMU over QMP which VNC port it took"]
                 case .forwards(let ssh):
-                    ["would ask QEMU over QMP which host ports its forwards took"]
+                    (argv.contains(where: Self.isUserForward) ? ["would ask QEMU over QMP which host ports its forwards took"] : [])
+                        + helperForwards.filter { $0.forward.hostPort == 0 }.map {
+                            "would choose a free \($0.forward.proto.rawValue) port on \($0.forward.address) for the forward to guest port \($0.forward.guestPort)"
+                        }
                         + (ssh?.home.map { ["would write \($0.appendingPathComponent(SSHConfig.fileName))"] } ?? [])
                 }
             }.flatMap { $0 }

@@ -1,4 +1,5 @@
 import VMToolsCore
+import VMToolsQEMU
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -56,23 +57,34 @@ public enum NetworkingModule: BuildCmdModule {
                 throw c.vm.invalid(nic.modeSource, "passt is not installed (Debian: apt install passt)")
             }
             let socket = (c.runDirectory ?? c.home ?? ".").appendingPathComponent("passt-nd\(id).sock")
+            let record = LiveForward.passtForwardsFile(socket: socket)
+            let log = (c.runDirectory ?? c.home ?? ".").appendingPathComponent("passt-nd\(id).log")
+            // passt would reuse a stale socket, but QEMU must wait for the
+            // new one; the log and record are this start's alone.
+            c.plan.filesToRemove += [socket, record, log].filter(FileSystem.lexists)
             // --runas: as root passt would become nobody, which cannot make
-            // the socket in a home root owns.
-            var arguments = ["--foreground", "--one-off", "--runas", "\(geteuid()):\(getegid())", "--socket", socket]
+            // the socket in a home root owns. The guest sees slirp's
+            // addresses (vm.settings(5)): a guest set up for `nat` keeps working.
+            var arguments = ["--foreground", "--one-off", "--quiet", "--runas", "\(geteuid()):\(getegid())", "--socket", socket,
+                             "-a", "10.0.2.15", "-n", "24", "-g", "10.0.2.2", "--dns-forward", "10.0.2.3"]
+            let helper = c.plan.helpers.count
             for f in forwards {
-                guard f.hostPort != 0 else {
-                    throw c.vm.invalid(nic.keys.forward, "passt needs a fixed host port (\(f.description))")
-                }
-                arguments += [f.proto == .tcp ? "-t" : "-u", "\(f.address)/\(f.hostPort):\(f.guestPort)"]
+                arguments.append(f.proto == .tcp ? "-t" : "-u")
+                // passt cannot say which port the kernel gave: the executor picks it.
+                c.plan.helperForwards.append(.init(nic: id, forward: f, helper: helper, argument: arguments.count, spec: passtForward))
+                arguments.append(passtForward(f))
             }
-            c.plan.helpers.append(.init(executable: passt, arguments: arguments, readyPath: socket))
+            c.plan.helpers.append(.init(executable: passt, arguments: arguments, readyPath: socket, forwardsFile: record, log: log))
             return "stream,server=off,addr.type=unix,addr.path=\(qemuEscape(socket))"
         }
     }
 
+    /// passt's `-t`/`-u` value: `ADDR/PORT:GUESTPORT`.
+    @Sendable static func passtForward(_ f: PortForward) -> String { "\(f.address)/\(f.hostPort):\(f.guestPort)" }
+
     /// `vm_networking_ifaceN_forward` of every enabled interface, by id; with
     /// `implicitSSH` and no forward to guest TCP port 22 anywhere, one from a
-    /// kernel-chosen loopback port on the first user-mode interface.
+    /// kernel-chosen loopback port on the first user-mode or passt interface.
     static func forwards(_ vm: VMSettings, implicitSSH: Bool) throws -> [String: [PortForward]] {
         var byID: [String: [PortForward]] = [:]
         var fixed: Set<String> = []
@@ -89,7 +101,7 @@ public enum NetworkingModule: BuildCmdModule {
             if try nic.forwardsSSH() { ssh = true }
             byID[id] = list
         }
-        if implicitSSH, !ssh, let first = vm.nicIDs.first(where: { vm.nic($0).enabled && vm.nic($0).isUserMode }) {
+        if implicitSSH, !ssh, let first = vm.nicIDs.first(where: { vm.nic($0).enabled && vm.nic($0).forwardsPorts }) {
             byID[first, default: []].append(.implicitSSH)
         }
         return byID
@@ -98,7 +110,7 @@ public enum NetworkingModule: BuildCmdModule {
     /// Forwards are read back once QEMU runs (their real ports); a VM home
     /// with one to guest port 22 gets its ssh.config (vmup(1)).
     static func planReadBack(_ c: inout QemuCommand, forwards: [String: [PortForward]]) throws {
-        guard c.argv.contains(where: { $0.hasPrefix("user") && $0.contains("hostfwd=") }) else { return }
+        guard c.argv.contains(where: LaunchPlan.isUserForward) || !c.plan.helperForwards.isEmpty else { return }
         var ssh: LaunchPlan.SSHPlan?
         var sshWanted = forwards.values.contains { $0.contains { $0.proto == .tcp && $0.guestPort == 22 } }
         for id in c.vm.nicIDs where c.vm.nic(id).enabled { sshWanted = try sshWanted || c.vm.nic(id).forwardsSSH() }
