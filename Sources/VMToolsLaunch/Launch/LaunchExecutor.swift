@@ -15,6 +15,9 @@ package struct LaunchExecutor {
     let console: Console
     /// Disks this executor made: a caller that fails later (vmcreate) removes them.
     package private(set) var createdFiles: [String] = []
+    /// Directories this executor made (a TPM's state), removed with all
+    /// they hold if the start fails.
+    private(set) var createdDirectories: [String] = []
     /// Files `prepare` generated for QEMU to open (ISOs).
     private(set) var generatedFiles: [String] = []
     private var helpers: [Subprocess.Running] = []
@@ -61,6 +64,12 @@ package struct LaunchExecutor {
     package mutating func prepare(generating: Bool = true) throws {
         do {
             for f in plan.filesToRemove { try FileSystem.removeFile(f, sync: false) }
+            for d in plan.directoriesToCreate where generating && !FileSystem.isDirectory(d) {
+                guard mkdir(d, 0o700) == 0 else { throw VMToolsError(.failure, d, "cannot create: \(FileSystem.errnoMessage())") }
+                chmod(d, 0o700)
+                createdDirectories.append(d)
+                FileSystem.syncDirectory(d.deletingLastPathComponent)
+            }
             for d in plan.disksToCreate {
                 try QemuImg.createDisk(d.path, size: d.size, preallocation: d.preallocation, environment: command.environment)
                 createdFiles.append(d.path)
@@ -107,6 +116,19 @@ package struct LaunchExecutor {
     /// Removes what `prepare` made.
     func rollback() {
         Self.removeFiles(createdFiles + generatedFiles)
+        for d in createdDirectories.reversed() { FileSystem.removeTree(d) }
+    }
+
+    /// QEMU did not start (or a helper failed before it): the helpers stop
+    /// first, since swtpm writes its state until it goes, then what this
+    /// start made is removed, with `logs` and the run files.
+    private mutating func undoFailedStart(_ runDirectory: String, logs: [String]) {
+        stopHelpers()
+        Self.removeFiles(createdFiles + logs)
+        for d in createdDirectories.reversed() { FileSystem.removeTree(d) }
+        createdFiles.removeAll()
+        createdDirectories.removeAll()
+        Self.removeRunFiles(runDirectory, global: command.global)
     }
 
     /// Packs a directory into an ISO; QEMU keeps it open, and the file is
@@ -148,8 +170,10 @@ package struct LaunchExecutor {
         // mode is 0777 less the umask, so 077 would leave them 0700.
         let callerUmask = umask(0o177)
         defer { umask(callerUmask) }
+        let helperLogs = plan.helpers.compactMap(\.log).filter { !FileSystem.lexists($0) }
         do { try startHelpers(in: runDirectory) } catch {
-            Self.removeRunFiles(runDirectory, global: global)
+            // The failed helper's log says why: it stays.
+            undoFailedStart(runDirectory, logs: [])
             throw error
         }
         defer { stopHelpers() }
@@ -157,10 +181,11 @@ package struct LaunchExecutor {
             console.info("\(name): virtual machine running in the foreground")
             let status: Int32
             do { status = try qemu.runInteractive() } catch {
-                Self.removeRunFiles(runDirectory, global: global)
+                undoFailedStart(runDirectory, logs: helperLogs)
                 throw error
             }
-            // QEMU is gone: what it left is debris.
+            // QEMU is gone: what it left is debris, once its helpers are.
+            stopHelpers()
             Self.removeRunFiles(runDirectory, global: global)
             guard status == 0 else { throw VMToolsError(.failure, name, "QEMU exited with status \(status)") }
             return
@@ -170,13 +195,11 @@ package struct LaunchExecutor {
         for log in logs { Self.createPrivate(runDirectory.appendingPathComponent(log)) }
         let r: Subprocess.Result
         do { r = try qemu.run() } catch {
-            Self.removeRunFiles(runDirectory, global: global)
+            undoFailedStart(runDirectory, logs: newLogs + helperLogs)
             throw error
         }
         guard r.status == 0 else {
-            Self.removeFiles(createdFiles + newLogs)
-            createdFiles.removeAll()
-            Self.removeRunFiles(runDirectory, global: global)
+            undoFailedStart(runDirectory, logs: newLogs + helperLogs)
             let why = r.stderrText.split(separator: "\n").first.map(String.init) ?? "exit status \(r.status)"
             throw VMToolsError(.failure, command.home ?? name, "QEMU failed to start: \(why)")
         }
@@ -275,10 +298,18 @@ package struct LaunchExecutor {
     private mutating func startHelpers(in dir: String) throws {
         for h in plan.helpers {
             do {
-                helpers.append(try Subprocess(h.executable, h.arguments, workingDirectory: dir).start())
+                let running = try Subprocess(h.executable, h.arguments, workingDirectory: dir).start(output: h.log)
+                helpers.append(running)
                 if let path = h.readyPath {
                     let deadline = SystemClock.now() + 10
-                    while !FileSystem.exists(path), SystemClock.now() < deadline { SystemClock.sleep(0.02) }
+                    while !FileSystem.exists(path), SystemClock.now() < deadline {
+                        if let status = running.exitStatus() {
+                            helpers.removeLast()
+                            let said = h.log.flatMap { Self.lastLine(of: $0) }.map { ": \($0)" } ?? ""
+                            throw VMToolsError(.failure, h.executable, "exited with status \(status) before QEMU started\(said)")
+                        }
+                        SystemClock.sleep(0.02)
+                    }
                     guard FileSystem.exists(path) else {
                         throw VMToolsError(.failure, h.executable, "made no socket \(path) within 10 seconds")
                     }
@@ -288,6 +319,12 @@ package struct LaunchExecutor {
                 throw error
             }
         }
+    }
+
+    /// The last line of a helper's log (Console escapes it when printed).
+    static func lastLine(of log: String) -> String? {
+        guard let text = try? FileSystem.readTextIfExists(log, limit: 64 << 10) else { return nil }
+        return text.split(separator: "\n").last.map(String.init)
     }
 
     private mutating func stopHelpers() {

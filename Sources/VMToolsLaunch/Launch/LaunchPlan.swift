@@ -20,7 +20,10 @@ public struct LaunchPlan: Sendable {
     /// Seed volumes to (re)build in the VM home, kept after the start
     /// (cidata.iso, an OEMDRV volume): only those whose inputs changed.
     package var seedVolumes: [SeedVolume] = []
-    /// Processes that run beside QEMU (none built in yet).
+    /// Directories a start needs that are missing (the TPM's state), made
+    /// 0700 before the helpers start; a new one goes if the start fails.
+    public var directoriesToCreate: [String] = []
+    /// Processes that run beside QEMU (passt, swtpm).
     public var helpers: [HelperProcess] = []
     /// What is only known once QEMU runs.
     public var readBack: [Fact] = []
@@ -101,6 +104,9 @@ public struct LaunchPlan: Sendable {
         /// A socket the helper makes, which QEMU connects to: QEMU starts
         /// once it exists.
         public var readyPath: String? = nil
+        /// Where its stdout and stderr go (0600), instead of vmup's: a
+        /// helper beside a daemonised QEMU outlives vmup's terminal or pipe.
+        public var log: String? = nil
     }
 
     public enum Fact: Equatable, Sendable {
@@ -150,6 +156,7 @@ public struct LaunchPlan: Sendable {
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale socket \($0)" }
+            + directoriesToCreate.map { "would create the directory \($0)" }
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
             + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in
