@@ -64,7 +64,7 @@ import Testing
         let start = Date()
         let up = try cli.run("vmup", [s.url("vm")], env: ["PATH": s.url("fake") + ":/usr/local/bin:/usr/bin:/bin"])
         #expect(up.status == 1)
-        #expect(up.err.contains("vmup: ERROR: \(s.url("fake/passt")): exited before making its socket \(s.url("vm/passt-nd1.sock")): External interface not usable"), "\(up.err)")
+        #expect(up.err.contains("vmup: ERROR: \(s.url("fake/passt")): exited with status 1 before making its socket \(s.url("vm/passt-nd1.sock")): External interface not usable"), "\(up.err)")
         #expect(Date().timeIntervalSince(start) < 8)
         #expect(!FileManager.default.fileExists(atPath: s.url("vm/qemu.pid")))
         #expect(!FileManager.default.fileExists(atPath: s.url("vm/passt-nd1.log")))

@@ -169,6 +169,7 @@ public enum VMInfoCommand: Command {
         if running != nil, let password = displayPassword(home: vm.home) { lines.append("Display password: \(password.escapingControlCharacters)") }
         lines += shareLines(vm, environment: environment)
         lines += usbLines(vm, environment: environment)
+        lines += tpmLines(vm)
         lines.append("")
         return lines
     }
@@ -184,6 +185,25 @@ public enum VMInfoCommand: Command {
             }
         } catch {
             return ["USB: ? (\("\(error)".escapingControlCharacters))"]
+        }
+    }
+
+    /// The emulated TPM, when the VM has one (vminfo(1)).
+    static func tpmLines(_ vm: ResolvedVM) -> [String] {
+        do {
+            guard try VMSettings(vm.settings).tpm() == .v2 else { return [] }
+            return ["TPM: 2.0 (swtpm, state in \(VMFileNames.tpmDirectory)/)"]
+        } catch {
+            return ["TPM: ? (\("\(error)".escapingControlCharacters))"]
+        }
+    }
+
+    /// `tpm` of vminfo -j: `none` or `2.0`, or an `error` object.
+    static func tpmJSON(_ vm: ResolvedVM) -> JSON {
+        do {
+            return .string(try VMSettings(vm.settings).tpm().rawValue)
+        } catch {
+            return .object([("error", .string("\(error)"))])
         }
     }
 
@@ -465,6 +485,7 @@ public enum VMInfoCommand: Command {
             ("settings", .object(settings)),
             ("disks", .array(disks)),
             ("usb_devices", usbJSON(vm, environment: context.environment)),
+            ("tpm", tpmJSON(vm)),
         ])
     }
 }

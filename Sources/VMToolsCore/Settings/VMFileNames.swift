@@ -19,11 +19,12 @@ public struct VMFileNames: Sendable, Equatable {
         serial = table.value("cfg_file_serial")
     }
 
-    /// What a running QEMU holds open: its pid file and control sockets.
-    public var control: [String] { [pid, monitor, qmp, Self.displaySocket, Self.displayPassword] }
+    /// What a running QEMU holds open: its pid file and control sockets,
+    /// and those of the helpers beside it (the TPM's).
+    public var control: [String] { [pid, monitor, qmp, Self.displaySocket, Self.displayPassword, Self.tpmSocket, Self.tpmPid] }
 
     /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
-    public var work: [String] { control + [serial] }
+    public var work: [String] { control + [serial, Self.tpmLog] }
 
     /// Seed volumes a start builds (vm.settings(5), CLOUD-INIT): kept in a
     /// home, removed with a run-time directory's files.

@@ -139,15 +139,24 @@ public struct Subprocess {
             kill(pid, SIGTERM)
             _ = Subprocess.wait(pid)
         }
+
+        /// Its exit status if it has exited (reaped), else nil.
+        public func exitStatus() -> Int32? {
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+            return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        }
     }
 
+    /// `output`: a file (made 0600, emptied) its stdout and stderr go to
+    /// instead of ours, for a child that outlives our terminal or pipe.
     public func start(output: String? = nil) throws -> Running {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         if let output {
-            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600)
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW, 0o600)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
         if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }

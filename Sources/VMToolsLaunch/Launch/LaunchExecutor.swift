@@ -15,6 +15,9 @@ package struct LaunchExecutor {
     let console: Console
     /// Disks this executor made: a caller that fails later (vmcreate) removes them.
     package private(set) var createdFiles: [String] = []
+    /// Directories this executor made (a TPM's state), removed with all
+    /// they hold if the start fails.
+    private(set) var createdDirectories: [String] = []
     /// Files `prepare` generated for QEMU to open (ISOs).
     private(set) var generatedFiles: [String] = []
     private var helpers: [Subprocess.Running] = []
@@ -61,6 +64,12 @@ package struct LaunchExecutor {
     package mutating func prepare(generating: Bool = true) throws {
         do {
             for f in plan.filesToRemove { try FileSystem.removeFile(f, sync: false) }
+            for d in plan.directoriesToCreate where generating && !FileSystem.isDirectory(d) {
+                guard mkdir(d, 0o700) == 0 else { throw VMToolsError(.failure, d, "cannot create: \(FileSystem.errnoMessage())") }
+                chmod(d, 0o700)
+                createdDirectories.append(d)
+                FileSystem.syncDirectory(d.deletingLastPathComponent)
+            }
             for d in plan.disksToCreate {
                 try QemuImg.createDisk(d.path, size: d.size, preallocation: d.preallocation, environment: command.environment)
                 createdFiles.append(d.path)
@@ -107,6 +116,19 @@ package struct LaunchExecutor {
     /// Removes what `prepare` made.
     func rollback() {
         Self.removeFiles(createdFiles + generatedFiles)
+        for d in createdDirectories.reversed() { FileSystem.removeTree(d) }
+    }
+
+    /// QEMU did not start (or a helper failed before it): the helpers stop
+    /// first, since swtpm writes its state until it goes, then what this
+    /// start made is removed, with `logs` and the run files.
+    private mutating func undoFailedStart(_ runDirectory: String, logs: [String]) {
+        stopHelpers()
+        Self.removeFiles(createdFiles + logs)
+        for d in createdDirectories.reversed() { FileSystem.removeTree(d) }
+        createdFiles.removeAll()
+        createdDirectories.removeAll()
+        Self.removeRunFiles(runDirectory, global: command.global)
     }
 
     /// Packs a directory into an ISO; QEMU keeps it open, and the file is
@@ -149,11 +171,12 @@ package struct LaunchExecutor {
         // mode is 0777 less the umask, so 077 would leave them 0700.
         let callerUmask = umask(0o177)
         defer { umask(callerUmask) }
+        let helperLogs = plan.helpers.compactMap(\.log).filter { !FileSystem.lexists($0) }
         do {
             try recordHelperForwards()
             try startHelpers(in: runDirectory)
         } catch {
-            Self.removeRunFiles(runDirectory, global: global)
+            undoFailedStart(runDirectory, logs: [])
             throw error
         }
         defer { stopHelpers() }
@@ -161,10 +184,11 @@ package struct LaunchExecutor {
             console.info("\(name): virtual machine running in the foreground")
             let status: Int32
             do { status = try qemu.runInteractive() } catch {
-                Self.removeRunFiles(runDirectory, global: global)
+                undoFailedStart(runDirectory, logs: helperLogs)
                 throw error
             }
-            // QEMU is gone: what it left is debris.
+            // QEMU is gone: what it left is debris, once its helpers are.
+            stopHelpers()
             Self.removeRunFiles(runDirectory, global: global)
             guard status == 0 else { throw VMToolsError(.failure, name, "QEMU exited with status \(status)") }
             return
@@ -174,13 +198,11 @@ package struct LaunchExecutor {
         for log in logs { Self.createPrivate(runDirectory.appendingPathComponent(log)) }
         let r: Subprocess.Result
         do { r = try qemu.run() } catch {
-            Self.removeRunFiles(runDirectory, global: global)
+            undoFailedStart(runDirectory, logs: newLogs + helperLogs)
             throw error
         }
         guard r.status == 0 else {
-            Self.removeFiles(createdFiles + newLogs)
-            createdFiles.removeAll()
-            Self.removeRunFiles(runDirectory, global: global)
+            undoFailedStart(runDirectory, logs: newLogs + helperLogs)
             let why = r.stderrText.split(separator: "\n").first.map(String.init) ?? "exit status \(r.status)"
             throw VMToolsError(.failure, command.home ?? name, "QEMU failed to start: \(why)")
         }
@@ -329,12 +351,12 @@ package struct LaunchExecutor {
                 helpers.append(running)
                 if let path = h.readyPath {
                     let deadline = SystemClock.now() + 10
-                    var status: Int32 = 0
                     while !FileSystem.exists(path), SystemClock.now() < deadline {
                         // One that gave up (passt without a routable interface) says why in its log.
-                        if waitpid(running.pid, &status, WNOHANG) == running.pid {
+                        if let status = running.exitStatus() {
                             helpers.removeLast()
-                            throw VMToolsError(.failure, h.executable, "exited before making its socket \(path)" + Self.lastLine(of: h.log))
+                            throw VMToolsError(.failure, h.executable,
+                                               "exited with status \(status) before making its socket \(path)" + Self.lastLine(of: h.log))
                         }
                         SystemClock.sleep(0.02)
                     }

@@ -20,7 +20,10 @@ public struct LaunchPlan: Sendable {
     /// Seed volumes to (re)build in the VM home, kept after the start
     /// (cidata.iso, an OEMDRV volume): only those whose inputs changed.
     package var seedVolumes: [SeedVolume] = []
-    /// Processes that run beside QEMU (passt).
+    /// Directories a start needs that are missing (the TPM's state), made
+    /// 0700 before the helpers start; a new one goes if the start fails.
+    public var directoriesToCreate: [String] = []
+    /// Processes that run beside QEMU (passt, swtpm).
     public var helpers: [HelperProcess] = []
     /// Forwards a helper serves (passt): their ports are known without
     /// asking QEMU; a host port of 0 is chosen right before the helper starts.
@@ -179,6 +182,7 @@ public struct LaunchPlan: Sendable {
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale \($0.hasSuffix(".sock") ? "socket" : "file") \($0)" }
+            + directoriesToCreate.map { "would create the directory \($0)" }
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
             + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in
