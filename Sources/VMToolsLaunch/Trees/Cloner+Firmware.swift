@@ -1,0 +1,61 @@
+import VMToolsCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The firmware variable store and the TPM state of a clone (vmfork(1),
+/// vmcp(1), vm.settings(5) "Clones: firmware and TPM").
+///
+/// The store is always copied, never linked or overlaid: the parent's store
+/// is not protected like its disks (the firmware module recreates it from
+/// the template when it is missing), and it is only a few hundred KB.
+/// The TPM state is copied by a copy and by `vmfork -k`; a plain fork gets a
+/// fresh TPM on its first start, like a new MAC and UUID: forks run side by
+/// side and must not share one endorsement key.
+extension Cloner.Run {
+    func cloneFirmwareState(from src: String, to home: String, action: CloneJob.Action) throws {
+        let store = src.appendingPathComponent(VMFileNames.firmwareVars)
+        if FileSystem.isRegularFile(store) {
+            let dest = home.appendingPathComponent(VMFileNames.firmwareVars)
+            try tx.record(.remove(dest))
+            try SparseCopy.copy(store, to: dest)
+        }
+        let tpm = src.appendingPathComponent(VMFileNames.tpmDirectory)
+        guard action != .fork || cloner.options.keepUnique, FileSystem.isDirectory(tpm), !FileSystem.isSymlink(tpm) else { return }
+        let dest = home.appendingPathComponent(VMFileNames.tpmDirectory)
+        try tx.record(.remove(dest))
+        try Self.copyPrivateTree(tpm, to: dest)
+        FileSystem.syncDirectory(home)
+    }
+
+    /// Files and directories with their modes (the TPM's secrets stay 0600);
+    /// sockets and other special files are run-time leftovers, not state.
+    static func copyPrivateTree(_ from: String, to: String) throws {
+        guard mkdir(to, (FileSystem.mode(from) ?? 0o700) & 0o7777) == 0 else {
+            throw VMToolsError(.failure, to, "cannot create: \(FileSystem.errnoMessage())")
+        }
+        for entry in try FileSystem.listDirectory(from).sorted(by: bytewiseLess) {
+            let src = from.appendingPathComponent(entry), dst = to.appendingPathComponent(entry)
+            if FileSystem.isSymlink(src) { continue }
+            if FileSystem.isDirectory(src) {
+                try copyPrivateTree(src, to: dst)
+            } else if FileSystem.isRegularFile(src) {
+                try SparseCopy.copy(src, to: dst)
+            }
+        }
+        FileSystem.syncDirectory(to)
+    }
+}
+
+extension Cloner.Run {
+    /// `<home>/tpm` of a VM home, or anything below it.
+    func isTPMState(_ dir: String) -> Bool {
+        var d = dir
+        while d.count > source.count {
+            if d.lastPathComponent == VMFileNames.tpmDirectory, VMHome.isHome(d.deletingLastPathComponent, global: global) { return true }
+            d = d.deletingLastPathComponent
+        }
+        return false
+    }
+}
