@@ -135,4 +135,45 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: moved))
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.url("vms")).sorted() == ["kept"])
     }
+
+    /// `vmfix -s`: a store that is not a qcow2, a damaged one, one shared
+    /// by a hard link, a TPM state others can read; `-n` only reports.
+    @Test(.requires("qemu-img", "qemu-io", "qemu-system-x86_64")) func vmfixKnowsTheStoreAndTheTPMState() throws {
+        guard requireTool("qemu-img") != nil, requireTool("qemu-io") != nil, requireTool("qemu-system-x86_64") != nil else { return }
+        let cli = try CLI(Scratch())
+        let cut = try base(cli, "cut"), damaged = try base(cli, "damaged"), linked = try base(cli, "linked"), open = try base(cli, "open")
+        let clean = try base(cli, "clean")
+        FileManager.default.createFile(atPath: cut + "/" + Self.store, contents: Data())
+        // Zeroes over the refcount block (at 128 KiB with 64 KiB clusters): every cluster's count is wrong.
+        let h = try #require(FileHandle(forWritingAtPath: damaged + "/" + Self.store))
+        try h.seek(toOffset: 0x20000)
+        h.write(Data(count: 1024))
+        try h.close()
+        try FileManager.default.removeItem(atPath: linked + "/" + Self.store)
+        try FileManager.default.linkItem(atPath: clean + "/" + Self.store, toPath: linked + "/" + Self.store)
+        chmod(open + "/tpm", 0o755)
+        chmod(open + "/" + Self.tpmFile, 0o644)
+
+        let homes = [cut, damaged, linked, open]
+        let report = try cli.run("vmfix", ["-sn"] + homes)
+        #expect(report.status == 3, "\(report.err)")
+        #expect(report.err.contains("WARNING: \(cut): the firmware variable store \(cut)/\(Self.store) is not a qcow2 image"))
+        #expect(report.err.contains("WARNING: \(damaged): the firmware variable store \(damaged)/\(Self.store) is damaged"))
+        #expect(report.err.contains("WARNING: \(linked): the firmware variable store \(linked)/\(Self.store) is shared with another file (a hard link)"))
+        #expect(report.err.contains("WARNING: \(open): the TPM state is readable by others: \(open)/tpm, \(open)/\(Self.tpmFile)"))
+        #expect(!report.err.contains("SOLVED"))
+        #expect(FileManager.default.fileExists(atPath: cut + "/" + Self.store) && stat(linked + "/" + Self.store)?.st_nlink == 2)
+
+        let fix = try cli.run("vmfix", ["-s"] + homes)
+        #expect(fix.status == 3, "\(fix.err)")
+        #expect(fix.err.contains("SOLVED: \(cut)/\(Self.store): removed; the next UEFI start makes a new one"))
+        #expect(fix.err.contains("SOLVED: \(damaged)/\(Self.store): repaired (qemu-img check -r all)"))
+        #expect(!FileManager.default.fileExists(atPath: cut + "/" + Self.store))
+        expectOwnCopy(clean + "/" + Self.store, linked + "/" + Self.store)
+        #expect(stat(open + "/tpm").map { $0.st_mode & 0o777 } == 0o700)
+        #expect(stat(open + "/" + Self.tpmFile).map { $0.st_mode & 0o777 } == 0o600)
+        let again = try cli.run("vmfix", ["-sn", clean] + homes)
+        #expect(again.status == 0, "\(again.err)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cut).sorted() == ["hdd.qcow2", "tpm", "vm.settings"])
+    }
 }

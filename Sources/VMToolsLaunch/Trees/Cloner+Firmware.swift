@@ -1,9 +1,5 @@
 import VMToolsCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The firmware variable store and the TPM state of a clone (vmfork(1),
 /// vmcp(1), vm.settings(5) "Clones: firmware and TPM").
 ///
@@ -25,26 +21,8 @@ extension Cloner.Run {
         guard action != .fork || cloner.options.keepUnique, FileSystem.isDirectory(tpm), !FileSystem.isSymlink(tpm) else { return }
         let dest = home.appendingPathComponent(VMFileNames.tpmDirectory)
         try tx.record(.remove(dest))
-        try Self.copyPrivateTree(tpm, to: dest)
+        try SparseCopy.copyTree(tpm, to: dest)
         FileSystem.syncDirectory(home)
-    }
-
-    /// Files and directories with their modes (the TPM's secrets stay 0600);
-    /// sockets and other special files are run-time leftovers, not state.
-    static func copyPrivateTree(_ from: String, to: String) throws {
-        guard mkdir(to, (FileSystem.mode(from) ?? 0o700) & 0o7777) == 0 else {
-            throw VMToolsError(.failure, to, "cannot create: \(FileSystem.errnoMessage())")
-        }
-        for entry in try FileSystem.listDirectory(from).sorted(by: bytewiseLess) {
-            let src = from.appendingPathComponent(entry), dst = to.appendingPathComponent(entry)
-            if FileSystem.isSymlink(src) { continue }
-            if FileSystem.isDirectory(src) {
-                try copyPrivateTree(src, to: dst)
-            } else if FileSystem.isRegularFile(src) {
-                try SparseCopy.copy(src, to: dst)
-            }
-        }
-        FileSystem.syncDirectory(to)
     }
 }
 
