@@ -35,6 +35,8 @@ if [ "$what" = test ]; then
     # namespace tests fetch a guest's page from another namespace; openssl:
     # the SPICE test encrypts its password under the server's key.
     packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client openssl)
+    # ovmf swtpm swtpm-tools: UEFI firmware and the emulated TPM (issue 14).
+    packages+=(ovmf swtpm swtpm-tools)
 fi
 
 missing=()

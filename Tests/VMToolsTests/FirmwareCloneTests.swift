@@ -6,7 +6,7 @@ import Testing
 @testable import VMToolsCommands
 
 /// The firmware variable store and the TPM state through a VM's life
-/// (vm.settings(5) "Clones: firmware and TPM"): vmfork and vmcp give each
+/// (vm.settings(5) FIRMWARE AND TPM OF CLONES): vmfork and vmcp give each
 /// clone its own store, the TPM state as documented, vmmv carries both,
 /// vmrm leaves nothing, vmfix knows them. Made by hand, no boot.
 @Suite struct FirmwareCloneTests {

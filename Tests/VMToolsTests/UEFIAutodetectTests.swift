@@ -123,4 +123,13 @@ import Testing
         // An empty new disk boots nothing: the CD decides.
         #expect(try firmware(["-d", raw, "-o", "vm_storage_hdd1_createsize=1G"], "installer") == "uefi")
     }
+
+    /// The modern template shows how to ask for UEFI but does not ask: it
+    /// applies at every start, to disks installed with BIOS too.
+    @Test func theModernTemplateShowsHowToAskForUEFI() throws {
+        let text = try String(contentsOfFile: Repo.root + "/etc/templates/modern.tpl", encoding: .utf8)
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("#vm_firmware='uefi'"))
+        #expect(!lines.contains { $0.hasPrefix(SettingKey.firmware) })
+    }
 }

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// `vmfix -s` on the firmware variable store and the TPM state
-/// (vmfix(1), vm.settings(5) "Clones: firmware and TPM").
+/// (vmfix(1), vm.settings(5) FIRMWARE AND TPM OF CLONES).
 extension VMFixCommand.Fixer {
     mutating func checkFirmwareState(_ home: String, _ tx: Transaction) throws {
         try checkFirmwareStore(home, tx)

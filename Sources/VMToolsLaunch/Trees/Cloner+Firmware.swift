@@ -1,7 +1,7 @@
 import VMToolsCore
 
 /// The firmware variable store and the TPM state of a clone (vmfork(1),
-/// vmcp(1), vm.settings(5) "Clones: firmware and TPM").
+/// vmcp(1), vm.settings(5) FIRMWARE AND TPM OF CLONES).
 ///
 /// The store is always copied, never linked or overlaid: the parent's store
 /// is not protected like its disks (the firmware module recreates it from
