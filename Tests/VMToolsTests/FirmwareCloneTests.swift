@@ -55,6 +55,7 @@ import Testing
         for (command, flags, dest) in [("vmfork", [String](), fork), ("vmfork", ["-k"], keep), ("vmcp", [], copy), ("vmcp", ["-a"], alone)] {
             let r = try cli.run(command, ["-q"] + flags + [home, dest])
             #expect(r.status == 0, "\(command) \(flags): \(r.err)")
+            #expect(r.err.contains("NOTICE: \(dest): gets a fresh TPM") == (dest == fork), "\(r.err)")
             expectOwnCopy(home + "/" + Self.store, dest + "/" + Self.store)
         }
         // A plain fork starts with a fresh TPM; -k and copies keep the state, still private.

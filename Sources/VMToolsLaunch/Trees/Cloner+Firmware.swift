@@ -18,7 +18,12 @@ extension Cloner.Run {
             try SparseCopy.copy(store, to: dest)
         }
         let tpm = src.appendingPathComponent(VMFileNames.tpmDirectory)
-        guard action != .fork || cloner.options.keepUnique, FileSystem.isDirectory(tpm), !FileSystem.isSymlink(tpm) else { return }
+        guard FileSystem.isDirectory(tpm), !FileSystem.isSymlink(tpm) else { return }
+        guard action != .fork || cloner.options.keepUnique else {
+            // A guest that sealed a secret to the source's TPM asks for its recovery key here.
+            cloner.console.notice("\(home): gets a fresh TPM, not the state of \(src)'s ('vmfork -k' copies it)")
+            return
+        }
         let dest = home.appendingPathComponent(VMFileNames.tpmDirectory)
         try tx.record(.remove(dest))
         try SparseCopy.copyTree(tpm, to: dest)
