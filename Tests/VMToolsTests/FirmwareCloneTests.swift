@@ -177,4 +177,34 @@ import Testing
         #expect(again.status == 0, "\(again.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: cut).sorted() == ["hdd.qcow2", "tpm", "vm.settings"])
     }
+
+    /// vmmerge: the merged child's store and TPM state win in its parent
+    /// (-p); a child without a TPM state gets the merged parent's (-c). A
+    /// home's tpm/ is its state, not a stray directory vmmerge must refuse.
+    @Test(.requires("qemu-img", "qemu-io", "qemu-system-x86_64")) func vmmergeKeepsTheMergedVMsState() throws {
+        guard requireTool("qemu-img") != nil, requireTool("qemu-io") != nil, requireTool("qemu-system-x86_64") != nil else { return }
+        let cli = try CLI(Scratch())
+        let home = try base(cli)
+        let child = home + "/child"
+        #expect(try cli.run("vmfork", ["-q", "-k", home, child]).status == 0)
+        #expect(try Subprocess("/usr/bin/qemu-io", ["-c", "write -P 0x77 0 4k", child + "/" + Self.store]).run().status == 0)
+        try Data("the child's secrets".utf8).write(to: URL(fileURLWithPath: child + "/" + Self.tpmFile))
+        let childStore = try Data(contentsOf: URL(fileURLWithPath: child + "/" + Self.store))
+        let p = try cli.run("vmmerge", ["-y", child])
+        #expect(p.status == 0, "\(p.err)")
+        #expect(!FileManager.default.fileExists(atPath: child))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: home + "/" + Self.store)) == childStore)
+        #expect(try String(contentsOfFile: home + "/" + Self.tpmFile, encoding: .utf8) == "the child's secrets")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: home).filter { $0.hasPrefix("vmtools-backup") }.isEmpty)
+
+        let fork = cli.scratch.url("vms/fork")
+        #expect(try cli.run("vmfork", ["-q", home, fork]).status == 0)
+        let forkStore = try Data(contentsOf: URL(fileURLWithPath: fork + "/" + Self.store))
+        let c = try cli.run("vmmerge", ["-c", "-y", home])
+        #expect(c.status == 0, "\(c.err)")
+        #expect(!FileManager.default.fileExists(atPath: home))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fork + "/" + Self.store)) == forkStore)
+        #expect(try String(contentsOfFile: fork + "/" + Self.tpmFile, encoding: .utf8) == "the child's secrets")
+        #expect(stat(fork + "/tpm").map { $0.st_mode & 0o777 } == 0o700)
+    }
 }
