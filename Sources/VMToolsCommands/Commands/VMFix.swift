@@ -298,7 +298,10 @@ public enum VMFixCommand: Command {
                     return false
                 }
                 if links, try checkLinks(home, file, parentIsHome: parentIsHome == true, locks, tx) { file = try readFile(home) }
-                if storage { try checkStorage(home, file, tx) }
+                if storage {
+                    try checkStorage(home, file, tx)
+                    try checkFirmwareState(home, tx)
+                }
                 try Interrupt.check()
                 tx.commit()
             } catch let e as VMToolsError {

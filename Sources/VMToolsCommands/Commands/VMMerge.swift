@@ -79,7 +79,8 @@ public enum VMMergeCommand: Command {
             let children = try ChildList.read(home: home, global: global).children
             for entry in try FileSystem.listDirectory(home) {
                 let p = home.appendingPathComponent(entry)
-                guard FileSystem.isDirectory(p), !FileSystem.isSymlink(p), !entry.hasPrefix("vmtools-backup.") else { continue }
+                guard FileSystem.isDirectory(p), !FileSystem.isSymlink(p), !entry.hasPrefix("vmtools-backup."),
+                      entry != VMFileNames.tpmDirectory else { continue }
                 if !children.contains(where: { FileSystem.isWithin($0, p) }) {
                     throw VMToolsError(.failure, p, "is not a child VM of '\(home)' and would be deleted with it; move it out first")
                 }
@@ -175,6 +176,7 @@ public enum VMMergeCommand: Command {
                 try relink.updateChildList(in: parent, remove: home, add: nil)
                 try adopt(children: ChildList.read(home: home, global: global).children, from: home, by: parent,
                           into: parent, imageMap: imageMap, mover: mover, tx: tx)
+                try mergeFirmwareState(from: home, into: parent, replace: true, tx)
                 // Step 3: the merged VM's home goes.
                 try tx.moveAside(home)
             }
@@ -260,6 +262,7 @@ public enum VMMergeCommand: Command {
                         }
                     }
                     try tx.writeFile(Array(try doc.render().utf8), to: global.settingsPath(in: child))
+                    try mergeFirmwareState(from: home, into: child, replace: false, tx)
                     moved.append(child)
                 }
                 let relink = Relinker(global: global, tx: tx, environment: env)

@@ -144,7 +144,8 @@ package struct Cloner {
             order = [source]
             if cloner.options.directoryRecursion {
                 // A copy made inside its own source (vmcp(1)) is not part of it.
-                for dir in FileSystem.subdirectories(source) where !FileSystem.isWithin(dir, root) {
+                // Nor is a VM's TPM state: it is the VM's, copied with it or not (cloneFirmwareState).
+                for dir in FileSystem.subdirectories(source) where !FileSystem.isWithin(dir, root) && !isTPMState(dir) {
                     placed[dir] = root + dir.dropFirst(source.count)
                     order.append(dir)
                 }
@@ -205,6 +206,7 @@ package struct Cloner {
             job.imageMap = imageMap
             for m in cloner.modules { try m.clone(&job) }
             imageMap = job.imageMap
+            try cloneFirmwareState(from: src, to: home, action: action)
             for e in cloner.cli.entries where e.name.hasPrefix("vm_") && e.name != SettingKey.name { job.override(e.name, e.value) }
             let name = src == source ? cloner.cli.value(SettingKey.name) ?? home.lastPathComponent : home.lastPathComponent
 
