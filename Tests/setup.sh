@@ -35,6 +35,8 @@ if [ "$what" = test ]; then
     # namespace tests fetch a guest's page from another namespace; openssl:
     # the SPICE test encrypts its password under the server's key.
     packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client openssl)
+    # ovmf: the UEFI firmware tests; mtools fdisk binutils: build-guest.sh makes the UEFI test disk (an ESP with an unsigned EFI binary).
+    packages+=(ovmf mtools fdisk binutils)
 fi
 
 missing=()

@@ -19,9 +19,10 @@ public struct FirmwareDescriptor: Equatable, Sendable {
 
     /// The directories searched, lowest priority first: a file in a later
     /// one replaces the file of the same name in an earlier one.
-    /// `VMTOOLS_TEST_FIRMWARE_DIR` (tests) replaces them all.
+    /// `VMTOOLS_TEST_FIRMWARE_DIR` (tests; directories separated by `:`,
+    /// lowest priority first) replaces them all.
     public static func directories(environment: [String: String]) -> [String] {
-        if let d = environment["VMTOOLS_TEST_FIRMWARE_DIR"], !d.isEmpty { return [d] }
+        if let d = environment["VMTOOLS_TEST_FIRMWARE_DIR"], !d.isEmpty { return d.split(separator: ":").map(String.init) }
         var dirs = ["/usr/share/qemu/firmware", "/etc/qemu/firmware"]
         if let x = environment["XDG_CONFIG_HOME"], x.hasPrefix("/") {
             dirs.append(x.appendingPathComponent("qemu/firmware"))

@@ -17,7 +17,7 @@ public enum FirmwareModule: BuildCmdModule {
         }
         let machine = try machineType(c)
         if fw.requiresSMM, let machine, !isQ35(machine) {
-            throw c.invalid(SettingKey.qemuParams, "names the machine '\(machine)', but the firmware of vm_firmware=\(firmware.rawValue) (\(fw.file)) needs q35 with SMM: drop it or name q35")
+            throw c.invalid(SettingKey.qemuParams, "names the machine '\(machine)', but the firmware of \(SettingKey.firmware)=\(firmware.rawValue) (\(fw.file)) needs q35 with SMM: drop it or name q35")
         }
         // A bare boot keeps its store in its run directory, gone with it; so
         // does a read-only home (its run directory is elsewhere) without one.
@@ -32,17 +32,36 @@ public enum FirmwareModule: BuildCmdModule {
         if !FileSystem.lexists(store) {
             c.plan.firmwareStore = .init(path: store, template: fw.varsTemplate, templateFormat: fw.varsTemplateFormat)
         }
-        c.append("-blockdev", "driver=\(qemuEscape(fw.codeFormat)),node-name=fw-code,read-only=on,file.driver=file,file.filename=\(qemuEscape(fw.code)),file.read-only=on")
-        c.append("-blockdev", "driver=qcow2,node-name=fw-vars,file.driver=file,file.filename=\(qemuEscape(store))")
+        // The CODE node is named after the setting: vmps reads it back from QEMU's argv.
+        let code = codeNode + firmware.rawValue
+        c.append("-blockdev", "driver=\(qemuEscape(fw.codeFormat)),node-name=\(code),read-only=on,file.driver=file,file.filename=\(qemuEscape(fw.code)),file.read-only=on")
+        c.append("-blockdev", "driver=qcow2,node-name=\(varsNode),file.driver=file,file.filename=\(qemuEscape(store))")
         // Later -machine options merge with earlier ones (vm_qemu_params).
         var options = fw.requiresSMM ? (machine == nil ? ["q35", "smm=on"] : ["smm=on"]) : []
-        options += ["pflash0=fw-code", "pflash1=fw-vars"]
+        options += ["pflash0=\(code)", "pflash1=\(varsNode)"]
         c.append("-machine", options.joined(separator: ","))
         // Only SMM code may write the variables: what keeps Secure Boot's keys safe from the guest.
         if fw.requiresSMM { c.append("-global", "driver=cfi.pflash01,property=secure,value=on") }
         if firmware == .uefiSecure, try c.vm.directBoot(home: c.home, environment: c.environment) != nil {
-            c.notices.append("vm_firmware=uefi-secure: OVMF starts a direct kernel boot (vm_boot_kernel) without checking its signature; Secure Boot guards only what the firmware loads from disk")
+            c.notices.append("\(SettingKey.firmware)=uefi-secure: OVMF starts a direct kernel boot (\(SettingKey.bootKernel)) without checking its signature; Secure Boot guards only what the firmware loads from disk")
         }
+    }
+
+    static let codeNode = "firmware-"
+    static let varsNode = "firmware-vars"
+
+    /// The firmware a running QEMU was started with, from its argv (vmps -j):
+    /// the `vm_firmware` value this module named its CODE node after,
+    /// `bios` without flash, `other` for firmware vmtools did not set up.
+    public static func firmware(argv: [String]) -> String {
+        for a in argv {
+            for option in a.split(separator: ",") where option.hasPrefix("pflash0=") {
+                let node = option.dropFirst("pflash0=".count)
+                if node.hasPrefix(codeNode), let f = VMSettings.Firmware(rawValue: String(node.dropFirst(codeNode.count))) { return f.rawValue }
+                return "other"
+            }
+        }
+        return argv.contains { $0 == "-bios" || $0.contains("if=pflash") } ? "other" : VMSettings.Firmware.bios.rawValue
     }
 
     /// The machine type `vm_qemu_params` names (`-M pc`, `-machine q35,…`, `type=`), if any.
