@@ -29,7 +29,8 @@ extension Trait where Self == ConditionTrait {
     }
 
     func serialLines(_ lab: LifecycleTests.Lab, _ home: String) -> [String] {
-        lab.serial(home).split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map(String.init)
+        // OVMF ends its lines with CR LF: one Character, a newline.
+        lab.serial(home).split(whereSeparator: \.isNewline).map(String.init)
     }
 
     /// OVMF faults in 128M (the Lab's default): UEFI VMs get 256M.
