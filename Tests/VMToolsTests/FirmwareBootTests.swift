@@ -116,4 +116,21 @@ extension Trait where Self == ConditionTrait {
         #expect(!lab.serial(secure).contains("VMTOOLS-GUEST"), "the unsigned kernel ran: \(lab.serial(secure))")
         #expect(try lab.cli.run("vmdown", ["-k", secure]).status == 0)
     }
+
+    /// Guest.uefiDisk as the autodetect and Secure Boot tests need it: a
+    /// protective MBR without boot code, a GPT whose one partition is an ESP.
+    @Test(.requiresGuest) func theUEFIDiskHasAnESPAndNoBIOSBootCode() throws {
+        guard Guest.build() != nil else { return }
+        let s = Scratch()
+        let raw = s.url("uefi.raw")
+        let r = try Subprocess("/usr/bin/qemu-img", ["convert", "-f", "qcow2", "-O", "raw", Guest.uefiDisk, raw]).run()
+        try #require(r.status == 0, "\(r.stderrText)")
+        let bytes = try #require(FileManager.default.contents(atPath: raw))
+        #expect(bytes.prefix(440).allSatisfy { $0 == 0 }, "no BIOS boot code in the MBR")
+        #expect(Array(bytes[510..<512]) == [0x55, 0xAA] && bytes[450] == 0xEE, "a protective MBR")
+        #expect(Array(bytes[512..<520]) == Array("EFI PART".utf8))
+        // The first partition entry (LBA 2): the ESP type GUID C12A7328-F81F-11D2-BA4B-00A0C93EC93B, mixed-endian.
+        #expect(Array(bytes[1024..<1040]) == [0x28, 0x73, 0x2A, 0xC1, 0x1F, 0xF8, 0xD2, 0x11, 0xBA, 0x4B, 0x00, 0xA0, 0xC9, 0x3E, 0xC9, 0x3B])
+        #expect(bytes[1152..<1168].allSatisfy { $0 == 0 }, "one partition only")
+    }
 }

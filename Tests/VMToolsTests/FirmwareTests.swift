@@ -81,6 +81,9 @@ import Testing
         let again = try build.command(s, ["vm_name": "a", "vm_firmware": "uefi"], home: h, environment: env)
         #expect(again.plan.firmwareStore == nil)
         #expect(again.argv == c.argv)
+        // Plain OVMF needs no SMM: an i440FX named in vm_qemu_params (legacy_pc) stays.
+        let pc = try build.command(s, ["vm_name": "a", "vm_firmware": "uefi", "vm_qemu_params": "-machine pc"], home: h, environment: env)
+        #expect(Array(pc.argv.suffix(from: try #require(pc.argv.firstIndex(of: "-blockdev")) + 4).prefix(2)) == ["-machine", "pflash0=firmware-uefi,pflash1=firmware-vars"])
     }
 
     @Test func uefiSecureTakesTheEnrolledFirmwareWithSMM() throws {
