@@ -36,7 +36,10 @@ if [ "$what" = test ]; then
     # the SPICE test encrypts its password under the server's key; passt:
     # the passt network model boots through it.
     packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client openssl passt)
-    packages+=(ovmf swtpm swtpm-tools) # UEFI firmware and the emulated TPM 2.0 (TPMBootTests: swtpm)
+    # ovmf swtpm swtpm-tools: UEFI firmware and the emulated TPM 2.0; mtools
+    # fdisk binutils: build-guest.sh makes the UEFI test disk (an ESP with an
+    # unsigned EFI binary).
+    packages+=(ovmf swtpm swtpm-tools mtools fdisk binutils)
 fi
 
 missing=()

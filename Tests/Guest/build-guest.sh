@@ -9,10 +9,16 @@
 #   vmlinuz, initrd.gz
 #                the kernel and initramfs alone, for direct kernel boot
 #                (-kernel/-initrd; under UEFI firmware too)
+#   guest-uefi.qcow2
+#                a GPT disk (34 MiB) with one partition, an EFI system
+#                partition (FAT, sectors 2048-67583), holding
+#                EFI/BOOT/BOOTX64.EFI: a unified kernel image (systemd's
+#                stub + the kernel, initramfs and command line), NOT signed;
+#                no BIOS boot code. UEFI boots it; Secure Boot refuses it.
 #
 # Usage: build-guest.sh OUTDIR. Rebuilds only when this script or init change.
 # Needs: apt-get (with package lists), dpkg-deb, kmod, cpio, gzip, xorriso,
-# isolinux, syslinux-common, qemu-utils.
+# isolinux, syslinux-common, qemu-utils, binutils (objcopy), mtools, fdisk (sfdisk).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: build-guest.sh OUTDIR}
@@ -23,13 +29,13 @@ stamp=$(cat "$here/build-guest.sh" "$here/init" | sha256sum | cut -c1-16)
 # Parallel tests may all ask for the guest: one builds, the others wait.
 exec 9>"$out/.lock"
 flock 9
-if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/guest.ova" ]; then
+if [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp" ] && [ -f "$out/guest.ova" ] && [ -f "$out/guest-uefi.qcow2" ]; then
     exit 0
 fi
 
-for tool in apt-get dpkg-deb depmod modprobe cpio gzip xorriso qemu-img; do
-    command -v "$tool" >/dev/null || [ -x "/sbin/$tool" ] || {
-        echo "build-guest.sh: $tool is missing (apt-get install kmod cpio xorriso isolinux syslinux-common qemu-utils)" >&2
+for tool in apt-get dpkg-deb depmod modprobe cpio gzip xorriso qemu-img objcopy mformat mmd mcopy sfdisk; do
+    command -v "$tool" >/dev/null || [ -x "/sbin/$tool" ] || [ -x "/usr/sbin/$tool" ] || {
+        echo "build-guest.sh: $tool is missing (apt-get install kmod cpio xorriso isolinux syslinux-common qemu-utils binutils mtools fdisk)" >&2
         exit 1
     }
 done
@@ -45,9 +51,10 @@ cd "$work"
 # The metapackage names the current kernel package.
 kpkg=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
 [ -n "$kpkg" ] || { echo "build-guest.sh: cannot resolve linux-image-cloud-amd64 (run apt-get update)" >&2; exit 1; }
-apt-get download -q "$kpkg" busybox-static 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true
+apt-get download -q "$kpkg" busybox-static systemd-boot-efi 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2 || true
 dpkg-deb -x "$kpkg"_*.deb kernel
 dpkg-deb -x busybox-static_*.deb busybox
+dpkg-deb -x systemd-boot-efi_*.deb sdboot
 kver=$(ls kernel/lib/modules)
 
 # The initramfs: busybox, init, and the drivers the tests need, in load order.
@@ -117,6 +124,27 @@ OVF
 tar -cf guest.ova guest.ovf guest-disk1.vmdk
 
 cp "kernel/boot/vmlinuz-$kver" vmlinuz
-mv guest.iso guest.qcow2 guest.ova vmlinuz initrd.gz "$out/"
+
+# The UEFI disk: an unsigned unified kernel image as the removable-media
+# boot loader of an ESP. The stub's sections end below 0x20000; the kernel
+# (~14 MiB) goes at 32 MiB, the initramfs at 48 MiB.
+printf 'console=ttyS0 panic=-1 loglevel=3' > cmdline.txt
+printf 'NAME=vmtools-guest\nID=vmtools-guest\n' > os-release
+objcopy \
+    --add-section .osrel=os-release --change-section-vma .osrel=0x20000 \
+    --add-section .cmdline=cmdline.txt --change-section-vma .cmdline=0x30000 \
+    --add-section .linux=vmlinuz --change-section-vma .linux=0x2000000 \
+    --add-section .initrd=initrd.gz --change-section-vma .initrd=0x3000000 \
+    sdboot/usr/lib/systemd/boot/efi/linuxx64.efi.stub uki.efi
+truncate -s 32M esp.img
+mformat -i esp.img -T 65536 -h 64 -s 32 -v ESP ::
+mmd -i esp.img ::/EFI ::/EFI/BOOT
+mcopy -i esp.img uki.efi ::/EFI/BOOT/BOOTX64.EFI
+truncate -s 34M uefi.img
+printf 'label: gpt\nstart=2048, size=65536, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI system partition"\n' | sfdisk -q uefi.img
+dd if=esp.img of=uefi.img bs=1M seek=1 conv=notrunc status=none
+qemu-img convert -f raw -O qcow2 uefi.img guest-uefi.qcow2
+
+mv guest.iso guest.qcow2 guest.ova vmlinuz initrd.gz guest-uefi.qcow2 "$out/"
 echo "$kver" > "$out/kernel-version"
 echo "$stamp" > "$out/stamp"

@@ -91,7 +91,7 @@ enum Tools {
     static let ci = ProcessInfo.processInfo.environment["CI"] == "true"
 
     static func path(_ name: String) -> String? {
-        ["/usr/local/bin", "/usr/bin", "/bin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"].map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     static func missing(_ names: [String]) -> [String] { names.filter { path($0) == nil } }
@@ -106,9 +106,9 @@ extension Trait where Self == ConditionTrait {
                         Comment(rawValue: "needs \(missing.joined(separator: ", ")), which is not installed (bash Tests/setup.sh test installs it)"))
     }
 
-    /// The test guest (Tests/Guest) is built with QEMU and xorriso; the tests
-    /// that boot it make disks with qemu-img.
-    static var requiresGuest: Self { .requires("qemu-system-x86_64", "qemu-img", "xorriso") }
+    /// The test guest (Tests/Guest) is built with QEMU, xorriso, objcopy,
+    /// mtools and sfdisk; the tests that boot it make disks with qemu-img.
+    static var requiresGuest: Self { .requires("qemu-system-x86_64", "qemu-img", "xorriso", "objcopy", "mcopy", "sfdisk") }
 
     /// Root runs vmtools as another user (setpriv) and mounts filesystems.
     static var requiresRoot: Self {

@@ -28,6 +28,9 @@ enum Guest {
     static var iso: String { directory + "/guest.iso" }
     static var qcow2: String { directory + "/guest.qcow2" }
     static var ova: String { directory + "/guest.ova" }
+    /// A GPT disk whose only partition is an ESP holding an unsigned unified
+    /// kernel image as EFI/BOOT/BOOTX64.EFI, without BIOS boot code.
+    static var uefiDisk: String { directory + "/guest-uefi.qcow2" }
 }
 
 /// A QEMU started directly by a test (not through vmup): checks the fixture

@@ -169,9 +169,49 @@ public enum VMInfoCommand: Command {
         if running != nil, let password = displayPassword(home: vm.home) { lines.append("Display password: \(password.escapingControlCharacters)") }
         lines += shareLines(vm, environment: environment)
         lines += usbLines(vm, environment: environment)
+        lines += firmwareLines(vm, environment: environment)
         lines += tpmLines(vm)
         lines.append("")
         return lines
+    }
+
+    /// The firmware (vm.settings(5), FIRMWARE): its value, the CODE image a
+    /// start takes and the variable store; no line for BIOS, as before UEFI.
+    static func firmwareLines(_ vm: ResolvedVM, environment: [String: String]) -> [String] {
+        let f = firmware(vm, environment: environment)
+        switch f.value {
+        case .failure(let e): return ["Firmware: ? (\("\(e)".escapingControlCharacters))"]
+        case .success(.bios): return []
+        case .success(let value):
+            guard let code = f.code else { return ["Firmware: \(value.rawValue) (no firmware descriptor fits; Debian: apt-get install ovmf)"] }
+            let vars = f.vars.map { "variables \($0.lastPathComponent)" } ?? "variables made on the first start"
+            return ["Firmware: \(value.rawValue) (\(code.lastPathComponent.escapingControlCharacters), \(vars.escapingControlCharacters))"]
+        }
+    }
+
+    /// `vm_firmware`, the CODE image its descriptor names, the store if it exists.
+    static func firmware(_ vm: ResolvedVM, environment: [String: String]) -> (value: Result<VMSettings.Firmware, VMToolsError>, code: String?, vars: String?) {
+        let settings = VMSettings(vm.settings)
+        do {
+            let value = try settings.firmware()
+            guard value != .bios else { return (.success(value), nil, nil) }
+            let fw = FirmwareDescriptor.choose(value, architecture: (try? settings.qemuArch()) ?? "x86_64", environment: environment)
+            let store = vm.home.appendingPathComponent(VMFileNames.firmwareVars)
+            return (.success(value), fw?.code, FileSystem.lexists(store) ? store : nil)
+        } catch let e as VMToolsError {
+            return (.failure(e), nil, nil)
+        } catch {
+            return (.failure(VMToolsError(.failure, SettingKey.firmware, "\(error)")), nil, nil)
+        }
+    }
+
+    /// `firmware`, `firmware_code` and `firmware_vars` of vminfo -j.
+    static func firmwareJSON(_ vm: ResolvedVM, environment: [String: String]) -> [(String, JSON)] {
+        let f = firmware(vm, environment: environment)
+        switch f.value {
+        case .failure(let e): return [("firmware", .object([("error", .string(e.description))])), ("firmware_code", .null), ("firmware_vars", .null)]
+        case .success(let value): return [("firmware", .string(value.rawValue)), ("firmware_code", .string(f.code)), ("firmware_vars", .string(f.vars))]
+        }
     }
 
     /// Each host USB device passed to the guest and where it is plugged in
@@ -486,6 +526,6 @@ public enum VMInfoCommand: Command {
             ("disks", .array(disks)),
             ("usb_devices", usbJSON(vm, environment: context.environment)),
             ("tpm", tpmJSON(vm)),
-        ])
+        ] + firmwareJSON(vm, environment: context.environment))
     }
 }

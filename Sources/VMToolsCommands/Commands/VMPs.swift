@@ -174,7 +174,10 @@ public enum VMPsCommand: Command {
         }
         let console = context.console
         if options.json {
-            let docs: [JSON] = rows.map { p in .object(fields.map { f in (f.jsonKey, jsonValue(f, p, pidName)) }) }
+            // The firmware is read from QEMU's argv, where the firmware module names it.
+            let docs: [JSON] = rows.map { p in
+                .object(fields.map { f in (f.jsonKey, jsonValue(f, p, pidName)) } + [("firmware", .string(FirmwareModule.firmware(argv: p.argv)))])
+            }
             console.printJSON(.array(docs))
             return failed ?? .success
         }

@@ -16,7 +16,7 @@ public enum Defaults {
         ("cfg_limit_waitguest", "300"),
         ("cfg_limit_waitlock", "10"),
         ("cfg_modules_clone", "networking_iface_mac storage_backend cloudinit_identity"),
-        ("cfg_modules_buildcmd", "qemu boot cpu display usb keyboard monitor qmp serial name networking ram storage_cdrom storage_hdd share cloudinit tpm uuid install"),
+        ("cfg_modules_buildcmd", "qemu boot firmware cpu display usb keyboard monitor qmp serial name networking ram storage_cdrom storage_hdd share cloudinit tpm uuid install"),
         ("cfg_modules_configure_templates", "autodetect"),
         ("cfg_modules_configure_settings", "cpu_count ram_size networking_auto storage_hdd_import storage_hdd1_createsize"),
         ("cfg_ui_assumeyes", "no"),

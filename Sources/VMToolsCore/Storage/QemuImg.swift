@@ -103,6 +103,22 @@ extension QemuImg {
         try run(args, subject: source, environment: environment, progress: progress)
     }
 
+    /// `qemu-img convert -f FORMAT -O qcow2` into a new file that appears
+    /// whole or not at all: a temporary name beside it, fsync, rename (a
+    /// UEFI variable store made from its template; vm.settings(5), FIRMWARE).
+    public static func convertAtomically(_ source: String, format: String, to dest: String, environment: [String: String]) throws {
+        let tmp = dest.deletingLastPathComponent.appendingPathComponent(".\(dest.lastPathComponent).tmp.\(getpid())")
+        do {
+            try run(["convert", "-q", "-f", format, "-O", "qcow2", "--", source, tmp], subject: dest, environment: environment,
+                    purpose: "cannot create the UEFI variable store")
+            try FileSystem.syncFile(tmp)
+            try FileSystem.rename(tmp, dest)
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+    }
+
     /// `qemu-img commit -d`: writes an overlay's data into its backing file
     /// and leaves the overlay as it was (not emptied), so that undoing a
     /// safe merge finds the data still there.

@@ -48,6 +48,7 @@ package struct LaunchExecutor {
     package func announce() {
         let made = Set(createdFiles)
         for n in plan.notices(withDisks: { made.contains($0.path) ? "created \($0.path) (\($0.size))" : nil }) { console.notice(n) }
+        if let f = plan.firmwareStore, made.contains(f.path) { console.notice("created \(f.path) (UEFI variables from \(f.template))") }
         printCommandLine()
     }
 
@@ -73,6 +74,10 @@ package struct LaunchExecutor {
             for d in plan.disksToCreate {
                 try QemuImg.createDisk(d.path, size: d.size, preallocation: d.preallocation, environment: command.environment)
                 createdFiles.append(d.path)
+            }
+            if let f = plan.firmwareStore {
+                try QemuImg.convertAtomically(f.template, format: f.templateFormat, to: f.path, environment: command.environment)
+                createdFiles.append(f.path)
             }
             try growDisks()
             try buildSeedVolumes(generating: generating)

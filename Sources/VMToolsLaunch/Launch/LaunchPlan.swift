@@ -38,6 +38,9 @@ public struct LaunchPlan: Sendable {
     /// Host USB devices whose node the user must be able to open, checked
     /// right before QEMU starts (vm.settings(5), `vm_usbN_device`).
     public var usbDevices: [USBCheck] = []
+    /// A UEFI variable store to make from its firmware's template before
+    /// QEMU starts (vm.settings(5), FIRMWARE); nil when it exists or for BIOS.
+    public var firmwareStore: FirmwareStore?
     /// Where to write a new display password before QEMU starts
     /// (`vm_display_password=auto`), 0600; removed with the run files.
     public var displayPassword: String?
@@ -47,6 +50,13 @@ public struct LaunchPlan: Sendable {
     public struct USBCheck: Equatable, Sendable {
         public var setting: String
         public var device: USBDevice
+    }
+
+    /// `qemu-img convert` of the template into the VM's own qcow2 store.
+    public struct FirmwareStore: Equatable, Sendable {
+        public var path: String
+        public var template: String
+        public var templateFormat: String
     }
 
     public struct DiskToCreate: Equatable, Sendable {
@@ -183,6 +193,7 @@ public struct LaunchPlan: Sendable {
     var otherDryRunLines: [String] {
         filesToRemove.map { "would remove the stale \($0.hasSuffix(".sock") ? "socket" : "file") \($0)" }
             + directoriesToCreate.map { "would create the directory \($0)" }
+            + (firmwareStore.map { ["would create \($0.path) (UEFI variables from \($0.template))"] } ?? [])
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
             + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in

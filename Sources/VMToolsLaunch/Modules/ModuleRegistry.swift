@@ -65,7 +65,7 @@ public enum ModuleRegistry {
             QemuModule.self, BootModule.self, CpuModule.self, DisplayModule.self, KeyboardModule.self,
             MonitorModule.self, QmpModule.self, SerialModule.self, NameModule.self, NetworkingModule.self,
             RamModule.self, StorageCdromModule.self, StorageHddModule.self, MacosModule.self, ShareModule.self, CloudInitModule.self,
-            UUIDModule.self, InstallModule.self, USBModule.self, TpmModule.self,
+            UUIDModule.self, InstallModule.self, USBModule.self, TpmModule.self, FirmwareModule.self,
         ]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
