@@ -177,11 +177,13 @@ import Testing
         let templates = try #require(try cli.run("/usr/bin/vmtools", ["--list", "templates"], environment: env, within: 30))
         #expect(templates.outLines.contains("headless"), "the installed templates: \(templates.out)\(templates.err)")
 
-        // A headless demo boot: a bare ISO in the background; its serial log
-        // is in its run-time directory (vmup(1) Run-time directory).
+        // A headless demo boot: a bare ISO in the background (its pid file
+        // in its run-time directory, vmup(1)); a bare boot keeps no serial
+        // log, so the test asks QEMU for one.
         let iso = s.url("deb-demo.iso")
         try FileManager.default.copyItem(atPath: Guest.iso, toPath: iso)
-        let up = try #require(try cli.run("/usr/bin/vmup", ["-y", "-o", "vm_display_type=none", "-o", "vm_serial_log=yes",
+        let log = s.url("serial.log")
+        let up = try #require(try cli.run("/usr/bin/vmup", ["-y", "-o", "vm_display_type=none", "-o", "vm_qemu_params=-serial file:\(log)",
                                                            "-o", "vm_ram_size=128M", iso], environment: env, within: 120))
         let runDir = s.url("run/vmtools")
         let bare = { RuntimeFilesTests.entries(runDir).first { $0.hasPrefix("bare-") }.map { runDir + "/" + $0 } }
@@ -189,7 +191,6 @@ import Testing
         defer { if let pid, QemuProcess.read(pid: pid) != nil { kill(pid, SIGKILL) } }
         try #require(up.status == 0, "\(up.out)\(up.err)")
         let qemu = try #require(pid, "no pid file in \(runDir): \(RuntimeFilesTests.entries(runDir))")
-        let log = (bare() ?? runDir) + "/serial.log"
         #expect(waitUntil(120) { RuntimeFilesTests.text(log).contains("VMTOOLS-GUEST: READY") }, "\(RuntimeFilesTests.text(log))")
         let down = try #require(try cli.run("/usr/bin/vmdown", ["-w", "-p", String(qemu)], environment: env, within: 120))
         #expect(down.status == 0, "\(down.out)\(down.err)")
