@@ -12,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.}
+for tool in dpkg-deb dpkg-shlibdeps strip gzip; do
+    command -v "$tool" >/dev/null || { echo "build-deb: no $tool: install dpkg-dev (apt-get install dpkg-dev)" >&2; exit 1; }
+done
 
 version=$(sed -n 's/.*static let version = "\([^"]*\)".*/\1/p' Sources/VMToolsCore/Support/Release.swift)
 [ -n "$version" ] || { echo "build-deb: no version in Sources/VMToolsCore/Support/Release.swift" >&2; exit 1; }
