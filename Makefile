@@ -1,4 +1,5 @@
-# Install and uninstall vmtools. `make install PREFIX=/usr DESTDIR=/tmp/pkg` for packagers.
+# Install and uninstall vmtools. `make install PREFIX=/usr DESTDIR=/tmp/pkg` for packagers;
+# `make deb` builds a Debian package (packaging/build-deb.sh).
 PREFIX ?= /usr/local
 DESTDIR ?=
 SWIFT ?= swift
