@@ -1,4 +1,5 @@
-# Install and uninstall vmtools. `make install PREFIX=/usr DESTDIR=/tmp/pkg` for packagers.
+# Install and uninstall vmtools. `make install PREFIX=/usr DESTDIR=/tmp/pkg` for packagers;
+# `make deb` builds a Debian package (packaging/build-deb.sh).
 PREFIX ?= /usr/local
 DESTDIR ?=
 SWIFT ?= swift
@@ -11,7 +12,7 @@ BASHCOMP = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 FISHCOMP = $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 ZSHCOMP = $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 
-.PHONY: all build test install uninstall
+.PHONY: all build test install uninstall deb
 
 all: build
 
@@ -20,6 +21,10 @@ build:
 
 test:
 	$(SWIFT) test
+
+# vmtools_<version>-1_<arch>.deb in the checkout (packaging/build-deb.sh).
+deb: build
+	bash packaging/build-deb.sh
 
 install: build
 	install -d $(BIN) $(SHARE)/templates $(MAN)/man1 $(MAN)/man5 $(MAN)/man7 $(BASHCOMP) $(FISHCOMP) $(ZSHCOMP)
