@@ -247,9 +247,11 @@ public struct LibvirtDomain: Sendable {
             case .nat(let options):
                 attributes["type"] = "user"
                 if !options.isEmpty { b.note(nic.modeSource, "user-mode options (\(options))") }
-                // libvirt 9.0 forwards ports only with the passt backend.
-                for f in forwards { b.note(nic.keys.forward, "\(f.description): libvirt's user-mode (slirp) interface forwards no ports; use passt") }
-            case .passt: attributes["type"] = "user"
+            case .passt:
+                // The 9.0 schema lists it, but its parser refuses
+                // <backend type='passt'/> (Docs/vminfo.1).
+                attributes["type"] = "user"
+                b.note(nic.modeSource, "passt: libvirt 9.0 has no passt backend; exported as user-mode (slirp) networking")
             case .bridge: attributes["type"] = "bridge"
             case .tap: attributes["type"] = "ethernet"
             case .raw(let mode):
@@ -269,18 +271,8 @@ public struct LibvirtDomain: Sendable {
                 b.leaf("model", ["type": name == "virtio-net-pci" || name == "virtio-net" ? "virtio" : name])
             }
             if device.count > 1 { b.note(nic.keys.device, "device options (\(device[1]))") }
-            if model == .passt {
-                b.leaf("backend", ["type": "passt"])
-                for f in forwards {
-                    guard f.hostPort != 0 else {
-                        b.note(nic.keys.forward, "\(f.description): libvirt needs a fixed host port, not one the kernel picks")
-                        continue
-                    }
-                    b.open("portForward", ["proto": f.proto.rawValue, "address": f.address])
-                    b.leaf("range", ["start": String(f.hostPort), "to": String(f.guestPort)])
-                    b.close()
-                }
-            }
+            // libvirt forwards ports only with the passt backend, which 9.0 lacks.
+            for f in forwards { b.note(nic.keys.forward, "\(f.description): libvirt 9.0 forwards no ports on a user-mode interface") }
             b.close()
         }
     }
