@@ -37,6 +37,7 @@ if [ "$what" = test ]; then
     # the passt network model boots through it.
     packages+=(hyperfine bash-completion fish zsh mandoc make iproute2 util-linux bsdutils curl mmdebstrap e2fsprogs openssh-client openssl passt)
     packages+=(ovmf swtpm swtpm-tools) # UEFI firmware and the emulated TPM 2.0 (TPMBootTests: swtpm)
+    packages+=(libvirt-clients libvirt-daemon-system) # LibvirtExportTests: virsh's test driver; LibvirtBootTests: libvirtd, virtlogd
 fi
 
 missing=()
