@@ -359,5 +359,17 @@ import Testing
         #expect(r.status == 1)
         #expect(r.out.isEmpty, "\(r.out)")
         #expect(r.err.contains("vm_tpm: '1.2'"), "\(r.err)")
+        // What vmup refuses, -L refuses too, naming the setting.
+        try lab.s.write("bad/vm.settings", "vm_name=bad\nvm_storage_hdd3_enable=yes\nvm_storage_hdd3_backend=x.qcow2\n")
+        let ide = try lab.export(home)
+        #expect(ide.status == 1 && ide.out.isEmpty)
+        #expect(ide.err.contains("vm_storage_hdd_interface: 'ide'") && ide.err.contains("hdd3 needs vm_storage_hdd_interface=virtio"), "\(ide.err)")
+        try lab.s.write("bad/vm.settings", "vm_name=bad\nvm_storage_hdd1_enable=yes\n")
+        let empty = try lab.export(home)
+        #expect(empty.status == 1 && empty.err.contains("vm_storage_hdd1_backend: ''"), "\(empty.err)")
+        // vm_qemu_accel=kvm is a KVM domain wherever it is exported.
+        try lab.s.write("bad/vm.settings", "vm_name=bad\nvm_qemu_accel=kvm\n")
+        let kvm = try lab.export(home)
+        #expect(kvm.status == 0 && kvm.out.hasPrefix("<domain type='kvm'>"), "\(kvm.err)")
     }
 }

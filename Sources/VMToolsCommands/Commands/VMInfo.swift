@@ -84,7 +84,8 @@ public enum VMInfoCommand: Command {
                     console.error(e)
                 }
                 if options.libvirt {
-                    let accelerator = try Accelerator.choose(vm.settings).kind
+                    // KVM asked for is exported as KVM even where this host lacks it.
+                    let accelerator = try VMSettings(vm.settings).qemuAccel() == .kvm ? .kvm : try Accelerator.choose(vm.settings).kind
                     let domain = try LibvirtDomain(vm, accelerator: accelerator, serialFile: global.fileNames.serial, environment: context.environment)
                     domain.notes.forEach { console.note($0) }
                     console.printXML(domain.xml)

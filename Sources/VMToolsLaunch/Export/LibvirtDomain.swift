@@ -164,8 +164,12 @@ public struct LibvirtDomain: Sendable {
         let bus = try s.hddInterface()
         for n in s.hddSlots where s.hdd(n).enabled {
             let disk = s.hdd(n), keys = disk.keys
+            // The same refusals as vmup's (storage_hdd): never a half domain.
             let value = disk.backend.isEmpty && !disk.createsizeText.isEmpty ? "hdd\(n).qcow2" : disk.backend
-            guard !value.isEmpty else { continue }
+            guard !value.isEmpty else { throw s.invalid(keys.backend, "disk \(n) is enabled but has no backend file") }
+            if bus == .ide, n > 2 {
+                throw s.invalid(SettingKey.hddInterface, "IDE has room for two hard disks (hdd1, hdd2); \(keys.prefix) needs \(SettingKey.hddInterface)=virtio")
+            }
             let backend = StorageBackend(value)
             if backend.isRemote {
                 b.note(keys.backend, "a remote disk (\(backend.location)); define it as a <disk type='network'> by hand")
