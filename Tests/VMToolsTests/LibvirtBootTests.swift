@@ -53,7 +53,7 @@ import Testing
 
     @Test(.requiresGuest, .requiresRoot, .requires("virsh"), requiresDaemons)
     func theExportedTestGuestBootsUnderLibvirtd() throws {
-        guard Guest.build() != nil, let virsh = requireTool("virsh"), requireTool("qemu-img") != nil else { return }
+        guard Guest.build() != nil, requireTool("virsh") != nil, requireTool("qemu-img") != nil else { return }
         let s = Scratch()
         // libvirt's QEMU runs as libvirt-qemu (qemu.conf `user`); with
         // dynamic_ownership it owns the images for the run, but must be able
@@ -83,6 +83,51 @@ import Testing
         let expectedType = try Accelerator.choose(SettingsTable()).kind == .kvm ? "kvm" : "qemu"
         #expect(export.out.hasPrefix("<domain type='\(expectedType)'>"), "\(export.out)")
 
+        let log = try Self.boot(xml, name: "lv", serial: home + "/serial.log", uefi: false)
+        #expect(log.contains("VMTOOLS-GUEST: FIRMWARE bios"), "\(log)")
+        #expect(log.contains("VMTOOLS-GUEST: DISK vda "), "the fork's overlay on virtio: \(log)")
+        // No QEMU of this test outlives it.
+        #expect(waitUntil(10) { !QemuProcess.all().contains { $0.argv.contains { $0.contains(s.path) } } })
+    }
+
+    /// `vm_firmware=uefi` and `vm_tpm=2.0` as libvirt has them: the guest,
+    /// booted directly from its kernel, sees UEFI and a TPM 2.0.
+    @Test(.requiresGuest, .requiresRoot, .requires("virsh", "swtpm"), requiresDaemons,
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd") || Tools.ci, "needs ovmf"))
+    func theExportedUEFIGuestWithATPMBootsUnderLibvirtd() throws {
+        guard Guest.build() != nil, requireTool("virsh") != nil, requireTool("swtpm") != nil else { return }
+        let s = Scratch()
+        #expect(chmod(s.path, 0o711) == 0)
+        let cli = try CLI(s)
+        try s.write("uefi/vm.settings", """
+            vm_name=lvuefi
+            vm_firmware=uefi
+            vm_tpm=2.0
+            vm_boot_kernel=\(Guest.directory)/vmlinuz
+            vm_boot_initrd=\(Guest.directory)/initrd.gz
+            vm_boot_append='console=ttyS0,115200 loglevel=3 panic=-1'
+            vm_ram_size=256M
+            vm_cpu_count=1
+            vm_serial_log=yes
+            vm_display_type=none
+
+            """)
+        let home = s.url("uefi")
+        let export = try cli.run("vminfo", ["-L", "--", home])
+        try #require(export.status == 0, "\(export.err)")
+        #expect(export.out.contains("<os firmware='efi'>") && export.out.contains("<tpm model='tpm-crb'>"), "\(export.out)")
+        let xml = try s.write("uefi.xml", export.out)
+        let log = try Self.boot(xml, name: "lvuefi", serial: home + "/serial.log", uefi: true)
+        #expect(log.contains("VMTOOLS-GUEST: FIRMWARE uefi"), "\(log)")
+        #expect(log.contains("VMTOOLS-GUEST: TPM 2 /dev/tpmrm0"), "\(log)")
+        #expect(waitUntil(10) { !QemuProcess.all().contains { $0.argv.contains { $0.contains(s.path) } } })
+    }
+
+    /// Starts the daemons if none runs, defines, starts, waits for READY on
+    /// the serial log, destroys and undefines (NVRAM and TPM state too);
+    /// returns the log. Every step is undone even when one fails.
+    static func boot(_ xml: String, name: String, serial: String, uefi: Bool) throws -> String {
+        let virsh = try #require(Tools.path("virsh"))
         let virtlogd = try Daemon.start("virtlogd", ready: "/run/libvirt/virtlogd-sock")
         defer { virtlogd?.stop() }
         let libvirtd = try Daemon.start("libvirtd", ready: "/run/libvirt/libvirt-sock")
@@ -90,25 +135,22 @@ import Testing
         func run(_ args: String...) throws -> Subprocess.Result {
             try Subprocess(virsh, ["-q", "-c", "qemu:///system"] + args).run()
         }
-        // vmfork names the fork after its directory.
-        let name = "lv"
+        let undefine = uefi ? ["undefine", "--nvram", "--tpm", name] : ["undefine", "--tpm", name]
         let define = try run("define", "--validate", xml)
         try #require(define.status == 0, "\(define.stderrText)")
-        defer { _ = try? run("undefine", name) }
+        defer { _ = try? Subprocess(virsh, ["-q", "-c", "qemu:///system"] + undefine).run() }
         let started = Date()
         let start = try run("start", name)
         defer { _ = try? run("destroy", name) }
         try #require(start.status == 0, "\(start.stderrText)")
-        let serial = home + "/serial.log"
-        let ready = waitUntil(120) { ((try? String(contentsOfFile: serial, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") }
+        let ready = waitUntil(180) { ((try? String(contentsOfFile: serial, encoding: .utf8)) ?? "").contains("VMTOOLS-GUEST: READY") }
         let log = (try? String(contentsOfFile: serial, encoding: .utf8)) ?? ""
         #expect(ready, "no READY on \(serial):\n\(log)\n\((try? String(contentsOfFile: "/var/log/libvirt/qemu/\(name).log", encoding: .utf8)) ?? "")")
-        #expect(log.contains("VMTOOLS-GUEST: DISK vda "), "the fork's overlay on virtio: \(log)")
-        print("libvirt: READY \(Int(Date().timeIntervalSince(started))) s after virsh start")
+        print("libvirt: \(name): READY \(Int(Date().timeIntervalSince(started))) s after virsh start")
         #expect(try run("destroy", name).status == 0)
-        #expect(try run("undefine", name).status == 0)
+        let gone = try Subprocess(virsh, ["-q", "-c", "qemu:///system"] + undefine).run()
+        #expect(gone.status == 0, "\(gone.stderrText)")
         #expect(try run("domstate", name).status != 0, "undefined")
-        // No QEMU of this test outlives it.
-        #expect(waitUntil(10) { !QemuProcess.all().contains { $0.argv.contains { $0.contains(s.path) } } })
+        return log
     }
 }
