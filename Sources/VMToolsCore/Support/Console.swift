@@ -53,6 +53,9 @@ public final class Console: @unchecked Sendable {
     /// A JSON document: its own quoting already escapes control characters.
     public func printJSON(_ json: JSON) { out.write(json.serialized() + "\n") }
 
+    /// An XML document: its escaping already keeps control characters out.
+    public func printXML(_ xml: String) { out.write(xml) }
+
     /// A question on stderr; the answer is typed after it.
     public func ask(_ question: String) { toStderr(question.escapingControlCharacters) }
 
@@ -71,6 +74,8 @@ public final class Console: @unchecked Sendable {
     public func error(_ s: String) { diag("ERROR", s) }
     public func warning(_ s: String) { diag("WARNING", s) }
     public func notice(_ s: String) { diag("NOTICE", s) }
+    /// Something an export could not carry over (vminfo(1) `-L`).
+    public func note(_ s: String) { diag("NOTE", s) }
     /// A repair `vmfix` made.
     public func solved(_ s: String) { diag("SOLVED", s) }
 
