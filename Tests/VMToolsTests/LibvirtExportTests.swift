@@ -12,7 +12,7 @@ import Testing
 /// XML and a NOTE on stderr, naming the setting.
 @Suite struct LibvirtExportTests {
     /// A VM home in a scratch tree, with qcow2 disks made by qemu-img.
-    struct Lab {
+    struct Homes {
         let s = Scratch()
         let cli: CLI
 
@@ -86,7 +86,7 @@ import Testing
     static let normalised: Set<String> = ["domain/memory@unit=MiB"]
 
     /// Defines the export with `--validate` and checks that libvirt kept all of it.
-    func validate(_ lab: Lab, _ xml: String, name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func validate(_ lab: Homes, _ xml: String, name: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let r = try lab.defineAndDump(xml, name: name)
         #expect(r.status == 0, "\(r.err)\n\(xml)", sourceLocation: sourceLocation)
         let dropped = Self.facts(xml).subtracting(Self.facts(r.dump)).subtracting(Self.normalised)
@@ -95,7 +95,7 @@ import Testing
 
     @Test(.requires("virsh", "qemu-img")) func aPlainVMIsTheGoldenDomainAndLibvirtKeepsAllOfIt() throws {
         guard requireTool("virsh") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         try lab.disk("web/disk.qcow2")
         try lab.s.write("web/cd.iso", String(repeating: "\0", count: 2048))
         try lab.s.write("pw", "s3cr'et&\n")
@@ -192,7 +192,7 @@ import Testing
 
     @Test(.requires("virsh", "qemu-img")) func aSecureUEFIVMWithATPMNamesWhatLibvirtCannotTake() throws {
         guard requireTool("virsh") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         try lab.disk("win/disk.qcow2")
         try lab.disk("win/firmware-vars.qcow2")
         try lab.s.mkdir("win/tpm")
@@ -238,7 +238,7 @@ import Testing
 
     @Test(.requires("virsh", "qemu-img")) func aForkExportsItsOwnOverlayAndASnapshotModeDiskIsTransient() throws {
         guard requireTool("virsh") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         try lab.disk("base/disk.qcow2")
         try lab.s.write("base/vm.settings", "vm_name=base\nvm_storage_hdd1_enable=yes\nvm_storage_hdd1_backend=disk.qcow2\nvm_display_type=none\n")
         let fork = try lab.cli.run("vmfork", [lab.s.url("base"), lab.s.url("base/f1")])
@@ -266,7 +266,7 @@ import Testing
 
     @Test(.requires("virsh")) func everyNetworkModelAndEachForwardIsExportedOrNamed() throws {
         guard requireTool("virsh") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         let home = try lab.s.write("net/vm.settings", """
             vm_name=net
             vm_display_type=none
@@ -314,7 +314,7 @@ import Testing
 
     @Test(.requires("virsh")) func sharesAndUSBDevicesAreExportedAndAUSBPortIsNamed() throws {
         guard requireTool("virsh") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         try lab.s.mkdir("src")
         try lab.s.mkdir("docs")
         let home = try lab.s.write("sh/vm.settings", """
@@ -353,7 +353,7 @@ import Testing
     }
 
     @Test func aBadSettingFailsNamingItAndPrintsNoXML() throws {
-        let lab = try Lab()
+        let lab = try Homes()
         let home = try lab.s.write("bad/vm.settings", "vm_name=bad\nvm_tpm=1.2\n").deletingLastPathComponent
         let r = try lab.export(home)
         #expect(r.status == 1)
