@@ -19,8 +19,8 @@ import Testing
         """#.replacingOccurrences(of: "\n", with: " ")
 
     /// A qemu-guest-agent stand-in: answers `guest-sync-delimited` with a
-    /// stale reply first (as a reply meant for an earlier client would be),
-    /// then 0xFF and the id; answers `guest-network-get-interfaces` with
+    /// stale reply first and an earlier client's sync (as replies meant for
+    /// an earlier client would be), then 0xFF and the id; answers `guest-network-get-interfaces` with
     /// `interfaces`. A silent one accepts and reads, never answers.
     final class FakeAgent: @unchecked Sendable {
         let fd: Int32
@@ -77,7 +77,9 @@ import Testing
                     if silent { continue }
                     if line.contains("guest-sync-delimited"), let r = line.range(of: #""id":"#) {
                         let id = line[r.upperBound...].prefix { $0.isNumber }
-                        reply(c, Array("{\"return\": 4242}\n".utf8) + [0xFF] + Array("{\"return\": \(id)}\n".utf8))
+                        // A stale line, then an earlier client's delimited sync, then ours.
+                        reply(c, Array("{\"return\": 4242}\n".utf8) + [0xFF] + Array("{\"return\": 7}\n".utf8)
+                              + [0xFF] + Array("{\"return\": \(id)}\n".utf8))
                     } else if line.contains("guest-network-get-interfaces") {
                         reply(c, Array((GuestAgentTests.interfaces + "\n").utf8))
                     } else {
