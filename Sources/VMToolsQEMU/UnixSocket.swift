@@ -42,8 +42,10 @@ public final class UnixSocket {
 
     deinit { if fd >= 0 { close(fd) } }
 
-    public func send(_ text: String) throws {
-        var bytes = Array(text.utf8)
+    public func send(_ text: String) throws { try send(bytes: Array(text.utf8)) }
+
+    public func send(bytes: [UInt8]) throws {
+        var bytes = bytes
         while !bytes.isEmpty {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if n < 0 {
@@ -57,13 +59,18 @@ public final class UnixSocket {
     /// Reads until `terminator` appears or the deadline passes; returns the
     /// text before it (and consumes the terminator).
     public func read(until terminator: String, timeout: Double) throws -> String {
-        let t = Array(terminator.utf8)
+        String(decoding: try read(untilBytes: Array(terminator.utf8), timeout: timeout), as: UTF8.self)
+    }
+
+    /// As `read(until:timeout:)`, for a terminator that is not text (the
+    /// guest agent's 0xFF).
+    public func read(untilBytes t: [UInt8], timeout: Double) throws -> [UInt8] {
         let deadline = SystemClock.now() + timeout
         while true {
             if let r = find(t) {
-                let text = String(decoding: buffer[..<r], as: UTF8.self)
+                let bytes = Array(buffer[..<r])
                 buffer.removeFirst(r + t.count)
-                return text
+                return bytes
             }
             let left = deadline - SystemClock.now()
             guard left > 0 else { throw VMToolsError(.failure, nil, "no answer from QEMU within \(Int(timeout)) s") }

@@ -381,6 +381,29 @@ import Testing
         #expect(!s.exists("vm/monitor.sock") && !s.exists("vm/qmp.sock"))
     }
 
+    /// vm.settings(5), GUEST AGENT: the agent's port on its own controller,
+    /// a relative socket; auto follows cloud-init; no run directory, no channel.
+    @Test func theGuestAgentChannel() throws {
+        let s = Scratch()
+        try s.mkdir("vm")
+        try s.write("vm/qga.sock", "")
+        let expected = ["-chardev", "socket,id=qga0,path=./qga.sock,server=on,wait=off", "-device", "virtio-serial-pci,id=qgaserial0",
+                        "-device", "virtserialport,bus=qgaserial0.0,chardev=qga0,name=org.qemu.guest_agent.0"]
+        let c = try command(s, ["vm_guestagent_enable": "yes"], home: s.url("vm"))
+        let from = try #require(c.argv.firstIndex(of: "-chardev"))
+        #expect(Array(c.argv[from..<(from + expected.count)]) == expected)
+        #expect(c.argv[from - 2] == "-qmp")
+        #expect(c.plan.filesToRemove.contains(s.url("vm/qga.sock")))
+        #expect(!(try args(s, [:], home: s.url("vm"))).contains("-chardev"))
+        let cloud = ["vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB test"]
+        #expect(!(try args(s, cloud.merging(["vm_guestagent_enable": "no"]) { $1 }, home: s.url("vm"))).contains(expected[1]))
+        #expect((try args(s, cloud.merging(["vm_guestagent_enable": "auto"]) { $1 }, home: s.url("vm"))).contains(expected[1]))
+        #expect(!(try args(s, ["vm_guestagent_enable": "yes"])).contains(expected[1]))
+        let e = expectError { _ = try command(s, ["vm_guestagent_enable": "maybe"], home: s.url("vm")) }
+        #expect(e?.subject == "vm_guestagent_enable", "\(String(describing: e))")
+        #expect(e?.description.contains("expected auto, yes or no") == true, "\(String(describing: e))")
+    }
+
     @Test func anEnabledEmptyCDROMDrive() throws {
         let s = Scratch()
         let argv = try args(s, ["vm_storage_cdrom2_enable": "yes"])

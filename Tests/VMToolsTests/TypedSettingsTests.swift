@@ -54,6 +54,10 @@ import Testing
         #expect(v.waitLockSeconds == 10)
         #expect(try v.moduleList("cfg_modules_clone") == ["networking_iface_mac", "storage_backend", "cloudinit_identity"])
         #expect(try v.moduleList("vm_modules_buildcmd") == [])
+        #expect(try !v.guestAgentEnabled())
+        #expect(try view([("vm_cloudinit_enable", "yes")]).guestAgentEnabled())
+        #expect(try view([("vm_guestagent_enable", "yes")]).guestAgentEnabled())
+        #expect(try !view([("vm_cloudinit_enable", "yes"), ("vm_guestagent_enable", "no")]).guestAgentEnabled())
     }
 
     @Test func eachKindOfValueParses() throws {
@@ -129,6 +133,7 @@ import Testing
         ("vm_storage_hdd2_createsize", "40GB", "expected a size such as 512M, 40G or 1T"),
         ("vm_networking_iface1_mac", "01:00", ""),
         ("vm_modules_buildcmd", "macos 'x", "not a properly quoted list of module names"),
+        ("vm_guestagent_enable", "on", "expected auto, yes or no"),
     ])
     func aBadValueNamesTheSettingAndItsFileLine(_ name: String, _ value: String, _ why: String) throws {
         let v = view([("vm_cpu_type", "max"), (name, value)])
@@ -149,6 +154,7 @@ import Testing
             case "vm_storage_hdd2_createsize": _ = try v.hdd(2).createsize()
             case "vm_networking_iface1_mac": _ = try v.nic("1").mac()
             case "vm_modules_buildcmd": _ = try v.moduleList(name)
+            case "vm_guestagent_enable": _ = try v.guestAgentEnabled()
             default: Issue.record("no accessor for \(name)")
             }
         }
@@ -206,6 +212,7 @@ import Testing
             "VMToolsCore/Settings/USBSettings.swift": "SettingKey and VMSettings of host USB devices (vm_usbN_device)",
             "VMToolsCore/Settings/FirmwareSettings.swift": "SettingKey and VMSettings of the firmware and the TPM (vm_firmware, vm_tpm)",
             "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
+            "VMToolsCore/Settings/GuestAgentSettings.swift": "SettingKey and VMSettings of the guest agent channel (vm_guestagent_enable)",
             "VMToolsCore/Settings/ShareSettings.swift": "SettingKey, SettingName and VMSettings of shared folders (vm_shareN_*)",
         ]
         let root = Repo.root + "/Sources/"

@@ -174,7 +174,10 @@ public enum VMInfoCommand: Command {
             lines.append("Name: \(vm.name)")
             lines.append("State: \(state)")
         }
-        if let running { lines += reachLines(vm, running) }
+        if let running {
+            lines += reachLines(vm, running)
+            lines.append(guestAgentLine(running.guestAgent(home: vm.home)))
+        }
         if running != nil, let password = displayPassword(home: vm.home) { lines.append("Display password: \(password.escapingControlCharacters)") }
         lines += shareLines(vm, environment: environment)
         lines += usbLines(vm, environment: environment)
@@ -296,6 +299,17 @@ public enum VMInfoCommand: Command {
         var lines = forwards.map { "Forward: \($0.description)" }
         if let line = sshLine(vm, forwards) { lines.append("SSH: \(line)") }
         return lines
+    }
+
+    /// The guest's addresses from its agent, or why there are none
+    /// (vminfo(1), vm.settings(5) GUEST AGENT).
+    static func guestAgentLine(_ status: GuestAgentStatus) -> String {
+        switch status {
+        case .noChannel: return "Guest agent: no agent channel (\(SettingKey.guestAgentEnable)=yes adds one at the next start)"
+        case .notAnswering: return "Guest agent: not answering (install qemu-guest-agent in the guest)"
+        case .answering(let list) where list.isEmpty: return "Guest addresses: none"
+        case .answering: return "Guest addresses: \(status.addressesText.escapingControlCharacters)"
+        }
     }
 
     static func sshLine(_ vm: ResolvedVM, _ forwards: [LiveForward]) -> String? {
@@ -469,6 +483,8 @@ public enum VMInfoCommand: Command {
             let forwards = p.liveForwards(home: vm.home)
             state += [("forwards", forwards.map { .array($0.map(\.json)) } ?? .null),
                       ("ssh", forwards.flatMap { sshLine(vm, $0) }.map { .string($0) } ?? .null)]
+            let agent = p.guestAgent(home: vm.home)
+            state += [("guest_agent", .string(agent.jsonName)), ("guest_addresses", agent.addressesJSON)]
         }
         func origin(_ p: Provenance) -> [(String, JSON)] {
             var o: [(String, JSON)] = [("source", .string(p.layer))]

@@ -60,6 +60,9 @@ public enum VMPsCommand: Command {
               text: { p, _ in p.argv.map(shellQuote).joined(separator: " ") }, json: { .array($0.argv.map { .string($0) }) }),
         Field(letter: "f", header: "FORWARDS", jsonKey: "forwards", text: forwardsText,
               liveJSON: { p, pidName in p.liveForwards(home: p.home(pidFile: pidName)).map { .array($0.map(\.json)) } ?? .null }),
+        // Asked only for -j or -o g: a guest without an agent costs up to a second (vmps(1)).
+        Field(letter: "g", header: "GUEST ADDRESSES", jsonKey: "guest_addresses", text: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesText },
+              liveJSON: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesJSON }),
         Field(letter: "h", header: "HOME", jsonKey: "home", text: { p, pidName in p.home(pidFile: pidName) ?? "" }),
         Field(letter: "m", header: "MEM KB", jsonKey: "memory_kb", numeric: true,
               text: { p, _ in String(p.vszKB) }, json: { .number(Double($0.vszKB)) }),

@@ -20,8 +20,9 @@ public struct VMFileNames: Sendable, Equatable {
     }
 
     /// What a running QEMU holds open: its pid file and control sockets,
-    /// and those of the helpers beside it (the TPM's).
-    public var control: [String] { [pid, monitor, qmp, Self.displaySocket, Self.displayPassword, Self.tpmSocket, Self.tpmPid] }
+    /// and those of the helpers beside it (the TPM's), and the guest agent's.
+    public var control: [String] { [pid, monitor, qmp, Self.displaySocket, Self.displayPassword, Self.tpmSocket, Self.tpmPid,
+                                      Self.guestAgentSocket] }
 
     /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
     public var work: [String] { control + [serial, Self.tpmLog] }

@@ -63,7 +63,7 @@ public enum ModuleRegistry {
     public static let buildcmd: [String: any BuildCmdModule.Type] = {
         let all: [any BuildCmdModule.Type] = [
             QemuModule.self, BootModule.self, CpuModule.self, DisplayModule.self, KeyboardModule.self,
-            MonitorModule.self, QmpModule.self, SerialModule.self, NameModule.self, NetworkingModule.self,
+            MonitorModule.self, QmpModule.self, GuestAgentModule.self, SerialModule.self, NameModule.self, NetworkingModule.self,
             RamModule.self, StorageCdromModule.self, StorageHddModule.self, MacosModule.self, ShareModule.self, CloudInitModule.self,
             UUIDModule.self, InstallModule.self, USBModule.self, TpmModule.self, FirmwareModule.self,
         ]

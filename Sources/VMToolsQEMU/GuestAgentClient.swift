@@ -1,0 +1,143 @@
+import VMToolsCore
+
+/// qemu-guest-agent on the VM's `qga.sock` (vm.settings(5), GUEST AGENT):
+/// newline-delimited JSON like QMP, but without a greeting, and the other
+/// end may be a guest that is not listening yet, or a reply meant for an
+/// earlier client. So every session starts with `guest-sync-delimited`: a
+/// 0xFF resets the agent's parser, and the agent answers 0xFF then the id
+/// we chose; whatever came before is stale.
+public final class GuestAgentClient {
+    let socket: UnixSocket
+    let deadline: Double
+
+    /// Connects and synchronises; the whole session (this and the requests
+    /// after it) must end within `timeout` seconds, so a guest without an
+    /// agent costs vminfo and vmps no more than that.
+    public init(path: String, timeout: Double = 1) throws {
+        deadline = SystemClock.now() + timeout
+        socket = try UnixSocket(path: path)
+        let id = Int(try SystemRandom.bytes(4).reduce(0) { $0 << 8 | UInt32($1) } & 0x7FFF_FFFF)
+        try socket.send(bytes: [0xFF])
+        try socket.send(#"{"execute":"guest-sync-delimited","arguments":{"id":\#(id)}}"# + "\n")
+        while true {
+            _ = try socket.read(untilBytes: [0xFF], timeout: left())
+            let line = try socket.read(until: "\n", timeout: left())
+            if let n = (try? JSON.parse(line))?["return"]?.numberValue, Int(n) == id { return }
+        }
+    }
+
+    private func left() throws -> Double {
+        let t = deadline - SystemClock.now()
+        guard t > 0 else { throw VMToolsError(.failure, nil, "the guest agent does not answer") }
+        return t
+    }
+
+    /// Runs a command and returns its `return` value.
+    public func execute(_ command: String) throws -> JSON {
+        try socket.send(JSON.object([("execute", .string(command))]).serialized(pretty: false) + "\n")
+        while true {
+            let line = try socket.read(until: "\n", timeout: left())
+            guard let reply = try? JSON.parse(line) else { continue }
+            if let r = reply["return"] { return r }
+            if let e = reply["error"] {
+                throw VMToolsError(.failure, nil, "the guest agent refused \(command): \(e["desc"]?.stringValue ?? "error")")
+            }
+        }
+    }
+
+    /// `guest-network-get-interfaces`, loopback addresses left out.
+    public func interfaces() throws -> [GuestInterface] {
+        GuestInterface.parse(try execute("guest-network-get-interfaces"))
+    }
+}
+
+/// One network interface of the guest and its addresses, as its agent reports them.
+public struct GuestInterface: Equatable, Sendable {
+    public struct Address: Equatable, Sendable {
+        /// `ipv4` or `ipv6`.
+        public var family: String
+        public var address: String
+        public var prefix: Int?
+
+        /// `10.0.2.15/24`.
+        public var description: String { address + (prefix.map { "/\($0)" } ?? "") }
+
+        public var isLoopback: Bool { address.hasPrefix("127.") || address == "::1" }
+    }
+
+    public var name: String
+    public var addresses: [Address]
+
+    /// The agent's interface list; loopback addresses, and interfaces left
+    /// without any, are dropped.
+    public static func parse(_ reply: JSON) -> [GuestInterface] {
+        (reply.arrayValue ?? []).compactMap { i in
+            guard let name = i["name"]?.stringValue else { return nil }
+            let addresses: [Address] = (i["ip-addresses"]?.arrayValue ?? []).compactMap { a in
+                guard let ip = a["ip-address"]?.stringValue else { return nil }
+                let address = Address(family: a["ip-address-type"]?.stringValue ?? "", address: ip,
+                                      prefix: a["prefix"]?.numberValue.map { Int($0) })
+                return address.isLoopback ? nil : address
+            }
+            return addresses.isEmpty ? nil : GuestInterface(name: name, addresses: addresses)
+        }
+    }
+}
+
+/// What the guest agent of a running VM says, for vminfo and vmps.
+public enum GuestAgentStatus: Equatable, Sendable {
+    /// QEMU was started without the channel.
+    case noChannel
+    /// The channel is there, but nothing answered in time.
+    case notAnswering
+    case answering([GuestInterface])
+
+    /// `guest_agent` of vminfo -j.
+    public var jsonName: String {
+        switch self {
+        case .noChannel: "no_channel"
+        case .notAnswering: "not_answering"
+        case .answering: "answering"
+        }
+    }
+
+    /// `guest_addresses` of vminfo -j and vmps -j: null unless the agent answered.
+    public var addressesJSON: JSON {
+        guard case .answering(let list) = self else { return .null }
+        return .array(list.flatMap { i in
+            i.addresses.map { a in
+                .object([("interface", .string(i.name)), ("family", .string(a.family)), ("address", .string(a.address)),
+                         ("prefix", a.prefix.map { .number(Double($0)) } ?? .null)])
+            }
+        })
+    }
+
+    /// `eth0 10.0.2.15/24, fe80::5054:ff:fe12:3456/64; eth1 …`.
+    public var addressesText: String {
+        guard case .answering(let list) = self else { return "" }
+        return list.map { i in i.name + " " + i.addresses.map(\.description).joined(separator: ", ") }.joined(separator: "; ")
+    }
+}
+
+extension QemuProcess {
+    /// The guest agent's socket, from the `-chardev socket,id=qga0,path=…`
+    /// the guestagent module adds; nil when QEMU has none.
+    public func guestAgentSocket(home: String?) -> String? {
+        for (k, a) in argv.enumerated() where a == "-chardev" && k + 1 < argv.count {
+            let opts = Self.splitOptions(argv[k + 1])
+            guard opts.first == "socket", opts.contains("id=qga0"),
+                  let path = opts.first(where: { $0.hasPrefix("path=") }) else { continue }
+            return runPath(String(path.dropFirst(5)), home: home)
+        }
+        return nil
+    }
+
+    /// Asks the guest agent for the guest's addresses, within `timeout` seconds.
+    public func guestAgent(home: String?, timeout: Double = 1) -> GuestAgentStatus {
+        guard let path = guestAgentSocket(home: home) else { return .noChannel }
+        guard let client = try? GuestAgentClient(path: path, timeout: timeout), let list = try? client.interfaces() else {
+            return .notAnswering
+        }
+        return .answering(list)
+    }
+}
