@@ -372,4 +372,18 @@ import Testing
         let kvm = try lab.export(home)
         #expect(kvm.status == 0 && kvm.out.hasPrefix("<domain type='kvm'>"), "\(kvm.err)")
     }
+
+    /// The guest agent's channel (vm_guestagent_enable) becomes libvirt's,
+    /// so `virsh domifaddr --source agent` works after the move.
+    @Test(.requires("virsh")) func theGuestAgentChannelIsExported() throws {
+        guard requireTool("virsh") != nil else { return }
+        let lab = try Homes()
+        let home = try lab.s.write("ga/vm.settings", "vm_name=ga\nvm_guestagent_enable=yes\n").deletingLastPathComponent
+        let r = try lab.export(home)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("<channel type='unix'>\n      <target name='org.qemu.guest_agent.0' type='virtio'/>\n    </channel>"), "\(r.out)")
+        try validate(lab, r.out, name: "ga")
+        try lab.s.write("ga/vm.settings", "vm_name=ga\nvm_guestagent_enable=no\n")
+        #expect(!(try lab.export(home)).out.contains("<channel"))
+    }
 }

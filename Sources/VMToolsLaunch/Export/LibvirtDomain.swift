@@ -135,6 +135,12 @@ public struct LibvirtDomain: Sendable {
                 b.note(SettingKey.usbDevice(id), "libvirt selects a host USB device by vendor:product or by bus and device number, not by port (\(device.description))")
             }
         }
+        // libvirt gives the channel a socket of its own (virsh domifaddr --source agent).
+        if try s.guestAgentEnabled() {
+            b.open("channel", ["type": "unix"])
+            b.leaf("target", ["type": "virtio", "name": "org.qemu.guest_agent.0"])
+            b.close()
+        }
         if try s.tpm() == .v2 {
             b.open("tpm", ["model": "tpm-crb"])
             b.leaf("backend", ["type": "emulator", "version": "2.0"])
