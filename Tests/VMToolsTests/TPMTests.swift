@@ -108,9 +108,10 @@ import Testing
             #!/bin/sh
             echo $$ > ../helper.pid
             trap 'if [ -d tpm ]; then echo yes; else echo no; fi > ../state-at-term; kill $s; exit 0' TERM
+            sleep 60 & s=$!
+            # The socket last: vmup may stop the helper as soon as it exists.
             : > tpm.pid
             : > tpm.sock
-            sleep 60 & s=$!
             wait
 
             """)
