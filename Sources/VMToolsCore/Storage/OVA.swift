@@ -19,11 +19,21 @@ package struct Appliance: Sendable {
     package static func kind(of path: String) -> Kind? {
         if DiskImageKind.describe(path) == "POSIX tar archive" { return .ova }
         let lower = path.lowercased()
-        guard lower.hasSuffix(".ovf") || lower.hasSuffix(".vmx"), let head = try? FileSystem.readBytes(path, limit: 4096) else { return nil }
+        guard lower.hasSuffix(".ovf") || lower.hasSuffix(".vmx"), let head = head(path) else { return nil }
         let text = String(decoding: head, as: UTF8.self)
         if lower.hasSuffix(".ovf") { return text.contains("<") ? .ovf : nil }
         // A .vmx is text: key = "value" lines; an image named .vmx is not one.
         return head.contains(0) ? nil : .vmx
+    }
+
+    /// Up to the first 4 KiB of a file.
+    static func head(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var h = [UInt8](repeating: 0, count: 4096)
+        let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? Array(h[0..<n]) : nil
     }
 
     package static func read(_ path: String, kind: Kind, unpackIn directory: String) throws -> Appliance {
