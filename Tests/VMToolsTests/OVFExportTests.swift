@@ -6,7 +6,7 @@ import Testing
 @testable import VMToolsCommands
 
 /// `vmcp -a VM DEST.ova|DEST.ovf` and the import of what it writes
-/// (vmcp(1) OVF AND OVA, vmcreate(1) IMPORTED APPLIANCES).
+/// (vmcp(1) OVF and OVA, vmcreate(1) Imported appliances).
 @Suite struct OVFExportTests {
     /// A VM with two disks of known content, two NICs, UEFI and a USB device (which an OVF cannot carry).
     static func makeVM(_ cli: CLI, _ name: String = "web") throws -> String {

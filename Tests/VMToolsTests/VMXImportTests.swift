@@ -5,7 +5,7 @@ import Testing
 @testable import VMToolsLaunch
 @testable import VMToolsCommands
 
-/// A VMware `.vmx` given to vmcreate or vmup (vmcreate(1) IMPORTED APPLIANCES).
+/// A VMware `.vmx` given to vmcreate or vmup (vmcreate(1) Imported appliances).
 @Suite struct VMXImportTests {
     /// Two VMDKs of known content and a .vmx naming them out of order, with two NICs and UEFI.
     static func makeVMX(_ s: Scratch) throws -> String {

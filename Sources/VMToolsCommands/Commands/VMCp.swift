@@ -45,7 +45,7 @@ public enum VMCpCommand: Command {
         }
     }
 
-    /// `-a VM DEST.ova|DEST.ovf`: an OVF export (vmcp(1) OVF AND OVA).
+    /// `-a VM DEST.ova|DEST.ovf`: an OVF export (vmcp(1) OVF and OVA).
     static func export(_ args: ParsedArguments, _ options: CloneOptions, destination: String, global: GlobalConfig,
                        resolver: SettingsResolver, context: Context) throws -> ExitCode {
         guard args.operands.count == 2 else { throw VMToolsError.usage("an OVF export takes one VM") }

@@ -4,7 +4,7 @@ import VMToolsCore
 import Glibc
 #endif
 
-/// `vmcp -a VM DEST.ova|DEST.ovf` (vmcp(1) OVF AND OVA): the resolved VM as
+/// `vmcp -a VM DEST.ova|DEST.ovf` (vmcp(1) OVF and OVA): the resolved VM as
 /// an OVF 1.0 descriptor, one streamOptimized VMDK per disk and a SHA-256
 /// manifest; in a tar (`.ova`, descriptor first) or as files beside DEST.
 /// Everything is made in a private directory and moved into place last, so

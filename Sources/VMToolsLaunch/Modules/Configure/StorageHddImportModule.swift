@@ -43,7 +43,7 @@ public enum StorageHddImportModule: ConfigureModule {
     /// An OVA, OVF or VMX: every disk converted, in order, from slot `slot`
     /// on (free slots after it for the others); CPUs, memory, NICs and
     /// firmware from its descriptor, unless given with -o (vmcreate(1)
-    /// IMPORTED APPLIANCES).
+    /// Imported appliances).
     static func importAppliance(_ source: String, kind: Appliance.Kind, slot: Int, prefix: String?, in dir: String, base: String,
                                 preallocation: VMSettings.Drive.Preallocation, _ c: inout Configuration) throws {
         let a = try Appliance.read(source, kind: kind, unpackIn: dir)
