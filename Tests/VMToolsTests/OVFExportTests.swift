@@ -17,10 +17,13 @@ import Testing
             var bytes = [UInt8](repeating: 0, count: 3 << 20)
             for j in stride(from: 0, to: bytes.count, by: 4096) { bytes[j] = UInt8(truncatingIfNeeded: j / 4096 * seed + i) }
             let raw = try s.writeBytes("\(name)/disk\(i).raw", bytes)
-            let r = try Subprocess("/usr/bin/qemu-img", ["convert", "-O", "qcow2", raw, home + "/disk\(i).qcow2"]).run()
+            let r = try Subprocess("/usr/bin/qemu-img", ["convert", "-O", "qcow2", raw, home + "/\(i == 2 ? "base" : "disk1").qcow2"]).run()
             try #require(r.status == 0, "\(r.stderrText)")
             try FileManager.default.removeItem(atPath: raw)
         }
+        // Disk 2 is an overlay (as a fork's is): the export flattens its chain.
+        let o = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", home + "/disk2.qcow2"]).run()
+        try #require(o.status == 0, "\(o.stderrText)")
         try s.write("\(name)/vm.settings", """
         vm_cpu_count=3
         vm_ram_size=384M
@@ -101,6 +104,8 @@ import Testing
         #expect(try Self.compare(s.url("back/web-disk2.qcow2"), vm + "/disk2.qcow2"))
         #expect(!(try Self.compare(s.url("back/web.qcow2"), vm + "/disk2.qcow2")))
         #expect(ImageFormat.detect(s.url("back/web.qcow2")) == "qcow2")
+        let flat = try QemuImg.info(s.url("back/web-disk2.qcow2"), backingChain: false, environment: ["PATH": "/usr/bin"])
+        #expect(flat["backing-filename"] == nil)
         #expect(!(try FileManager.default.contentsOfDirectory(atPath: s.url("back"))).contains { $0.hasPrefix(".vmtools-import") })
 
         // -o wins over the descriptor.
@@ -215,6 +220,19 @@ import Testing
         #expect(d.disks.map(\.capacity) == [5, 2 << 30])
         #expect(d.nics == ["E1000"] && d.efi)
         #expect(throws: VMToolsError.self) { try OVFDescriptor.parse("<html/>", subject: "x.ovf") }
+        // A descriptor decides nothing outside its directory.
+        let s = Scratch()
+        try s.mkdir("in")
+        try s.write("secret.vmdk", "x")
+        try s.write("in/b & c.vmdk", "x")
+        let escaping = text.replacingOccurrences(of: "ovf:href=\"a.vmdk\"", with: "ovf:href=\"../secret.vmdk\"")
+        let ovf = try s.write("in/x.ovf", escaping)
+        #expect(throws: VMToolsError.self) { try OVA.readDescriptor(ovf, in: s.url("in")) }
+        do {
+            _ = try OVA.readDescriptor(ovf, in: s.url("in"))
+        } catch let e as VMToolsError {
+            #expect(e.message.contains("'../secret.vmdk', which is not a file beside it"))
+        }
         // Our own output reads back as written.
         var mine = OVFDescriptor(name: "a&b")
         mine.cpus = 2

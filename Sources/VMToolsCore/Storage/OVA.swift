@@ -29,7 +29,9 @@ package enum OVA {
                 ((try? FileSystem.listDirectory(d)) ?? []).sorted(by: bytewiseLess).map { d.appendingPathComponent($0) }
             }.filter { isPlainFile($0) }
             if let ovf = files.first(where: { $0.lowercased().hasSuffix(".ovf") && $0.deletingLastPathComponent == dir }) {
-                var a = try readDescriptor(ovf, in: dir, subject: archive)
+                // Whatever its name, a manifest in the archive is checked.
+                let manifests = files.filter { $0.lowercased().hasSuffix(".mf") && $0.deletingLastPathComponent == dir }
+                var a = try readDescriptor(ovf, in: dir, subject: archive, manifests: manifests)
                 a.directory = dir
                 return a
             }
@@ -47,7 +49,7 @@ package enum OVA {
     /// Reads an OVF descriptor whose files are in `dir`, checking them
     /// against the manifest beside it (same name, `.mf`) when there is one.
     /// `subject` (the `.ova`, else the descriptor) is what errors name.
-    package static func readDescriptor(_ path: String, in dir: String, subject: String? = nil) throws -> Appliance {
+    package static func readDescriptor(_ path: String, in dir: String, subject: String? = nil, manifests: [String]? = nil) throws -> Appliance {
         let subject = subject ?? path
         guard let text = try FileSystem.readTextIfExists(path) else { throw VMToolsError(.failure, path, "cannot read the OVF descriptor") }
         let descriptor = try OVFDescriptor.parse(text, subject: subject)
@@ -57,8 +59,9 @@ package enum OVA {
             guard isPlainFile(file) else { throw VMToolsError(.failure, subject, "the disk '\(d.file)' the descriptor names is missing") }
             disks.append(file)
         }
-        let manifest = String(path.dropLast(4)) + ".mf"
-        if isPlainFile(manifest) { try verify(manifest: manifest, in: dir, subject: subject) }
+        for manifest in manifests ?? [String(path.dropLast(4)) + ".mf"] where isPlainFile(manifest) {
+            try verify(manifest: manifest, in: dir, subject: subject)
+        }
         return Appliance(descriptor: descriptor, disks: disks, directory: nil)
     }
 
