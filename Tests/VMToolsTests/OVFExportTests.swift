@@ -182,6 +182,23 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("out")) == [])
     }
 
+    /// A running VM is not exported, locked or not (-n): its disks are changing.
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func aRunningVMIsNotExported() throws {
+        guard requireTool("qemu-img") != nil, let qemu = requireTool("qemu-system-x86_64") else { return }
+        let cli = try CLI(Scratch())
+        let s = cli.scratch
+        let vm = try Self.makeVM(cli)
+        try #require(try Subprocess(qemu, ["-machine", "none", "-nodefaults", "-display", "none", "-daemonize", "-pidfile", vm + "/qemu.pid"]).run().status == 0)
+        let pid = try #require(Int32(try s.read("web/qemu.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        defer { kill(pid, SIGKILL) }
+        try s.mkdir("out")
+        for args in [["-a"], ["-a", "-n"]] {
+            let r = try cli.run("vmcp", args + [vm, s.url("out/web.ova")])
+            #expect(r.status == 1 && r.err.contains("is running (pid \(pid))"), "\(r.err)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: s.url("out")) == [])
+        }
+    }
+
     @Test func sha256MatchesTheStandardVectors() {
         var h = SHA256()
         h.update(Array("abc".utf8))

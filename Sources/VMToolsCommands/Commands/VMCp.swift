@@ -52,7 +52,8 @@ public enum VMCpCommand: Command {
         guard !options.childRecursion, !options.directoryRecursion else { throw VMToolsError.usage("an OVF export takes one VM: no -R or -r") }
         let source = try FileSystem.canonicalize(args.operands[0], cwd: context.cwd)
         let dest = try FileSystem.canonicalize(destination, cwd: context.cwd)
-        let exporter = OVFExporter(global: global, resolver: resolver, environment: context.environment, console: context.console)
+        let exporter = OVFExporter(global: global, resolver: resolver, environment: context.environment, console: context.console,
+                                    noLock: options.noLock)
         let files = try exporter.export(source, to: dest)
         context.console.info("\(source): exported to '\(files.last ?? dest)'")
         return .success

@@ -1,4 +1,5 @@
 import VMToolsCore
+import VMToolsQEMU
 
 #if canImport(Glibc)
 import Glibc
@@ -16,8 +17,11 @@ package struct OVFExporter {
     var resolver: SettingsResolver
     var environment: [String: String]
     var console: Console
+    /// `-n`: the source is not locked (read-only media), only checked not to be running.
+    var noLock = false
 
-    package init(global: GlobalConfig, resolver: SettingsResolver, environment: [String: String], console: Console) {
+    package init(global: GlobalConfig, resolver: SettingsResolver, environment: [String: String], console: Console, noLock: Bool = false) {
+        self.noLock = noLock
         self.global = global
         self.resolver = resolver
         self.environment = environment
@@ -44,7 +48,13 @@ package struct OVFExporter {
         var base = String(stem.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" }.prefix(80))
         if base.isEmpty || base.hasPrefix(".") { base = "vm" + base }
         let locks = LockSet(global: global, console: console)
-        _ = try locks.lock(source, whatFor: "its disks are in use")
+        if noLock {
+            if let p = RunningState.process(home: source, global: global) {
+                throw VMToolsError(.failure, source, "is running (pid \(p.pid)); stop it first (vmdown)")
+            }
+        } else {
+            _ = try locks.lock(source, whatFor: "its disks are in use")
+        }
         defer { locks.releaseAll() }
         let vm = try resolver.loadVM(home: source, global: global)
         let settings = VMSettings(vm.settings)
