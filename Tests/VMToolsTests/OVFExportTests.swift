@@ -93,7 +93,7 @@ import Testing
         let imp = try cli.run("vmcreate", ["-n", "-y", "-c", s.url("web.ova"), s.url("back")])
         try #require(imp.status == 0, "\(imp.err)")
         let lines = try Self.settingLines(s.url("back/vm.settings"))
-        for line in ["vm_cpu_count=3", "vm_ram_size=384M", "vm_firmware=uefi", "vm_networking_iface1_enable=yes",
+        for line in ["vm_name=web", "vm_cpu_count=3", "vm_ram_size=384M", "vm_firmware=uefi", "vm_networking_iface1_enable=yes",
                      "vm_networking_iface1_device=virtio-net-pci", "vm_networking_iface1_mac='52:54:00:aa:bb:01'",
                      "vm_networking_iface2_enable=yes", "vm_networking_iface2_device=vmxnet3", "vm_networking_iface2_mac='52:54:00:aa:bb:02'",
                      "vm_storage_hdd1_enable=yes", "vm_storage_hdd2_enable=yes"] {

@@ -50,7 +50,7 @@ import Testing
         let r = try cli.run("vmcreate", ["-n", "-y", "-c", vmx, s.url("web")])
         try #require(r.status == 0, "\(r.err)")
         let lines = try OVFExportTests.settingLines(s.url("web/vm.settings"))
-        for line in ["vm_cpu_count=2", "vm_ram_size=1536M", "vm_firmware=uefi",
+        for line in ["vm_name='Web Server'", "vm_cpu_count=2", "vm_ram_size=1536M", "vm_firmware=uefi",
                      "vm_storage_hdd1_backend='\(s.url("web/Web Server.qcow2"))'",
                      "vm_storage_hdd2_backend='\(s.url("web/Web Server-disk2.qcow2"))'", "vm_storage_hdd2_enable=yes",
                      "vm_networking_iface1_enable=yes", "vm_networking_iface1_device=e1000e",

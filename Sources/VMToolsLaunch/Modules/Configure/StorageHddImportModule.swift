@@ -60,6 +60,10 @@ public enum StorageHddImportModule: ConfigureModule {
             if k > 0 { c.override(SettingKey.hdd(n).enable, "yes", by: name) }
         }
         guard let d = a.descriptor else { return }
+        // A new VM's name (its file's vm_name line); a bare image run by vmup keeps the file's name.
+        if c.home != nil, !d.name.isEmpty, c.settings.provenance(SettingKey.name).map({ if case .commandLine = $0 { false } else { true } }) ?? true {
+            c.assign(SettingKey.name, d.name, by: name)
+        }
         if let cpus = d.cpus { adopt(SettingKey.cpuCount, String(cpus), &c) }
         if let mb = d.memoryMB, mb > 0 { adopt(SettingKey.ramSize, "\(mb)M", &c) }
         if d.efi { adopt(SettingKey.firmware, (d.secureBoot ? VMSettings.Firmware.uefiSecure : .uefi).rawValue, &c) }
