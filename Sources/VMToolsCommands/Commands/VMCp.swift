@@ -29,6 +29,9 @@ public enum VMCpCommand: Command {
         Interrupt.block()
         let (global, resolver) = try context.loadGlobal(args, commandLine: options.settings)
         let console = context.console
+        if options.mode == .autonomous, OVFExporter.kind(of: destination) != nil, !FileSystem.isDirectory(destination) {
+            return try export(args, options, destination: destination, global: global, resolver: resolver, context: context)
+        }
         let cloner = try Cloner(options, global: global, resolver: resolver, cwd: context.cwd, environment: context.environment,
                                 console: console) { $0.show(on: console) }
         return cloner.cloneEach(args.operands.dropLast().map { ($0, destination) }) { operand in
@@ -40,5 +43,19 @@ public enum VMCpCommand: Command {
             }
             return source
         }
+    }
+
+    /// `-a VM DEST.ova|DEST.ovf`: an OVF export (vmcp(1) OVF and OVA).
+    static func export(_ args: ParsedArguments, _ options: CloneOptions, destination: String, global: GlobalConfig,
+                       resolver: SettingsResolver, context: Context) throws -> ExitCode {
+        guard args.operands.count == 2 else { throw VMToolsError.usage("an OVF export takes one VM") }
+        guard !options.childRecursion, !options.directoryRecursion else { throw VMToolsError.usage("an OVF export takes one VM: no -R or -r") }
+        let source = try FileSystem.canonicalize(args.operands[0], cwd: context.cwd)
+        let dest = try FileSystem.canonicalize(destination, cwd: context.cwd)
+        let exporter = OVFExporter(global: global, resolver: resolver, environment: context.environment, console: context.console,
+                                    noLock: options.noLock)
+        let files = try exporter.export(source, to: dest)
+        context.console.info("\(source): exported to '\(files.last ?? dest)'")
+        return .success
     }
 }

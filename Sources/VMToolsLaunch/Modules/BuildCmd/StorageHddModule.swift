@@ -90,8 +90,10 @@ public enum StorageHddModule: BuildCmdModule {
                 c.plan.settingsToSave += [(keys.backend, value), (keys.enable, "yes"), (keys.createsize, "")]
             }
             guard creating || c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
-            if DiskImageKind.describe(path) == "POSIX tar archive" {
-                throw c.invalid(keys.backend, "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
+            switch Appliance.kind(of: path) {
+            case .ova?: throw c.invalid(keys.backend, "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
+            case let kind?: throw c.invalid(keys.backend, "\(path) describes a VM (.\(kind)): let vmup or vmcreate convert it (answer yes, or use -y)")
+            case nil: break
             }
             let format = ImageFormat.detect(path) ?? "qcow2"
             if m == nil {

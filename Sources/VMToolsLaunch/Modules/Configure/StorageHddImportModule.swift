@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// `storage_hdd_import`: offers to convert third-party disk images (VMDK,
-/// VHD, VHDX, VDI, and the VMDK inside an `.ova`) into qcow2. Refused, the
+/// VHD, VHDX, VDI) and appliances (`.ova`, `.ovf`, `.vmx`) into qcow2. Refused, the
 /// image runs in snapshot mode. Formats come from the image itself, never
 /// from `file` wording; the destination is never the source.
 public enum StorageHddImportModule: ConfigureModule {
@@ -20,38 +20,91 @@ public enum StorageHddImportModule: ConfigureModule {
             guard !b.isRemote else { continue }
             let source = b.path(home: c.home, environment: c.environment)
             guard FileSystem.isRegularFile(source) else { continue }
-            let isOVA = DiskImageKind.describe(source) == "POSIX tar archive"
-            let format = isOVA ? "ova" : (ImageFormat.detect(source) ?? "raw")
+            let appliance = Appliance.kind(of: source)
+            let format = appliance?.rawValue ?? (ImageFormat.detect(source) ?? "raw")
             guard !["qcow2", "raw"].contains(format) else { continue }
             c.console.notice("\(source) is a \(format) image; vmtools works best with qcow2")
             guard try c.prompter.confirm("Convert it to qcow2 (the original is kept)") else { continue }
             let dir = c.home ?? source.deletingLastPathComponent
             var base = source.lastPathComponent
             if let dot = base.lastIndex(of: "."), dot != base.startIndex { base = String(base[..<dot]) }
-            // Never the source itself: it exists, so it is never free.
-            let dest = FileSystem.newPath(in: dir, base: base, suffix: ".qcow2")
-            try convert(source, isOVA: isOVA, to: dest, preallocation: try c.vm.hdd(n).preallocation(), &c)
-            c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
+            let preallocation = try c.vm.hdd(n).preallocation()
+            guard let kind = appliance else {
+                // Never the source itself: it exists, so it is never free.
+                let dest = FileSystem.newPath(in: dir, base: base, suffix: ".qcow2")
+                try convert(source, to: dest, preallocation: preallocation, &c)
+                c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
+                continue
+            }
+            try importAppliance(source, kind: kind, slot: n, prefix: b.prefix, in: dir, base: base, preallocation: preallocation, &c)
         }
     }
 
-    static func convert(_ source: String, isOVA: Bool, to dest: String, preallocation: VMSettings.Drive.Preallocation = .off,
-                        _ c: inout Configuration) throws {
-        let qemuImg = try QemuImg.executable(source, environment: c.environment, purpose: "cannot convert")
-        var input = source
-        var extraction: String?
-        defer { if let extraction { FileSystem.removeTree(extraction) } }
-        if isOVA {
-            let unpacked = try OVA.extractDisk(source, in: dest.deletingLastPathComponent)
-            extraction = unpacked.directory
-            input = unpacked.disk
+    /// An OVA, OVF or VMX: every disk converted, in order, from slot `slot`
+    /// on (free slots after it for the others); CPUs, memory, NICs and
+    /// firmware from its descriptor, unless given with -o (vmcreate(1)
+    /// Imported appliances).
+    static func importAppliance(_ source: String, kind: Appliance.Kind, slot: Int, prefix: String?, in dir: String, base: String,
+                                preallocation: VMSettings.Drive.Preallocation, _ c: inout Configuration) throws {
+        let a = try Appliance.read(source, kind: kind, unpackIn: dir)
+        defer { if let d = a.directory { FileSystem.removeTree(d) } }
+        guard !a.disks.isEmpty else { throw VMToolsError(.failure, source, "the .\(kind) names no disk") }
+        var n = slot
+        for (k, disk) in a.disks.enumerated() {
+            if k > 0 {
+                repeat { n += 1 } while !c.vm.hdd(n).backend.isEmpty
+            }
+            let dest = FileSystem.newPath(in: dir, base: k == 0 ? base : "\(base)-disk\(k + 1)", suffix: ".qcow2")
+            try convert(disk, subject: source, to: dest, preallocation: preallocation, &c)
+            c.override(SettingKey.hdd(n).backend, (prefix.map { $0 + ":" } ?? "") + dest, by: name)
+            if k > 0 { c.override(SettingKey.hdd(n).enable, "yes", by: name) }
         }
+        guard let d = a.descriptor else { return }
+        // A new VM's name (its file's vm_name line); a bare image run by vmup keeps the file's name.
+        if c.home != nil, !d.name.isEmpty, c.settings.provenance(SettingKey.name).map({ if case .commandLine = $0 { false } else { true } }) ?? true {
+            c.assign(SettingKey.name, d.name, by: name)
+        }
+        if let cpus = d.cpus { adopt(SettingKey.cpuCount, String(cpus), &c) }
+        if let mb = d.memoryMB, mb > 0 { adopt(SettingKey.ramSize, "\(mb)M", &c) }
+        if d.efi { adopt(SettingKey.firmware, (d.secureBoot ? VMSettings.Firmware.uefiSecure : .uefi).rawValue, &c) }
+        if d.nics.isEmpty { adopt(SettingKey.nic("1").enable, "no", &c) }
+        for (i, model) in d.nics.enumerated() {
+            let keys = SettingKey.nic(String(i + 1))
+            adopt(keys.enable, "yes", &c)
+            if let device = OVFDescriptor.device(ofSubtype: model) {
+                adopt(keys.device, device, &c)
+            } else {
+                c.console.notice("\(source): network adapter \(i + 1) is a '\(model)', which QEMU does not emulate; \(keys.device) is not set")
+            }
+            if let mac = d.macs[i], (try? MACAddress.parsePrefix(mac))?.count == 6 {
+                adopt(keys.mac, mac, &c)
+            } else if c.value(keys.mac).isEmpty {
+                do {
+                    adopt(keys.mac, try MACAddress.random(prefix: c.vm.defaultMACPrefix), &c)
+                } catch let e as VMToolsError {
+                    throw VMToolsError(.failure, SettingKey.defaultMAC, e.message)
+                }
+            }
+        }
+    }
+
+    /// The appliance's value, unless the command line gave one.
+    static func adopt(_ setting: String, _ value: String, _ c: inout Configuration) {
+        if case .commandLine? = c.settings.provenance(setting) { return }
+        c.override(setting, value, by: name)
+    }
+
+    /// Converts `input` to qcow2 at `dest`; `subject` (the image or appliance given) names errors.
+    static func convert(_ input: String, subject: String? = nil, to dest: String, preallocation: VMSettings.Drive.Preallocation = .off,
+                        _ c: inout Configuration) throws {
+        let source = subject ?? input
+        let qemuImg = try QemuImg.executable(source, environment: c.environment, purpose: "cannot convert")
         var args = ["convert", "-O", "qcow2"]
         if c.vm.qemuCompress { args.append("-c") }
         // A compressed image cannot be preallocated: compression wins.
         else if preallocation != .off { args += ["-o", "preallocation=\(preallocation.rawValue)"] }
         args += ["--", input, dest]
-        c.console.progress("converting \(source) to \(dest)")
+        c.console.progress("converting \(input) to \(dest)")
         let r = try Subprocess(qemuImg, args).run()
         guard r.status == 0 else {
             try? FileSystem.removeFile(dest)

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A VM made elsewhere, given as one file (vmcreate(1) Imported appliances):
+/// an `.ova` (tar of an OVF descriptor, its disks and a manifest), a plain
+/// `.ovf` descriptor with its files beside it, or a VMware `.vmx`.
+package struct Appliance: Sendable {
+    /// What the descriptor says; nil for an `.ova` without one.
+    package var descriptor: OVFDescriptor?
+    /// The disks, in the VM's order.
+    package var disks: [String]
+    /// The private directory an `.ova` was unpacked into (the caller removes it).
+    package var directory: String?
+
+    package enum Kind: String, Sendable { case ova, ovf, vmx }
+
+    /// The kind of `path`, from its content (a tar archive) or its name and first bytes.
+    package static func kind(of path: String) -> Kind? {
+        if DiskImageKind.describe(path) == "POSIX tar archive" { return .ova }
+        let lower = path.lowercased()
+        guard lower.hasSuffix(".ovf") || lower.hasSuffix(".vmx"), let head = head(path) else { return nil }
+        let text = String(decoding: head, as: UTF8.self)
+        if lower.hasSuffix(".ovf") { return text.contains("<") ? .ovf : nil }
+        // A .vmx is text: key = "value" lines; an image named .vmx is not one.
+        return head.contains(0) ? nil : .vmx
+    }
+
+    /// Up to the first 4 KiB of a file.
+    static func head(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var h = [UInt8](repeating: 0, count: 4096)
+        let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        return n > 0 ? Array(h[0..<n]) : nil
+    }
+
+    package static func read(_ path: String, kind: Kind, unpackIn directory: String) throws -> Appliance {
+        switch kind {
+        case .ova: return try OVA.extract(path, in: directory)
+        case .ovf: return try OVA.readDescriptor(path, in: path.deletingLastPathComponent)
+        case .vmx: return try VMX.read(path)
+        }
+    }
+}

@@ -1,0 +1,135 @@
+/// Just enough XML for OVF descriptors: elements by local name (prefixes
+/// dropped), attributes by local name, text, the five predefined entities
+/// and numeric references. No DTDs, so no entity expansion to abuse.
+package struct XMLText: Sendable {
+    package var name: String
+    package var attributes: [String: String] = [:]
+    package var children: [XMLText] = []
+    package var text = ""
+
+    package func first(_ name: String) -> XMLText? { children.first { $0.name == name } }
+    package func all(_ name: String) -> [XMLText] { children.filter { $0.name == name } }
+
+    package static func escape(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func unescape(_ s: Substring) -> String {
+        guard s.contains("&") else { return String(s) }
+        var out = ""
+        var i = s.startIndex
+        while i < s.endIndex {
+            if s[i] == "&", let semi = s[i...].firstIndex(of: ";") {
+                let entity = s[s.index(after: i)..<semi]
+                var scalar: Unicode.Scalar?
+                switch entity {
+                case "amp": scalar = "&"
+                case "lt": scalar = "<"
+                case "gt": scalar = ">"
+                case "quot": scalar = "\""
+                case "apos": scalar = "'"
+                default:
+                    if entity.hasPrefix("#x") { scalar = UInt32(entity.dropFirst(2), radix: 16).flatMap(Unicode.Scalar.init) }
+                    else if entity.hasPrefix("#") { scalar = UInt32(entity.dropFirst()).flatMap(Unicode.Scalar.init) }
+                }
+                if let scalar {
+                    out.unicodeScalars.append(scalar)
+                    i = s.index(after: semi)
+                    continue
+                }
+            }
+            out.append(s[i])
+            i = s.index(after: i)
+        }
+        return out
+    }
+
+    static func localName(_ s: Substring) -> String { String(s.split(separator: ":").last ?? s) }
+
+    /// The root element, or nil when the text is not well-formed enough to read.
+    package static func parse(_ text: String) -> XMLText? {
+        var stack: [XMLText] = []
+        var root: XMLText?
+        var s = Substring(text)
+        while let lt = s.firstIndex(of: "<") {
+            if !stack.isEmpty { stack[stack.count - 1].text += unescape(s[..<lt]) }
+            s = s[lt...]
+            if s.hasPrefix("<!--") {
+                guard let end = s.firstRange(of: "-->") else { return nil }
+                s = s[end.upperBound...]
+                continue
+            }
+            if s.hasPrefix("<![CDATA[") {
+                guard let end = s.firstRange(of: "]]>") else { return nil }
+                if !stack.isEmpty { stack[stack.count - 1].text += s[s.index(s.startIndex, offsetBy: 9)..<end.lowerBound] }
+                s = s[end.upperBound...]
+                continue
+            }
+            if s.hasPrefix("<?") || s.hasPrefix("<!") {
+                guard let end = s.firstIndex(of: ">") else { return nil }
+                s = s[s.index(after: end)...]
+                continue
+            }
+            // A tag: '>' inside a quoted attribute value does not end it.
+            var quote: Character?
+            var end: Substring.Index?
+            var i = s.index(after: s.startIndex)
+            while i < s.endIndex {
+                let c = s[i]
+                if let q = quote { if c == q { quote = nil } } else if c == "\"" || c == "'" { quote = c } else if c == ">" { end = i; break }
+                i = s.index(after: i)
+            }
+            guard let end else { return nil }
+            var body = s[s.index(after: s.startIndex)..<end]
+            s = s[s.index(after: end)...]
+            if body.hasPrefix("/") {
+                guard var done = stack.popLast(), done.name == localName(body.dropFirst().prefix { !$0.isWhitespace }) else { return nil }
+                done.text = String(Substring(done.text).trimmingWhitespace())
+                if stack.isEmpty { root = done; break }
+                stack[stack.count - 1].children.append(done)
+                continue
+            }
+            let selfClosing = body.hasSuffix("/")
+            if selfClosing { body = body.dropLast() }
+            let tagName = body.prefix { !$0.isWhitespace }
+            var node = XMLText(name: localName(tagName))
+            var rest = body.dropFirst(tagName.count)
+            while let eq = rest.firstIndex(of: "=") {
+                let key = rest[..<eq].trimmingWhitespace()
+                var after = rest[rest.index(after: eq)...].drop { $0.isWhitespace }
+                guard let q = after.first, q == "\"" || q == "'" else { return nil }
+                after = after.dropFirst()
+                guard let close = after.firstIndex(of: q) else { return nil }
+                if !key.hasPrefix("xmlns") { node.attributes[localName(key)] = unescape(after[..<close]) }
+                rest = after[after.index(after: close)...]
+            }
+            if selfClosing {
+                if stack.isEmpty { root = node; break }
+                stack[stack.count - 1].children.append(node)
+            } else {
+                stack.append(node)
+            }
+        }
+        return root
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingWhitespace() -> Substring {
+        let start = drop { $0.isWhitespace }
+        var end = start.endIndex
+        while end > start.startIndex, start[start.index(before: end)].isWhitespace { end = start.index(before: end) }
+        return start[start.startIndex..<end]
+    }
+}
