@@ -59,7 +59,7 @@ package struct OVFDescriptor: Equatable, Sendable {
 
     /// The descriptor as XML. rasd elements are in the schema's (alphabetical) order.
     package func render() -> String {
-        func e(_ s: String) -> String { XMLText.escape(s) }
+        func e(_ s: String) -> String { XMLText.escape(s, attribute: true) }
         func item(_ fields: [(String, String)]) -> String {
             "      <Item>\n" + fields.map { "        <rasd:\($0.0)>\(e($0.1))</rasd:\($0.0)>\n" }.joined() + "      </Item>\n"
         }

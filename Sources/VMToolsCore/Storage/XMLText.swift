@@ -10,16 +10,24 @@ package struct XMLText: Sendable {
     package func first(_ name: String) -> XMLText? { children.first { $0.name == name } }
     package func all(_ name: String) -> [XMLText] { children.filter { $0.name == name } }
 
-    package static func escape(_ s: String) -> String {
+    /// Text or (`attribute`) a quoted attribute value: quotes, tabs and
+    /// newlines as references there; control characters XML cannot carry
+    /// become U+FFFD.
+    package static func escape(_ s: String, attribute: Bool = false) -> String {
         var out = ""
-        for c in s {
+        for c in s.unicodeScalars {
             switch c {
             case "&": out += "&amp;"
             case "<": out += "&lt;"
             case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
+            case "'" where attribute: out += "&apos;"
+            case "\"" where attribute: out += "&quot;"
+            case "\n" where attribute: out += "&#10;"
+            case "\t" where attribute: out += "&#9;"
+            case "\n", "\t", "\r": out.unicodeScalars.append(c)
+            // XML 1.0 cannot carry other control characters, even escaped.
+            default:
+                out += c.value < 0x20 ? "\u{FFFD}" : String(c)
             }
         }
         return out

@@ -359,25 +359,7 @@ struct Builder {
 
     var indent: String { String(repeating: "  ", count: stack.count) }
 
-    static func escape(_ s: String, attribute: Bool = false) -> String {
-        var out = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'" where attribute: out += "&apos;"
-            case "\"" where attribute: out += "&quot;"
-            case "\n" where attribute: out += "&#10;"
-            case "\t" where attribute: out += "&#9;"
-            case "\n", "\t", "\r": out.unicodeScalars.append(c)
-            // XML 1.0 cannot carry other control characters, even escaped.
-            default:
-                out += c.value < 0x20 ? "\u{FFFD}" : String(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ s: String, attribute: Bool = false) -> String { XMLText.escape(s, attribute: attribute) }
 
     func tag(_ name: String, _ attributes: [String: String]) -> String {
         ([name] + attributes.sorted { $0.key < $1.key }.map { "\($0.key)='\(Self.escape($0.value, attribute: true))'" }).joined(separator: " ")
