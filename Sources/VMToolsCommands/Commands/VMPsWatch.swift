@@ -45,6 +45,12 @@ struct VMPsWatch {
             _ = write(watchSignalPipe, &b, 1)
         }
         let oldInt = signal(SIGINT, handler), oldTerm = signal(SIGTERM, handler)
+        // A parent may hand down a mask that blocks them (Foundation's Process does).
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         var saved = termios()
         let keyboard = screen && isatty(context.stdin) == 1 && tcgetattr(context.stdin, &saved) == 0
         defer {
@@ -101,9 +107,9 @@ struct VMPsWatch {
         out.flush()
     }
 
-    /// One JSON line per VM; `time` is the wall clock, for plots.
+    /// One JSON line per VM; `time` is the wall clock (milliseconds), for plots.
     func emit(_ rows: [QemuProcess]) {
-        let now = SystemClock.wallSeconds().rounded()
+        let now = (SystemClock.wallSeconds() * 1000).rounded() / 1000
         let out = context.console.out
         for p in rows {
             guard case let .object(pairs) = VMPsCommand.document(p, pidName, rates: true) else { continue }
