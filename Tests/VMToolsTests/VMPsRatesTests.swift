@@ -6,24 +6,26 @@ import Testing
 @testable import VMToolsCommands
 
 /// A process vmps takes for a QEMU (its argv[0] is `qemu-system-x86_64`),
-/// running a bash `script` (not a lone command, which bash would exec): cheap stand-ins for the rate and watch tests.
-/// Killed by pid when released.
+/// running a bash `script` (not a lone command, which bash would exec):
+/// cheap stand-ins for the rate and watch tests. Started in the background
+/// by a shell that exits at once, so no Foundation Process waits for it;
+/// killed by pid when released.
 final class FakeQemu {
-    let process = Process()
-    var pid: Int32 { process.processIdentifier }
+    let pid: Int32
 
     init(_ script: String, _ args: [String] = []) throws {
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "exec -a qemu-system-x86_64 /bin/bash -c \"$0\" \"$@\"", script] + args
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        _ = waitUntil(10) { QemuProcess.read(pid: process.processIdentifier) != nil }
+        let launcher = "exec -a qemu-system-x86_64 /bin/bash -c \"$0\" \"$@\" </dev/null >/dev/null 2>&1 & echo $!"
+        let r = try Subprocess("/bin/bash", ["-c", launcher, script] + args).run()
+        guard r.status == 0, let pid = Int32(r.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw VMToolsError(.failure, nil, "cannot start a stand-in QEMU: \(r.stderrText)")
+        }
+        self.pid = pid
+        _ = waitUntil(10) { QemuProcess.read(pid: pid) != nil }
     }
 
     deinit {
         kill(pid, SIGKILL)
-        process.waitUntilExit()
+        _ = waitUntil(10) { QemuProcess.read(pid: pid) == nil }
     }
 }
 
@@ -61,6 +63,7 @@ final class FakeQemu {
         }
         let table = try cli.run("vmps", ["-r", "-o", "pgvio", "-p", "\(busy.pid)"])
         #expect(table.out == "\(busy.pid)  2048  3  -  -\n", "\(table.out)")
+        withExtendedLifetime(idle) {}
     }
 
     @Test func withoutARateFieldNothingIsSampled() throws {
@@ -75,6 +78,7 @@ final class FakeQemu {
         // A rate as a sort key alone is enough to sample.
         let sorted = try cli.run("vmps", ["-j", "-s", "L", "-p", "\(idle.pid)"])
         #expect(Self.objects(sorted)[Int(idle.pid)]?["cpu_now_percent"] is Double, "\(sorted.out)")
+        withExtendedLifetime(idle) {}
     }
 
     @Test func badWatchIntervalsAreUsageErrors() throws {

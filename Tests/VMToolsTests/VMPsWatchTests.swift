@@ -85,6 +85,7 @@ import Testing
         Self.drain(master, into: &out)
         let all = String(decoding: out, as: UTF8.self)
         #expect(all.hasSuffix(VMPsWatch.leaveScreen), "the terminal is restored last: \(all.suffix(80).debugDescription)")
+        withExtendedLifetime(vm) {}
     }
 
     @Test func aTerminalViewRefreshesAndEndsOnQ() throws {
@@ -133,5 +134,6 @@ import Testing
         // One line per VM per interval, each interval its own time.
         #expect(lines.count >= 3 && times.count == lines.count, "\(lines)")
         #expect(!textIfPresent(path).contains("\u{1B}"), "no terminal sequences in JSON lines")
+        withExtendedLifetime(vm) {}
     }
 }
