@@ -182,8 +182,11 @@ public enum VMPsCommand: Command {
             return failed ?? .soft
         }
         if options.wantsRates {
+            // QMP round trips only for the disk fields (or JSON, which has every rate key).
+            let asked = Set(options.fields.map(\.letter) + options.sortKeys.map(\.field.letter))
             let rates = QemuProcess.sampleRates(rows, home: { $0.home(pidFile: pidName) }, interval: sampleInterval,
-                                                disk: true, net: true)
+                                                disk: options.json || !asked.isDisjoint(with: "io"),
+                                                net: options.json || !asked.isDisjoint(with: "rs"))
             for k in rows.indices { rows[k].rates = rates[rows[k].pid] }
         }
         rows = sorted(rows, options.sortKeys, pidName)
