@@ -5,7 +5,7 @@ _vmtools_flags() {
         vmup) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -w -y -z --help --version' ;;
         vmcreate) echo '-b -C -c -D -d -h -i -n -o -q -r -s -t -v -y -z --help --version' ;;
         vmdown) echo '-a -h -k -p -q -s -t -v -w --help --version' ;;
-        vmps) echo '-a -d -h -j -n -o -p -q -r -s -u -v --help --version' ;;
+        vmps) echo '-a -d -h -j -n -o -p -q -r -s -u -v -w --help --version' ;;
         vminfo) echo '-a -b -h -i -j -L -l -m -p -q -s -t -v -y --help --version' ;;
         vmmon) echo '-c -h -n -q -v --help --version' ;;
         vmcp) echo '-a -c -f -h -k -M -m -n -o -q -R -r -s -v -y -z --help --version' ;;
@@ -34,6 +34,7 @@ _vmtools_argument_of() {
         vmcreate:-t) echo template ;;
         vmps:-o) echo word ;;
         vmps:-s) echo word ;;
+        vmps:-w) echo word ;;
         vmmon:-c) echo word ;;
         vmcp:-M) echo word ;;
         vmcp:-m) echo word ;;

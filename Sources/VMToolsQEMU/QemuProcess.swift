@@ -17,6 +17,8 @@ public struct QemuProcess: Sendable, Equatable {
     public var rssKB: Int = 0
     /// Seconds since the process started.
     public var uptime: Double = 0
+    /// Rates over a sampling interval, when vmps asked for them (vmps(1) RATES).
+    public var rates: LiveRates? = nil
 
     public var user: String {
         if let pw = getpwuid(uid), let n = pw.pointee.pw_name { return String(cString: n) }

@@ -55,14 +55,18 @@ import Testing
 
     @Test func vmpsFieldsAreOneTable() throws {
         let letters = VMPsCommand.fields.map(\.letter)
-        #expect(String(letters) == "acdefhmnpqtux")
+        #expect(String(letters) == "abcdefghilmnopqrstuvwx")
         #expect(letters == letters.sorted())
         #expect(Set(VMPsCommand.fields.map(\.header)).count == letters.count)
-        #expect(VMPsCommand.fields.map(\.jsonKey) == ["accelerator", "cpu_percent", "display", "argv", "forwards", "home", "memory_kb", "name",
-                                                    "pid", "monitor", "uptime_seconds", "user", "rss_kb"])
-        #expect(VMPsCommand.fields.filter(\.numeric).map(\.letter) == ["c", "m", "t", "x"])
+        #expect(VMPsCommand.fields.map(\.jsonKey) == ["accelerator", "firmware", "cpu_percent", "display", "argv", "forwards", "ram_mb", "home",
+                                                    "disk_read_bytes_per_second", "cpu_now_percent", "memory_kb", "name",
+                                                    "disk_write_bytes_per_second", "pid", "monitor", "net_rx_bytes_per_second",
+                                                    "net_tx_bytes_per_second", "uptime_seconds", "user", "vcpus", "guest_addresses", "rss_kb"])
+        #expect(VMPsCommand.fields.filter(\.numeric).map(\.letter) == ["c", "g", "i", "l", "m", "o", "r", "s", "t", "v", "x"])
+        // Rates cost a sampling interval (vmps(1) RATES).
+        #expect(VMPsCommand.fields.filter(\.rate).map(\.letter) == ["i", "l", "o", "r", "s"])
         // The -o help names the letters the table has.
-        #expect(VMPsCommand.spec.option("o")?.help.contains("acdefhmnpqtux") == true)
+        #expect(VMPsCommand.spec.option("o")?.help.contains("abcdefghilmnopqrstuvwx") == true)
 
         let o = try VMPsCommand.Options(parse(VMPsCommand.self, ["-r", "-o", "xan", "-s", "Tn"]))
         #expect(o.fields.map(\.header) == ["RSS KB", "ACCEL", "NAME"])
@@ -70,10 +74,14 @@ import Testing
         #expect(o.raw && !o.json && !o.quiet && o.selection == nil)
         let d = try VMPsCommand.Options(parse(VMPsCommand.self, ["-j"]))
         #expect(d.fields.map(\.letter) == ["p", "n", "d"])
-        #expect(d.json)
+        #expect(d.json && !d.wantsRates && d.watch == nil)
+        #expect(try VMPsCommand.Options(parse(VMPsCommand.self, ["-s", "Ip"])).wantsRates)
+        let w = try VMPsCommand.Options(parse(VMPsCommand.self, ["-w", "2.5"]))
+        #expect(w.watch == 2.5 && w.wantsRates && String(w.fields.map(\.letter)) == "pnlvgxiorst")
+        #expect(w.sortKeys.map { "\($0.field.letter)\($0.descending)" } == ["ltrue"])
         #expect(try VMPsCommand.Options(parse(VMPsCommand.self, ["-u", "root"])).selection == .users)
-        #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-n", "-s", "p"])) }?.message == "-n cannot be combined with -o or -s")
-        #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-o", "pz"])) }?.message == "-o pz: fields are letters of acdefhmnpqtux")
+        #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-n", "-s", "p"])) }?.message == "-n cannot be combined with -o, -s or -w")
+        #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-o", "pz"])) }?.message == "-o pz: fields are letters of abcdefghilmnopqrstuvwx")
         #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-d"])) }?.message == "-d needs at least one operand")
     }
 
@@ -98,7 +106,12 @@ import Testing
         #expect(j.status == 0)
         let docs = try #require(try JSONSerialization.jsonObject(with: Data(j.out.utf8)) as? [[String: Any]])
         let doc = try #require(docs.first)
-        #expect(Set(doc.keys) == Set(VMPsCommand.fields.map(\.jsonKey)))
+        // Without a rate field nothing is sampled, and no rate key is there.
+        #expect(Set(doc.keys) == Set(VMPsCommand.fields.filter { !$0.rate }.map(\.jsonKey)))
+        let rates = try cli.run("vmps", ["-j", "-o", "l", "-p", String(pid)])
+        let rateDoc = try #require((try JSONSerialization.jsonObject(with: Data(rates.out.utf8)) as? [[String: Any]])?.first)
+        #expect(Set(rateDoc.keys) == Set(VMPsCommand.fields.map(\.jsonKey)))
+        #expect(rateDoc["ram_mb"] as? Int == 16 && rateDoc["vcpus"] as? Int == 1)
         #expect((doc["pid"] as? NSNumber)?.int32Value == pid)
         #expect(doc["name"] as? String == "fields")
         #expect((doc["argv"] as? [String])?.contains("fields") == true)

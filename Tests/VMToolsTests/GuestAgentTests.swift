@@ -170,7 +170,7 @@ import Testing
         let ps = try CLI(s).run("vmps", ["-j", "-d", home])
         let row = try #require((try JSONSerialization.jsonObject(with: Data(ps.out.utf8)) as? [[String: Any]])?.first, "\(ps.out)\(ps.err)")
         #expect((row["guest_addresses"] as? [[String: Any]])?.first?["address"] as? String == "10.0.2.15", "\(ps.out)")
-        let column = try CLI(s).run("vmps", ["-o", "pg", "-d", home])
+        let column = try CLI(s).run("vmps", ["-o", "pw", "-d", home])
         #expect(column.out.contains("GUEST ADDRESSES"), "\(column.out)")
         #expect(column.out.contains("eth0 10.0.2.15/24, fec0::5054:ff:fe12:3456/64"), "\(column.out)")
         // The default fields ask no agent.

@@ -12,8 +12,10 @@ public enum VMPsCommand: Command {
     public static let spec = CommandSpec(
         name: "vmps",
         summary: "list running virtual machines",
-        synopsis: ["[-hjqrv] [-n | [-o fields] [-s keys]] [-a]", "[-hjqrv] [-n | [-o fields] [-s keys]] -d vmhome ...",
-                   "[-hjqrv] [-n | [-o fields] [-s keys]] -p pid ...", "[-hjqrv] [-n | [-o fields] [-s keys]] -u user ..."],
+        synopsis: ["[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] [-a]",
+                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] -d vmhome ...",
+                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] -p pid ...",
+                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] -u user ..."],
         options: [
             OptionSpec("a", "VMs of every user"),
             OptionSpec("d", "operands are VM homes"),
@@ -24,6 +26,7 @@ public enum VMPsCommand: Command {
             OptionSpec("r", "raw: no header line"),
             OptionSpec("s", "keys", "sort keys, letters of \(letters) (uppercase: descending)"),
             OptionSpec("u", "operands are user names or ids"),
+            OptionSpec("w", "seconds", "watch: refresh every so many seconds (JSON lines outside a terminal)"),
         ],
         operands: "",
         operandCompletion: .none,
@@ -37,6 +40,8 @@ public enum VMPsCommand: Command {
         var jsonKey: String
         /// Sorted as numbers rather than bytewise.
         var numeric = false
+        /// Measured over a sampling interval (vmps(1) RATES): asking for it costs the interval.
+        var rate = false
         var text: @Sendable (QemuProcess, _ pidName: String) -> String
         /// The JSON value when it is not the text (a number, an array); nil for the text, or null when empty.
         var json: (@Sendable (QemuProcess) -> JSON)? = nil
@@ -53,6 +58,8 @@ public enum VMPsCommand: Command {
     /// Every field, in letter order (the order of the JSON keys).
     static let fields: [Field] = [
         Field(letter: "a", header: "ACCEL", jsonKey: "accelerator", text: { p, _ in p.accelerator }),
+        // Read from QEMU's argv, where the firmware module names it: no settings, no descriptors.
+        Field(letter: "b", header: "FIRMWARE", jsonKey: "firmware", text: { p, _ in FirmwareModule.firmware(argv: p.argv) }),
         Field(letter: "c", header: "CPU %", jsonKey: "cpu_percent", numeric: true,
               text: { p, _ in Formatting.twoDecimals(p.cpuPercent) }, json: { .number(($0.cpuPercent * 100).rounded() / 100) }),
         Field(letter: "d", header: "DISPLAY", jsonKey: "display", text: { p, pidName in p.liveDisplay(home: p.home(pidFile: pidName)) }),
@@ -60,24 +67,51 @@ public enum VMPsCommand: Command {
               text: { p, _ in p.argv.map(shellQuote).joined(separator: " ") }, json: { .array($0.argv.map { .string($0) }) }),
         Field(letter: "f", header: "FORWARDS", jsonKey: "forwards", text: forwardsText,
               liveJSON: { p, pidName in p.liveForwards(home: p.home(pidFile: pidName)).map { .array($0.map(\.json)) } ?? .null }),
-        // Asked only for -j or -o g: a guest without an agent costs up to a second (vmps(1)).
-        Field(letter: "g", header: "GUEST ADDRESSES", jsonKey: "guest_addresses", text: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesText },
-              liveJSON: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesJSON }),
+        Field(letter: "g", header: "RAM MB", jsonKey: "ram_mb", numeric: true,
+              text: { p, _ in p.ramMB.map(String.init) ?? "-" }, json: { p in p.ramMB.map { .number(Double($0)) } ?? .null }),
         Field(letter: "h", header: "HOME", jsonKey: "home", text: { p, pidName in p.home(pidFile: pidName) ?? "" }),
+        Field(letter: "i", header: "DISK RD KB/S", jsonKey: "disk_read_bytes_per_second", numeric: true, rate: true,
+              text: { p, _ in kbText(p.rates?.diskRead) }, json: { rateJSON($0.rates?.diskRead) }),
+        Field(letter: "l", header: "CPU NOW %", jsonKey: "cpu_now_percent", numeric: true, rate: true,
+              text: { p, _ in p.rates?.cpuPercent.map(Formatting.twoDecimals) ?? "-" },
+              json: { p in p.rates?.cpuPercent.map { .number(($0 * 100).rounded() / 100) } ?? .null }),
         Field(letter: "m", header: "MEM KB", jsonKey: "memory_kb", numeric: true,
               text: { p, _ in String(p.vszKB) }, json: { .number(Double($0.vszKB)) }),
         Field(letter: "n", header: "NAME", jsonKey: "name", text: { p, _ in p.name ?? "" }),
+        Field(letter: "o", header: "DISK WR KB/S", jsonKey: "disk_write_bytes_per_second", numeric: true, rate: true,
+              text: { p, _ in kbText(p.rates?.diskWrite) }, json: { rateJSON($0.rates?.diskWrite) }),
         Field(letter: "p", header: "PID", jsonKey: "pid", text: { p, _ in String(p.pid) }, json: { .number(Double($0.pid)) }),
         Field(letter: "q", header: "QMP SOCKET", jsonKey: "monitor",
               text: { p, pidName in p.monitorSocket(home: p.home(pidFile: pidName)) ?? "" }),
+        Field(letter: "r", header: "NET RX KB/S", jsonKey: "net_rx_bytes_per_second", numeric: true, rate: true,
+              text: { p, _ in kbText(p.rates?.netRx) }, json: { rateJSON($0.rates?.netRx) }),
+        Field(letter: "s", header: "NET TX KB/S", jsonKey: "net_tx_bytes_per_second", numeric: true, rate: true,
+              text: { p, _ in kbText(p.rates?.netTx) }, json: { rateJSON($0.rates?.netTx) }),
         Field(letter: "t", header: "UPTIME", jsonKey: "uptime_seconds", numeric: true,
               text: { p, _ in String(Int(p.uptime)) }, json: { .number(Double(Int($0.uptime))) }),
         Field(letter: "u", header: "USER", jsonKey: "user", text: { p, _ in p.user }),
+        Field(letter: "v", header: "VCPUS", jsonKey: "vcpus", numeric: true,
+              text: { p, _ in p.vcpus.map(String.init) ?? "-" }, json: { p in p.vcpus.map { .number(Double($0)) } ?? .null }),
+        // Asked only for -j or -o w: a guest without an agent costs up to a second (vmps(1)).
+        Field(letter: "w", header: "GUEST ADDRESSES", jsonKey: "guest_addresses", text: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesText },
+              liveJSON: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesJSON }),
         Field(letter: "x", header: "RSS KB", jsonKey: "rss_kb", numeric: true,
               text: { p, _ in String(p.rssKB) }, json: { .number(Double($0.rssKB)) }),
     ]
 
     static let letters = String(fields.map(\.letter))
+
+    /// How long a one-shot `vmps` samples when a rate field is asked for (vmps(1) RATES).
+    static let sampleInterval = 0.5
+
+    /// KiB per second, one decimal; `-` when the counter is not available.
+    static func kbText(_ v: Double?) -> String {
+        guard let v else { return "-" }
+        let tenths = Int((v / 1024 * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+
+    static func rateJSON(_ v: Double?) -> JSON { v.map { .number($0.rounded()) } ?? .null }
 
     static func field(_ letter: Character) -> Field? { fields.first { $0.letter == letter } }
 
@@ -93,6 +127,8 @@ public enum VMPsCommand: Command {
         var raw: Bool
         var fields: [Field]
         var sortKeys: [(field: Field, descending: Bool)]
+        /// `-w`: seconds between refreshes.
+        var watch: Double?
 
         init(_ args: ParsedArguments) throws {
             let selections = "adpu".filter { args.has($0) }
@@ -100,9 +136,18 @@ public enum VMPsCommand: Command {
             if args.count("o") > 1 || args.count("s") > 1 { throw VMToolsError.usage("-o and -s may each be given once") }
             quiet = args.has("n")
             let fieldText = args.last("o"), keyText = args.last("s")
-            if quiet && (fieldText != nil || keyText != nil) { throw VMToolsError.usage("-n cannot be combined with -o or -s") }
-            let fieldLetters = Array(fieldText ?? "pnd")
-            let keys = Array(keyText ?? "")
+            if quiet && (fieldText != nil || keyText != nil || args.has("w")) {
+                throw VMToolsError.usage("-n cannot be combined with -o, -s or -w")
+            }
+            if args.count("w") > 1 { throw VMToolsError.usage("-w may be given once") }
+            if let w = args.last("w") {
+                guard let seconds = Double(w), seconds.isFinite, seconds >= 0.1, seconds <= 86400 else {
+                    throw VMToolsError.usage("-w \(w): the interval is a number of seconds from 0.1 to 86400")
+                }
+                watch = seconds
+            }
+            let fieldLetters = Array(fieldText ?? (watch == nil ? "pnd" : "pnlvgxiorst"))
+            let keys = Array(keyText ?? (watch == nil ? "" : "L"))
             guard !fieldLetters.isEmpty, fieldLetters.allSatisfy({ letters.contains($0) }) else {
                 throw VMToolsError.usage("-o \(String(fieldLetters)): fields are letters of \(letters)")
             }
@@ -120,50 +165,88 @@ public enum VMPsCommand: Command {
             json = args.has("j")
             raw = args.has("r")
         }
+
+        /// Whether a rate is asked for: a shown field or a sort key; with
+        /// `-j`, any rate letter in `-o` adds every rate key.
+        var wantsRates: Bool { watch != nil || fields.contains(where: \.rate) || sortKeys.contains(where: \.field.rate) }
     }
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         let options = try Options(args)
         let (global, _) = try context.loadGlobal(args)
         let pidName = global.fileNames.pid
-        let all = QemuProcess.all()
+        var (rows, failed) = try select(options, args.operands, context, global, report: true)
+        if options.quiet { return failed ?? (rows.isEmpty ? .soft : .success) }
+        if let interval = options.watch {
+            return try VMPsWatch(options: options, pidName: pidName, interval: interval, context: context) {
+                (try? select(options, args.operands, context, global, report: false).rows) ?? []
+            }.run()
+        }
+        if rows.isEmpty {
+            if options.json { context.console.print("[]") }
+            return failed ?? .soft
+        }
+        if options.wantsRates {
+            // QMP round trips only for the disk fields (or JSON, which has every rate key).
+            let asked = Set(options.fields.map(\.letter) + options.sortKeys.map(\.field.letter))
+            let rates = QemuProcess.sampleRates(rows, home: { $0.home(pidFile: pidName) }, interval: sampleInterval,
+                                                disk: options.json || !asked.isDisjoint(with: "io"),
+                                                net: options.json || !asked.isDisjoint(with: "rs"))
+            for k in rows.indices { rows[k].rates = rates[rows[k].pid] }
+        }
+        rows = sorted(rows, options.sortKeys, pidName)
+        let console = context.console
+        if options.json {
+            console.printJSON(.array(rows.map { document($0, pidName, rates: options.wantsRates) }))
+            return failed ?? .success
+        }
+        table(rows, options, pidName, header: !options.raw).forEach { console.print($0) }
+        return failed ?? .success
+    }
+
+    /// The VMs the options select; an operand that names no VM home is
+    /// reported (once, with `report`) and makes the status 1.
+    static func select(_ options: Options, _ operands: [String], _ context: Context, _ global: GlobalConfig,
+                       report: Bool) throws -> (rows: [QemuProcess], failed: ExitCode?) {
         var rows: [QemuProcess] = []
         var failed: ExitCode?
         switch options.selection {
-        case nil: rows = all.filter { $0.uid == geteuid() }
-        case .all?: rows = all
+        case nil: rows = QemuProcess.all().filter { $0.uid == geteuid() }
+        case .all?: rows = QemuProcess.all()
         case .homes?:
-            for operand in args.operands {
+            for operand in operands {
                 // A stopped VM is quietly not listed; a path that is not there is a mistake to name (vmps(1)).
                 do {
                     let home = try FileSystem.canonicalize(operand, cwd: context.cwd)
                     guard FileSystem.exists(home) else { throw VMToolsError(.failure, operand, "no such file or directory") }
                     if let p = RunningState.process(home: home, global: global) { rows.append(p) }
                 } catch let e as VMToolsError {
-                    context.console.error(e)
+                    if report { context.console.error(e) }
                     failed = .failure
                 }
             }
         case .pids?:
-            for operand in args.operands {
+            let all = QemuProcess.all()
+            for operand in operands {
                 guard let pid = Int32(operand), pid > 0 else {
                     throw VMToolsError(.failure, operand, "not a process id")
                 }
                 rows += all.filter { $0.pid == pid }
             }
         case .users?:
-            for operand in args.operands {
+            let all = QemuProcess.all()
+            for operand in operands {
                 let uid: UInt32? = UInt32(operand) ?? getpwnam(operand).map { $0.pointee.pw_uid }
                 guard let uid else { throw VMToolsError(.failure, operand, "no such user") }
                 rows += all.filter { $0.uid == uid }
             }
         }
-        if options.quiet { return failed ?? (rows.isEmpty ? .soft : .success) }
-        if rows.isEmpty {
-            if options.json { context.console.print("[]") }
-            return failed ?? .soft
-        }
-        for (f, descending) in options.sortKeys.reversed() {
+        return (rows, failed)
+    }
+
+    static func sorted(_ rows: [QemuProcess], _ keys: [(field: Field, descending: Bool)], _ pidName: String) -> [QemuProcess] {
+        var rows = rows
+        for (f, descending) in keys.reversed() {
             // Once per row: a display may be asked over QMP.
             let values = Dictionary(rows.map { ($0.pid, f.text($0, pidName)) }, uniquingKeysWith: { a, _ in a })
             rows = stableSorted(rows) { a, b in
@@ -175,24 +258,24 @@ public enum VMPsCommand: Command {
                 return descending ? greater : less
             }
         }
-        let console = context.console
-        if options.json {
-            // The firmware is read from QEMU's argv, where the firmware module names it.
-            let docs: [JSON] = rows.map { p in
-                .object(fields.map { f in (f.jsonKey, jsonValue(f, p, pidName)) } + [("firmware", .string(FirmwareModule.firmware(argv: p.argv)))])
-            }
-            console.printJSON(.array(docs))
-            return failed ?? .success
-        }
-        var table: [[String]] = options.raw ? [] : [options.fields.map(\.header)]
+        return rows
+    }
+
+    /// One VM's JSON object: every field (the rate fields only when sampled).
+    static func document(_ p: QemuProcess, _ pidName: String, rates: Bool) -> JSON {
+        .object(fields.filter { rates || !$0.rate }.map { f in (f.jsonKey, jsonValue(f, p, pidName)) })
+    }
+
+    /// The table's lines, unescaped (Console.print escapes them).
+    static func table(_ rows: [QemuProcess], _ options: Options, _ pidName: String, header: Bool) -> [String] {
+        var table: [[String]] = header ? [options.fields.map(\.header)] : []
         for p in rows {
             table.append(options.fields.map { f in
                 let v = f.text(p, pidName)
                 return v.isEmpty ? " " : v
             })
         }
-        Formatting.table(table).forEach { console.print($0) }
-        return failed ?? .success
+        return Formatting.table(table)
     }
 
     static func stableSorted(_ rows: [QemuProcess], by less: (QemuProcess, QemuProcess) -> Bool) -> [QemuProcess] {

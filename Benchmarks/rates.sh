@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Rates: vmps with a rate field against vmps without, with 5 light VMs that
+# have a QMP socket (so the disk counters are asked over QMP); goal: the
+# 0.5 s sampling interval plus under 5 ms. Then the watch mode with 100
+# light VMs as JSON lines for about 5 s: CPU time (user + system) per
+# refresh under 50 ms. The light VMs are paused QEMUs without a machine
+# (-S -machine none), killed by pid on exit.
+# Usage: bash Benchmarks/rates.sh [--no-check]
+set -euo pipefail
+BENCH_ARGS=("$@")
+. "$(dirname "$0")/lib.sh"
+bench_init rates.sh
+scratch=$(cd "$scratch" && pwd -P)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+command -v qemu-system-x86_64 >/dev/null || { echo "rates.sh: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
+mkdir -p "$scratch/bin"
+ln -s "$repo/.build/release/vmtools" "$scratch/bin/vmps"
+vmps=$scratch/bin/vmps
+
+echo "==> 100 light VMs, each with a QMP socket"
+for i in $(seq 1 100); do
+    home=$scratch/run/vm$i
+    mkdir -p "$home"
+    (cd "$home" && qemu-system-x86_64 -name "vm$i" -S -machine none -nodefaults -display none \
+        -qmp unix:qmp.sock,server=on,wait=off -daemonize -pidfile "$home/qemu.pid")
+    pids+=("$(cat "$home/qemu.pid")")
+done
+five=("${pids[@]:0:5}")
+
+echo "==> vmps of 5 VMs, without and with a rate field"
+hyperfine -N --warmup 2 --min-runs 10 --export-json "$scratch/rates.json" \
+    -n "vmps -o pn" "$vmps -o pn -p ${five[*]}" \
+    -n "vmps -o pnlo" "$vmps -o pnlo -p ${five[*]}"
+
+echo "==> vmps -w 0.5 with 100 VMs, JSON lines, about 5 s"
+python3 - "$vmps" "$check" "$scratch/rates.json" "$scratch"/run/vm* <<'PY'
+import json, resource, signal, subprocess, sys, time
+vmps, check, results, homes = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4:]
+p = subprocess.Popen([vmps, "-w", "0.5", "-d"] + homes, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+time.sleep(5.2)
+p.send_signal(signal.SIGINT)
+out, _ = p.communicate()
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+lines = out.decode().splitlines()
+ours = [l for l in lines if l.startswith("{")]
+refreshes = max(1, len(ours) // 100)
+cpu_ms = (ru.ru_utime + ru.ru_stime) * 1000 / refreshes
+medians = {r["command"]: r["median"] * 1000 for r in json.load(open(results))["results"]}
+extra = medians["vmps -o pnlo"] - 500 - medians["vmps -o pn"]
+print()
+print(f"vmps -o pn (5 VMs)          {medians['vmps -o pn']:.1f} ms")
+print(f"vmps -o pnlo (5 VMs)        {medians['vmps -o pnlo']:.1f} ms: the interval + {medians['vmps -o pnlo'] - 500:.1f} ms (goal: + 5 ms over vmps -o pn, is + {extra:.1f})")
+print(f"vmps -w 0.5, 100 VMs        {cpu_ms:.1f} ms CPU per refresh over {refreshes} refreshes (goal: 50)")
+failed = extra >= 5 or cpu_ms >= 50
+if failed and check:
+    sys.exit(1)
+PY

@@ -1,0 +1,136 @@
+import VMToolsCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One reading of a running QEMU's counters; two readings make its rates
+/// (vmps(1) RATES). A counter QEMU does not expose is nil.
+public struct LiveCounters: Sendable, Equatable {
+    /// Monotonic seconds when the counters were read.
+    public var time: Double
+    /// utime + stime of the whole process (every thread), in clock ticks.
+    public var cpuTicks: Double?
+    /// Bytes read and written by the guest's block devices (QMP `query-blockstats`).
+    public var diskRead: Double?
+    public var diskWrite: Double?
+    /// Bytes received and sent by the guest over tap interfaces.
+    public var netRx: Double?
+    public var netTx: Double?
+}
+
+/// Rates between two readings, per second; nil when a counter is missing.
+public struct LiveRates: Sendable, Equatable {
+    /// Percent of one host processor.
+    public var cpuPercent: Double?
+    public var diskRead: Double?
+    public var diskWrite: Double?
+    public var netRx: Double?
+    public var netTx: Double?
+
+    public init(from a: LiveCounters, to b: LiveCounters) {
+        let dt = b.time - a.time
+        func rate(_ x: Double?, _ y: Double?) -> Double? {
+            guard let x, let y, dt > 0 else { return nil }
+            // A counter that went back (a device removed) is no rate.
+            return max(0, y - x) / dt
+        }
+        cpuPercent = rate(a.cpuTicks, b.cpuTicks).map { $0 / Double(sysconf(Int32(_SC_CLK_TCK))) * 100 }
+        diskRead = rate(a.diskRead, b.diskRead)
+        diskWrite = rate(a.diskWrite, b.diskWrite)
+        netRx = rate(a.netRx, b.netRx)
+        netTx = rate(a.netTx, b.netTx)
+    }
+}
+
+extension QemuProcess {
+    /// The configured RAM in MiB, from `-m` (QEMU's default 128 MiB without it).
+    public var ramMB: Int? {
+        guard let m = argument(after: "-m") else { return 128 }
+        var size = Self.splitOptions(m).first { !$0.contains("=") } ?? ""
+        if let s = Self.splitOptions(m).first(where: { $0.hasPrefix("size=") }) { size = String(s.dropFirst(5)) }
+        let units: [Character: Double] = ["k": 1.0 / 1024, "m": 1, "g": 1024, "t": 1_048_576]
+        if let last = size.last, let unit = units[Character(last.lowercased())], let n = Double(size.dropLast()) {
+            return Int(n * unit)
+        }
+        // A bare number is MiB (qemu-system(1) -m).
+        return Double(size).map { Int($0) }
+    }
+
+    /// The vCPUs, from `-smp N` or `-smp cpus=N,…` (1 without it).
+    public var vcpus: Int? {
+        guard let s = argument(after: "-smp") else { return 1 }
+        for o in Self.splitOptions(s) {
+            if let n = Int(o) { return n }
+            if o.hasPrefix("cpus="), let n = Int(o.dropFirst(5)) { return n }
+        }
+        return nil
+    }
+
+    /// Host tap interfaces, from `-netdev tap,…,ifname=X` or `-nic tap,…`.
+    var tapInterfaces: [String] {
+        argv.flatMap { a -> [String] in
+            guard a.hasPrefix("tap,") else { return [] }
+            return Self.splitOptions(a).filter { $0.hasPrefix("ifname=") }.map { String($0.dropFirst(7)) }
+        }
+    }
+
+    /// The counters now. `disk` asks QEMU over QMP (a round trip); the CPU
+    /// and tap counters are files.
+    public func counters(home: String?, disk: Bool, net: Bool) -> LiveCounters {
+        var c = LiveCounters(time: SystemClock.now())
+        if let text = try? FileSystem.readTextIfExists("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") {
+            let f = text[text.index(after: close)...].split(separator: " ")
+            if f.count > 12, let u = Double(f[11]), let s = Double(f[12]) { c.cpuTicks = u + s }
+        }
+        if disk, let qmp = qmpSocket(home: home), let (r, w) = QMPClient.blockBytes(socket: qmp) {
+            c.diskRead = r
+            c.diskWrite = w
+        }
+        let taps = tapInterfaces
+        if net, !taps.isEmpty {
+            // The host side's tx is what the guest receives.
+            func sum(_ name: String) -> Double? {
+                var total = 0.0
+                for t in taps {
+                    guard let v = (try? FileSystem.readTextIfExists("/sys/class/net/\(t)/statistics/\(name)"))
+                        .flatMap({ $0.flatMap { Double($0.trimmingTrailingWhitespace()) } }) else { return nil }
+                    total += v
+                }
+                return total
+            }
+            c.netRx = sum("tx_bytes")
+            c.netTx = sum("rx_bytes")
+        }
+        return c
+    }
+
+    /// Rates of every process over one `interval` (all read, one wait, all
+    /// read again), by pid.
+    public static func sampleRates(_ processes: [QemuProcess], home: (QemuProcess) -> String?, interval: Double,
+                                   disk: Bool, net: Bool) -> [Int32: LiveRates] {
+        let homes = processes.map(home)
+        let first = zip(processes, homes).map { $0.counters(home: $1, disk: disk, net: net) }
+        SystemClock.sleep(max(0, interval - (SystemClock.now() - (first.first?.time ?? SystemClock.now()))))
+        var rates: [Int32: LiveRates] = [:]
+        for (k, p) in processes.enumerated() {
+            rates[p.pid] = LiveRates(from: first[k], to: p.counters(home: homes[k], disk: disk, net: net))
+        }
+        return rates
+    }
+}
+
+extension QMPClient {
+    /// Bytes read and written, summed over the VM's block devices; nil when
+    /// QEMU does not answer.
+    public static func blockBytes(socket qmp: String, timeout: Double = 1) -> (read: Double, write: Double)? {
+        guard FileSystem.exists(qmp), let client = try? QMPClient(path: qmp, timeout: timeout),
+              let list = (try? client.execute("query-blockstats", timeout: timeout))?.arrayValue else { return nil }
+        var r = 0.0, w = 0.0
+        for dev in list {
+            r += dev["stats"]?["rd_bytes"]?.numberValue ?? 0
+            w += dev["stats"]?["wr_bytes"]?.numberValue ?? 0
+        }
+        return (r, w)
+    }
+}
