@@ -192,12 +192,19 @@ import Testing
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())
         try cli.scratch.mkdir("parts")
-        try cli.scratch.write("parts/x.ovf", "<Envelope/>\n")
+        try cli.scratch.write("parts/x.ovf", """
+            <Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1">
+              <References><File ovf:id="file1" ovf:href="x.vmdk"/></References>
+              <DiskSection><Info>Disks</Info><Disk ovf:diskId="d1" ovf:fileRef="file1" ovf:capacity="1048576"/></DiskSection>
+              <VirtualSystem ovf:id="x"><Info>x</Info><Name>x</Name></VirtualSystem>
+            </Envelope>
+
+            """)
         try FileManager.default.createSymbolicLink(atPath: cli.scratch.url("parts/x.vmdk"), withDestinationPath: "/etc/passwd")
         let c = try Subprocess("/bin/tar", ["-cf", cli.scratch.url("x.ova"), "-C", cli.scratch.url("parts"), "x.ovf", "x.vmdk"]).run()
         try #require(c.status == 0, "\(c.stderrText)")
         let r = try cli.run("vmcreate", ["-n", "-y", "-o", "vm_storage_hdd1_backend=" + cli.scratch.url("x.ova"), "vm"])
-        #expect(r.status == 1 && r.err.contains("the .ova holds no .vmdk disk"), "\(r.err)")
+        #expect(r.status == 1 && r.err.contains("the disk 'x.vmdk' the descriptor names is missing"), "\(r.err)")
         #expect(!cli.scratch.exists("vm"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.path).allSatisfy { !$0.hasPrefix(".vmtools-import") })
     }

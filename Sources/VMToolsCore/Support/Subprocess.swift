@@ -12,6 +12,9 @@ public struct Subprocess {
     public var arguments: [String]
     public var environment: [String: String]?
     public var workingDirectory: String?
+    /// The child's umask, set only around the spawn itself: a process-wide
+    /// umask held longer would reach files other threads make meanwhile.
+    public var umask: mode_t?
 
     public struct Result: Sendable {
         /// The exit status, or 128 + the signal that killed the child.
@@ -194,6 +197,8 @@ public struct Subprocess {
         defer { envList?.forEach { free($0) } }
 
         var pid: pid_t = 0
+        let callerUmask = umask.map { Glibc.umask($0) }
+        defer { if let callerUmask { Glibc.umask(callerUmask) } }
         let rc: Int32 = argv.withUnsafeBufferPointer { a in
             if let envList {
                 return envList.withUnsafeBufferPointer { e in

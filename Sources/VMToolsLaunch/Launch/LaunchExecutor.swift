@@ -170,12 +170,11 @@ package struct LaunchExecutor {
         let global = command.global
         let pidFile = runDirectory.appendingPathComponent(global.fileNames.pid)
         try FileSystem.removeFile(pidFile, sync: false)
-        let qemu = Subprocess(exe, Array(plan.argv.dropFirst()), workingDirectory: runDirectory)
-        // Sockets, pid file and logs QEMU creates are 0600, whatever the
-        // caller's umask (Docs/vmup.1, "Files in the VM home"): a socket's
-        // mode is 0777 less the umask, so 077 would leave them 0700.
-        let callerUmask = umask(0o177)
-        defer { umask(callerUmask) }
+        var qemu = Subprocess(exe, Array(plan.argv.dropFirst()), workingDirectory: runDirectory)
+        // Sockets, pid file and logs QEMU and its helpers create are 0600,
+        // whatever the caller's umask (Docs/vmup.1, "Files in the VM home"):
+        // a socket's mode is 0777 less the umask, so 077 would leave them 0700.
+        qemu.umask = Self.privateUmask
         let helperLogs = plan.helpers.compactMap(\.log).filter { !FileSystem.lexists($0) }
         do {
             try recordHelperForwards()
@@ -349,10 +348,14 @@ package struct LaunchExecutor {
         }
     }
 
+    static let privateUmask: mode_t = 0o177
+
     private mutating func startHelpers(in dir: String) throws {
         for h in plan.helpers {
             do {
-                let running = try Subprocess(h.executable, h.arguments, workingDirectory: dir).start(output: h.log)
+                var helper = Subprocess(h.executable, h.arguments, workingDirectory: dir)
+                helper.umask = Self.privateUmask
+                let running = try helper.start(output: h.log)
                 helpers.append(running)
                 if let path = h.readyPath {
                     let deadline = SystemClock.now() + 10
