@@ -86,7 +86,7 @@ extension QMPClient {
 
 extension QemuProcess {
     /// True when argv has a port forward to ask about (slirp's or passt's).
-    public var hasForwards: Bool { argv.contains { $0.contains("hostfwd=") } || !passtSockets.isEmpty }
+    public var hasForwards: Bool { argv.contains { $0.containsBytes("hostfwd=") } || !passtSockets.isEmpty }
 
     /// Each passt interface's number and socket: `-netdev stream,…,addr.path=…/passt-ndN.sock,id=ndN`.
     var passtSockets: [(nic: String, socket: String)] {

@@ -67,6 +67,12 @@ extension QemuProcess {
         return nil
     }
 
+    /// Whether QEMU was given a disk or CD-ROM: `-drive`, `-blockdev`,
+    /// `-hda`…`-hdd`, `-cdrom` (a VM without one has no block counters).
+    var hasBlockDevices: Bool {
+        argv.contains { ["-drive", "-blockdev", "-hda", "-hdb", "-hdc", "-hdd", "-cdrom"].contains($0) }
+    }
+
     /// Host tap interfaces, from `-netdev tap,…,ifname=X` or `-nic tap,…`.
     var tapInterfaces: [String] {
         argv.flatMap { a -> [String] in
@@ -79,11 +85,9 @@ extension QemuProcess {
     /// and tap counters are files.
     public func counters(home: String?, disk: Bool, net: Bool) -> LiveCounters {
         var c = LiveCounters(time: SystemClock.now())
-        if let text = try? FileSystem.readTextIfExists("/proc/\(pid)/stat"), let close = text.lastIndex(of: ")") {
-            let f = text[text.index(after: close)...].split(separator: " ")
-            if f.count > 12, let u = Double(f[11]), let s = Double(f[12]) { c.cpuTicks = u + s }
-        }
-        if disk, let qmp = qmpSocket(home: home), let (r, w) = QMPClient.blockBytes(socket: qmp) {
+        if let f = Self.statFields(pid: pid), f.count > 12 { c.cpuTicks = f[11] + f[12] }
+        // No block device on the command line, no QMP round trip: nothing to count.
+        if disk, hasBlockDevices, let qmp = qmpSocket(home: home), let (r, w) = QMPClient.blockBytes(socket: qmp) {
             c.diskRead = r
             c.diskWrite = w
         }

@@ -36,24 +36,45 @@ public struct QemuProcess: Sendable, Equatable {
         guard stat("/proc/\(pid)", &st) == 0 else { return nil }
         var vsz = 0, rss = 0
         var cpu = 0.0, age = 0.0
-        if let statText = try? FileSystem.readTextIfExists("/proc/\(pid)/stat"),
-           let close = statText.lastIndex(of: ")") {
-            let fields = statText[statText.index(after: close)...].split(separator: " ")
-            // After the command name: state is field 3, so index k is field k + 3.
-            if fields.count > 20 {
-                let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-                let cpuTicks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-                let start = (Double(fields[19]) ?? 0) / ticks
-                vsz = (Int(fields[20]) ?? 0) / 1024
-                rss = (Int(fields[21]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
-                if let up = try? FileSystem.readTextIfExists("/proc/uptime"),
-                   let uptime = Double(up.split(separator: " ").first ?? "") {
-                    age = max(0, uptime - start)
-                    if age > 0 { cpu = (cpuTicks / ticks) / age * 100 }
-                }
+        // After the command name: state is field 3, so index k is field k + 3.
+        if let fields = statFields(pid: pid), fields.count > 21 {
+            let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+            let cpuTicks = fields[11] + fields[12]
+            let start = fields[19] / ticks
+            vsz = Int(fields[20]) / 1024
+            rss = Int(fields[21]) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
+            // CLOCK_BOOTTIME is /proc/uptime's clock, without a file to read per VM.
+            var now = timespec()
+            if clock_gettime(CLOCK_BOOTTIME, &now) == 0 {
+                age = max(0, Double(now.tv_sec) + Double(now.tv_nsec) / 1e9 - start)
+                if age > 0 { cpu = (cpuTicks / ticks) / age * 100 }
             }
         }
         return QemuProcess(pid: pid, uid: st.st_uid, argv: argv, vszKB: vsz, cpuPercent: cpu, rssKB: rss, uptime: age)
+    }
+
+    /// The numeric fields of /proc/PID/stat after the command name (index k
+    /// is field k + 3; the state letter reads as 0), parsed on bytes: the
+    /// name may hold spaces and `)`, and finding the last `)` in a String
+    /// cost vmps -w more than the rest of a reading (Benchmarks/README, Rates).
+    static func statFields(pid: Int32) -> [Double]? {
+        guard let bytes = try? FileSystem.readBytes("/proc/\(pid)/stat", limit: 4096),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        var fields: [Double] = []
+        fields.reserveCapacity(52)
+        var k = close + 1
+        let space = UInt8(ascii: " "), newline = UInt8(ascii: "\n"), zero = UInt8(ascii: "0"), nine = UInt8(ascii: "9")
+        while k < bytes.count {
+            while k < bytes.count, bytes[k] == space || bytes[k] == newline { k += 1 }
+            guard k < bytes.count else { break }
+            let negative = bytes[k] == UInt8(ascii: "-")
+            if negative { k += 1 }
+            var v = 0.0
+            while k < bytes.count, bytes[k] >= zero, bytes[k] <= nine { v = v * 10 + Double(bytes[k] - zero); k += 1 }
+            while k < bytes.count, bytes[k] != space, bytes[k] != newline { k += 1 }
+            fields.append(negative ? -v : v)
+        }
+        return fields
     }
 
     /// The value following `option` in argv.

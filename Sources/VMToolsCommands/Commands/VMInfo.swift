@@ -53,6 +53,10 @@ public enum VMInfoCommand: Command {
         var long: Bool
         var ascii: Bool
         var provenance: Bool
+        /// Sample running VMs' live figures (vminfo(1) LIVE FIGURES): for the
+        /// general information section, or `-j` with `-i` named; `-t` and
+        /// scripts stay fast.
+        var live: Bool
 
         init(_ args: ParsedArguments) {
             let named = args.occurrences(of: String(Section.allCases.map(\.rawValue))).compactMap { Section(rawValue: $0.letter) }
@@ -62,6 +66,7 @@ public enum VMInfoCommand: Command {
             long = args.has("l")
             ascii = args.has("a")
             provenance = args.has("p")
+            live = !libvirt && (json ? named.contains(.info) : sections.contains(.info))
         }
     }
 
@@ -73,10 +78,28 @@ public enum VMInfoCommand: Command {
         let operands = args.operands.isEmpty ? ["."] : args.operands
         var failed = false
         var documents: [JSON] = []
+        var loaded: [(operand: String, vm: Result<ResolvedVM, VMToolsError>)] = []
         for operand in operands {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
-                let vm = try resolver.loadVM(home: home, global: global)
+                loaded.append((operand, .success(try resolver.loadVM(home: home, global: global))))
+            } catch let e as VMToolsError {
+                loaded.append((operand, .failure(e)))
+            }
+        }
+        // One interval for all the running VMs, none for a stopped one.
+        var sampled: [String: QemuProcess] = [:]
+        if options.live {
+            let homes = loaded.compactMap { try? $0.vm.get().home }
+            let running = homes.compactMap { h in RunningState.process(home: h, global: global).map { (home: h, process: $0) } }
+            for (k, p) in LiveFigures.sample(running.map(\.process), pidName: global.fileNames.pid).enumerated() {
+                sampled[running[k].home] = p
+            }
+        }
+        for (operand, result) in loaded {
+            do {
+                let vm = try result.get()
+                let home = vm.home
                 // An unreadable child list (a FIFO, say) is reported, not taken
                 // for an empty one; the rest of the report still helps.
                 do { _ = try ChildList.read(home: home, global: global) } catch let e as VMToolsError {
@@ -90,9 +113,9 @@ public enum VMInfoCommand: Command {
                     domain.notes.forEach { console.note($0) }
                     console.printXML(domain.xml)
                 } else if options.json {
-                    documents.append(json(vm, global: global, context: context))
+                    documents.append(json(vm, sampled: sampled[home], global: global, context: context))
                 } else {
-                    report(vm, sections: sections, options: options, global: global, resolver: resolver, context: context)
+                    report(vm, sampled: sampled[home], sections: sections, options: options, global: global, context: context)
                 }
             } catch let e as VMToolsError {
                 failed = true
@@ -106,15 +129,15 @@ public enum VMInfoCommand: Command {
 
     // MARK: Text report
 
-    static func report(_ vm: ResolvedVM, sections: [Section], options: Options, global: GlobalConfig,
-                       resolver: SettingsResolver, context: Context) {
+    static func report(_ vm: ResolvedVM, sampled: QemuProcess?, sections: [Section], options: Options, global: GlobalConfig,
+                       context: Context) {
         let console = context.console
         let rule = String(repeating: "=", count: 70)
         console.print(rule)
         console.print("= \(vm.home)")
         console.print(rule)
         console.print()
-        let running = RunningState.process(home: vm.home, global: global)
+        let running = sampled ?? RunningState.process(home: vm.home, global: global)
         for section in sections {
             let dashes = String(repeating: "-", count: 70)
             console.print(dashes)
@@ -175,6 +198,7 @@ public enum VMInfoCommand: Command {
             lines.append("State: \(state)")
         }
         if let running {
+            if running.rates != nil { lines += LiveFigures.lines(running) }
             lines += reachLines(vm, running)
             lines.append(guestAgentLine(running.guestAgent(home: vm.home)))
         }
@@ -472,8 +496,8 @@ public enum VMInfoCommand: Command {
 
     // MARK: JSON
 
-    static func json(_ vm: ResolvedVM, global: GlobalConfig, context: Context) -> JSON {
-        let running = RunningState.process(home: vm.home, global: global)
+    static func json(_ vm: ResolvedVM, sampled: QemuProcess?, global: GlobalConfig, context: Context) -> JSON {
+        let running = sampled ?? RunningState.process(home: vm.home, global: global)
         let children = (try? ChildList.read(home: vm.home, global: global)) ?? ChildList()
         var state: [(String, JSON)] = [("running", .bool(running != nil)), ("pid", running.map { .number(Double($0.pid)) } ?? .null)]
         if let p = running {
@@ -485,6 +509,7 @@ public enum VMInfoCommand: Command {
                       ("ssh", forwards.flatMap { sshLine(vm, $0) }.map { .string($0) } ?? .null)]
             let agent = p.guestAgent(home: vm.home)
             state += [("guest_agent", .string(agent.jsonName)), ("guest_addresses", agent.addressesJSON)]
+            if p.rates != nil { state.append(("live", LiveFigures.json(p, pidName: global.fileNames.pid))) }
         }
         func origin(_ p: Provenance) -> [(String, JSON)] {
             var o: [(String, JSON)] = [("source", .string(p.layer))]

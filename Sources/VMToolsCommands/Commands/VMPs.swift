@@ -71,7 +71,7 @@ public enum VMPsCommand: Command {
               text: { p, _ in p.ramMB.map(String.init) ?? "-" }, json: { p in p.ramMB.map { .number(Double($0)) } ?? .null }),
         Field(letter: "h", header: "HOME", jsonKey: "home", text: { p, pidName in p.home(pidFile: pidName) ?? "" }),
         Field(letter: "i", header: "DISK RD KB/S", jsonKey: "disk_read_bytes_per_second", numeric: true, rate: true,
-              text: { p, _ in kbText(p.rates?.diskRead) }, json: { rateJSON($0.rates?.diskRead) }),
+              text: { p, _ in LiveFigures.kbText(p.rates?.diskRead) }, json: { LiveFigures.rateJSON($0.rates?.diskRead) }),
         Field(letter: "l", header: "CPU NOW %", jsonKey: "cpu_now_percent", numeric: true, rate: true,
               text: { p, _ in p.rates?.cpuPercent.map(Formatting.twoDecimals) ?? "-" },
               json: { p in p.rates?.cpuPercent.map { .number(($0 * 100).rounded() / 100) } ?? .null }),
@@ -79,14 +79,14 @@ public enum VMPsCommand: Command {
               text: { p, _ in String(p.vszKB) }, json: { .number(Double($0.vszKB)) }),
         Field(letter: "n", header: "NAME", jsonKey: "name", text: { p, _ in p.name ?? "" }),
         Field(letter: "o", header: "DISK WR KB/S", jsonKey: "disk_write_bytes_per_second", numeric: true, rate: true,
-              text: { p, _ in kbText(p.rates?.diskWrite) }, json: { rateJSON($0.rates?.diskWrite) }),
+              text: { p, _ in LiveFigures.kbText(p.rates?.diskWrite) }, json: { LiveFigures.rateJSON($0.rates?.diskWrite) }),
         Field(letter: "p", header: "PID", jsonKey: "pid", text: { p, _ in String(p.pid) }, json: { .number(Double($0.pid)) }),
         Field(letter: "q", header: "QMP SOCKET", jsonKey: "monitor",
               text: { p, pidName in p.monitorSocket(home: p.home(pidFile: pidName)) ?? "" }),
         Field(letter: "r", header: "NET RX KB/S", jsonKey: "net_rx_bytes_per_second", numeric: true, rate: true,
-              text: { p, _ in kbText(p.rates?.netRx) }, json: { rateJSON($0.rates?.netRx) }),
+              text: { p, _ in LiveFigures.kbText(p.rates?.netRx) }, json: { LiveFigures.rateJSON($0.rates?.netRx) }),
         Field(letter: "s", header: "NET TX KB/S", jsonKey: "net_tx_bytes_per_second", numeric: true, rate: true,
-              text: { p, _ in kbText(p.rates?.netTx) }, json: { rateJSON($0.rates?.netTx) }),
+              text: { p, _ in LiveFigures.kbText(p.rates?.netTx) }, json: { LiveFigures.rateJSON($0.rates?.netTx) }),
         Field(letter: "t", header: "UPTIME", jsonKey: "uptime_seconds", numeric: true,
               text: { p, _ in String(Int(p.uptime)) }, json: { .number(Double(Int($0.uptime))) }),
         Field(letter: "u", header: "USER", jsonKey: "user", text: { p, _ in p.user }),
@@ -100,18 +100,6 @@ public enum VMPsCommand: Command {
     ]
 
     static let letters = String(fields.map(\.letter))
-
-    /// How long a one-shot `vmps` samples when a rate field is asked for (vmps(1) RATES).
-    static let sampleInterval = 0.5
-
-    /// KiB per second, one decimal; `-` when the counter is not available.
-    static func kbText(_ v: Double?) -> String {
-        guard let v else { return "-" }
-        let tenths = Int((v / 1024 * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10)"
-    }
-
-    static func rateJSON(_ v: Double?) -> JSON { v.map { .number($0.rounded()) } ?? .null }
 
     static func field(_ letter: Character) -> Field? { fields.first { $0.letter == letter } }
 
@@ -189,10 +177,8 @@ public enum VMPsCommand: Command {
         if options.wantsRates {
             // QMP round trips only for the disk fields (or JSON, which has every rate key).
             let asked = Set(options.fields.map(\.letter) + options.sortKeys.map(\.field.letter))
-            let rates = QemuProcess.sampleRates(rows, home: { $0.home(pidFile: pidName) }, interval: sampleInterval,
-                                                disk: options.json || !asked.isDisjoint(with: "io"),
-                                                net: options.json || !asked.isDisjoint(with: "rs"))
-            for k in rows.indices { rows[k].rates = rates[rows[k].pid] }
+            rows = LiveFigures.sample(rows, pidName: pidName, disk: options.json || !asked.isDisjoint(with: "io"),
+                                      net: options.json || !asked.isDisjoint(with: "rs"))
         }
         rows = sorted(rows, options.sortKeys, pidName)
         let console = context.console

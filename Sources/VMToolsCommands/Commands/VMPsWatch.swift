@@ -78,7 +78,7 @@ struct VMPsWatch {
         var rows = select()
         for p in rows { previous[p.pid] = p.counters(home: p.home(pidFile: pidName), disk: true, net: true) }
         // The first view comes after a short sample, not a whole interval.
-        var wait = min(interval, VMPsCommand.sampleInterval)
+        var wait = min(interval, LiveFigures.sampleInterval)
         while true {
             if !waitForQuit(seconds: wait, signalFD: fds[0], keyboard: keyboard) { return .success }
             wait = interval

@@ -75,6 +75,13 @@ public indirect enum JSON: Equatable, Sendable {
 
     package static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most strings need no escape: appended whole, not scalar by scalar
+        // (vmps -w writes thousands per refresh; Benchmarks/README, Rates).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7f || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for c in s.unicodeScalars {
             switch c {
             case "\"": out += "\\\""

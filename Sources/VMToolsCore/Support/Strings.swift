@@ -13,6 +13,29 @@ extension String {
         return result
     }
 
+    /// `contains(needle)` on UTF-8 bytes: the generic search goes through
+    /// _StringProcessing at ~17,000 instructions a call, which vmps paid
+    /// per argument per VM (Benchmarks/README, Rates).
+    package func containsBytes(_ needle: String) -> Bool {
+        var hay = self, pin = needle
+        return hay.withUTF8 { h in
+            pin.withUTF8 { n in
+                guard !n.isEmpty else { return true }
+                guard h.count >= n.count else { return false }
+                var k = 0
+                while k <= h.count - n.count {
+                    if h[k] == n[0] {
+                        var j = 1
+                        while j < n.count, h[k + j] == n[j] { j += 1 }
+                        if j == n.count { return true }
+                    }
+                    k += 1
+                }
+                return false
+            }
+        }
+    }
+
     package func trimmingTrailingWhitespace() -> String {
         var s = Substring(self)
         while let last = s.unicodeScalars.last, isShellBlank(last) || last == "\r" || last == "\u{0B}" || last == "\u{0C}" {

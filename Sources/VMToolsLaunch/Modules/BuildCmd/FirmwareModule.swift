@@ -54,14 +54,15 @@ public enum FirmwareModule: BuildCmdModule {
     /// the `vm_firmware` value this module named its CODE node after,
     /// `bios` without flash, `other` for firmware vmtools did not set up.
     public static func firmware(argv: [String]) -> String {
-        for a in argv {
+        // Byte search first: vmps asks for every VM on every refresh.
+        for a in argv where a.containsBytes("pflash0=") {
             for option in a.split(separator: ",") where option.hasPrefix("pflash0=") {
                 let node = option.dropFirst("pflash0=".count)
                 if node.hasPrefix(codeNode), let f = VMSettings.Firmware(rawValue: String(node.dropFirst(codeNode.count))) { return f.rawValue }
                 return "other"
             }
         }
-        return argv.contains { $0 == "-bios" || $0.contains("if=pflash") } ? "other" : VMSettings.Firmware.bios.rawValue
+        return argv.contains { $0 == "-bios" || $0.containsBytes("if=pflash") } ? "other" : VMSettings.Firmware.bios.rawValue
     }
 
     /// The machine type `vm_qemu_params` names (`-M pc`, `-machine q35,…`, `type=`), if any.
