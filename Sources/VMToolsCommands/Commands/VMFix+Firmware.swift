@@ -30,14 +30,7 @@ extension VMFixCommand.Fixer {
         }
         if FileSystem.isSymlink(path) || st.st_nlink > 1 {
             issue("\(home): the firmware variable store \(path) is shared with another file (\(FileSystem.isSymlink(path) ? "a symbolic link" : "a hard link"))")
-            if !checkOnly {
-                let copy = path + ".vmfix"
-                try tx.record(.remove(copy))
-                try SparseCopy.copy(path, to: copy)
-                try tx.moveAside(path)
-                try tx.rename(copy, to: path)
-                console.solved("\(path): now the VM's own copy")
-            }
+            try makeOwnCopy(path, tx) { try SparseCopy.copy($0, to: $1) }
         }
         let exe = try QemuImg.executable(path, environment: environment, purpose: "cannot check the firmware variable store")
         let check = try Subprocess(exe, ["check", "-q", "-f", "qcow2", "--", path]).run()
@@ -66,14 +59,7 @@ extension VMFixCommand.Fixer {
         }
         if FileSystem.isSymlink(path) {
             issue("\(home): the TPM state \(path) is shared with another directory (a symbolic link)")
-            if !checkOnly {
-                let copy = path + ".vmfix"
-                try tx.record(.remove(copy))
-                try SparseCopy.copyTree(path, to: copy)
-                try tx.moveAside(path)
-                try tx.rename(copy, to: path)
-                console.solved("\(path): now the VM's own copy")
-            }
+            try makeOwnCopy(path, tx) { try SparseCopy.copyTree($0, to: $1) }
         }
         var open: [String] = []
         for p in [path] + FileSystem.subdirectories(path) + filesBelow(path) where (FileSystem.mode(p) ?? 0) & 0o077 != 0 {
@@ -84,6 +70,18 @@ extension VMFixCommand.Fixer {
         guard !checkOnly else { return }
         for p in open { chmod(p, (FileSystem.mode(p) ?? 0o600) & 0o7700) }
         console.solved("\(path): only its owner may read it now")
+    }
+
+    /// A file or directory shared through a link becomes the VM's own copy,
+    /// made beside it and renamed over it under the journal.
+    mutating func makeOwnCopy(_ path: String, _ tx: Transaction, _ copy: (String, String) throws -> Void) throws {
+        guard !checkOnly else { return }
+        let own = path + ".vmfix"
+        try tx.record(.remove(own))
+        try copy(path, own)
+        try tx.moveAside(path)
+        try tx.rename(own, to: path)
+        console.solved("\(path): now the VM's own copy")
     }
 
     func filesBelow(_ dir: String) -> [String] {
