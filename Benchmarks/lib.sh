@@ -4,6 +4,12 @@
 # PARENT, default $TMPDIR) with empty etc/, share/ and home/ so that no real
 # configuration is read, exports that environment, and removes $scratch on
 # exit. Sets $repo and $check (0 with --no-check in the script's arguments).
+bench_cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$scratch"
+}
+
 bench_init() {
     local name=$1 parent=${2:-}
     repo=$(cd "$(dirname "${BASH_SOURCE[1]}")/.." && pwd)
@@ -12,7 +18,10 @@ bench_init() {
     command -v hyperfine >/dev/null || { echo "$name: hyperfine is missing (apt-get install hyperfine)" >&2; exit 1; }
     (cd "$repo" && swift build -c release --product vmtools --static-swift-stdlib >/dev/null)
     if [ -n "$parent" ]; then mkdir -p "$parent"; scratch=$(mktemp -d "$parent/$name.XXXXXX"); else scratch=$(mktemp -d); fi
-    trap 'rm -rf "$scratch"' EXIT
+    # Processes a script starts in the background go into pids: stopped by
+    # pid at exit, with the scratch directory.
+    pids=()
+    trap bench_cleanup EXIT
     mkdir -p "$scratch/etc" "$scratch/share" "$scratch/home"
     export HOME="$scratch/home" XDG_CONFIG_HOME="$scratch/home/.config" VMTOOLS_SYSCONFDIR="$scratch/etc" VMTOOLS_DATADIR="$scratch/share"
 }

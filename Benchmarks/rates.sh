@@ -12,13 +12,6 @@ BENCH_ARGS=("$@")
 . "$(dirname "$0")/lib.sh"
 bench_init rates.sh
 scratch=$(cd "$scratch" && pwd -P)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
 command -v qemu-system-x86_64 >/dev/null || { echo "rates.sh: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
 mkdir -p "$scratch/bin"
 ln -s "$repo/.build/release/vmtools" "$scratch/bin/vmps"

@@ -11,13 +11,6 @@ BENCH_ARGS=("$@")
 . "$(dirname "$0")/lib.sh"
 bench_init scale.sh
 scratch=$(cd "$scratch" && pwd -P)   # canonical: childs.lst and parent hold real paths
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$scratch"
-}
-trap cleanup EXIT
 command -v qemu-system-x86_64 >/dev/null || { echo "scale.sh: qemu-system-x86_64 is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
 mkdir -p "$scratch/bin"
 for c in vmfix vminfo vmps; do ln -s "$repo/.build/release/vmtools" "$scratch/bin/$c"; done
