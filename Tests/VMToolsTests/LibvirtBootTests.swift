@@ -28,7 +28,7 @@ import Testing
 
         static func start(_ name: String, ready: String) throws -> Daemon? {
             if running(name) { return nil }
-            let exe = try #require(sbin(name), "\(name) is not installed (libvirt-daemon-system), and CI must run this test")
+            let exe = try #require(Tools.path(name), "\(name) is not installed (libvirt-daemon-system), and CI must run this test")
             let r = try Subprocess(exe, ["-d"]).run()
             try #require(r.status == 0, "\(name) -d: \(r.stderrText)")
             try #require(waitUntil(30) { running(name) && FileManager.default.fileExists(atPath: ready) }, "\(name) did not start")
@@ -41,17 +41,7 @@ import Testing
         }
     }
 
-    /// The daemons live in /usr/sbin, where `Tools` does not look.
-    static func sbin(_ name: String) -> String? {
-        Tools.path(name) ?? ["/usr/sbin/\(name)", "/sbin/\(name)"].first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    static var requiresDaemons: ConditionTrait {
-        .enabled(if: (sbin("libvirtd") != nil && sbin("virtlogd") != nil) || Tools.ci,
-                 "needs libvirtd and virtlogd (libvirt-daemon-system; bash Tests/setup.sh test installs it)")
-    }
-
-    @Test(.requiresGuest, .requiresRoot, .requires("virsh"), requiresDaemons)
+    @Test(.requiresGuest, .requiresRoot, .requires("virsh", "libvirtd", "virtlogd"))
     func theExportedTestGuestBootsUnderLibvirtd() throws {
         guard Guest.build() != nil, requireTool("virsh") != nil, requireTool("qemu-img") != nil else { return }
         let s = Scratch()
@@ -92,7 +82,7 @@ import Testing
 
     /// `vm_firmware=uefi` and `vm_tpm=2.0` as libvirt has them: the guest,
     /// booted directly from its kernel, sees UEFI and a TPM 2.0.
-    @Test(.requiresGuest, .requiresRoot, .requires("virsh", "swtpm"), requiresDaemons,
+    @Test(.requiresGuest, .requiresRoot, .requires("virsh", "swtpm", "libvirtd", "virtlogd"),
           .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd") || Tools.ci, "needs ovmf"))
     func theExportedUEFIGuestWithATPMBootsUnderLibvirtd() throws {
         guard Guest.build() != nil, requireTool("virsh") != nil, requireTool("swtpm") != nil else { return }
