@@ -81,16 +81,21 @@ extension QemuProcess {
         }
     }
 
-    /// The counters now. `disk` asks QEMU over QMP (a round trip); the CPU
-    /// and tap counters are files.
+    /// The counters now. `disk` asks QEMU over QMP (a connection and a
+    /// round trip); the CPU and tap counters are files.
     public func counters(home: String?, disk: Bool, net: Bool) -> LiveCounters {
+        var c = counters(net: net)
+        // No block device on the command line, no QMP round trip: nothing to count.
+        if disk, hasBlockDevices, let qmp = qmpSocket(home: home), let client = QMPClient.open(qmp) {
+            c.disk = client.blockBytes()
+        }
+        return c
+    }
+
+    /// The counters that are files: CPU ticks and, with `net`, tap bytes.
+    func counters(net: Bool) -> LiveCounters {
         var c = LiveCounters(time: SystemClock.now())
         if let f = Self.statFields(pid: pid), f.count > 12 { c.cpuTicks = f[11] + f[12] }
-        // No block device on the command line, no QMP round trip: nothing to count.
-        if disk, hasBlockDevices, let qmp = qmpSocket(home: home), let (r, w) = QMPClient.blockBytes(socket: qmp) {
-            c.diskRead = r
-            c.diskWrite = w
-        }
         let taps = tapInterfaces
         if net, !taps.isEmpty {
             // The host side's tx is what the guest receives.
@@ -110,26 +115,55 @@ extension QemuProcess {
     }
 
     /// Rates of every process over one `interval` (all read, one wait, all
-    /// read again), by pid.
+    /// read again), by pid. A QEMU with a block device keeps its QMP
+    /// connection over the interval, so the second reading is one round
+    /// trip, asked of every QEMU before any answer is read (another QMP
+    /// client of that VM waits until the interval ends; vmps(1) RATES).
     public static func sampleRates(_ processes: [QemuProcess], home: (QemuProcess) -> String?, interval: Double,
                                    disk: Bool, net: Bool) -> [Int32: LiveRates] {
-        let homes = processes.map(home)
-        let first = zip(processes, homes).map { $0.counters(home: $1, disk: disk, net: net) }
+        var first: [LiveCounters] = [], clients: [QMPClient?] = []
+        for p in processes {
+            var c = p.counters(net: net)
+            var client: QMPClient?
+            if disk, p.hasBlockDevices, let qmp = p.qmpSocket(home: home(p)), let open = QMPClient.open(qmp) {
+                c.disk = open.blockBytes()
+                if c.disk != nil { client = open }
+            }
+            first.append(c)
+            clients.append(client)
+        }
         SystemClock.sleep(max(0, interval - (SystemClock.now() - (first.first?.time ?? SystemClock.now()))))
+        for k in clients.indices where (try? clients[k]?.send("query-blockstats")) == nil { clients[k] = nil }
         var rates: [Int32: LiveRates] = [:]
         for (k, p) in processes.enumerated() {
-            rates[p.pid] = LiveRates(from: first[k], to: p.counters(home: homes[k], disk: disk, net: net))
+            var c = p.counters(net: net)
+            c.disk = clients[k]?.blockBytes(sent: true)
+            rates[p.pid] = LiveRates(from: first[k], to: c)
         }
         return rates
     }
 }
 
+extension LiveCounters {
+    /// The block counters as one value, for QMPClient.blockBytes.
+    var disk: (read: Double, write: Double)? {
+        get { diskRead.flatMap { r in diskWrite.map { (r, $0) } } }
+        set { diskRead = newValue?.read; diskWrite = newValue?.write }
+    }
+}
+
 extension QMPClient {
+    /// A connection to a VM's QMP socket, or nil when nobody answers there.
+    static func open(_ qmp: String, timeout: Double = 1) -> QMPClient? {
+        guard FileSystem.exists(qmp) else { return nil }
+        return try? QMPClient(path: qmp, timeout: timeout)
+    }
+
     /// Bytes read and written, summed over the VM's block devices; nil when
-    /// QEMU does not answer.
-    public static func blockBytes(socket qmp: String, timeout: Double = 1) -> (read: Double, write: Double)? {
-        guard FileSystem.exists(qmp), let client = try? QMPClient(path: qmp, timeout: timeout),
-              let list = (try? client.execute("query-blockstats", timeout: timeout))?.arrayValue else { return nil }
+    /// QEMU does not answer. `sent`: `query-blockstats` is already on its way.
+    func blockBytes(sent: Bool = false, timeout: Double = 1) -> (read: Double, write: Double)? {
+        if !sent { guard (try? send("query-blockstats")) != nil else { return nil } }
+        guard let list = (try? reply(to: "query-blockstats", timeout: timeout))?.arrayValue else { return nil }
         var r = 0.0, w = 0.0
         for dev in list {
             r += dev["stats"]?["rd_bytes"]?.numberValue ?? 0

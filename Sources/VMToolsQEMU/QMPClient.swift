@@ -17,9 +17,20 @@ public final class QMPClient {
     /// Runs a command; events that arrive meanwhile are skipped.
     @discardableResult
     public func execute(_ command: String, arguments: [(String, JSON)]? = nil, timeout: Double = 5) throws -> JSON {
+        try send(command, arguments: arguments)
+        return try reply(to: command, timeout: timeout)
+    }
+
+    /// Sends a command without waiting: with `reply(to:)`, several QEMUs
+    /// can be asked at once and answer side by side.
+    public func send(_ command: String, arguments: [(String, JSON)]? = nil) throws {
         var request: [(String, JSON)] = [("execute", .string(command))]
         if let arguments { request.append(("arguments", .object(arguments))) }
         try socket.send(JSON.object(request).serialized(pretty: false) + "\n")
+    }
+
+    /// The reply to the command sent last; events are skipped.
+    public func reply(to command: String, timeout: Double = 5) throws -> JSON {
         let deadline = SystemClock.now() + timeout
         while true {
             let line = try socket.read(until: "\n", timeout: max(0.1, deadline - SystemClock.now()))
