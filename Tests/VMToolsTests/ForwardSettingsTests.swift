@@ -183,6 +183,9 @@ import Testing
             port = Int(UInt16(bigEndian: sa.sin_port))
             let box = self.box
             Thread.detachNewThread {
+                // This thread closes the socket once deinit has shut it down,
+                // so it never accepts on a descriptor number reused meanwhile.
+                defer { close(fd) }
                 while true {
                     let c = accept(fd, nil, nil)
                     guard c >= 0 else { return }
@@ -201,7 +204,7 @@ import Testing
                 }
             }
         }
-        deinit { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+        deinit { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     @Test func theWaitEndsOnAnSSHBannerAndNamesWhatWasNotReached() throws {

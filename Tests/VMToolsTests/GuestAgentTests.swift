@@ -45,12 +45,16 @@ import Testing
             t.start()
         }
 
+        /// Ends the accept loop; the serving thread closes the socket. Were
+        /// it closed here, a thread not yet back in `accept` could accept on
+        /// the same descriptor number reused by another test's agent (and,
+        /// silent, starve that test's client).
         func stop() {
             shutdown(fd, Int32(SHUT_RDWR))
-            close(fd)
         }
 
         private func serve() {
+            defer { close(fd) }
             while true {
                 let c = accept(fd, nil, nil)
                 if c < 0 { return }
