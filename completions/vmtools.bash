@@ -34,7 +34,6 @@ _vmtools_argument_of() {
         vmcreate:-t) echo template ;;
         vmps:-o) echo word ;;
         vmps:-s) echo word ;;
-        vmps:-w) echo word ;;
         vmmon:-c) echo word ;;
         vmcp:-M) echo word ;;
         vmcp:-m) echo word ;;

@@ -145,7 +145,7 @@ complete -c vmps -s r -d 'raw: no header line'
 complete -c vmps -s s -r -d 'sort keys, letters of abcdefghilmnopqrstuvwx (uppercase: descending)'
 complete -c vmps -s u -d 'operands are user names or ids'
 complete -c vmps -s v -d 'more verbose: raise the verbosity (repeatable)'
-complete -c vmps -s w -r -d 'watch: refresh every so many seconds (JSON lines outside a terminal)'
+complete -c vmps -s w -d 'watch: refresh every so many seconds, 2 if not given (JSON lines outside a terminal)'
 complete -c vmps -l help -d 'show this help and exit'
 complete -c vmps -l version -d 'print the version and the path of this vmtools, and exit'
 complete -c vmtools -n '__fish_seen_subcommand_from vmps' -f
@@ -161,7 +161,7 @@ complete -c vmtools -n '__fish_seen_subcommand_from vmps' -s r -d 'raw: no heade
 complete -c vmtools -n '__fish_seen_subcommand_from vmps' -s s -r -d 'sort keys, letters of abcdefghilmnopqrstuvwx (uppercase: descending)'
 complete -c vmtools -n '__fish_seen_subcommand_from vmps' -s u -d 'operands are user names or ids'
 complete -c vmtools -n '__fish_seen_subcommand_from vmps' -s v -d 'more verbose: raise the verbosity (repeatable)'
-complete -c vmtools -n '__fish_seen_subcommand_from vmps' -s w -r -d 'watch: refresh every so many seconds (JSON lines outside a terminal)'
+complete -c vmtools -n '__fish_seen_subcommand_from vmps' -s w -d 'watch: refresh every so many seconds, 2 if not given (JSON lines outside a terminal)'
 complete -c vmtools -n '__fish_seen_subcommand_from vmps' -l help -d 'show this help and exit'
 complete -c vmtools -n '__fish_seen_subcommand_from vmps' -l version -d 'print the version and the path of this vmtools, and exit'
 

@@ -38,6 +38,26 @@ import Testing
         #expect(expectError { _ = try ArgumentParser.parse(["-o"], spec: up) }?.message.contains("needs an argument") == true)
     }
 
+    /// `vmps -w [seconds]`: attached, the next word if it is a number, else none.
+    @Test func takesAnOptionalNumberAttachedOrWhenTheNextWordIsOne() throws {
+        let ps = VMPsCommand.spec
+        func w(_ args: [String]) throws -> (has: Bool, value: String?, rest: [String]) {
+            let a = try ArgumentParser.parse(args, spec: ps)
+            return (a.has("w"), a.last("w"), a.operands + a.occurrences.filter { $0.letter != "w" }.map { "-\($0.letter)" })
+        }
+        #expect(try w(["-w5"]) == (true, "5", []))
+        #expect(try w(["-w", "0.5", "-p", "7"]) == (true, "0.5", ["7", "-p"]))
+        #expect(try w(["-jw", "3"]) == (true, "3", ["-j"]))
+        #expect(try w(["-w"]) == (true, nil, []))
+        #expect(try w(["-w", "-p", "7"]) == (true, nil, ["7", "-p"]))
+        #expect(try w(["-w", "--", "7"]) == (true, nil, ["7"]))
+        #expect(try w(["-w", "x"]) == (true, nil, ["x"]))
+        #expect(try w(["-w", "1.2.3"]) == (true, nil, ["1.2.3"]))
+        #expect(try w(["-wx"]) == (true, "x", []))
+        #expect(try w(["-j"]) == (false, nil, ["-j"]))
+        #expect(ps.usage.contains("-w [seconds]") && ps.synopsis.allSatisfy { $0.contains("[-w [seconds]]") })
+    }
+
     @Test func countsVerbosity() throws {
         #expect(try ArgumentParser.parse(["-vvq", "-v"], spec: spec).verbosityDelta == 2)
     }

@@ -79,6 +79,8 @@ import Testing
         let w = try VMPsCommand.Options(parse(VMPsCommand.self, ["-w", "2.5"]))
         #expect(w.watch == 2.5 && w.wantsRates && String(w.fields.map(\.letter)) == "pnlvgxiorst")
         #expect(w.sortKeys.map { "\($0.field.letter)\($0.descending)" } == ["ltrue"])
+        #expect(try VMPsCommand.Options(parse(VMPsCommand.self, ["-w"])).watch == 2)
+        #expect(try VMPsCommand.Options(parse(VMPsCommand.self, ["-w", "-s", "n"])).watch == 2)
         #expect(try VMPsCommand.Options(parse(VMPsCommand.self, ["-u", "root"])).selection == .users)
         #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-n", "-s", "p"])) }?.message == "-n cannot be combined with -o, -s or -w")
         #expect(expectError { _ = try VMPsCommand.Options(parse(VMPsCommand.self, ["-o", "pz"])) }?.message == "-o pz: fields are letters of abcdefghilmnopqrstuvwx")

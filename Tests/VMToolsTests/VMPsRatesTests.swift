@@ -84,10 +84,13 @@ final class FakeQemu {
     @Test func badWatchIntervalsAreUsageErrors() throws {
         let s = Scratch()
         let cli = try CLI(s)
-        for bad in ["0", "-1", "x", "nan", "0.01"] {
-            let r = try cli.run("vmps", ["-w", bad])
+        // A number after -w is its interval; anything else only when attached.
+        for (bad, args) in [("0", ["-w", "0"]), ("0.01", ["-w", "0.01"]), ("-1", ["-w-1"]), ("x", ["-wx"]), ("nan", ["-wnan"])] {
+            let r = try cli.run("vmps", args)
             #expect(r.status == 2 && r.err.contains("-w \(bad): the interval is a number of seconds"), "\(bad): \(r.err)")
         }
+        let operand = try cli.run("vmps", ["-w", "x"])
+        #expect(operand.status == 2 && operand.err.contains("too many parameters (-w x: the interval is a number of seconds)"), "\(operand.err)")
         let n = try cli.run("vmps", ["-n", "-w", "1"])
         #expect(n.status == 2 && n.err.contains("-n cannot be combined with -o, -s or -w"), "\(n.err)")
     }

@@ -5,6 +5,9 @@ public struct OptionSpec: Sendable, Equatable {
     public var letter: Character
     /// The argument's name when the option takes one (`-o setting=value`).
     public var argument: String?
+    /// The argument may be left out (`vmps -w`): it is then the rest of
+    /// the word (`-w5`) or the next word when that is a number (`-w 5`).
+    public var argumentIsOptional = false
     public var help: String
 
     /// A flag.
@@ -20,6 +23,15 @@ public struct OptionSpec: Sendable, Equatable {
         self.argument = argument
         self.help = help
     }
+
+    /// An option whose argument, a number, may be left out.
+    public init(_ letter: Character, optionalNumber argument: String, _ help: String) {
+        self.init(letter, argument, help)
+        argumentIsOptional = true
+    }
+
+    /// How `-h` and the synopsis show the option's argument.
+    var argumentText: String? { argument.map { argumentIsOptional ? "[\($0)]" : $0 } }
 }
 
 /// The declarative description of a command. It drives option parsing, `-h`,
@@ -79,7 +91,7 @@ public struct CommandSpec: Sendable {
     var derivedSynopsis: String {
         let flags = String(options.filter { $0.argument == nil }.map(\.letter))
         var parts = ["[-\(flags)]"]
-        for o in options where o.argument != nil { parts.append("[-\(o.letter) \(o.argument!)]") }
+        for o in options { if let a = o.argumentText { parts.append("[-\(o.letter) \(a)]") } }
         parts.append("[--]")
         if !operands.isEmpty { parts.append(operands) }
         return parts.joined(separator: " ")
@@ -95,9 +107,9 @@ public struct CommandSpec: Sendable {
         lines.append(summary.prefix(1).uppercased() + summary.dropFirst() + ".")
         lines.append("")
         lines.append("Options:")
-        let width = (options.map { 2 + ($0.argument.map { $0.count + 1 } ?? 0) } + Self.longOptions.map { 2 + $0.name.count }).max() ?? 2
+        let width = (options.map { 2 + ($0.argumentText.map { $0.count + 1 } ?? 0) } + Self.longOptions.map { 2 + $0.name.count }).max() ?? 2
         for o in options {
-            let head = "-\(o.letter)" + (o.argument.map { " \($0)" } ?? "")
+            let head = "-\(o.letter)" + (o.argumentText.map { " \($0)" } ?? "")
             lines.append("  " + head.leftPadded(to: width) + "  " + o.help)
         }
         for l in Self.longOptions { lines.append("  " + ("--" + l.name).leftPadded(to: width) + "  " + l.help) }

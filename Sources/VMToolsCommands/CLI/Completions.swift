@@ -52,7 +52,8 @@ public enum Completions {
 
         """
         for c in VMTools.commands {
-            for o in c.spec.options where o.argument != nil {
+            // An optional argument (a number) leaves the next word to complete as usual.
+            for o in c.spec.options where o.argument != nil && !o.argumentIsOptional {
                 s += "        \(c.spec.name):-\(o.letter)) echo \(argumentKind(o.argument!)) ;;\n"
             }
         }
@@ -164,7 +165,7 @@ public enum Completions {
                 if !operands.isEmpty { s += "complete \(target)\(operands)\n" }
                 for o in c.spec.options {
                     var line = "complete \(target) -s \(o.letter)"
-                    if let a = o.argument {
+                    if let a = o.argument, !o.argumentIsOptional {
                         line += " -r"
                         switch argumentKind(a) {
                         case "setting": line += " -f -a '\(settingNames.map { $0 + "=" }.joined(separator: " "))'"
@@ -222,7 +223,8 @@ public enum Completions {
                     case "file": action = "_files"
                     default: action = " "
                     }
-                    specs.append("'*-\(o.letter)+[\(help)]:\(zshEscape(a)):\(action)'")
+                    let colon = o.argumentIsOptional ? "::" : ":"
+                    specs.append("'*-\(o.letter)+[\(help)]\(colon)\(zshEscape(a)):\(action)'")
                 } else {
                     specs.append("'*-\(o.letter)[\(help)]'")
                 }

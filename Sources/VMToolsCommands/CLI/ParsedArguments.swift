@@ -48,7 +48,8 @@ public struct ParsedArguments: Sendable, Equatable {
 
 /// POSIX `getopts` rules: grouped flags (`-qy`), arguments attached or
 /// separate (`-ovm_x=1`, `-o vm_x=1`), parsing stops at `--` or at the first
-/// operand, so operands may start with `-` after `--`.
+/// operand, so operands may start with `-` after `--`. An optional argument
+/// (`vmps -w [seconds]`) is attached, or the next word if that is a number.
 public enum ArgumentParser {
     public static func parse(_ args: [String], spec: CommandSpec) throws -> ParsedArguments {
         var result = ParsedArguments(known: Set(spec.options.map(\.letter)))
@@ -76,6 +77,15 @@ public enum ArgumentParser {
                 guard let o = spec.option(c) else {
                     throw VMToolsError.usage("unknown option -\(c)")
                 }
+                if o.argumentIsOptional {
+                    var value: String? = String(letters[(j + 1)...])
+                    if value!.isEmpty {
+                        value = nil
+                        if i + 1 < args.count, isNumber(args[i + 1]) { i += 1; value = args[i] }
+                    }
+                    result.occurrences.append(.init(letter: c, value: value))
+                    break
+                }
                 if let argName = o.argument {
                     var value = String(letters[(j + 1)...])
                     if value.isEmpty {
@@ -95,5 +105,15 @@ public enum ArgumentParser {
         }
         result.operands = Array(args[i...])
         return result
+    }
+
+    /// Digits with at most one point: what an optional argument takes from
+    /// the next word (anything else there is an option or an operand).
+    static func isNumber(_ word: String) -> Bool {
+        var digits = 0, points = 0
+        for b in word.utf8 {
+            if b >= 0x30 && b <= 0x39 { digits += 1 } else if b == 0x2E { points += 1 } else { return false }
+        }
+        return digits > 0 && points <= 1
     }
 }

@@ -12,10 +12,10 @@ public enum VMPsCommand: Command {
     public static let spec = CommandSpec(
         name: "vmps",
         summary: "list running virtual machines",
-        synopsis: ["[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] [-a]",
-                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] -d vmhome ...",
-                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] -p pid ...",
-                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w seconds]] -u user ..."],
+        synopsis: ["[-hjqrv] [-n | [-o fields] [-s keys] [-w [seconds]]] [-a]",
+                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w [seconds]]] -d vmhome ...",
+                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w [seconds]]] -p pid ...",
+                   "[-hjqrv] [-n | [-o fields] [-s keys] [-w [seconds]]] -u user ..."],
         options: [
             OptionSpec("a", "VMs of every user"),
             OptionSpec("d", "operands are VM homes"),
@@ -26,7 +26,7 @@ public enum VMPsCommand: Command {
             OptionSpec("r", "raw: no header line"),
             OptionSpec("s", "keys", "sort keys, letters of \(letters) (uppercase: descending)"),
             OptionSpec("u", "operands are user names or ids"),
-            OptionSpec("w", "seconds", "watch: refresh every so many seconds (JSON lines outside a terminal)"),
+            OptionSpec("w", optionalNumber: "seconds", "watch: refresh every so many seconds, 2 if not given (JSON lines outside a terminal)"),
         ],
         operands: "",
         operandCompletion: .none,
@@ -117,6 +117,8 @@ public enum VMPsCommand: Command {
         var sortKeys: [(field: Field, descending: Bool)]
         /// `-w`: seconds between refreshes.
         var watch: Double?
+        /// `-w` without a number (vmps(1) WATCH MODE), as watch(1).
+        static let defaultWatchInterval = 2.0
 
         init(_ args: ParsedArguments) throws {
             let selections = "adpu".filter { args.has($0) }
@@ -133,6 +135,8 @@ public enum VMPsCommand: Command {
                     throw VMToolsError.usage("-w \(w): the interval is a number of seconds from 0.1 to 86400")
                 }
                 watch = seconds
+            } else if args.has("w") {
+                watch = Self.defaultWatchInterval
             }
             let fieldLetters = Array(fieldText ?? (watch == nil ? "pnd" : "pnlvgxiorst"))
             let keys = Array(keyText ?? (watch == nil ? "" : "L"))
@@ -146,7 +150,11 @@ public enum VMPsCommand: Command {
             sortKeys = keys.compactMap { k in field(Character(k.lowercased())).map { ($0, k.isUppercase) } }
             selection = selections.first.flatMap(Selection.init(rawValue:))
             if selection == nil || selection == .all {
-                if !args.operands.isEmpty { throw VMToolsError.usage("too many parameters") }
+                if let first = args.operands.first {
+                    // `vmps -w x`: a word after a bare -w is an operand; say why.
+                    let hint = args.has("w") && args.last("w") == nil ? " (-w \(first): the interval is a number of seconds)" : ""
+                    throw VMToolsError.usage("too many parameters" + hint)
+                }
             } else if args.operands.isEmpty {
                 throw VMToolsError.usage("-\(selection!.rawValue) needs at least one operand")
             }
