@@ -136,4 +136,29 @@ import Testing
         #expect(!textIfPresent(path).contains("\u{1B}"), "no terminal sequences in JSON lines")
         withExtendedLifetime(vm) {}
     }
+
+    /// `vmps -w` without a number: every 2 s (the first after the 0.5 s sample).
+    @Test func aBareWWatchesEveryTwoSeconds() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        let vm = try FakeQemu("sleep 300; :", [])
+        let path = s.url("out.jsonl")
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        let file = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        let p = try Self.start(cli, ["-w", "-p", "\(vm.pid)"], stdin: FileHandle.nullDevice, stdout: file)
+        defer { Self.stop(p) }
+        var times: [Double] = []
+        let two = waitUntil(30) {
+            times = textIfPresent(path).split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["time"] as? Double
+            }
+            return times.count >= 2
+        }
+        #expect(two, "\(textIfPresent(path))")
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        if times.count >= 2 { #expect(times[1] - times[0] >= 1.5 && times[1] - times[0] < 10, "\(times)") }
+        withExtendedLifetime(vm) {}
+    }
 }
