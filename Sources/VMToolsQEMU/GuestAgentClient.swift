@@ -13,28 +13,68 @@ public final class GuestAgentClient {
     /// Connects and synchronises; the whole session (this and the requests
     /// after it) must end within `timeout` seconds, so a guest without an
     /// agent costs vminfo and vmps no more than that.
-    public init(path: String, timeout: Double = 1) throws {
-        deadline = SystemClock.now() + timeout
+    public convenience init(path: String, timeout: Double = 1) throws {
+        try self.init(starting: path, deadline: SystemClock.now() + timeout)
+        try synchronise()
+    }
+
+    let id: Int
+
+    /// Connected and the sync sent, its answer not yet read: `interfaces(of:)`
+    /// starts many sessions before waiting on any.
+    init(starting path: String, deadline: Double) throws {
+        self.deadline = deadline
         socket = try UnixSocket(path: path)
-        let id = Int(try SystemRandom.bytes(4).reduce(0) { $0 << 8 | UInt32($1) } & 0x7FFF_FFFF)
+        id = Int(try SystemRandom.bytes(4).reduce(0) { $0 << 8 | UInt32($1) } & 0x7FFF_FFFF)
         try socket.send(bytes: [0xFF])
         try socket.send(#"{"execute":"guest-sync-delimited","arguments":{"id":\#(id)}}"# + "\n")
-        while true {
-            _ = try socket.read(untilBytes: [0xFF], timeout: left())
-            let line = try socket.read(until: "\n", timeout: left())
-            if let n = (try? JSON.parse(line))?["return"]?.numberValue, Int(n) == id { return }
+    }
+
+    /// Reads until the agent's answer to our sync; what came before is stale.
+    func synchronise() throws {
+        do {
+            while true {
+                _ = try socket.read(untilBytes: [0xFF], timeout: left())
+                let line = try socket.read(until: "\n", timeout: left())
+                if let n = (try? JSON.parse(line))?["return"]?.numberValue, Int(n) == id { return }
+            }
+        } catch {
+            throw VMToolsError(.failure, nil, "the guest agent does not answer")
         }
     }
 
-    private func left() throws -> Double {
-        let t = deadline - SystemClock.now()
-        guard t > 0 else { throw VMToolsError(.failure, nil, "the guest agent does not answer") }
-        return t
+    /// The interfaces of several guests, asked side by side: each agent is
+    /// sent its sync and the request (which it answers in order) before any
+    /// answer is read, under one deadline, so any number of silent agents
+    /// cost `timeout` once. nil where an agent does not answer.
+    public static func interfaces(of paths: [String], timeout: Double = 1) -> [[GuestInterface]?] {
+        let deadline = SystemClock.now() + timeout
+        let clients: [GuestAgentClient?] = paths.map { p in
+            guard let c = try? GuestAgentClient(starting: p, deadline: deadline),
+                  (try? c.send("guest-network-get-interfaces")) != nil else { return nil }
+            return c
+        }
+        return clients.map { c in
+            guard let c, (try? c.synchronise()) != nil, let r = try? c.reply(to: "guest-network-get-interfaces") else { return nil }
+            return GuestInterface.parse(r)
+        }
     }
+
+    /// Seconds to the deadline; past it, a read still takes what has
+    /// arrived (a session started with others may be read last).
+    private func left() -> Double { deadline - SystemClock.now() }
 
     /// Runs a command and returns its `return` value.
     public func execute(_ command: String) throws -> JSON {
+        try send(command)
+        return try reply(to: command)
+    }
+
+    func send(_ command: String) throws {
         try socket.send(JSON.object([("execute", .string(command))]).serialized(pretty: false) + "\n")
+    }
+
+    func reply(to command: String) throws -> JSON {
         while true {
             let line = try socket.read(until: "\n", timeout: left())
             guard let reply = try? JSON.parse(line) else { continue }
@@ -132,12 +172,24 @@ extension QemuProcess {
         return nil
     }
 
-    /// Asks the guest agent for the guest's addresses, within `timeout` seconds.
+    /// What the guest agent says of the guest's addresses: the answer
+    /// `askingGuestAgents` kept, else asked now, within `timeout` seconds.
     public func guestAgent(home: String?, timeout: Double = 1) -> GuestAgentStatus {
-        guard let path = guestAgentSocket(home: home) else { return .noChannel }
-        guard let client = try? GuestAgentClient(path: path, timeout: timeout), let list = try? client.interfaces() else {
-            return .notAnswering
+        if let guestAgentStatus { return guestAgentStatus }
+        return Self.askingGuestAgents([self], homes: [home], timeout: timeout)[0].guestAgentStatus ?? .noChannel
+    }
+
+    /// The processes with their agents' answers, all asked side by side
+    /// (`GuestAgentClient.interfaces(of:)`): VMs without an answering agent
+    /// cost `timeout` once, not each.
+    public static func askingGuestAgents(_ processes: [QemuProcess], homes: [String?], timeout: Double = 1) -> [QemuProcess] {
+        let sockets = zip(processes, homes).map { $0.guestAgentSocket(home: $1) }
+        let answers = GuestAgentClient.interfaces(of: sockets.compactMap { $0 }, timeout: timeout)
+        var next = answers.makeIterator()
+        return zip(processes, sockets).map { p, socket in
+            var p = p
+            p.guestAgentStatus = socket == nil ? .noChannel : next.next()!.map { .answering($0) } ?? .notAnswering
+            return p
         }
-        return .answering(list)
     }
 }

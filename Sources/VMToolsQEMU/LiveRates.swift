@@ -84,12 +84,24 @@ extension QemuProcess {
     /// The counters now. `disk` asks QEMU over QMP (a connection and a
     /// round trip); the CPU and tap counters are files.
     public func counters(home: String?, disk: Bool, net: Bool) -> LiveCounters {
-        var c = counters(net: net)
+        Self.readings([self], home: { _ in home }, disk: disk, net: net).counters[0]
+    }
+
+    /// The counters of every process now. The QEMUs that have a block
+    /// device are asked over QMP side by side (`QMPClient.openAll`), and
+    /// their connections returned for a second reading; nil for the others.
+    public static func readings(_ processes: [QemuProcess], home: (QemuProcess) -> String?, disk: Bool,
+                                net: Bool) -> (counters: [LiveCounters], clients: [QMPClient?]) {
+        var counters = processes.map { $0.counters(net: net) }
         // No block device on the command line, no QMP round trip: nothing to count.
-        if disk, hasBlockDevices, let qmp = qmpSocket(home: home), let client = QMPClient.open(qmp) {
-            c.disk = client.blockBytes()
+        var clients = disk ? QMPClient.openAll(processes.map { $0.hasBlockDevices ? $0.qmpSocket(home: home($0)) : nil })
+                           : processes.map { _ in nil }
+        let disks = QMPClient.blockBytes(clients)
+        for k in counters.indices {
+            counters[k].disk = disks[k]
+            if disks[k] == nil { clients[k] = nil }
         }
-        return c
+        return (counters, clients)
     }
 
     /// The counters that are files: CPU ticks and, with `net`, tap bytes.
@@ -115,30 +127,20 @@ extension QemuProcess {
     }
 
     /// Rates of every process over one `interval` (all read, one wait, all
-    /// read again), by pid. A QEMU with a block device keeps its QMP
-    /// connection over the interval, so the second reading is one round
-    /// trip, asked of every QEMU before any answer is read (another QMP
-    /// client of that VM waits until the interval ends; vmps(1) RATES).
+    /// read again), by pid. The QMP connections of the first reading are
+    /// held over the interval, so the second is one round trip for all
+    /// (another QMP client of such a VM waits until the interval ends;
+    /// vmps(1) RATES).
     public static func sampleRates(_ processes: [QemuProcess], home: (QemuProcess) -> String?, interval: Double,
                                    disk: Bool, net: Bool) -> [Int32: LiveRates] {
-        var first: [LiveCounters] = [], clients: [QMPClient?] = []
-        for p in processes {
-            var c = p.counters(net: net)
-            var client: QMPClient?
-            if disk, p.hasBlockDevices, let qmp = p.qmpSocket(home: home(p)), let open = QMPClient.open(qmp) {
-                c.disk = open.blockBytes()
-                if c.disk != nil { client = open }
-            }
-            first.append(c)
-            clients.append(client)
-        }
+        let (first, clients) = readings(processes, home: home, disk: disk, net: net)
         SystemClock.sleep(max(0, interval - (SystemClock.now() - (first.first?.time ?? SystemClock.now()))))
-        for k in clients.indices where (try? clients[k]?.send("query-blockstats")) == nil { clients[k] = nil }
+        var second = processes.map { $0.counters(net: net) }
+        let disks = QMPClient.blockBytes(clients)
         var rates: [Int32: LiveRates] = [:]
         for (k, p) in processes.enumerated() {
-            var c = p.counters(net: net)
-            c.disk = clients[k]?.blockBytes(sent: true)
-            rates[p.pid] = LiveRates(from: first[k], to: c)
+            second[k].disk = disks[k]
+            rates[p.pid] = LiveRates(from: first[k], to: second[k])
         }
         return rates
     }
@@ -153,16 +155,16 @@ extension LiveCounters {
 }
 
 extension QMPClient {
-    /// A connection to a VM's QMP socket, or nil when nobody answers there.
-    static func open(_ qmp: String, timeout: Double = 1) -> QMPClient? {
-        guard FileSystem.exists(qmp) else { return nil }
-        return try? QMPClient(path: qmp, timeout: timeout)
+    /// Bytes read and written by each VM, summed over its block devices;
+    /// nil where there is no connection or QEMU does not answer. Every
+    /// QEMU is asked before any answer is read.
+    static func blockBytes(_ clients: [QMPClient?], timeout: Double = 1) -> [(read: Double, write: Double)?] {
+        let sent = clients.map { c in (try? c?.send("query-blockstats")) != nil }
+        return clients.indices.map { k in sent[k] ? clients[k]?.blockBytes(timeout: timeout) : nil }
     }
 
-    /// Bytes read and written, summed over the VM's block devices; nil when
-    /// QEMU does not answer. `sent`: `query-blockstats` is already on its way.
-    func blockBytes(sent: Bool = false, timeout: Double = 1) -> (read: Double, write: Double)? {
-        if !sent { guard (try? send("query-blockstats")) != nil else { return nil } }
+    /// The reply to `query-blockstats`, summed.
+    private func blockBytes(timeout: Double) -> (read: Double, write: Double)? {
         guard let list = (try? reply(to: "query-blockstats", timeout: timeout))?.arrayValue else { return nil }
         var r = 0.0, w = 0.0
         for dev in list {

@@ -5,13 +5,38 @@ import VMToolsCore
 public final class QMPClient {
     let socket: UnixSocket
 
-    public init(path: String, timeout: Double = 5) throws {
-        socket = try UnixSocket(path: path)
+    public convenience init(path: String, timeout: Double = 5) throws {
+        self.init(connected: try UnixSocket(path: path))
+        try greet(timeout: timeout, path: path)
+        _ = try reply(to: "qmp_capabilities", timeout: timeout)
+    }
+
+    /// Connected, not yet greeted: `openAll` greets many QEMUs side by side.
+    init(connected socket: UnixSocket) {
+        self.socket = socket
+    }
+
+    /// Reads QEMU's greeting and sends `qmp_capabilities` (its reply still to read).
+    func greet(timeout: Double, path: String? = nil) throws {
         let greeting = try socket.read(until: "\n", timeout: timeout)
         guard (try? JSON.parse(greeting))?["QMP"] != nil else {
             throw VMToolsError(.failure, path, "not a QMP socket")
         }
-        _ = try execute("qmp_capabilities", timeout: timeout)
+        try send("qmp_capabilities")
+    }
+
+    /// Connections to several QEMUs, made side by side: all connected, then
+    /// each greeting read (QEMU sent them meanwhile) and answered, then each
+    /// answer read; so n QEMUs cost about one round trip, not n. nil where
+    /// a path is nil or nobody answers.
+    static func openAll(_ paths: [String?], timeout: Double = 1) -> [QMPClient?] {
+        var clients: [QMPClient?] = paths.map { p in
+            guard let p, FileSystem.exists(p), let s = try? UnixSocket(path: p) else { return nil }
+            return QMPClient(connected: s)
+        }
+        for k in clients.indices where (try? clients[k]?.greet(timeout: timeout)) == nil { clients[k] = nil }
+        for k in clients.indices where (try? clients[k]?.reply(to: "qmp_capabilities", timeout: timeout)) == nil { clients[k] = nil }
+        return clients
     }
 
     /// Runs a command; events that arrive meanwhile are skipped.

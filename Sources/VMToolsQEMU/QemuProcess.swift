@@ -19,6 +19,8 @@ public struct QemuProcess: Sendable, Equatable {
     public var uptime: Double = 0
     /// Rates over a sampling interval, when vmps asked for them (vmps(1) RATES).
     public var rates: LiveRates? = nil
+    /// The guest agent's answer, once asked (`askingGuestAgents`).
+    public var guestAgentStatus: GuestAgentStatus? = nil
 
     public var user: String {
         if let pw = getpwuid(uid), let n = pw.pointee.pw_name { return String(cString: n) }

@@ -72,12 +72,15 @@ public final class UnixSocket {
                 buffer.removeFirst(r + t.count)
                 return bytes
             }
+            // Past the deadline, what has already arrived is still read.
             let left = deadline - SystemClock.now()
-            guard left > 0 else { throw VMToolsError(.failure, nil, "no answer from QEMU within \(Int(timeout)) s") }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let rc = poll(&p, 1, Int32(max(1, left * 1000)))
+            let rc = poll(&p, 1, left > 0 ? Int32(max(1, left * 1000)) : 0)
             if rc < 0 && errno == EINTR { continue }
-            if rc <= 0 { continue }
+            if rc <= 0 {
+                if left <= 0 { throw VMToolsError(.failure, nil, "no answer from QEMU within \(Int(max(0, timeout))) s") }
+                continue
+            }
             var chunk = [UInt8](repeating: 0, count: 65536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n == 0 { throw VMToolsError(.failure, nil, "QEMU closed the monitor connection") }

@@ -123,6 +123,23 @@ import Testing
         #expect(waitUntil(5) { agent.requests.contains { $0.contains("guest-sync-delimited") } }, "\(agent.requests)")
     }
 
+    /// Several agents asked side by side under one deadline (vmps -j, vminfo
+    /// of many VMs): three silent ones cost the timeout once, not three
+    /// times, and the answering one, asked last, is still read.
+    @Test func manyAgentsAreAskedAtOnce() throws {
+        let s = Scratch()
+        let silent = try (1...3).map { try FakeAgent(path: s.url("silent\($0).sock"), silent: true) }
+        let answering = try FakeAgent(path: s.url("qga.sock"))
+        defer { (silent + [answering]).forEach { $0.stop() } }
+        let start = Date()
+        let answers = GuestAgentClient.interfaces(of: (1...3).map { s.url("silent\($0).sock") } + [s.url("qga.sock"), s.url("none.sock")],
+                                                  timeout: 0.6)
+        let took = Date().timeIntervalSince(start)
+        #expect(answers.map { $0?.map(\.name) } == [nil, nil, nil, ["eth0"], nil])
+        #expect(took >= 0.5 && took < 1.5, "three silent agents one after the other would take 1.8 s: \(took) s")
+        #expect(answering.requests.last == #"{"execute":"guest-network-get-interfaces"}"#, "\(answering.requests)")
+    }
+
     /// The socket comes from QEMU's own command line: a VM started before
     /// the setting changed keeps what it started with.
     @Test func theSocketIsReadFromQEMUsCommandLine() {

@@ -87,14 +87,16 @@ public enum VMInfoCommand: Command {
                 loaded.append((operand, .failure(e)))
             }
         }
-        // One interval for all the running VMs, none for a stopped one.
+        // One interval for all the running VMs, none for a stopped one; and
+        // their guest agents asked at once (silent ones cost a second in all).
         var sampled: [String: QemuProcess] = [:]
-        if options.live {
+        if !options.libvirt && (options.json || options.sections.contains(.info)) {
             let homes = loaded.compactMap { try? $0.vm.get().home }
             let running = homes.compactMap { h in RunningState.process(home: h, global: global).map { (home: h, process: $0) } }
-            for (k, p) in LiveFigures.sample(running.map(\.process), pidName: global.fileNames.pid).enumerated() {
-                sampled[running[k].home] = p
-            }
+            var processes = running.map(\.process)
+            if options.live { processes = LiveFigures.sample(processes, pidName: global.fileNames.pid) }
+            processes = QemuProcess.askingGuestAgents(processes, homes: running.map(\.home))
+            for (k, p) in processes.enumerated() { sampled[running[k].home] = p }
         }
         for (operand, result) in loaded {
             do {

@@ -92,7 +92,7 @@ public enum VMPsCommand: Command {
         Field(letter: "u", header: "USER", jsonKey: "user", text: { p, _ in p.user }),
         Field(letter: "v", header: "VCPUS", jsonKey: "vcpus", numeric: true,
               text: { p, _ in p.vcpus.map(String.init) ?? "-" }, json: { p in p.vcpus.map { .number(Double($0)) } ?? .null }),
-        // Asked only for -j or -o w: a guest without an agent costs up to a second (vmps(1)).
+        // Asked only for -j or -o w, of all VMs at once: silent agents cost up to a second (vmps(1)).
         Field(letter: "w", header: "GUEST ADDRESSES", jsonKey: "guest_addresses", text: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesText },
               liveJSON: { p, pidName in p.guestAgent(home: p.home(pidFile: pidName)).addressesJSON }),
         Field(letter: "x", header: "RSS KB", jsonKey: "rss_kb", numeric: true,
@@ -165,6 +165,11 @@ public enum VMPsCommand: Command {
         /// Whether a rate is asked for: a shown field or a sort key; with
         /// `-j`, any rate letter in `-o` adds every rate key.
         var wantsRates: Bool { watch != nil || fields.contains(where: \.rate) || sortKeys.contains(where: \.field.rate) }
+
+        /// Whether a field is shown or sorted on.
+        func asks(_ letter: Character) -> Bool {
+            fields.contains { $0.letter == letter } || sortKeys.contains { $0.field.letter == letter }
+        }
     }
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
@@ -188,6 +193,7 @@ public enum VMPsCommand: Command {
             rows = LiveFigures.sample(rows, pidName: pidName, disk: options.json || !asked.isDisjoint(with: "io"),
                                       net: options.json || !asked.isDisjoint(with: "rs"))
         }
+        if options.json || options.asks("w") { rows = askingGuestAgents(rows, pidName) }
         rows = sorted(rows, options.sortKeys, pidName)
         let console = context.console
         if options.json {
@@ -236,6 +242,11 @@ public enum VMPsCommand: Command {
             }
         }
         return (rows, failed)
+    }
+
+    /// Every VM's guest agent asked at once: silent agents cost a second in all (vmps(1)).
+    static func askingGuestAgents(_ rows: [QemuProcess], _ pidName: String) -> [QemuProcess] {
+        QemuProcess.askingGuestAgents(rows, homes: rows.map { $0.home(pidFile: pidName) })
     }
 
     static func sorted(_ rows: [QemuProcess], _ keys: [(field: Field, descending: Bool)], _ pidName: String) -> [QemuProcess] {

@@ -76,7 +76,7 @@ struct VMPsWatch {
 
         var previous: [Int32: LiveCounters] = [:]
         var rows = select()
-        for p in rows { previous[p.pid] = p.counters(home: p.home(pidFile: pidName), disk: true, net: true) }
+        for (p, c) in zip(rows, reading(rows)) { previous[p.pid] = c }
         // The first view comes after a short sample, not a whole interval.
         var wait = min(interval, LiveFigures.sampleInterval)
         while true {
@@ -84,15 +84,22 @@ struct VMPsWatch {
             wait = interval
             rows = select()
             var current: [Int32: LiveCounters] = [:]
-            for k in rows.indices {
-                let c = rows[k].counters(home: rows[k].home(pidFile: pidName), disk: true, net: true)
+            for (k, c) in reading(rows).enumerated() {
                 if let a = previous[rows[k].pid] { rows[k].rates = LiveRates(from: a, to: c) }
                 current[rows[k].pid] = c
             }
             previous = current
+            // JSON lines carry every field, the guest's addresses too.
+            if !screen || options.asks("w") { rows = VMPsCommand.askingGuestAgents(rows, pidName) }
             rows = VMPsCommand.sorted(rows, options.sortKeys, pidName)
             if screen { draw(rows) } else { emit(rows) }
         }
+    }
+
+    /// Every VM's counters now, QMP asked side by side; no connection is
+    /// held between refreshes (vmdown and other clients get the socket).
+    func reading(_ rows: [QemuProcess]) -> [LiveCounters] {
+        QemuProcess.readings(rows, home: { $0.home(pidFile: pidName) }, disk: true, net: true).counters
     }
 
     /// One frame, clipped to the terminal's height.
