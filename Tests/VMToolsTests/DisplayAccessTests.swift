@@ -79,6 +79,18 @@ import Testing
         #expect(spice.plan.spicePort?.access == "password-secret=displaysecret")
     }
 
+    /// QEMU reads a password file whole: a trailing newline or an empty
+    /// file would lock everyone out, so vmup says so instead.
+    @Test func aPasswordFileWithANewlineOrNothingIsRefused() throws {
+        let s = Scratch()
+        try s.write("nl", "secret\n")
+        try s.write("empty", "")
+        for (file, why) in [("nl", "ends with a newline, which would be part of the password"), ("empty", "is empty")] {
+            let e = expectError { _ = try build.command(s, ["vm_display_type": "vnc", "vm_display_password": s.url(file)]) }
+            #expect(e?.subject == "vm_display_password" && e?.message.contains("\(s.url(file)) \(why)") == true, "\(String(describing: e))")
+        }
+    }
+
     @Test(arguments: [
         (["vm_display_clipboard": "maybe"], "vm_display_clipboard"),
         (["vm_display_fullscreen": "1"], "vm_display_fullscreen"),

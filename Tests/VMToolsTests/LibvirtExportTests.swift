@@ -98,7 +98,7 @@ import Testing
         let lab = try Homes()
         try lab.disk("web/disk.qcow2")
         try lab.s.write("web/cd.iso", String(repeating: "\0", count: 2048))
-        try lab.s.write("pw", "s3cr'et&\n")
+        try lab.s.write("pw", "s3cr'et&")
         let home = try lab.s.write("web/vm.settings", """
             vm_name='web & <db>'
             vm_uuid=0f8fad5b-d9cb-469f-a165-70867728950e

@@ -324,7 +324,12 @@ public struct LibvirtDomain: Sendable {
             case .file(let path):
                 // A password file's whole content (vm.settings(5)).
                 if let text = try FileSystem.readTextIfExists(path, limit: 4096) {
-                    attributes["passwd"] = text.hasSuffix("\n") ? String(text.dropLast()) : text
+                    // vmup refuses such a file (vmtools.conf(5)); the export does not guess.
+                    if text.isEmpty || text.hasSuffix("\n") {
+                        b.note(SettingKey.displayPassword, "\(path) is empty or ends with a newline, which vmup refuses")
+                    } else {
+                        attributes["passwd"] = text
+                    }
                 } else {
                     b.note(SettingKey.displayPassword, "cannot read \(path)")
                 }
