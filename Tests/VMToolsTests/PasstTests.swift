@@ -69,4 +69,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: s.url("vm/qemu.pid")))
         #expect(!FileManager.default.fileExists(atPath: s.url("vm/passt-nd1.log")))
     }
+
+    /// passt's numbered files are one boot's (vmfix(1) -d): removed after a
+    /// crash (and not carried by vmmv across filesystems); look-alikes stay.
+    @Test func passtFilesAreRunTimeFiles() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("vm/vm.settings", "vm_name=p\n")
+        let passt = ["passt-nd1.sock", "passt-nd1.log", "passt-nd12.forwards"]
+        let kept = ["passt-nd.log", "passt-ndx.sock", "passt-nd1.log.txt", "notes-passt-nd1.log"]
+        for f in passt + kept { try s.write("vm/\(f)", "x") }
+        #expect(passt.allSatisfy(VMFileNames.isNumberedWork) && !kept.contains(where: VMFileNames.isNumberedWork))
+        let r = try cli.run("vmfix", ["-d", s.url("vm")])
+        #expect(r.err.contains(s.url("vm/passt-nd12.forwards")), "\(r.err)")
+        #expect(passt.allSatisfy { !s.exists("vm/\($0)") } && kept.allSatisfy { s.exists("vm/\($0)") })
+    }
 }

@@ -208,7 +208,8 @@ import Testing
         let (p, result) = try Self.run(lab, ["/bin/sh", "-c", "umask 000; exec \"$@\"", "sh", lab.cli.bin + "/vmup", "-i", home],
                                        stdin: stdin, wait: false)
         defer { try? stdin.fileHandleForWriting.close() }
-        let up = waitUntil(60) { Self.isSocket(home + "/qmp.sock") && !Self.text(home + "/qemu.pid").isEmpty }
+        // QEMU makes its chardevs one after the other: the serial log may come after the QMP socket.
+        let up = waitUntil(60) { Self.isSocket(home + "/qmp.sock") && !Self.text(home + "/qemu.pid").isEmpty && Self.mode(home + "/serial.log") != nil }
         #expect(up, "the foreground VM did not start")
         for f in ["qemu.pid", "qmp.sock", "serial.log"] {
             let m = Self.mode(home + "/" + f)

@@ -232,14 +232,15 @@ public enum VMFixCommand: Command {
         // MARK: -d
 
         mutating func runtimeFiles(_ scan: DirectoryScan) {
-            let names = global.fileNames.work
+            let names = global.fileNames
             var found: [(String, [String])] = []
             for entry in scan.directories {
                 let dir = entry.path
                 // A read-only home keeps them in its run-time directory.
                 let runDirectory = RuntimeDirectory.forHome(dir)
-                let own = names.filter { entry.has($0) }.map { dir.appendingPathComponent($0) }
-                let run = FileSystem.lexists(runDirectory) ? names.map { runDirectory.appendingPathComponent($0) }.filter { FileSystem.lexists($0) } : []
+                let own = entry.entries.map(\.name).filter(names.isWork).map { dir.appendingPathComponent($0) }
+                // Listed only when there (vmfix walks a large tree once: FixScaleTests).
+                let run = FileSystem.lexists(runDirectory) ? names.workFiles(in: runDirectory).map { runDirectory.appendingPathComponent($0) } : []
                 let files = own + run
                 guard !files.isEmpty else { continue }
                 if let p = RunningState.process(home: dir, global: global) {

@@ -117,7 +117,8 @@ public enum VMRmCommand: Command {
                 try locks.lock(parent, allowRunning: true)
                 try Relinker(global: global, tx: tx, environment: [:]).updateChildList(in: parent, remove: home, add: nil)
             }
-            for name in [global.fileNames.childs] + global.fileNames.work {
+            for name in [global.fileNames.childs] + global.fileNames.work
+                + global.fileNames.workFiles(in: home).filter(VMFileNames.isNumberedWork) {
                 try tx.moveAside(home.appendingPathComponent(name), near: near)
             }
             deleted.append(home)

@@ -151,7 +151,7 @@ public enum RuntimeDirectory {
     /// What QEMU leaves in a run-time directory once it has exited.
     package static func removeFiles(_ dir: String, global: GlobalConfig) {
         guard isOwnRunDirectory(dir) else { return }
-        for name in global.fileNames.work + [VMFileNames.cloudInitSeed, VMFileNames.kickstartVolume] {
+        for name in global.fileNames.workFiles(in: dir) + [VMFileNames.cloudInitSeed, VMFileNames.kickstartVolume] {
             unlink(dir.appendingPathComponent(name))
         }
         FileSystem.removeTree(dir.appendingPathComponent(VMFileNames.tftpDirectory))

@@ -24,8 +24,28 @@ public struct VMFileNames: Sendable, Equatable {
     public var control: [String] { [pid, monitor, qmp, Self.displaySocket, Self.displayPassword, Self.tpmSocket, Self.tpmPid,
                                       Self.guestAgentSocket] }
 
-    /// One boot's leftovers (vmfix(1) -d), never copied to another VM.
+    /// One boot's leftovers (vmfix(1) -d), never copied to another VM;
+    /// with them go the numbered files of `isNumberedWork`.
     public var work: [String] { control + [serial, Self.tpmLog] }
+
+    /// A work file or a numbered one.
+    public func isWork(_ name: String) -> Bool { work.contains(name) || Self.isNumberedWork(name) }
+
+    /// passt's socket, log and forwards record of network interface N
+    /// (`passt-ndN.sock`, `.log`, `.forwards`): one boot's too.
+    public static func isNumberedWork(_ name: String) -> Bool {
+        guard name.hasPrefix("passt-nd") else { return false }
+        for suffix in [".sock", ".log", ".forwards"] where name.hasSuffix(suffix) {
+            let n = name.dropFirst(8).dropLast(suffix.count)
+            return !n.isEmpty && n.allSatisfy { $0 >= "0" && $0 <= "9" }
+        }
+        return false
+    }
+
+    /// The work files present in `dir`, by name.
+    public func workFiles(in dir: String) -> [String] {
+        ((try? FileSystem.listDirectory(dir)) ?? []).filter(isWork).sorted(by: bytewiseLess)
+    }
 
     /// Seed volumes a start builds (vm.settings(5), CLOUD-INIT): kept in a
     /// home, removed with a run-time directory's files.

@@ -440,8 +440,7 @@ package struct LaunchExecutor {
     /// or the flock of a bare boot's directory, so no other QEMU uses them.
     package static func removeRunFiles(_ dir: String, global: GlobalConfig) {
         // passt's socket, log and forwards record (NetworkingModule).
-        for name in (try? FileSystem.listDirectory(dir)) ?? [] where name.hasPrefix("passt-nd")
-            && [".sock", ".forwards", ".log"].contains(where: { name.hasSuffix($0) }) {
+        for name in (try? FileSystem.listDirectory(dir)) ?? [] where VMFileNames.isNumberedWork(name) {
             unlink(dir.appendingPathComponent(name))
         }
         if RuntimeDirectory.isOwnRunDirectory(dir) {

@@ -72,8 +72,8 @@ package final class TreeMover {
         try tx.makeDirectory(to)
         chmod(to, FileSystem.mode(from) ?? 0o755)
         let lockName = global.fileNames.lock
-        let work = VMHome.isHome(from, global: global) ? Set(global.fileNames.work) : []
-        for entry in try FileSystem.listDirectory(from).sorted(by: bytewiseLess) where !work.contains(entry) {
+        let isHome = VMHome.isHome(from, global: global)
+        for entry in try FileSystem.listDirectory(from).sorted(by: bytewiseLess) where !(isHome && global.fileNames.isWork(entry)) {
             let src = from.appendingPathComponent(entry), dst = to.appendingPathComponent(entry)
             if FileSystem.isSymlink(src) {
                 guard entry != lockName, let target = FileSystem.readLink(src) else { continue }
