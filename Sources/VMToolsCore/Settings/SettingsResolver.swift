@@ -48,7 +48,7 @@ public struct SettingsResolver {
         let includeUser = (commandLine.value("cfg_include_userhome") ?? table.value("cfg_include_userhome")) == "yes"
         if includeUser, let user = paths.userConfig { try load(user, .user) }
 
-        let known = Set(table.names)
+        let known = Set(table.unorderedNames)
         for e in commandLine.entries where !known.contains(e.name) && !SettingName.isInterfaceSetting(e.name)
             && !SettingName.isDriveSetting(e.name) && !SettingName.isUSBSetting(e.name) && !SettingName.isShareSetting(e.name) {
             throw VMToolsError.usage("\(e.flag) \(e.name): unknown setting (see vmtools.conf(5) for the list; custom names must first be defined in a vmtools.conf)")
@@ -66,7 +66,7 @@ public struct SettingsResolver {
         _ = try table.integer("cfg_limit_waitlock", minimum: 0)
         _ = try table.integer("cfg_ui_verbosity", minimum: 0)
         // Every cfg_file_* names a file inside a VM home (vmtools.conf(5)).
-        for name in table.names where name.hasPrefix("cfg_file_") {
+        for name in table.names(withPrefix: "cfg_file_") {
             let v = table.value(name)
             if v.isEmpty || v.contains("/") || v == "." || v == ".." {
                 throw VMToolsError(.failure, name, "'\(v)' must be a plain file name (from \(table.provenance(name) ?? .builtin))")

@@ -55,7 +55,7 @@ extension VMSettings {
     /// The ids of every `vm_shareN_path` with a value, in numeric order.
     public var shareIDs: [String] {
         let prefix = SettingKey.sharePrefix
-        return table.names.compactMap { name -> String? in
+        return table.unorderedNames.compactMap { name -> String? in
             guard name.hasPrefix(prefix), name.hasSuffix("_path"), !table.value(name).isEmpty else { return nil }
             let id = String(name.dropFirst(prefix.count).dropLast("_path".count))
             return !id.isEmpty && id.allSatisfy({ $0.isASCII && $0.isNumber }) ? id : nil
@@ -79,7 +79,7 @@ extension VMSettings {
         // A tag, mode or transport without a path is a share left half-made.
         // A configuration file's mode or transport is a default for every VM
         // (the shipped one sets vm_share1_mode), not a share.
-        for name in table.names where SettingName.isShareSetting(name) && !name.hasSuffix("_path") && !table.value(name).isEmpty {
+        for name in table.names(withPrefix: SettingKey.sharePrefix) where SettingName.isShareSetting(name) && !name.hasSuffix("_path") && !table.value(name).isEmpty {
             if !name.hasSuffix("_tag"), table.provenance(name).map(Self.isDefaultLayer) ?? true { continue }
             let keys = SettingKey.share(String(name.dropFirst(SettingKey.sharePrefix.count).prefix(while: { $0.isNumber })))
             if table.value(keys.path).isEmpty { throw invalid(name, "a share needs a host directory (\(keys.path) is empty)") }

@@ -57,7 +57,7 @@ extension VMSettings {
     /// their numbers as text (as interfaces are ordered).
     public var usbIDs: [String] {
         let prefix = SettingKey.usbPrefix
-        return table.names.compactMap { name -> String? in
+        return table.unorderedNames.compactMap { name -> String? in
             guard SettingName.isUSBSetting(name), !table.value(name).isEmpty else { return nil }
             return String(name.dropFirst(prefix.count).dropLast("_device".count))
         }.sorted(by: bytewiseLess)

@@ -230,7 +230,7 @@ public struct VMSettings: Sendable {
     public func slots(_ kind: SettingKey.DriveKind) -> [Int] { slots(kind.prefix) }
 
     private func slots(_ prefix: String) -> [Int] {
-        Set(table.names.compactMap { name -> Int? in
+        Set(table.unorderedNames.compactMap { name -> Int? in
             guard name.hasPrefix(prefix) else { return nil }
             let digits = name.dropFirst(prefix.count).prefix { $0.isASCII && $0.isNumber }
             guard !digits.isEmpty, !digits.hasPrefix("0"), name.dropFirst(prefix.count + digits.count).hasPrefix("_") else { return nil }
@@ -288,7 +288,7 @@ public struct VMSettings: Sendable {
     /// their numbers as text (1, 10, 2), which fixes the guest's PCI slots.
     public var nicIDs: [String] {
         let prefix = SettingKey.nicPrefix
-        return table.names.compactMap { name -> String? in
+        return table.unorderedNames.compactMap { name -> String? in
             guard name.hasPrefix(prefix), name.hasSuffix("_enable") else { return nil }
             let id = String(name.dropFirst(prefix.count).dropLast("_enable".count))
             return !id.isEmpty && id.allSatisfy({ $0.isASCII && $0.isNumber }) ? id : nil
