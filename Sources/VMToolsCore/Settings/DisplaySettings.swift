@@ -21,6 +21,16 @@ extension VMSettings {
         case generated
         /// A file holding the password (its whole content).
         case file(String)
+
+        /// What is wrong with a password file's content, or nil: QEMU takes
+        /// the file whole, so `echo pw > file` would make "pw\n" the
+        /// password (vmtools.conf(5)). vmup refuses such a file, vminfo -L
+        /// notes it.
+        public static func problem(_ content: [UInt8]) -> String? {
+            if content.isEmpty { return "is empty" }
+            if content.last == 0x0A { return "ends with a newline, which would be part of the password (write it with printf '%s')" }
+            return nil
+        }
     }
 
     /// `vm_display_clipboard`: yes or no (empty is no).

@@ -324,9 +324,9 @@ public struct LibvirtDomain: Sendable {
             case .file(let path):
                 // A password file's whole content (vm.settings(5)).
                 if let text = try FileSystem.readTextIfExists(path, limit: 4096) {
-                    // vmup refuses such a file (vmtools.conf(5)); the export does not guess.
-                    if text.isEmpty || text.hasSuffix("\n") {
-                        b.note(SettingKey.displayPassword, "\(path) is empty or ends with a newline, which vmup refuses")
+                    // vmup refuses such a file; the export does not guess.
+                    if let problem = VMSettings.DisplayPassword.problem(Array(text.utf8)) {
+                        b.note(SettingKey.displayPassword, "\(path) \(problem)")
                     } else {
                         attributes["passwd"] = text
                     }

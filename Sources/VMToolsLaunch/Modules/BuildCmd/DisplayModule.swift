@@ -77,14 +77,10 @@ public enum DisplayModule: BuildCmdModule {
         switch try c.vm.displayPassword() {
         case .none: return nil
         case .file(let path):
-            guard FileSystem.isReadable(path), let bytes = try? FileSystem.readBytes(path, limit: 4096) else {
+            guard let bytes = try? FileSystem.readBytes(path, limit: 4096) else {
                 throw c.vm.invalid(SettingKey.displayPassword, "cannot read \(path)")
             }
-            // QEMU takes the whole file: `echo pw > file` would make "pw\n" the password.
-            if bytes.isEmpty { throw c.vm.invalid(SettingKey.displayPassword, "\(path) is empty") }
-            if bytes.last == 0x0A {
-                throw c.vm.invalid(SettingKey.displayPassword, "\(path) ends with a newline, which would be part of the password (write it with printf '%s')")
-            }
+            if let problem = VMSettings.DisplayPassword.problem(bytes) { throw c.vm.invalid(SettingKey.displayPassword, "\(path) \(problem)") }
             file = path
         case .generated:
             guard let dir = c.runDirectory else {
