@@ -166,9 +166,9 @@ public enum VMPsCommand: Command {
         /// `-j`, any rate letter in `-o` adds every rate key.
         var wantsRates: Bool { watch != nil || fields.contains(where: \.rate) || sortKeys.contains(where: \.field.rate) }
 
-        /// Whether a field is shown or sorted on.
-        func asks(_ letter: Character) -> Bool {
-            fields.contains { $0.letter == letter } || sortKeys.contains { $0.field.letter == letter }
+        /// Whether any of these fields is shown or sorted on.
+        func asks(_ letters: String) -> Bool {
+            fields.contains { letters.contains($0.letter) } || sortKeys.contains { letters.contains($0.field.letter) }
         }
     }
 
@@ -189,9 +189,8 @@ public enum VMPsCommand: Command {
         }
         if options.wantsRates {
             // QMP round trips only for the disk fields (or JSON, which has every rate key).
-            let asked = Set(options.fields.map(\.letter) + options.sortKeys.map(\.field.letter))
-            rows = LiveFigures.sample(rows, pidName: pidName, disk: options.json || !asked.isDisjoint(with: "io"),
-                                      net: options.json || !asked.isDisjoint(with: "rs"))
+            rows = LiveFigures.sample(rows, pidName: pidName, disk: options.json || options.asks("io"),
+                                      net: options.json || options.asks("rs"))
         }
         if options.json || options.asks("w") { rows = askingGuestAgents(rows, pidName) }
         rows = sorted(rows, options.sortKeys, pidName)
