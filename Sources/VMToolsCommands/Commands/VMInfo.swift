@@ -420,8 +420,8 @@ public enum VMInfoCommand: Command {
         }
         var out: [String] = []
         if options.long {
-            out += ["* vmtools settings:", ""] + lines(vm.settings.names.filter { $0.hasPrefix("cfg_") }) + [""]
-            out += ["* Virtual machine settings:", ""] + lines(vm.settings.names.filter { $0.hasPrefix("vm_") }) + [""]
+            out += ["* vmtools settings:", ""] + lines(vm.settings.names(withPrefix: "cfg_")) + [""]
+            out += ["* Virtual machine settings:", ""] + lines(vm.settings.names(withPrefix: "vm_")) + [""]
         } else {
             let own = vm.settings.names.filter { name in
                 guard SettingKey.isRecorded(name) else { return false }

@@ -221,7 +221,7 @@ package struct Cloner {
                 doc.entries = merge(doc.entries, job.overrides)
             case .autonomous:
                 var flat: [SettingsDocument.Entry] = []
-                for n in vm.settings.names.sorted(by: bytewiseLess) where SettingKey.isRecorded(n) {
+                for n in vm.settings.names where SettingKey.isRecorded(n) {
                     switch vm.settings.provenance(n) {
                     case .vmFile?, .template?, .commandLine?: flat.append(.init(n, vm.settings.value(n)))
                     default: break

@@ -182,7 +182,7 @@ package struct OVFExporter {
             if case .nat(options: "") = try nic.model() { carried.insert(nic.keys.mode); carried.insert(SettingKey.defaultNICMode) }
         }
 
-        for n in vm.table.names.sorted(by: bytewiseLess) where SettingKey.isRecorded(n) && !carried.contains(n) {
+        for n in vm.table.names where SettingKey.isRecorded(n) && !carried.contains(n) {
             switch vm.table.provenance(n) {
             case .vmFile?, .template?, .commandLine?: break
             default: continue
