@@ -69,7 +69,9 @@ package struct SeedVolume: Equatable, Sendable {
     /// them (Joliet + Rock Ridge), syncs and renames over the old volume.
     package func build(environment: [String: String]) throws {
         if isDirectory {
-            guard FileSystem.isDirectory(path) || mkdir(path, 0o700) == 0 else {
+            // Written into: a real directory of ours, never one a link names.
+            try FileSystem.checkOwnDirectory(path)
+            guard FileSystem.lexists(path) || mkdir(path, 0o700) == 0 else {
                 throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
             }
             for f in files { try FileSystem.writeAtomically(Array(f.content.utf8), to: path.appendingPathComponent(f.name), mode: 0o600) }
@@ -77,9 +79,7 @@ package struct SeedVolume: Equatable, Sendable {
         }
         let dir = path.deletingLastPathComponent
         let stage = dir.appendingPathComponent(".\(path.lastPathComponent).d")
-        let tmp = dir.appendingPathComponent(".\(path.lastPathComponent).tmp")
         FileSystem.removeTree(stage)
-        try? FileSystem.removeFile(tmp, sync: false)
         defer { FileSystem.removeTree(stage) }
         guard mkdir(stage, 0o700) == 0 else {
             throw VMToolsError(.failure, stage, "cannot create the directory: \(FileSystem.errnoMessage())")
@@ -87,20 +87,19 @@ package struct SeedVolume: Equatable, Sendable {
         for f in files {
             try FileSystem.writeAtomically(Array(f.content.utf8), to: stage.appendingPathComponent(f.name), mode: 0o600, syncDirectory: false)
         }
+        // It holds SSH keys and user-data: the user's alone. The ISO maker
+        // writes into a file made here (it would follow a link), renamed over the old volume.
+        let tmp = try FileSystem.createExclusiveTemporary(beside: path, mode: 0o600)
+        defer { unlink(tmp) }
         guard let r = try ISOTool.pack(stage, into: tmp, options: ["-V", label, "-A", digest], environment: environment) else {
             throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
         }
         guard r.status == 0 else {
-            try? FileSystem.removeFile(tmp, sync: false)
             throw VMToolsError(.failure, path, "cannot build the \(label) volume: \(r.stderrText.trimmingTrailingWhitespace())")
         }
-        // It holds SSH keys and user-data: the user's alone.
-        chmod(tmp, 0o600)
         try FileSystem.syncFile(tmp)
         guard rename(tmp, path) == 0 else {
-            let e = errno
-            try? FileSystem.removeFile(tmp, sync: false)
-            throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage(e))")
+            throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage())")
         }
         FileSystem.syncDirectory(dir)
     }
