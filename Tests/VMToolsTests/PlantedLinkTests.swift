@@ -122,6 +122,22 @@ import Testing
         #expect(!lab.s.exists("vm/new.qcow2") && !lab.s.exists("vm/.vmtools-cd.iso"))
     }
 
+    /// A home, or a `tpm/` in it, owned by another user is refused: its
+    /// owner could plant a link after the check, before a helper opens it.
+    @Test(.requiresGuest, .requiresRoot) func aDirectoryOfAnotherUserIsRefused() throws {
+        guard let lab = try LifecycleTests.Lab() else { return }
+        let home = try lab.makeVM("vm")
+        try lab.s.mkdir("vm/tpm")
+        for dir in [home + "/tpm", home] {
+            #expect(chown(dir, 65534, 65534) == 0)
+            let up = try lab.cli.run("vmup", ["--", home])
+            #expect(up.status == 1 && up.err.contains("\(dir): refusing to write into a directory owned by another user (uid 65534)"), "\(up.err)")
+            #expect(lab.pid(home) == nil)
+            if lab.pid(home) != nil { _ = try lab.cli.run("vmdown", ["-k", "--", home]) }
+            #expect(chown(dir, geteuid(), getegid()) == 0)
+        }
+    }
+
     /// The write sites themselves do not follow a link, whatever checked
     /// before them: qemu-img's new disk, the ISO maker's output, a seed
     /// volume, the TFTP directory, the serial log, an atomic write.

@@ -109,7 +109,10 @@ package struct LaunchExecutor {
         var directories = [command.runDirectory].compactMap { $0 }
         if let home = command.home, !directories.contains(home), FileSystem.isWritable(home) { directories.append(home) }
         for dir in directories {
-            let names = command.global.fileNames.written + ((try? FileSystem.listDirectory(dir)) ?? []).filter(VMFileNames.isNumberedWork).sorted(by: bytewiseLess)
+            // Its owner could swap a name for a link between this check and a helper's open.
+            try FileSystem.checkOwnDirectory(dir)
+            let numbered = ((try? FileSystem.listDirectory(dir)) ?? []).filter(VMFileNames.isNumberedWork).sorted(by: bytewiseLess)
+            let names = command.global.fileNames.written + numbered
             for name in names { try FileSystem.refuseLink(dir.appendingPathComponent(name)) }
             for name in [VMFileNames.tpmDirectory, VMFileNames.tftpDirectory] { try FileSystem.checkOwnDirectory(dir.appendingPathComponent(name)) }
         }
