@@ -168,6 +168,11 @@ import Testing
         refused("tftp") { try preseed.build(environment: ProcessInfo.processInfo.environment) }
         #expect(!FileManager.default.fileExists(atPath: tftp))
 
+        // A seed volume's digest is not read through a link, nor waited for on a FIFO.
+        #expect(mkfifo(home + "/oemdrv.iso", 0o600) == 0)
+        #expect(SeedVolume.recordedDigest(home + "/oemdrv.iso") == nil)
+        try FileManager.default.removeItem(atPath: home + "/oemdrv.iso")
+
         // Renamed over a link, which goes; its target stays as it was.
         try s.write("outside-secret", "SECRET\n")
         for name in ["cidata.iso", ".vmtools-cd.iso", "vm.settings"] {

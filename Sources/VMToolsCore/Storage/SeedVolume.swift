@@ -49,7 +49,8 @@ package struct SeedVolume: Equatable, Sendable {
     /// The application id recorded in an existing volume (the primary
     /// volume descriptor at sector 16, bytes 574–701); nil if none.
     package static func recordedDigest(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Not through a link (the start then refuses it), nor waiting on a FIFO.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: 128)
