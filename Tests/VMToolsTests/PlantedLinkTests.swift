@@ -193,6 +193,20 @@ import Testing
         #expect(try resolver(s).loadGlobal().fileNames.isWork(".firmware-vars.qcow2.tmp.q1W2e3"))
     }
 
+    /// The temporary files the writes make aside are debris after a crash:
+    /// vmfix -d removes them; look-alikes stay.
+    @Test func vmfixRemovesTemporaryFilesACrashLeft() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("vm/vm.settings", "vm_name=t\n")
+        let debris = [".cidata.iso.tmp.Ab3xYz", ".firmware-vars.qcow2.tmp.q1W2e3", ".vmtools-cd.iso.tmp.000000", ".vm.settings.tmp.ZZZZZZ"]
+        let kept = ["cidata.iso.tmp.Ab3xYz", ".cidata.iso.tmp.Ab3x", ".cidata.iso.tmp.Ab3xYz.old", ".tmp.Ab3xYz", "notes.tmp.abcdef"]
+        for f in debris + kept { try s.write("vm/\(f)", "x") }
+        let r = try cli.run("vmfix", ["-d", s.url("vm")])
+        #expect(r.err.contains(s.url("vm/.cidata.iso.tmp.Ab3xYz")), "\(r.err)")
+        #expect(debris.allSatisfy { !s.exists("vm/\($0)") } && kept.allSatisfy { s.exists("vm/\($0)") }, "\((try? FileSystem.listDirectory(s.url("vm"))) ?? [])")
+    }
+
     /// A `vm.settings` or `childs.lst` that is a link to a secret file is
     /// refused unread: no line of it reaches the error (every command that
     /// reads the VM, not only vmup).
