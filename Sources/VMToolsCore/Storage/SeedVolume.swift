@@ -91,7 +91,8 @@ package struct SeedVolume: Equatable, Sendable {
         // It holds SSH keys and user-data: the user's alone. The ISO maker
         // writes into a file made here (it would follow a link), renamed over the old volume.
         let tmp = try FileSystem.createExclusiveTemporary(beside: path, mode: 0o600)
-        defer { unlink(tmp) }
+        var renamed = false
+        defer { if !renamed { unlink(tmp) } }
         guard let r = try ISOTool.pack(stage, into: tmp, options: ["-V", label, "-A", digest], environment: environment) else {
             throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
         }
@@ -102,6 +103,7 @@ package struct SeedVolume: Equatable, Sendable {
         guard rename(tmp, path) == 0 else {
             throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage())")
         }
+        renamed = true
         FileSystem.syncDirectory(dir)
     }
 }
