@@ -238,8 +238,13 @@ public indirect enum JSON: Equatable, Sendable {
                         if (0xD800...0xDBFF).contains(code), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
                             i += 2
                             let low = try hex4()
-                            // A high surrogate without its low half is no character (and `low - 0xDC00` would trap).
-                            code = (0xDC00...0xDFFF).contains(low) ? 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00) : 0xFFFD
+                            if (0xDC00...0xDFFF).contains(low) {
+                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            } else {
+                                // A high surrogate without its low half is no character (and `low - 0xDC00` would trap).
+                                scalars.append("\u{FFFD}")
+                                code = low
+                            }
                         }
                         scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
                     default: scalars.append(Unicode.Scalar(e))
