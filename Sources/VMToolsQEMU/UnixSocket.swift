@@ -108,10 +108,21 @@ public final class UnixSocket {
     static let maximumAnswer = 8 << 20
 
     /// Searching from where the last search ended: rescanning the whole
-    /// buffer per chunk would make a long answer cost its square.
+    /// buffer per chunk would make a long answer cost its square. memchr:
+    /// a byte loop cost a debug build more than the agent's one second.
     private func find(_ t: [UInt8], from start: Int) -> Int? {
-        guard buffer.count >= t.count, start <= buffer.count - t.count else { return nil }
-        for i in start...(buffer.count - t.count) where buffer[i] == t[0] && buffer[i..<i + t.count].elementsEqual(t) { return i }
-        return nil
+        guard !t.isEmpty, buffer.count >= t.count, start <= buffer.count - t.count else { return nil }
+        return buffer.withUnsafeBufferPointer { b -> Int? in
+            guard let base = b.baseAddress else { return nil }
+            let last = b.count - t.count
+            var i = start
+            while i <= last {
+                guard let hit = memchr(base + i, Int32(t[0]), last - i + 1) else { return nil }
+                let k = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if memcmp(base + k, t, t.count) == 0 { return k }
+                i = k + 1
+            }
+            return nil
+        }
     }
 }
