@@ -27,7 +27,7 @@ public enum VMInfoCommand: Command {
         ],
         operands: "[vmhome ...]",
         operandCompletion: .home,
-        exitCodes: [(0, "every VM was reported"), (1, "a VM could not be loaded"), (2, "wrong usage")]
+        exitCodes: [(0, "every VM was reported"), (1, "a VM could not be loaded, or a running VM's guest agent or QMP answered badly"), (2, "wrong usage")]
     )
 
     enum Section: Character, CaseIterable {
