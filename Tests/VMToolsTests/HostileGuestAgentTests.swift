@@ -51,6 +51,7 @@ import Testing
             "sum-overflow": blockstats("9223372036854774784", "0", ', {"device": "d1", "stats": {"rd_bytes": 9223372036854774784, "wr_bytes": 0}}'),
             "deep-array": b"[" * 300000 + b"\n",
             "garbage": b"\x00\xfe{{{ not json\n",
+            "endless": b"x" * (9 << 20),
         }
 
         def serve(c):
@@ -95,7 +96,7 @@ import Testing
 
     static let agentModes = ["prefix-1e300", "prefix--1e300", "prefix-2^63", "prefix-1e999", "prefix-NaN", "prefix-string", "prefix-129",
                              "deep-array", "deep-object", "huge-name", "endless", "garbage", "not-a-list"]
-    static let qmpModes = ["rd-1e300", "rd-negative", "wr-2^64", "rd-string", "sum-overflow", "deep-array", "garbage"]
+    static let qmpModes = ["rd-1e300", "rd-negative", "wr-2^64", "rd-string", "sum-overflow", "deep-array", "garbage", "endless"]
 
     /// Two running QEMUs, `bad` and `good`, and the fake peers; everything
     /// started is stopped by pid when the fixture goes.
