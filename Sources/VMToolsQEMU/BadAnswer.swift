@@ -21,6 +21,17 @@ public struct BadAnswer: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(peer.rawValue) gave an answer vmtools cannot use: \(why)" }
 
+    /// How the socket and QMP clients begin the message of an error that
+    /// is the peer's answer (too long, without end, not JSON) rather than
+    /// its silence: those errors stay `VMToolsError`s for the other callers.
+    static let prefix = "an answer"
+
+    /// The answer the socket or QMP error `e` is about, or nil for silence, a closed connection, a refusal.
+    init?(_ peer: Peer, _ e: VMToolsError) {
+        guard e.message.hasPrefix(Self.prefix) else { return nil }
+        self.init(peer, e.message)
+    }
+
     /// A value to quote in `why`: short, whatever the peer sent.
     static func quote(_ value: JSON) -> String {
         let text = value.serialized(pretty: false)

@@ -89,11 +89,11 @@ public final class GuestAgentClient {
     func reply(to command: String) throws -> JSON {
         while true {
             let line: String
-            do { line = try socket.read(until: "\n", timeout: left()) } catch let e as VMToolsError where e.message.hasPrefix("an answer") {
-                throw BadAnswer(.guestAgent, e.message)
+            do { line = try socket.read(until: "\n", timeout: left()) } catch let e as VMToolsError {
+                throw BadAnswer(.guestAgent, e) ?? e
             }
             // After the sync nothing stale is left: a line that is not JSON (or nests too deep) is the agent's answer.
-            guard let reply = try? JSON.parse(line) else { throw BadAnswer(.guestAgent, "an answer to \(command) that is not JSON") }
+            guard let reply = try? JSON.parse(line) else { throw BadAnswer(.guestAgent, "\(BadAnswer.prefix) to \(command) that is not JSON") }
             if let r = reply["return"] { return r }
             if let e = reply["error"] {
                 throw VMToolsError(.failure, nil, "the guest agent refused \(command): \(e["desc"]?.stringValue ?? "error")")

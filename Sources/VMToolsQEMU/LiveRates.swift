@@ -178,8 +178,8 @@ extension QMPClient {
     /// number of bytes that fits an Int, and so is the sum.
     private func blockBytes(timeout: Double) throws -> (read: Double, write: Double) {
         let answer: JSON
-        do { answer = try reply(to: "query-blockstats", timeout: timeout) } catch let e as VMToolsError where e.message.hasPrefix("an answer") {
-            throw BadAnswer(.qmp, e.message)
+        do { answer = try reply(to: "query-blockstats", timeout: timeout) } catch let e as VMToolsError {
+            throw BadAnswer(.qmp, e) ?? e
         }
         guard let list = answer.arrayValue else { throw BadAnswer(.qmp, "block statistics that are not a list") }
         var r = 0, w = 0

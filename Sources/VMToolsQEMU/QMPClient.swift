@@ -60,7 +60,7 @@ public final class QMPClient {
         while true {
             let line = try socket.read(until: "\n", timeout: max(0.1, deadline - SystemClock.now()))
             // QEMU writes only JSON; under vmps -a the socket may be another user's.
-            guard let reply = try? JSON.parse(line) else { throw VMToolsError(.failure, nil, "an answer to \(command) that is not JSON") }
+            guard let reply = try? JSON.parse(line) else { throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) to \(command) that is not JSON") }
             if let r = reply["return"] { return r }
             if let e = reply["error"] {
                 throw VMToolsError(.failure, nil, "QEMU refused \(command): \(e["desc"]?.stringValue ?? "error")")

@@ -78,13 +78,13 @@ public final class UnixSocket {
             }
             searched = max(0, buffer.count - t.count + 1)
             guard buffer.count <= Self.maximumAnswer else {
-                throw VMToolsError(.failure, nil, "an answer longer than \(Self.maximumAnswer >> 20) MiB")
+                throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) longer than \(Self.maximumAnswer >> 20) MiB")
             }
             // Past the deadline, what has already arrived is still read.
             let left = deadline - SystemClock.now()
             if left <= 0 {
                 lateReads += 1
-                if lateReads > 64 { throw VMToolsError(.failure, nil, "an answer that does not end within \(Int(max(0, timeout))) s") }
+                if lateReads > 64 { throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) that does not end within \(Int(max(0, timeout))) s") }
             }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let rc = poll(&p, 1, left > 0 ? Int32(min(max(1, left * 1000), 1e9)) : 0)

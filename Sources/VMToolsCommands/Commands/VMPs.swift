@@ -247,7 +247,6 @@ public enum VMPsCommand: Command {
     /// One line per unusable answer of a VM's guest agent or QMP monitor,
     /// naming the VM (vmps(1) EXIT STATUS); true when there was one.
     /// `reported` keeps a watch from repeating a line every refresh.
-    @discardableResult
     static func report(badAnswers rows: [QemuProcess], _ pidName: String, _ console: Console,
                        reported: inout Set<String>) -> Bool {
         var any = false
