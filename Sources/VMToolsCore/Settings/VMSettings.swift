@@ -108,6 +108,8 @@ public struct VMSettings: Sendable {
         let v = string(SettingKey.ramSize)
         guard !v.isEmpty else { return nil }
         guard let size = Size(v, units: "MG") else { throw invalid(SettingKey.ramSize, "expected a size such as 512M or 2G") }
+        // A VM's own settings may come from elsewhere: a size is used as a number of bytes.
+        guard size.bytes != nil else { throw invalid(SettingKey.ramSize, "too large: more bytes than 64 bits hold") }
         return size
     }
 
@@ -259,6 +261,7 @@ public struct VMSettings: Sendable {
             let v = createsizeText
             guard !v.isEmpty else { return nil }
             guard let s = Size(v, units: "MGT") else { throw settings.invalid(keys.createsize, "expected a size such as 512M, 40G or 1T") }
+            guard s.bytes != nil else { throw settings.invalid(keys.createsize, "too large: more bytes than 64 bits hold") }
             return s
         }
 

@@ -66,26 +66,43 @@ package struct XMLText: Sendable {
     static func localName(_ s: Substring) -> String { String(s.split(separator: ":").last ?? s) }
 
     /// The root element, or nil when the text is not well-formed enough to read.
-    package static func parse(_ text: String) -> XMLText? {
+    package static func parse(_ text: String) -> XMLText? { try? read(text) }
+
+    /// Why a text could not be read (`read`).
+    package struct ParseError: Error, Sendable, CustomStringConvertible {
+        package var description: String
+    }
+
+    /// Elements nest at most this deep, and a document holds at most
+    /// `maximumElements`: a tree's copy and release recurse, so 200,000
+    /// nested elements would overflow the stack. An OVF nests about six.
+    package static let maximumDepth = 64
+    package static let maximumElements = 100_000
+
+    /// The root element; throws when the text is not well-formed enough to
+    /// read, nests too deep or holds too many elements.
+    package static func read(_ text: String) throws(ParseError) -> XMLText {
+        let malformed = ParseError(description: "not well-formed XML")
         var stack: [XMLText] = []
+        var elements = 0
         var root: XMLText?
         var s = Substring(text)
         while let lt = s.firstIndex(of: "<") {
             if !stack.isEmpty { stack[stack.count - 1].text += unescape(s[..<lt]) }
             s = s[lt...]
             if s.hasPrefix("<!--") {
-                guard let end = s.firstRange(of: "-->") else { return nil }
+                guard let end = s.firstRange(of: "-->") else { throw malformed }
                 s = s[end.upperBound...]
                 continue
             }
             if s.hasPrefix("<![CDATA[") {
-                guard let end = s.firstRange(of: "]]>") else { return nil }
+                guard let end = s.firstRange(of: "]]>") else { throw malformed }
                 if !stack.isEmpty { stack[stack.count - 1].text += s[s.index(s.startIndex, offsetBy: 9)..<end.lowerBound] }
                 s = s[end.upperBound...]
                 continue
             }
             if s.hasPrefix("<?") || s.hasPrefix("<!") {
-                guard let end = s.firstIndex(of: ">") else { return nil }
+                guard let end = s.firstIndex(of: ">") else { throw malformed }
                 s = s[s.index(after: end)...]
                 continue
             }
@@ -98,16 +115,18 @@ package struct XMLText: Sendable {
                 if let q = quote { if c == q { quote = nil } } else if c == "\"" || c == "'" { quote = c } else if c == ">" { end = i; break }
                 i = s.index(after: i)
             }
-            guard let end else { return nil }
+            guard let end else { throw malformed }
             var body = s[s.index(after: s.startIndex)..<end]
             s = s[s.index(after: end)...]
             if body.hasPrefix("/") {
-                guard var done = stack.popLast(), done.name == localName(body.dropFirst().prefix { !$0.isWhitespace }) else { return nil }
+                guard var done = stack.popLast(), done.name == localName(body.dropFirst().prefix { !$0.isWhitespace }) else { throw malformed }
                 done.text = String(Substring(done.text).trimmingWhitespace())
                 if stack.isEmpty { root = done; break }
                 stack[stack.count - 1].children.append(done)
                 continue
             }
+            elements += 1
+            guard elements <= maximumElements else { throw ParseError(description: "more than \(maximumElements) XML elements") }
             let selfClosing = body.hasSuffix("/")
             if selfClosing { body = body.dropLast() }
             let tagName = body.prefix { !$0.isWhitespace }
@@ -116,9 +135,9 @@ package struct XMLText: Sendable {
             while let eq = rest.firstIndex(of: "=") {
                 let key = rest[..<eq].trimmingWhitespace()
                 var after = rest[rest.index(after: eq)...].drop { $0.isWhitespace }
-                guard let q = after.first, q == "\"" || q == "'" else { return nil }
+                guard let q = after.first, q == "\"" || q == "'" else { throw malformed }
                 after = after.dropFirst()
-                guard let close = after.firstIndex(of: q) else { return nil }
+                guard let close = after.firstIndex(of: q) else { throw malformed }
                 if !key.hasPrefix("xmlns") { node.attributes[localName(key)] = unescape(after[..<close]) }
                 rest = after[after.index(after: close)...]
             }
@@ -126,9 +145,11 @@ package struct XMLText: Sendable {
                 if stack.isEmpty { root = node; break }
                 stack[stack.count - 1].children.append(node)
             } else {
+                guard stack.count < maximumDepth else { throw ParseError(description: "XML elements nested more than \(maximumDepth) deep") }
                 stack.append(node)
             }
         }
+        guard let root else { throw malformed }
         return root
     }
 }

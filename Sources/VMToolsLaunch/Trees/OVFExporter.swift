@@ -164,9 +164,9 @@ package struct OVFExporter {
             let path = b.path(home: home, environment: environment)
             guard FileSystem.isReadable(path) else { throw VMToolsError(.failure, drive.keys.backend, "no readable disk at \(path)") }
             let info = try QemuImg.info(path, backingChain: false, environment: environment)
-            guard let size = info["virtual-size"]?.numberValue else { throw VMToolsError(.failure, path, "qemu-img info gives no virtual size") }
+            guard let size = info["virtual-size"]?.integerValue else { throw VMToolsError(.failure, path, "qemu-img info gives no virtual size") }
             disks.append(path)
-            d.disks.append(.init(file: "\(base)-disk\(disks.count).vmdk", capacity: Int(size)))
+            d.disks.append(.init(file: "\(base)-disk\(disks.count).vmdk", capacity: size))
             carried.insert(drive.keys.backend)
             carried.insert(drive.keys.enable)
         }
