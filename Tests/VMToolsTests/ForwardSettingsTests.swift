@@ -132,11 +132,12 @@ import Testing
         config.instanceID = "i-2"
         try config.write()
         #expect(textIfPresent(home + "/known_hosts") == "")
-        // No user, no key: the lines are left out; a name ssh cannot hold is refused.
+        // No user, no key: the lines are left out; a name ssh cannot hold gets a safe alias (SSHConfigTests).
         let bare = SSHConfig(name: "db", home: "/vms/db", address: "127.0.0.1", port: 2222, user: "", identityFile: nil, instanceID: "")
         #expect(bare.text == "# vmtools: instance -\nHost db\n  HostName 127.0.0.1\n  Port 2222\n  UserKnownHostsFile /vms/db/known_hosts\n  StrictHostKeyChecking accept-new\n")
-        #expect(SSHConfig(name: "a\"b", home: "/vms/x", address: "127.0.0.1", port: 1, user: "", identityFile: nil, instanceID: "").text == nil)
-        #expect(SSHConfig.command(home: "/vms/my web", name: "my web") == "ssh -F '/vms/my web/ssh.config' 'my web'")
+        #expect(SSHConfig(name: "a\"b", home: "/vms/x", address: "127.0.0.1", port: 1, user: "", identityFile: nil, instanceID: "").text?
+            .contains("Host \(SSHConfig.alias("a\"b"))\n") == true)
+        #expect(SSHConfig.command(home: "/vms/my web", name: "my web") == "ssh -F '/vms/my web/ssh.config' -- \(SSHConfig.alias("my web"))")
     }
 
     @Test func theIdentityFileIsThePrivateKeyBesideTheConfiguredPublicKey() throws {
