@@ -21,7 +21,9 @@ public struct LibvirtDomain: Sendable {
 
 
         b.open("domain", ["type": kvm ? "kvm" : "qemu"])
-        b.leaf("name", text: vm.name)
+        let name = Self.domainName(vm.name)
+        b.leaf("name", text: name)
+        if name != vm.name { b.note(SettingKey.name, "a libvirt name is not empty and holds no '/' or line break; exported as '\(name)'") }
         if let uuid = try s.uuid() { b.leaf("uuid", text: uuid) }
         if let ram = try s.ramSize(), let mib = ram.mebibytes {
             b.leaf("memory", ["unit": "MiB"], text: String(mib))
@@ -356,6 +358,20 @@ public struct LibvirtDomain: Sendable {
     }
 }
 
+extension LibvirtDomain {
+    /// The name libvirt takes: `/` becomes `-`, a line break a space; empty is `vm`.
+    static func domainName(_ name: String) -> String {
+        let mapped = String(String.UnicodeScalarView(name.unicodeScalars.map { c -> Unicode.Scalar in
+            switch c {
+            case "/": return "-"
+            case "\n", "\r": return " "
+            default: return c
+            }
+        }))
+        return mapped.isEmpty ? "vm" : mapped
+    }
+}
+
 /// An indented XML writer; attributes in name order so the output is stable.
 struct Builder {
     var text = ""
@@ -392,7 +408,6 @@ struct Builder {
     mutating func note(_ setting: String, _ why: String) {
         let line = "\(setting): not expressible in libvirt: \(why)"
         notes.append(line)
-        // `--` cannot appear inside a comment, nor end it.
-        text += indent + "<!-- \(Self.escape(line).replacingAll("--", with: "- -")) -->\n"
+        text += indent + "<!-- \(XMLText.comment(Self.escape(line))) -->\n"
     }
 }
