@@ -58,7 +58,7 @@ import Testing
                 "vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "52:54:00:29:a7:c7",
                 "vm_networking_iface1_device": "virtio-net-pci", "vm_networking_iface1_forward": "tcp:8080:80",
                 "vm_share1_path": "share", "vm_display_type": "vnc", "vm_display_iface": "127.0.0.1", "vm_keyboard_mapping": "fr",
-                "vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForArgvTests0000000000000000000 t",
+                "vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f t",
                 "vm_modules_buildcmd": "macos", "vm_macos_osk": "key", "vm_uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"]
     }
 

@@ -395,7 +395,7 @@ import Testing
         #expect(c.argv[from - 2] == "-qmp")
         #expect(c.plan.filesToRemove.contains(s.url("vm/qga.sock")))
         #expect(!(try args(s, [:], home: s.url("vm"))).contains("-chardev"))
-        let cloud = ["vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB test"]
+        let cloud = ["vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f test"]
         #expect(!(try args(s, cloud.merging(["vm_guestagent_enable": "no"]) { $1 }, home: s.url("vm"))).contains(expected[1]))
         #expect((try args(s, cloud.merging(["vm_guestagent_enable": "auto"]) { $1 }, home: s.url("vm"))).contains(expected[1]))
         #expect(!(try args(s, ["vm_guestagent_enable": "yes"])).contains(expected[1]))

@@ -142,7 +142,7 @@ import Testing
 
     @Test func theIdentityFileIsThePrivateKeyBesideTheConfiguredPublicKey() throws {
         let s = Scratch()
-        let pub = try s.write("keys/id_ed25519.pub", "ssh-ed25519 AAAA ann\n")
+        let pub = try s.write("keys/id_ed25519.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f ann\n")
         let settings = ["vm_cloudinit_enable": "auto", "vm_cloudinit_sshkey": pub, "vm_cloudinit_user": "ann"]
         #expect(try vm(settings).sshLogin(home: nil, environment: [:]).identityFile == nil, "no private key beside it")
         let key = try s.write("keys/id_ed25519", "private\n")
