@@ -23,7 +23,9 @@ import Testing
 
     static let hostile = ["x,romfile=/etc/hostname", "x=y", ",id=z"]
 
-    /// Every setting name to try: the defaults' `vm_` names and interface 1's.
+    /// Every setting name to try: the defaults' `vm_` names and interface 1's
+    /// (`cfg_` names come only from the user's and the system's
+    /// configuration: a VM's file cannot set them).
     static var names: [String] {
         let nic = SettingKey.nic("1")
         let all = Defaults.values.map(\.name).filter { $0.hasPrefix("vm_") } + [nic.enable, nic.device, nic.mac, nic.mode, nic.forward]
