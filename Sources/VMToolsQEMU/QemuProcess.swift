@@ -163,7 +163,12 @@ public struct QemuProcess: Sendable, Equatable {
         return dir.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
-    public var name: String? { argument(after: "-name").map { Self.splitOptions($0)[0] } }
+    /// `-name guest=NAME` (vmtools) or `-name NAME,…` (QEMU's implied key).
+    public var name: String? {
+        guard let options = argument(after: "-name").map(Self.splitOptions) else { return nil }
+        if let g = options.last(where: { $0.hasPrefix("guest=") }) { return String(g.dropFirst(6)) }
+        return options[0]
+    }
 
     /// Where the run-time files are: the `-pidfile` argument without
     /// `/qemu.pid` (the anchor both the original and vmtools write), a VM

@@ -11,8 +11,9 @@ package struct XMLText: Sendable {
     package func all(_ name: String) -> [XMLText] { children.filter { $0.name == name } }
 
     /// Text or (`attribute`) a quoted attribute value: quotes, tabs and
-    /// newlines as references there; control characters XML cannot carry
-    /// become U+FFFD.
+    /// newlines as references there, a CR everywhere (a parser would turn
+    /// a raw one into a newline); what XML 1.0 cannot carry even as a
+    /// reference (other C0 controls, U+FFFE, U+FFFF) becomes U+FFFD.
     package static func escape(_ s: String, attribute: Bool = false) -> String {
         var out = ""
         for c in s.unicodeScalars {
@@ -24,12 +25,37 @@ package struct XMLText: Sendable {
             case "\"" where attribute: out += "&quot;"
             case "\n" where attribute: out += "&#10;"
             case "\t" where attribute: out += "&#9;"
-            case "\n", "\t", "\r": out.unicodeScalars.append(c)
-            // XML 1.0 cannot carry other control characters, even escaped.
+            case "\r": out += "&#13;"
+            case "\n", "\t": out.unicodeScalars.append(c)
             default:
-                out += c.value < 0x20 ? "\u{FFFD}" : String(c)
+                if isXMLChar(c) { out.unicodeScalars.append(c) } else { out += "\u{FFFD}" }
             }
         }
+        return out
+    }
+
+    /// XML 1.0's `Char`: TAB, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, and
+    /// everything above U+FFFF (Swift strings hold no surrogates).
+    package static func isXMLChar(_ c: Unicode.Scalar) -> Bool {
+        switch c.value {
+        case 0x09, 0x0A, 0x0D, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return true
+        default: return false
+        }
+    }
+
+    /// The body of a `<!-- … -->` comment, well-formed for any text: no
+    /// `--` anywhere (a space goes between two hyphens), no `-` at the end,
+    /// no character XML 1.0 forbids (U+FFFD instead), one line.
+    package static func comment(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            if c == "-", out.unicodeScalars.last == "-" { out += " " }
+            switch c {
+            case "\n", "\r", "\t": out += " "
+            default: if isXMLChar(c) { out.unicodeScalars.append(c) } else { out += "\u{FFFD}" }
+            }
+        }
+        if out.hasSuffix("-") { out += " " }
         return out
     }
 

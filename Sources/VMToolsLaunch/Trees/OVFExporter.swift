@@ -175,7 +175,7 @@ package struct OVFExporter {
         ids.removeAll { !vm.nic($0).enabled }
         for id in ids {
             let nic = vm.nic(id)
-            d.nics.append(OVFDescriptor.subtype(ofDevice: nic.device))
+            d.nics.append(OVFDescriptor.subtype(ofDevice: try nic.device()))
             // Only a MAC the VM fixes: a derived one is derived again on import.
             if !vm.table.value(nic.keys.mac).isEmpty, let mac = try? nic.mac() { d.macs[d.nics.count - 1] = mac }
             carried.formUnion([nic.keys.enable, nic.keys.device, nic.keys.mac])
