@@ -477,6 +477,9 @@ public enum VMInfoCommand: Command {
             if !b.isRemote {
                 let path = b.path(home: vm.home, environment: context.environment)
                 out += ["", DiskImageKind.describe(path)]
+                let files = imageFiles(path, vm)
+                out += files.dataFiles.map { "Data file: \($0)" + (files.isInTree($0) ? "" : " (outside the VM's tree)") }
+                out += files.outsideBacking.map { "Backing file outside the VM's tree: \($0)" }
                 if options.long, FileSystem.isRegularFile(path) || FileSystem.exists(path) {
                     out.append("")
                     out += qemuImgText(path, context: context)
@@ -485,6 +488,26 @@ public enum VMInfoCommand: Command {
             out.append("")
         }
         return out
+    }
+
+    /// The files a qcow2 disk reads besides itself that vm.settings(5) HOST
+    /// PATHS checks: its external data files and the backing files outside
+    /// the VM's tree (its topmost ancestor's home).
+    struct ImageFiles {
+        var tree: String
+        var dataFiles: [String] = []
+        var outsideBacking: [String] = []
+        func isInTree(_ path: String) -> Bool { FileSystem.isWithin(FileSystem.realPath(path) ?? path, tree) }
+    }
+
+    static func imageFiles(_ path: String, _ vm: ResolvedVM) -> ImageFiles {
+        let top = vm.ancestors.last ?? vm.home
+        var files = ImageFiles(tree: FileSystem.realPath(top) ?? top)
+        guard FileSystem.isRegularFile(path) else { return files }
+        let chain = ImageFormat.qcow2BackingChain(path)
+        files.dataFiles = ([path] + chain).compactMap(ImageFormat.qcow2DataFile)
+        files.outsideBacking = chain.filter { !files.isInTree($0) }
+        return files
     }
 
     static func qemuImgText(_ path: String, context: Context) -> [String] {
@@ -540,8 +563,11 @@ public enum VMInfoCommand: Command {
             fields += [("mode", .string(b.prefix)), ("remote", .bool(b.isRemote))]
             if !d.backend.isEmpty, !b.isRemote {
                 let path = b.path(home: vm.home, environment: context.environment)
+                let files = imageFiles(path, vm)
                 fields += [("path", .string(path)), ("exists", .bool(FileSystem.exists(path))),
-                           ("description", .string(DiskImageKind.describe(path)))]
+                           ("description", .string(DiskImageKind.describe(path))),
+                           ("data_files", .array(files.dataFiles.map { .object([("path", .string($0)), ("in_tree", .bool(files.isInTree($0)))]) })),
+                           ("outside_backing_files", .array(files.outsideBacking.map { .string($0) }))]
                 if FileSystem.isRegularFile(path) {
                     do {
                         fields.append(("image", try QemuImg.info(path, backingChain: true, environment: context.environment)))
