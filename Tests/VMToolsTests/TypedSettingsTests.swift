@@ -181,6 +181,21 @@ import Testing
         #expect(throws: VMToolsError.self) { try c.build([RamModule.self] as [any BuildCmdModule.Type]) }
     }
 
+    /// `cfg_host_paths` (vm.settings(5), HOST PATHS): absolute paths separated
+    /// by colons, real paths once read; a relative entry names the setting.
+    @Test func hostPathsAllowList() throws {
+        let s = Scratch()
+        try s.mkdir("real")
+        try FileManager.default.createSymbolicLink(atPath: s.url("link"), withDestinationPath: s.url("real"))
+        var g = try resolver(s).loadGlobal()
+        #expect(try g.hostPathAllowList() == [])
+        g.settings.set("cfg_host_paths", "\(s.url("link"))::/nonexistent/x", .commandLine("-o"))
+        #expect(try g.hostPathAllowList() == [s.url("real"), "/nonexistent/x"])
+        g.settings.set("cfg_host_paths", "/a:b", .commandLine("-o"))
+        #expect(expectError { _ = try g.hostPathAllowList() }?.description
+            == "cfg_host_paths: '/a:b' (from command line (-o)): 'b' is not an absolute path (colon-separated absolute paths)")
+    }
+
     /// The same error through the binary, naming the VM's file and line.
     @Test func vmupNamesTheFileAndLineOfABadValue() throws {
         let cli = try CLI(Scratch())
