@@ -229,6 +229,7 @@ import Testing
             "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
             "VMToolsCore/Settings/GuestAgentSettings.swift": "SettingKey and VMSettings of the guest agent channel (vm_guestagent_enable)",
             "VMToolsCore/Settings/ShareSettings.swift": "SettingKey, SettingName and VMSettings of shared folders (vm_shareN_*)",
+            "VMToolsCore/Settings/HostPathSettings.swift": "SettingKey and the allow list of host paths (cfg_host_paths)",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)
