@@ -218,9 +218,44 @@ import Testing
         #expect(snap.err.contains("would hand the guest \(home)/data.qcow2 (vm_storage_hdd1_backend, snapshot, from \(home)/vm.settings:1)"), "\(snap.err)")
     }
 
+    @Test(.requires("qemu-img")) func aForkAnywhereSharesItsParentsTreeButAParentLineAloneDoesNot() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("base/vm.settings", "vm_storage_hdd1_backend=disk.qcow2\nvm_storage_hdd1_enable=yes\nvm_cloudinit_enable=no\n")
+        #expect(try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", s.url("base/disk.qcow2"), "1M"]).run().status == 0)
+        // vmfork lists the fork in base's childs.lst: the base's disk is the fork's backing file.
+        try s.mkdir("elsewhere")
+        #expect(try cli.run("vmfork", [s.url("base"), s.url("elsewhere/fork")]).status == 0)
+        let fork = try cli.run("vmup", ["-n", s.url("elsewhere/fork")])
+        #expect(fork.status == 0, "\(fork.err)")
+        #expect(fork.err.contains("would hand the guest \(s.url("base/disk.qcow2")) (vm_storage_hdd1_backend: backing file of "), "\(fork.err)")
+        // A downloaded VM that names the user's VM as its parent gets none of its files.
+        try s.write("dl/vm.settings", "parent \(s.url("base"))\nvm_storage_hdd2_backend=\(s.url("base/disk.qcow2"))\nvm_storage_hdd2_enable=yes\n")
+        let dl = try cli.run("vmup", ["-n", "-s", s.url("dl")])
+        #expect(dl.status == 1)
+        #expect(refusedSettings(dl) == ["vm_storage_hdd2_backend"], "\(dl.err)")
+        #expect(dl.err.contains("lies outside the VM's tree \(s.url("dl")),"), "\(dl.err)")
+    }
+
+    @Test(.requires("qemu-img")) func vmcpAndVmforkRefuseAVMWhoseHostPathsAreRefused() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        let home = try downloaded(s)
+        // A copy would carry the secret into its own tree, where it no longer looks outside.
+        for command in ["vmcp", "vmfork"] {
+            let r = try cli.run(command, [home, s.url("\(command)-copy")])
+            #expect(r.status == 1, "\(r.err)")
+            #expect(r.err.contains("lies outside the VM's tree \(home)"), "\(r.err)")
+            #expect(!s.exists("\(command)-copy/vm.settings"))
+        }
+        #expect(try cli.run("vmfix", ["-H", home]).status == 3)
+        let copy = try cli.run("vmcp", [home, s.url("copy")])
+        #expect(copy.status == 0, "\(copy.err)")
+    }
+
     @Test func aForksDisksInItsParentsHomeAreInItsTree() throws {
         let s = Scratch()
-        let policy = HostPathPolicy(tree: s.url("parent"), allow: [], accepted: [])
+        let policy = HostPathPolicy(trees: [s.url("parent/fork"), s.url("parent")], allow: [], accepted: [])
         func path(_ p: String, _ file: String) -> HostPath {
             HostPath(setting: "vm_storage_hdd1_backend", path: p, via: nil, access: .readWrite,
                      provenance: .vmFile(path: file, line: 1, depth: 0), real: p)

@@ -167,29 +167,41 @@ package enum HostPaths {
 /// (vm.settings(5), HOST PATHS). Values from the defaults, a vmtools.conf, a
 /// template or the command line are the user's decision. Values from a
 /// `vm.settings` (the VM's or a parent's) are accepted when their real path
-/// lies in the VM's tree (the topmost ancestor's home: forks live in their
-/// parent's home and share its backing files), in `cfg_host_paths`, or when
-/// the user accepted that file's set (`AcceptedHostPaths`).
+/// lies in the VM's tree, in `cfg_host_paths`, or when the user accepted
+/// that file's set (`AcceptedHostPaths`).
 package struct HostPathPolicy {
-    /// The real path of the VM's tree.
-    package var tree: String
+    /// The real paths of the VM's tree: its home and the homes of the
+    /// ancestors that list the VM's line in their child lists (a fork lies
+    /// anywhere and shares its parent's backing files; a `parent` line alone,
+    /// which anyone can write, does not make another VM's home part of it).
+    package var trees: [String]
     package var allow: [String]
     package var accepted: Set<String>
 
-    package init(tree: String, allow: [String], accepted: Set<String>) {
-        self.tree = tree
+    package init(trees: [String], allow: [String], accepted: Set<String>) {
+        self.trees = trees
         self.allow = allow
         self.accepted = accepted
     }
 
-    /// The policy for a resolved VM, its tree being its topmost ancestor's home.
     package init(vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws {
-        let top = vm.ancestors.last ?? vm.home
-        self.init(tree: FileSystem.realPath(top) ?? top, allow: try global.hostPathAllowList(),
-                  accepted: AcceptedHostPaths(environment: environment).load())
+        var trees = [FileSystem.realPath(vm.home) ?? vm.home]
+        var child = vm.home
+        for ancestor in vm.ancestors {
+            let listed = ((try? ChildList.read(home: ancestor, global: global))?.children ?? []).map { FileSystem.realPath($0) ?? $0 }
+            guard listed.contains(FileSystem.realPath(child) ?? child) else { break }
+            trees.append(FileSystem.realPath(ancestor) ?? ancestor)
+            child = ancestor
+        }
+        self.init(trees: trees, allow: try global.hostPathAllowList(), accepted: AcceptedHostPaths(environment: environment).load())
     }
 
-    package func isInTree(_ p: HostPath) -> Bool { FileSystem.isWithin(p.real, tree) }
+    /// The tree as messages name it: the VM's home, with its linked ancestors.
+    package var tree: String {
+        trees.count == 1 ? trees[0] : trees[0] + " (with " + trees.dropFirst().joined(separator: ", ") + ")"
+    }
+
+    package func isInTree(_ p: HostPath) -> Bool { trees.contains { FileSystem.isWithin(p.real, $0) } }
     package func isAllowed(_ p: HostPath) -> Bool { allow.contains { FileSystem.isWithin(p.real, $0) } }
 
     /// The host paths each `vm.settings` hands out from outside the tree,
@@ -229,6 +241,16 @@ package struct HostPathPolicy {
 }
 
 extension HostPathPolicy {
+    /// Refuses, with the first refusal, a VM whose own settings name host
+    /// paths the user did not accept: copying, forking, merging or
+    /// exporting it would carry those files into a tree (or an archive)
+    /// where nothing marks them as outside any more (vmcp(1), vmmerge(1)).
+    package static func require(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws {
+        let policy = try HostPathPolicy(vm: vm, global: global, environment: environment)
+        let refused = policy.refused(HostPaths.collect(vm.settings, home: vm.home, environment: environment))
+        if let first = policy.errors(refused, home: vm.home, global: global).first { throw first }
+    }
+
     /// Accepts the host paths outside its tree that the VM in `home` hands
     /// out, as its files say now: for a command that wrote them from its own
     /// command line (vmcreate(1)) or a user who checked them (vmfix(1) -H).

@@ -177,6 +177,7 @@ package struct Cloner {
                 return
             }
             let vm = try cloner.resolver.loadVM(home: src, global: global)
+            try HostPathPolicy.require(vm, global: global, environment: cloner.environment)
             // A parent copied in this run goes first, so the links can be translated.
             var newParent: String? = nil
             var action = cloner.mode
