@@ -251,6 +251,14 @@ import Testing
         #expect(try cli.run("vmfix", ["-H", home]).status == 3)
         let copy = try cli.run("vmcp", [home, s.url("copy")])
         #expect(copy.status == 0, "\(copy.err)")
+        #expect(try cli.run("vmup", ["-n", s.url("copy")]).status == 0)
+        // A host path given to vmfork with -o is the user's, recorded like vmcreate's.
+        try s.mkdir("src")
+        let fork = try cli.run("vmfork", ["-o", "vm_share2_path=\(s.url("src"))", home, s.url("fork")])
+        #expect(fork.status == 0, "\(fork.err)")
+        let up = try cli.run("vmup", ["-n", s.url("fork")])
+        #expect(up.status == 0, "\(up.err)")
+        #expect(up.err.contains("would hand the guest \(s.url("src")) (vm_share2_path, read-write, from \(s.url("fork"))/vm.settings:"), "\(up.err)")
     }
 
     @Test func aForksDisksInItsParentsHomeAreInItsTree() throws {

@@ -245,9 +245,10 @@ extension HostPathPolicy {
     /// paths the user did not accept: copying, forking, merging or
     /// exporting it would carry those files into a tree (or an archive)
     /// where nothing marks them as outside any more (vmcp(1), vmmerge(1)).
-    package static func require(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws {
+    package static func require(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String],
+                                where include: (HostPath) -> Bool = { _ in true }) throws {
         let policy = try HostPathPolicy(vm: vm, global: global, environment: environment)
-        let refused = policy.refused(HostPaths.collect(vm.settings, home: vm.home, environment: environment))
+        let refused = policy.refused(HostPaths.collect(vm.settings, home: vm.home, environment: environment)).filter(include)
         if let first = policy.errors(refused, home: vm.home, global: global).first { throw first }
     }
 

@@ -237,6 +237,10 @@ package struct Cloner {
             if let parent = doc.parent {
                 try register(home, in: parent)
             }
+            // The source passed the host path rule and -o is the user's, so
+            // what the new file hands out is accepted (vm.settings(5), HOST
+            // PATHS); failing that, vmup names the way out.
+            _ = try? HostPathPolicy.accept(home: home, global: global, environment: cloner.environment)
         }
 
         /// The parent lists its new child (both sides of the link, vm.settings(5) CHILDS.LST).
