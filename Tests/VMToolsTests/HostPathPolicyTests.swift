@@ -261,6 +261,27 @@ import Testing
         #expect(up.err.contains("would hand the guest \(s.url("src")) (vm_share2_path, read-write, from \(s.url("fork"))/vm.settings:"), "\(up.err)")
     }
 
+    @Test func aVMDKDescriptorsExtentOutsideIsRefused() throws {
+        let s = Scratch()
+        let cli = try CLI(s)
+        try s.write("outside/secret", "secret\n")
+        try s.write("vm/inside.raw", String(repeating: "\0", count: 512))
+        try s.write("vm/disk.vmdk", """
+            # Disk DescriptorFile
+            version=1
+            createType="monolithicFlat"
+            RW 1 FLAT "inside.raw" 0
+            RW 1 FLAT "\(s.url("outside/secret"))" 0
+
+            """)
+        try s.write("vm/vm.settings", "vm_storage_hdd1_backend=disk.vmdk\nvm_storage_hdd1_enable=yes\nvm_cloudinit_enable=no\n")
+        #expect(ImageFormat.vmdkDescriptorFiles(s.url("vm/disk.vmdk")) == [s.url("vm/inside.raw"), s.url("outside/secret")])
+        let r = try cli.run("vmup", ["-n", s.url("vm")])
+        #expect(r.status == 1)
+        #expect(r.err.contains("vm_storage_hdd1_backend: the extent '\(s.url("outside/secret"))' of \(s.url("vm/disk.vmdk")) (from "), "\(r.err)")
+        #expect(r.err.split(separator: "\n").filter { $0.contains("lies outside") }.count == 1, "\(r.err)")
+    }
+
     @Test func aForksDisksInItsParentsHomeAreInItsTree() throws {
         let s = Scratch()
         let policy = HostPathPolicy(trees: [s.url("parent/fork"), s.url("parent")], allow: [], accepted: [])

@@ -88,6 +88,11 @@ package enum HostPaths {
                 if isDirectory { access = .readOnly } else if let format, format != "qcow2", format != "raw" { access = .snapshot } else { access = .readWrite }
             }
             add(disk.keys.backend, path, access)
+            if format == "vmdk" {
+                for file in ImageFormat.vmdkDescriptorFiles(path) {
+                    add(disk.keys.backend, file, access == .readWrite ? .readWrite : .readOnly, via: .init(kind: "extent", image: path))
+                }
+            }
             guard format == "qcow2" else { continue }
             if let data = ImageFormat.qcow2DataFile(path) { add(disk.keys.backend, data, access, via: .init(kind: "data file", image: path)) }
             var image = path
