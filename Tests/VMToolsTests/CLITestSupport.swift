@@ -30,6 +30,13 @@ struct CLI {
         for name in VMTools.commands.map({ $0.spec.name }) + ["vmtools", "vmbogus"] where !scratch.exists("bin/\(name)") {
             try FileManager.default.createSymbolicLink(atPath: scratch.url("bin/\(name)"), withDestinationPath: binary)
         }
+        // The test guests are host files VMs' own settings name from outside
+        // their trees: the installation layer allows them, as an
+        // administrator would a directory of images (vm.settings(5), HOST PATHS).
+        if !scratch.exists("share/vmtools.conf") {
+            let guests = [Guest.directory, CloudGuest.directory].map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
+            try scratch.write("share/vmtools.conf", "cfg_host_paths='\(guests.joined(separator: ":"))'\n")
+        }
         environment = [
             "HOME": scratch.url("home"), "XDG_CONFIG_HOME": scratch.url("xdg"),
             "VMTOOLS_SYSCONFDIR": scratch.url("etc"), "VMTOOLS_DATADIR": scratch.url("share"),

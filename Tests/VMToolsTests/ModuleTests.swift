@@ -187,7 +187,8 @@ import Testing
         for t in try FileManager.default.contentsOfDirectory(atPath: Repo.root + "/etc/templates") {
             try FileManager.default.copyItem(atPath: Repo.root + "/etc/templates/" + t, toPath: cli.scratch.url("share/templates/" + t))
         }
-        _ = try cli.scratch.write("etc/vmtools.conf", "vm_macos_osk='ourhardworkbythesewordsguarded'\n")
+        // The disk lies outside the VM's tree: the system's configuration allows it (vm.settings(5), HOST PATHS).
+        _ = try cli.scratch.write("etc/vmtools.conf", "vm_macos_osk='ourhardworkbythesewordsguarded'\ncfg_host_paths='\(cli.scratch.url("hdd.qcow2"))'\n")
         #expect(try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", cli.scratch.url("hdd.qcow2"), "8M"]).run().status == 0)
         _ = try cli.scratch.write("vm/vm.settings", """
         template \(templates)

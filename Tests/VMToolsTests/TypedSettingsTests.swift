@@ -208,6 +208,21 @@ import Testing
         #expect(throws: VMToolsError.self) { try c.build([RamModule.self] as [any BuildCmdModule.Type]) }
     }
 
+    /// `cfg_host_paths` (vm.settings(5), HOST PATHS): absolute paths separated
+    /// by colons, real paths once read; a relative entry names the setting.
+    @Test func hostPathsAllowList() throws {
+        let s = Scratch()
+        try s.mkdir("real")
+        try FileManager.default.createSymbolicLink(atPath: s.url("link"), withDestinationPath: s.url("real"))
+        var g = try resolver(s).loadGlobal()
+        #expect(try g.hostPathAllowList() == [])
+        g.settings.set("cfg_host_paths", "\(s.url("link"))::/nonexistent/x", .commandLine("-o"))
+        #expect(try g.hostPathAllowList() == [s.url("real"), "/nonexistent/x"])
+        g.settings.set("cfg_host_paths", "/a:b", .commandLine("-o"))
+        #expect(expectError { _ = try g.hostPathAllowList() }?.description
+            == "cfg_host_paths: '/a:b' (from command line (-o)): 'b' is not an absolute path (colon-separated absolute paths)")
+    }
+
     /// The same error through the binary, naming the VM's file and line.
     @Test func vmupNamesTheFileAndLineOfABadValue() throws {
         let cli = try CLI(Scratch())
@@ -241,6 +256,7 @@ import Testing
             "VMToolsCore/Settings/DisplaySettings.swift": "SettingKey and VMSettings of the display's clipboard, password, socket, full screen",
             "VMToolsCore/Settings/GuestAgentSettings.swift": "SettingKey and VMSettings of the guest agent channel (vm_guestagent_enable)",
             "VMToolsCore/Settings/ShareSettings.swift": "SettingKey, SettingName and VMSettings of shared folders (vm_shareN_*)",
+            "VMToolsCore/Settings/HostPathSettings.swift": "SettingKey and the allow list of host paths (cfg_host_paths)",
         ]
         let root = Repo.root + "/Sources/"
         let literal = try Regex(#""(vm|cfg)_[A-Za-z0-9]"#)

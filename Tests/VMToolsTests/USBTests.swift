@@ -151,7 +151,8 @@ import Testing
     @Test func aNodeThatCannotOpenFailsNamingItAndTheUdevRule() throws {
         let s = Scratch()
         let cli = try CLI(s)
-        try s.write("etc/vmtools.conf", "vm_display_type=none\n")
+        // The system's configuration lets a VM's own settings name host USB devices (vm.settings(5), HOST PATHS).
+        try s.write("etc/vmtools.conf", "vm_display_type=none\ncfg_host_paths=/dev/bus/usb\n")
         try s.write("vm/vm.settings", "vm_name=vm\nvm_usb1_device=046d:c52b\nvm_usb2_device=1-4\n")
         let node = try fakeDevice(s, "1-4", vendor: "046d", product: "c52b", bus: 1, dev: 12, mode: 0o444)
         let env = ["VMTOOLS_TEST_SYS_ROOT": s.url("sys"), "VMTOOLS_TEST_DEV_ROOT": s.url("dev")]

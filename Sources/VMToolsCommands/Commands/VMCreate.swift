@@ -82,6 +82,8 @@ public enum VMCreateCommand: Command {
             let doc = SettingsDocument(comment: "initial creation", templates: conf.templates, name: name, entries: entries,
                                        initialSizes: size.isEmpty ? [:] : [1: size])
             try doc.write(lock, global: global)
+            // What the user wrote on this command line is the user's decision (vm.settings(5), HOST PATHS).
+            try HostPathPolicy.accept(home: path, global: global, environment: context.environment)
             conf.recorded.removeAll()
             context.console.info("\(name): virtual machine created")
             return true

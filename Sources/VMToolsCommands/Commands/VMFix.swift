@@ -22,6 +22,7 @@ public enum VMFixCommand: Command {
             OptionSpec("a", "every test of a real defect (-blps)"),
             OptionSpec("b", "leftover backup directories: undo interrupted operations"),
             OptionSpec("d", "leftover work files: qemu.pid, monitor sockets, serial.log"),
+            OptionSpec("H", "accept the host paths outside its tree that each VM's settings hand to the guest, after printing them"),
             OptionSpec("l", "leftover lock files"),
             OptionSpec("n", "check only, change nothing"),
             OptionSpec("p", "parent and children links"),
@@ -43,14 +44,14 @@ public enum VMFixCommand: Command {
 
         init(_ args: ParsedArguments) throws {
             // In command-line order: -a and -A replace what came before them.
-            for o in args.occurrences(of: "aAbdlps") {
+            for o in args.occurrences(of: "aAbdHlps") {
                 switch o.letter {
                 case "a": tests = ["b", "l", "p", "s"]
                 case "A": tests = ["b", "d", "l", "p", "s"]
                 default: tests.insert(o.letter)
                 }
             }
-            guard !tests.isEmpty else { throw VMToolsError.usage("no action selected: give at least one of -b -l -d -p -s (or -a, -A)") }
+            guard !tests.isEmpty else { throw VMToolsError.usage("no action selected: give at least one of -b -l -d -p -s -H (or -a, -A)") }
             checkOnly = args.has("n")
             recursive = args.has("r")
         }
@@ -96,6 +97,10 @@ public enum VMFixCommand: Command {
             }
             for home in later { _ = fixer.checkVM(home, links: tests.contains("p"), storage: tests.contains("s"), deferrable: false) }
             fixer.locks.releaseAll()
+        }
+        // Never part of -a or -A: accepting is the user's decision, not a repair.
+        if tests.contains("H") {
+            for home in fixer.homes(scan) { fixer.acceptHostPaths(home) }
         }
         return fixer.status
     }
@@ -188,6 +193,25 @@ public enum VMFixCommand: Command {
                 console.solved("\(path): removed")
             }
             return true
+        }
+
+        // MARK: -H
+
+        /// Prints the host paths from outside its tree each of the VM's
+        /// settings files hands to the guest, and accepts them (vm.settings(5), HOST PATHS).
+        mutating func acceptHostPaths(_ home: String) {
+            do {
+                let open = try HostPathPolicy.accept(home: home, global: global, environment: environment, dryRun: checkOnly)
+                for group in open {
+                    issue("\(group.file): hands the guest host paths outside the VM's tree:")
+                    console.items(group.paths.map { p in
+                        "\(p.setting)=\(p.path)" + (p.via.map { " (the \($0))" } ?? "") + ", \(p.access.rawValue), from \(p.provenance)"
+                    })
+                    if !checkOnly { console.solved("\(group.file): these host paths are accepted") }
+                }
+            } catch let e as VMToolsError {
+                failed(e)
+            } catch {}
         }
 
         // MARK: -l

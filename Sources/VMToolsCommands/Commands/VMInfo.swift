@@ -158,7 +158,7 @@ public enum VMInfoCommand: Command {
             case .info: lines = infoSection(vm, running: running, options: options, global: global, environment: context.environment)
             case .tree: lines = treeSection(vm, options: options, global: global)
             case .settings: lines = settingsSection(vm, options: options)
-            case .backend: lines = backendSection(vm, options: options, context: context)
+            case .backend: lines = backendSection(vm, options: options, global: global, context: context)
             case .modules: lines = modulesSection(vm, global: global)
             }
             lines.forEach { console.print($0) }
@@ -473,7 +473,7 @@ public enum VMInfoCommand: Command {
         }
     }
 
-    static func backendSection(_ vm: ResolvedVM, options: Options, context: Context) -> [String] {
+    static func backendSection(_ vm: ResolvedVM, options: Options, global: GlobalConfig, context: Context) -> [String] {
         var out: [String] = []
         for d in drives(vm) {
             guard !d.backend.isEmpty else {
@@ -485,6 +485,9 @@ public enum VMInfoCommand: Command {
             if !b.isRemote {
                 let path = b.path(home: vm.home, environment: context.environment)
                 out += ["", DiskImageKind.describe(path)]
+                let files = imageFiles(path, vm, global: global)
+                out += files.dataFiles.map { "Data file: \($0)" + (files.isInTree($0) ? "" : " (outside the VM's tree)") }
+                out += files.outsideBacking.map { "Backing file outside the VM's tree: \($0)" }
                 if options.long, FileSystem.isRegularFile(path) || FileSystem.exists(path) {
                     out.append("")
                     out += qemuImgText(path, context: context)
@@ -493,6 +496,25 @@ public enum VMInfoCommand: Command {
             out.append("")
         }
         return out
+    }
+
+    /// The files a qcow2 disk reads besides itself that vm.settings(5) HOST
+    /// PATHS checks: its external data files and the backing files outside
+    /// the VM's tree (its home and its linked ancestors' homes).
+    struct ImageFiles {
+        var trees: [String]
+        var dataFiles: [String] = []
+        var outsideBacking: [String] = []
+        func isInTree(_ path: String) -> Bool { trees.contains { FileSystem.isWithin(FileSystem.realPath(path) ?? path, $0) } }
+    }
+
+    static func imageFiles(_ path: String, _ vm: ResolvedVM, global: GlobalConfig) -> ImageFiles {
+        var files = ImageFiles(trees: (try? HostPathPolicy(vm: vm, global: global, environment: [:]))?.trees ?? [vm.home])
+        guard FileSystem.isRegularFile(path) else { return files }
+        let chain = ImageFormat.qcow2BackingChain(path)
+        files.dataFiles = ([path] + chain).compactMap(ImageFormat.qcow2DataFile)
+        files.outsideBacking = chain.filter { !files.isInTree($0) }
+        return files
     }
 
     static func qemuImgText(_ path: String, context: Context) -> [String] {
@@ -548,8 +570,11 @@ public enum VMInfoCommand: Command {
             fields += [("mode", .string(b.prefix)), ("remote", .bool(b.isRemote))]
             if !d.backend.isEmpty, !b.isRemote {
                 let path = b.path(home: vm.home, environment: context.environment)
+                let files = imageFiles(path, vm, global: global)
                 fields += [("path", .string(path)), ("exists", .bool(FileSystem.exists(path))),
-                           ("description", .string(DiskImageKind.describe(path)))]
+                           ("description", .string(DiskImageKind.describe(path))),
+                           ("data_files", .array(files.dataFiles.map { .object([("path", .string($0)), ("in_tree", .bool(files.isInTree($0)))]) })),
+                           ("outside_backing_files", .array(files.outsideBacking.map { .string($0) }))]
                 if FileSystem.isRegularFile(path) {
                     do {
                         fields.append(("image", try QemuImg.info(path, backingChain: true, environment: context.environment)))

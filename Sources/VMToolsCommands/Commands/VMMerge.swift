@@ -132,6 +132,8 @@ public enum VMMergeCommand: Command {
                     throw VMToolsError(.failure, home, "its parent must have only one child to merge into it; it has: " + siblings.joined(separator: ", "))
                 }
                 let parentVM = try resolver.loadVM(home: parent, global: global)
+                // Its disks move into the parent and commit into the parent's: none may be a host file it was not given.
+                try HostPathPolicy.require(try resolver.loadVM(home: home, global: global), global: global, environment: env)
                 let parentFile = try file(parent)
                 var entries = SettingsDocument(rewriting: parentFile, comment: "").entries
                 var imageMap: [String: String] = [:]
@@ -230,6 +232,7 @@ public enum VMMergeCommand: Command {
                     }
                 }
                 let vm = try resolver.loadVM(home: home, global: global)
+                try HostPathPolicy.require(vm, global: global, environment: env)
                 var moved: [String] = []
                 for child in children {
                     let childFile = try file(child)

@@ -70,6 +70,11 @@ public enum VMUpCommand: Command {
             throw VMToolsError(.failure, home, "cannot start: it is already running (pid \(p.pid))")
         }
         let vm = try LaunchConfigurator.existing(home: home, options: options, global: global, resolver: resolver)
+        let refusals = try LaunchPlanner.checkHostPaths(vm, global: global, environment: context.environment)
+        if let last = refusals.last {
+            refusals.dropLast().forEach(context.console.error)
+            throw last
+        }
         let children = try ChildList.read(home: home, global: global).children
         // A home on read-only media (Docs/vmup.1): its disks cannot be
         // written, its run-time files go to its run-time directory.

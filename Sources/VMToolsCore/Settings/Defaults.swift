@@ -4,6 +4,7 @@ public enum Defaults {
     public static let values: [(name: String, value: String)] = [
         ("cfg_include_userhome", "yes"),
         ("cfg_qemu_cmdprefix", "qemu-system-"),
+        ("cfg_host_paths", ""),
         ("cfg_file_childs", "childs.lst"),
         ("cfg_file_lock", ".vm.settings.lock"),
         ("cfg_file_pid", "qemu.pid"),

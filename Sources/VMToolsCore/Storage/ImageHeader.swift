@@ -36,12 +36,80 @@ extension ImageFormat {
         return raw.hasPrefix("/") ? raw : path.deletingLastPathComponent.appendingPathComponent(raw)
     }
 
-    private static func header(_ path: String, count: Int) -> [UInt8]? {
+    /// The external data file a qcow2 names (its `DATA` header extension,
+    /// vm.settings(5) HOST PATHS), absolute as QEMU takes it: a relative name
+    /// from the image's directory; nil for none. Only a regular file is
+    /// opened (a FIFO would block), and no more than the header's first
+    /// cluster, at most 64 KiB, is read.
+    public static func qcow2DataFile(_ path: String) -> String? {
+        guard FileSystem.isRegularFile(path), detect(path) == "qcow2", let h = header(path, count: 104) else { return nil }
+        let version = bigEndian(h[4..<8])
+        // The incompatible feature bit 2 says the data lives elsewhere (qcow2 v3 only).
+        guard version >= 3, bigEndian(h[72..<80]) & 4 != 0 else { return nil }
+        let clusterBits = bigEndian(h[20..<24]), headerLength = bigEndian(h[100..<104])
+        guard (9...21).contains(clusterBits), headerLength >= 104 else { return nil }
+        let limit = min(1 << Int(clusterBits), 64 << 10)
+        guard let area = header(path, count: limit, allowShort: true) else { return nil }
+        var offset = Int((headerLength + 7) / 8 * 8)
+        while offset + 8 <= area.count {
+            let type = bigEndian(area[offset..<offset + 4]), length = Int(bigEndian(area[offset + 4..<offset + 8]))
+            let start = offset + 8
+            guard type != 0, length <= area.count - start else { return nil }
+            if type == 0x4441_5441 {
+                let raw = String(decoding: area[start..<start + length], as: UTF8.self)
+                guard !raw.isEmpty else { return nil }
+                return raw.hasPrefix("/") ? raw : path.deletingLastPathComponent.appendingPathComponent(raw)
+            }
+            offset = start + (length + 7) / 8 * 8
+        }
+        return nil
+    }
+
+    /// The files a VMDK text descriptor names: its extents and the parent of
+    /// a delta disk (`parentFileNameHint`), absolute (a relative name from the
+    /// descriptor's directory, as QEMU takes it). Only a regular file is
+    /// read, at most 64 KiB; a binary (KDMV) VMDK holds its data itself.
+    public static func vmdkDescriptorFiles(_ path: String) -> [String] {
+        guard FileSystem.isRegularFile(path), let head = header(path, count: 64 << 10, allowShort: true),
+              head.starts(with: Array("# Disk DescriptorFile".utf8)) else { return [] }
+        var files: [String] = []
+        func add(_ raw: Substring) {
+            guard !raw.isEmpty else { return }
+            let name = String(raw)
+            files.append(name.hasPrefix("/") ? name : path.deletingLastPathComponent.appendingPathComponent(name))
+        }
+        for line in String(decoding: head, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let words = line.split(separator: " ", maxSplits: 3)
+            if words.count == 4, ["RW", "RDONLY", "NOACCESS"].contains(words[0]), words[3].hasPrefix("\"") {
+                add(words[3].dropFirst().prefix { $0 != "\"" })
+            } else if line.hasPrefix("parentFileNameHint=\"") {
+                add(line.dropFirst("parentFileNameHint=\"".count).prefix { $0 != "\"" })
+            }
+        }
+        return files
+    }
+
+    /// A qcow2's backing chain, nearest first, as `qcow2Backing` names each
+    /// (at most `limit` files: a loop must end).
+    public static func qcow2BackingChain(_ path: String, limit: Int = 64) -> [String] {
+        var chain: [String] = []
+        var current = path
+        while chain.count < limit, FileSystem.isRegularFile(current), let next = qcow2Backing(current) {
+            if chain.contains(next) || next == path { break }
+            chain.append(next)
+            current = next
+        }
+        return chain
+    }
+
+    private static func header(_ path: String, count: Int, allowShort: Bool = false) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var h = [UInt8](repeating: 0, count: count)
-        return h.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, count, 0) }) == count ? h : nil
+        let n = h.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, count, 0) })
+        if allowShort, n >= 0 { return Array(h[0..<n]) }
+        return n == count ? h : nil
     }
 
     private static func bigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }

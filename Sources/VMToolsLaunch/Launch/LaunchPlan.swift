@@ -44,6 +44,8 @@ public struct LaunchPlan: Sendable {
     /// Where to write a new display password before QEMU starts
     /// (`vm_display_password=auto`), 0600; removed with the run files.
     public var displayPassword: String?
+    /// The host files, directories and devices the guest gets (vm.settings(5), HOST PATHS).
+    public var hostPaths: [HostPath] = []
 
     public init() {}
 
@@ -214,5 +216,6 @@ public struct LaunchPlan: Sendable {
             + (spicePort.map { ["would choose the first free SPICE port from \($0.lowest) on \($0.iface)"] } ?? [])
             + usbDevices.map { "would check that \($0.setting) \($0.device.description) can be opened read-write" }
             + settingsToSave.map { "would record \($0.name)=\($0.value) in the VM's settings" }
+            + hostPaths.map(\.dryRunLine)
     }
 }

@@ -5,6 +5,15 @@ import VMToolsQEMU
 /// written, nothing probed (Docs/ARCHITECTURE.md). External modules are the
 /// user's code and run here, told `VMTOOLS_DRY_RUN` (vmtools(7)).
 package enum LaunchPlanner {
+    /// Refuses, before anything is planned, the host paths a VM's own
+    /// settings may not hand to the guest (vm.settings(5), HOST PATHS): one
+    /// error a path, all of them.
+    package static func checkHostPaths(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws -> [VMToolsError] {
+        let policy = try HostPathPolicy(vm: vm, global: global, environment: environment)
+        let refused = policy.refused(HostPaths.collect(vm.settings, home: vm.home, environment: environment))
+        return policy.errors(refused, home: vm.home, global: global)
+    }
+
     /// `runDirectory` is where the pid file and sockets go (the home, or a
     /// run-time directory for a bare boot or a read-only home).
     package static func plan(_ settings: SettingsTable, home: String?, runDirectory: String?, children: [String], global: GlobalConfig,
@@ -15,6 +24,7 @@ package enum LaunchPlanner {
         command.runDirectory = runDirectory ?? home
         if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
+        command.plan.hostPaths = HostPaths.collect(settings, home: home, environment: context.environment)
         return command
     }
 }

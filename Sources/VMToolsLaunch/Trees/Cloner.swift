@@ -177,6 +177,7 @@ package struct Cloner {
                 return
             }
             let vm = try cloner.resolver.loadVM(home: src, global: global)
+            try HostPathPolicy.require(vm, global: global, environment: cloner.environment)
             // A parent copied in this run goes first, so the links can be translated.
             var newParent: String? = nil
             var action = cloner.mode
@@ -236,6 +237,10 @@ package struct Cloner {
             if let parent = doc.parent {
                 try register(home, in: parent)
             }
+            // The source passed the host path rule and -o is the user's, so
+            // what the new file hands out is accepted (vm.settings(5), HOST
+            // PATHS); failing that, vmup names the way out.
+            _ = try? HostPathPolicy.accept(home: home, global: global, environment: cloner.environment)
         }
 
         /// The parent lists its new child (both sides of the link, vm.settings(5) CHILDS.LST).

@@ -57,6 +57,11 @@ package struct OVFExporter {
         }
         defer { locks.releaseAll() }
         let vm = try resolver.loadVM(home: source, global: global)
+        // An appliance carries its disks to others: none may be a host file
+        // the user did not accept (the rest is only named in the descriptor).
+        try HostPathPolicy.require(vm, global: global, environment: environment) {
+            $0.setting.hasPrefix(SettingKey.hddPrefix) || $0.setting.hasPrefix(SettingKey.cdromPrefix)
+        }
         let settings = VMSettings(vm.settings)
         var (descriptor, disks) = try describe(settings, name: settings.name.isEmpty ? source.lastPathComponent : settings.name,
                                                home: source, base: base)
