@@ -197,7 +197,7 @@ extension VMSettings {
                                         "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"]
 
     /// Text whose first word is a key type: key text rather than file names.
-    static func startsLikePublicKey(_ v: String) -> Bool {
+    package static func startsLikePublicKey(_ v: String) -> Bool {
         keyTypes.contains(String(v.prefix { $0 != " " && $0 != "\t" && $0 != "\n" && $0 != "\r" }))
     }
 

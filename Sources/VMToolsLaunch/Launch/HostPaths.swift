@@ -125,7 +125,7 @@ package enum HostPaths {
                 // vmtools' own choice, whoever left the setting empty.
                 out.append(HostPath(setting: SettingKey.cloudInitSSHKey, path: file, via: nil, access: .readOnly,
                                     provenance: .derived("the first key in ~/.ssh, \(SettingKey.cloudInitSSHKey) being empty"), real: realPath(file)))
-            } else if !keys.isEmpty, !VMSettings.looksLikePublicKey(keys) {
+            } else if !keys.isEmpty, !VMSettings.startsLikePublicKey(keys) {
                 for word in keys.split(separator: " ") {
                     if let path = filePath(String(word), base: base, environment: environment) { add(SettingKey.cloudInitSSHKey, path, .readOnly) }
                 }
