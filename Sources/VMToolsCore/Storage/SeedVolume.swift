@@ -49,8 +49,7 @@ package struct SeedVolume: Equatable, Sendable {
     /// The application id recorded in an existing volume (the primary
     /// volume descriptor at sector 16, bytes 574–701); nil if none.
     package static func recordedDigest(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: 128)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 128, 16 * 2048 + 574) }
