@@ -40,7 +40,7 @@ extension QemuImg {
                     purpose: String? = nil) throws {
         let exe = try executable(subject, environment: environment, purpose: purpose)
         if progress {
-            let status = try Subprocess(exe, args).runInteractive()
+            let status = try Subprocess(exe, args).runInteractive(diesWithParent: true)
             guard status == 0 else { throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed (exit status \(status))") }
             return
         }
