@@ -11,7 +11,7 @@ package struct Appliance: Sendable {
     /// The disks, in the VM's order.
     package var disks: [String]
     /// The private directory an `.ova` was unpacked into (the caller removes it).
-    package var directory: String?
+    package var work: WorkDirectory?
 
     package enum Kind: String, Sendable { case ova, ovf, vmx }
 

@@ -8,6 +8,11 @@ public enum ImageFormat {
     public static func detect(_ path: String) -> String? {
         guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
+        return detect(fd: fd)
+    }
+
+    /// The same, from an open file (an import checks the file it opened).
+    package static func detect(fd: Int32) -> String? {
         var head = [UInt8](repeating: 0, count: 512)
         let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n >= 0 else { return nil }

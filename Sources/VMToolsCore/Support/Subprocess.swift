@@ -112,8 +112,15 @@ public struct Subprocess {
         var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
                    pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
         var chunk = [UInt8](repeating: 0, count: 65536)
+        var forwarded = false
         while fds.contains(where: { $0.fd >= 0 }) {
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            // A Ctrl-C or SIGTERM held pending (Interrupt) ends the child too,
+            // so the caller can roll back now rather than when it is done.
+            if !forwarded, Interrupt.pending() != nil {
+                kill(pid, SIGTERM)
+                forwarded = true
+            }
+            if poll(&fds, nfds_t(fds.count), forwarded ? -1 : 250) < 0 {
                 if errno == EINTR { continue }
                 break
             }
