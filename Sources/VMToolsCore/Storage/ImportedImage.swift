@@ -33,6 +33,7 @@ package enum ImportedImage {
 
     /// A file one image names, and what it is to that image.
     struct Reference {
+        static let extent = "an extent"
         var name: String
         var role: String
     }
@@ -68,7 +69,9 @@ package enum ImportedImage {
                 guard lstat(path, &st) == 0 else { throw refuse("'\(owner)' names '\(r.name)' as \(r.role), which is missing") }
                 let fd = try open(path, name: r.name, noFollow: true)
                 defer { close(fd) }
-                try follow(try references(fd, name: r.name, scanText: true), from: r.name, depth: depth + 1)
+                // An extent is raw data or a sparse file with a magic (QEMU's
+                // vmdk driver); a backing, parent or data file may be probed.
+                try follow(try references(fd, name: r.name, scanText: r.role != Reference.extent), from: r.name, depth: depth + 1)
             }
         }
 
@@ -91,7 +94,7 @@ package enum ImportedImage {
             if head.starts(with: Array("KDMV".utf8)) {
                 // QEMU reads a parent hint at 0x200, and a descriptor with
                 // extents when the sparse header has no capacity.
-                var refs = Self.descriptorReferences(Self.read(fd, 0x200, 20 * 512)).filter { $0.role != "an extent" }
+                var refs = Self.descriptorReferences(Self.read(fd, 0x200, 20 * 512)).filter { $0.role != Reference.extent }
                 let offset = le(28, 8), size = le(36, 8)
                 if le(12, 8) == 0, offset != 0, offset < 1 << 40 {
                     refs += Self.descriptorReferences(Self.read(fd, Int(offset) * 512, Int(min(size * 512, 1 << 20))))
@@ -160,7 +163,7 @@ package enum ImportedImage {
                 let access = String(decoding: line.prefix { $0 != 0x20 && !(0x09...0x0D).contains($0) }, as: UTF8.self).uppercased()
                 guard ["RW", "RDONLY", "NOACCESS"].contains(access), let open = line.firstIndex(of: quote) else { continue }
                 let name = line[(open + 1)...].prefix { $0 != quote }
-                refs.append(Reference(name: String(decoding: name, as: UTF8.self), role: "an extent"))
+                refs.append(Reference(name: String(decoding: name, as: UTF8.self), role: Reference.extent))
             }
             let hint = Array("parentFileNameHint=\"".utf8)
             var at = 0
