@@ -171,7 +171,11 @@ import Testing
 
     // MARK: killed and interrupted imports
 
-    /// An .ova whose one disk converts for a few seconds (incompressible data, compressed).
+    /// An .ova whose one disk converts for several seconds: 160 MiB of
+    /// incompressible data (a random MiB, again and again: qcow2 compresses
+    /// each cluster alone), compressed.
+    static let slowMiB = 160
+
     static func slowOVA(_ s: Scratch) throws -> String {
         try s.mkdir("slow")
         let flat = s.url("slow/disk-flat.vmdk")
@@ -179,15 +183,13 @@ import Testing
         try #require(fd >= 0)
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         var chunk = [UInt64](repeating: 0, count: 1 << 17)
-        for _ in 0..<96 {
-            for i in chunk.indices {
-                state ^= state << 13; state ^= state >> 7; state ^= state << 17
-                chunk[i] = state
-            }
-            _ = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        for i in chunk.indices {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            chunk[i] = state
         }
+        for _ in 0..<Self.slowMiB { _ = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
         close(fd)
-        try s.write("slow/disk.vmdk", Self.flatDescriptor("disk-flat.vmdk").replacingOccurrences(of: "RW 2048", with: "RW \(96 << 11)"))
+        try s.write("slow/disk.vmdk", Self.flatDescriptor("disk-flat.vmdk").replacingOccurrences(of: "RW 2048", with: "RW \(Self.slowMiB << 11)"))
         try s.write("slow/x.ovf", Self.ovf("disk.vmdk"))
         return try tar(s, "slow", "slow.ova", ["x.ovf", "disk.vmdk", "disk-flat.vmdk"])
     }
@@ -240,7 +242,8 @@ import Testing
         guard let (p, qemuImg) = try Self.startSlowImport(cli, ova, s.url("vm")) else { return }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        let gone = waitUntil(10) { !Self.alive(qemuImg) }
+        // At once: left running, it would go on for seconds more.
+        let gone = waitUntil(2) { !Self.alive(qemuImg) }
         #expect(gone, "qemu-img \(qemuImg) outlived the vmcreate that started it")
         if !gone { kill(qemuImg, SIGKILL) }
         // Nothing could clean up after SIGKILL: vmfix -b knows the unpacked archive.
@@ -260,7 +263,8 @@ import Testing
         let ova = try Self.slowOVA(s)
         guard let (p, qemuImg) = try Self.startSlowImport(cli, ova, s.url("vm")) else { return }
         kill(p.processIdentifier, SIGTERM)
-        let ended = waitUntil(20) { !p.isRunning }
+        // Sooner than the conversion would end: the signal reached qemu-img.
+        let ended = waitUntil(3) { !p.isRunning }
         #expect(ended, "vmcreate kept converting after SIGTERM")
         if !ended { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()

@@ -22,8 +22,9 @@ package enum OVA {
         do {
             // Run in the directory: tar unquotes a --directory value (a
             // backslash-n in it would become a newline).
-            let x = try Subprocess("/bin/tar", ["--extract", "--no-same-owner", "--no-same-permissions", "--file", "-"],
-                                   workingDirectory: dir).run(input: input)
+            var tar = Subprocess("/bin/tar", ["--extract", "--no-same-owner", "--no-same-permissions", "--file", "-"], workingDirectory: dir)
+            tar.endsOnInterrupt = true
+            let x = try tar.run(input: input)
             guard x.status == 0 else {
                 throw VMToolsError(.failure, archive, "cannot unpack: \(x.stderrText.trimmingTrailingWhitespace())")
             }

@@ -28,7 +28,7 @@ public enum Interrupt {
     }
 
     /// Runs `body` with the signals blocked, so that one arriving meanwhile
-    /// (`Subprocess.run` passes it on to its child as SIGTERM) lets `body`
+    /// (passed on to a child run with `Subprocess.endsOnInterrupt`) lets `body`
     /// undo its work before this throws; the signal then stays blocked and
     /// the command ends with its error. Without a signal the caller's mask
     /// comes back (a foreground QEMU started later keeps Ctrl-C's meaning).

@@ -15,6 +15,10 @@ public struct Subprocess {
     /// The child's umask, set only around the spawn itself: a process-wide
     /// umask held longer would reach files other threads make meanwhile.
     public var umask: mode_t?
+    /// For `run`: a Ctrl-C or SIGTERM held pending (`Interrupt`) ends the
+    /// child (SIGTERM), so a long conversion stops for the rollback at once.
+    /// Off for what a rollback itself runs.
+    public var endsOnInterrupt = false
 
     public struct Result: Sendable {
         /// The exit status, or 128 + the signal that killed the child.
@@ -114,13 +118,11 @@ public struct Subprocess {
         var chunk = [UInt8](repeating: 0, count: 65536)
         var forwarded = false
         while fds.contains(where: { $0.fd >= 0 }) {
-            // A Ctrl-C or SIGTERM held pending (Interrupt) ends the child too,
-            // so the caller can roll back now rather than when it is done.
-            if !forwarded, Interrupt.pending() != nil {
+            if endsOnInterrupt, !forwarded, Interrupt.pending() != nil {
                 kill(pid, SIGTERM)
                 forwarded = true
             }
-            if poll(&fds, nfds_t(fds.count), forwarded ? -1 : 250) < 0 {
+            if poll(&fds, nfds_t(fds.count), endsOnInterrupt && !forwarded ? 250 : -1) < 0 {
                 if errno == EINTR { continue }
                 break
             }

@@ -124,7 +124,9 @@ public enum StorageHddImportModule: ConfigureModule {
         else if preallocation != .off { args += ["-o", "preallocation=\(preallocation.rawValue)"] }
         args += ["--", input, dest]
         c.console.progress("converting \(input) to \(dest)")
-        let r = try Subprocess(qemuImg, args).run()
+        var process = Subprocess(qemuImg, args)
+        process.endsOnInterrupt = true
+        let r = try process.run()
         guard r.status == 0 else {
             try? FileSystem.removeFile(dest)
             throw VMToolsError(.failure, source, "conversion failed: \(r.stderrText.trimmingTrailingWhitespace())")
