@@ -134,6 +134,36 @@ import Testing
         #expect(Self.leftovers(s) == [])
     }
 
+    @Test(.requires("qemu-img")) func namesAreCheckedThroughTheWholeChain() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let s = Scratch()
+        let secret = try Self.secret(s)
+        try s.mkdir("i")
+        func image(_ args: String...) throws { try Self.qemuImg(["create", "-q"] + args) }
+        func refusal(_ name: String) -> String? {
+            expectError { _ = try ImportedImage.check(s.url("i/\(name)"), member: name, subject: "x.ova") }?.message
+        }
+        // A backing file beside it, whose own descriptor names a host file.
+        try s.write("i/mid.vmdk", Self.flatDescriptor(secret))
+        try image("-f", "qcow2", "-u", "-b", "mid.vmdk", "-F", "vmdk", s.url("i/top.qcow2"), "1M")
+        #expect(refusal("top.qcow2") == "'mid.vmdk' names '\(secret)' as an extent, which is not a file beside it; an import reads only the appliance's own files")
+        // A recorded backing format that is no image format, and a protocol as the name.
+        try image("-f", "qcow2", "-u", "-b", "fat", "-F", "vvfat", s.url("i/fat.qcow2"), "1M")
+        #expect(refusal("fat.qcow2")?.contains("records its backing file's format as 'vvfat'") == true)
+        try image("-f", "qcow2", "-u", "-b", "nbd:localhost:10809", "-F", "raw", s.url("i/nbd.qcow2"), "1M")
+        #expect(refusal("nbd.qcow2")?.contains("names 'nbd:localhost:10809' as its backing file") == true)
+        // A VMware snapshot whose parent is given by a path.
+        try image("-f", "vmdk", s.url("i/base.vmdk"), "1M")
+        try image("-f", "vmdk", "-b", s.url("i/base.vmdk"), "-F", "vmdk", s.url("i/kid.vmdk"))
+        #expect(refusal("kid.vmdk")?.contains("names '\(s.url("i/base.vmdk"))' as its parent disk") == true)
+        // A chain beside it is read; the member may not be a link.
+        try image("-f", "qcow2", s.url("i/base.qcow2"), "1M")
+        try image("-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", s.url("i/child.qcow2"))
+        #expect(try ImportedImage.check(s.url("i/child.qcow2"), member: "child.qcow2", subject: "x.ova") == "qcow2")
+        try FileManager.default.createSymbolicLink(atPath: s.url("i/link.qcow2"), withDestinationPath: "child.qcow2")
+        #expect(refusal("link.qcow2") == "'link.qcow2' is a symbolic link; an import reads only regular files")
+    }
+
     @Test(.requires("qemu-img", "qemu-system-x86_64", "tar")) func filesBesideTheDescriptorStillImport() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())

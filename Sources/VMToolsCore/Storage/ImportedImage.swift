@@ -10,8 +10,8 @@ import Glibc
 /// would copy a host file (`RW 1 FLAT "/home/u/.ssh/id_ed25519" 0`) into
 /// the new disk, so it is refused, naming the member.
 ///
-/// The check reads more than QEMU would (every file a name reaches is
-/// scanned as a descriptor unless its magic says otherwise), so that a
+/// The check reads more than QEMU would (a backing, parent or data file is
+/// scanned as a VMDK descriptor unless its magic says otherwise), so that a
 /// probed or recorded format cannot make QEMU read what the check did not.
 package enum ImportedImage {
     /// Checks `path`, the member `member` of `subject` (the appliance or
