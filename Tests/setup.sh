@@ -41,6 +41,7 @@ if [ "$what" = test ]; then
     # unsigned EFI binary).
     packages+=(ovmf swtpm swtpm-tools mtools fdisk binutils)
     packages+=(dpkg-dev lintian apt) # make deb (dpkg-shlibdeps, strip); DebianPackageTests: lintian, apt-get install
+    packages+=(python3) # HostileGuestAgentTests: a fake guest agent and QMP monitor, as processes of their own
     packages+=(libvirt-clients libvirt-daemon libvirt-daemon-system) # LibvirtExportTests: virsh's test driver; LibvirtBootTests: libvirtd, virtlogd (libvirt-daemon)
 fi
 

@@ -36,7 +36,7 @@ public final class GuestAgentClient {
             while true {
                 _ = try socket.read(untilBytes: [0xFF], timeout: left())
                 let line = try socket.read(until: "\n", timeout: left())
-                if let n = (try? JSON.parse(line))?["return"]?.numberValue, Int(n) == id { return }
+                if (try? JSON.parse(line))?["return"]?.integerValue == id { return }
             }
         } catch {
             throw VMToolsError(.failure, nil, "the guest agent does not answer")
@@ -48,6 +48,12 @@ public final class GuestAgentClient {
     /// answer is read, under one deadline, so any number of silent agents
     /// cost `timeout` once. nil where an agent does not answer.
     public static func interfaces(of paths: [String], timeout: Double = 1) -> [[GuestInterface]?] {
+        statuses(of: paths, timeout: timeout).map { if case .answering(let list) = $0 { list } else { nil } }
+    }
+
+    /// As `interfaces(of:)`, telling a silent agent from one whose answer
+    /// cannot be used (`BadAnswer`).
+    static func statuses(of paths: [String], timeout: Double = 1) -> [GuestAgentStatus] {
         let deadline = SystemClock.now() + timeout
         let clients: [GuestAgentClient?] = paths.map { p in
             guard let c = try? GuestAgentClient(starting: p, deadline: deadline),
@@ -55,8 +61,14 @@ public final class GuestAgentClient {
             return c
         }
         return clients.map { c in
-            guard let c, (try? c.synchronise()) != nil, let r = try? c.reply(to: "guest-network-get-interfaces") else { return nil }
-            return GuestInterface.parse(r)
+            guard let c, (try? c.synchronise()) != nil else { return .notAnswering }
+            do {
+                return .answering(try GuestInterface.parse(try c.reply(to: "guest-network-get-interfaces")))
+            } catch let bad as BadAnswer {
+                return .badAnswer(bad)
+            } catch {
+                return .notAnswering
+            }
         }
     }
 
@@ -76,8 +88,12 @@ public final class GuestAgentClient {
 
     func reply(to command: String) throws -> JSON {
         while true {
-            let line = try socket.read(until: "\n", timeout: left())
-            guard let reply = try? JSON.parse(line) else { continue }
+            let line: String
+            do { line = try socket.read(until: "\n", timeout: left()) } catch let e as VMToolsError {
+                throw BadAnswer(.guestAgent, e) ?? e
+            }
+            // After the sync nothing stale is left: a line that is not JSON (or nests too deep) is the agent's answer.
+            guard let reply = try? JSON.parse(line) else { throw BadAnswer(.guestAgent, "\(BadAnswer.prefix) to \(command) that is not JSON") }
             if let r = reply["return"] { return r }
             if let e = reply["error"] {
                 throw VMToolsError(.failure, nil, "the guest agent refused \(command): \(e["desc"]?.stringValue ?? "error")")
@@ -87,7 +103,7 @@ public final class GuestAgentClient {
 
     /// `guest-network-get-interfaces`, loopback addresses left out.
     public func interfaces() throws -> [GuestInterface] {
-        GuestInterface.parse(try execute("guest-network-get-interfaces"))
+        try GuestInterface.parse(try execute("guest-network-get-interfaces"))
     }
 }
 
@@ -109,18 +125,31 @@ public struct GuestInterface: Equatable, Sendable {
     public var addresses: [Address]
 
     /// The agent's interface list; loopback addresses, and interfaces left
-    /// without any, are dropped.
-    public static func parse(_ reply: JSON) -> [GuestInterface] {
-        (reply.arrayValue ?? []).compactMap { i in
-            guard let name = i["name"]?.stringValue else { return nil }
-            let addresses: [Address] = (i["ip-addresses"]?.arrayValue ?? []).compactMap { a in
-                guard let ip = a["ip-address"]?.stringValue else { return nil }
-                let address = Address(family: a["ip-address-type"]?.stringValue ?? "", address: ip,
-                                      prefix: a["prefix"]?.numberValue.map { Int($0) })
-                return address.isLoopback ? nil : address
+    /// without any, are dropped. The guest writes this answer: a prefix is
+    /// a number from 0 to 128, an address fits an IPv6 one, a name a line.
+    public static func parse(_ reply: JSON) throws(BadAnswer) -> [GuestInterface] {
+        guard let list = reply.arrayValue else { throw BadAnswer(.guestAgent, "interfaces that are not a list") }
+        var interfaces: [GuestInterface] = []
+        for i in list {
+            guard let name = i["name"]?.stringValue else { continue }
+            guard name.utf8.count <= 256 else { throw BadAnswer(.guestAgent, "an interface name of \(name.utf8.count) bytes") }
+            var addresses: [Address] = []
+            for a in i["ip-addresses"]?.arrayValue ?? [] {
+                guard let ip = a["ip-address"]?.stringValue else { continue }
+                guard ip.utf8.count <= 64 else { throw BadAnswer(.guestAgent, "an address of \(ip.utf8.count) bytes") }
+                var prefix: Int?
+                if let p = a["prefix"], p != .null {
+                    guard let n = p.integerValue, (0...128).contains(n) else {
+                        throw BadAnswer(.guestAgent, "prefix \(BadAnswer.quote(p)) of \(ip) is not a prefix length")
+                    }
+                    prefix = n
+                }
+                let address = Address(family: a["ip-address-type"]?.stringValue ?? "", address: ip, prefix: prefix)
+                if !address.isLoopback { addresses.append(address) }
             }
-            return addresses.isEmpty ? nil : GuestInterface(name: name, addresses: addresses)
+            if !addresses.isEmpty { interfaces.append(GuestInterface(name: name, addresses: addresses)) }
         }
+        return interfaces
     }
 }
 
@@ -131,6 +160,8 @@ public enum GuestAgentStatus: Equatable, Sendable {
     /// The channel is there, but nothing answered in time.
     case notAnswering
     case answering([GuestInterface])
+    /// It answered something that cannot be used; reported on stderr.
+    case badAnswer(BadAnswer)
 
     /// `guest_agent` of vminfo -j.
     public var jsonName: String {
@@ -138,6 +169,7 @@ public enum GuestAgentStatus: Equatable, Sendable {
         case .noChannel: "no_channel"
         case .notAnswering: "not_answering"
         case .answering: "answering"
+        case .badAnswer: "bad_answer"
         }
     }
 
@@ -184,11 +216,11 @@ extension QemuProcess {
     /// cost `timeout` once, not each.
     public static func askingGuestAgents(_ processes: [QemuProcess], homes: [String?], timeout: Double = 1) -> [QemuProcess] {
         let sockets = zip(processes, homes).map { $0.guestAgentSocket(home: $1) }
-        let answers = GuestAgentClient.interfaces(of: sockets.compactMap { $0 }, timeout: timeout)
+        let answers = GuestAgentClient.statuses(of: sockets.compactMap { $0 }, timeout: timeout)
         var next = answers.makeIterator()
         return zip(processes, sockets).map { p, socket in
             var p = p
-            p.guestAgentStatus = socket == nil ? .noChannel : next.next()!.map { .answering($0) } ?? .notAnswering
+            p.guestAgentStatus = socket == nil ? .noChannel : next.next() ?? .notAnswering
             return p
         }
     }

@@ -26,6 +26,9 @@ public struct LiveForward: Equatable, Sendable {
                  ("host_port", .number(Double(hostPort))), ("guest_port", .number(Double(guestPort)))])
     }
 
+    /// A port number, 0 to 65535: the text may be another user's process's (vmps -a).
+    static func port(_ s: Substring) -> Int? { Int(s).flatMap { (0...65535).contains($0) ? $0 : nil } }
+
     /// Where a client on this host connects: a forward on every address is reached on loopback.
     public var connectAddress: String { address == "0.0.0.0" ? "127.0.0.1" : address }
 
@@ -42,7 +45,7 @@ public struct LiveForward: Equatable, Sendable {
                 continue
             }
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 6, f[0].hasSuffix("[HOST_FORWARD]"), let host = Int(f[3]), let guest = Int(f[5]) else { continue }
+            guard f.count >= 6, f[0].hasSuffix("[HOST_FORWARD]"), let host = port(f[3]), let guest = port(f[5]) else { continue }
             let proto = f[0].prefix { $0 != "[" }.lowercased()
             let address = f[2] == "*" ? "0.0.0.0" : String(f[2])
             list.append(LiveForward(nic: nic, proto: proto, address: address, hostPort: host, guestPort: guest))
@@ -63,7 +66,7 @@ extension LiveForward {
         let halves = line.split(separator: "->")
         let left = halves.first?.split(separator: ":") ?? []
         guard halves.count == 2, left.count == 3, ["tcp", "udp"].contains(left[0]),
-              let host = Int(left[2]), let guest = Int(halves[1]) else { return nil }
+              let host = port(left[2]), let guest = port(halves[1]) else { return nil }
         return LiveForward(nic: nic, proto: String(left[0]), address: String(left[1]), hostPort: host, guestPort: guest)
     }
 

@@ -17,6 +17,8 @@ public struct LiveCounters: Sendable, Equatable {
     /// Bytes received and sent by the guest over tap interfaces.
     public var netRx: Double?
     public var netTx: Double?
+    /// QMP's answer, when it could not be used (the disk counters are then nil).
+    public var badAnswer: BadAnswer?
 }
 
 /// Rates between two readings, per second; nil when a counter is missing.
@@ -27,6 +29,8 @@ public struct LiveRates: Sendable, Equatable {
     public var diskWrite: Double?
     public var netRx: Double?
     public var netTx: Double?
+    /// Answers of either reading that could not be used.
+    public var badAnswers: [BadAnswer] = []
 
     public init(from a: LiveCounters, to b: LiveCounters) {
         let dt = b.time - a.time
@@ -40,6 +44,8 @@ public struct LiveRates: Sendable, Equatable {
         diskWrite = rate(a.diskWrite, b.diskWrite)
         netRx = rate(a.netRx, b.netRx)
         netTx = rate(a.netTx, b.netTx)
+        badAnswers = [a.badAnswer, b.badAnswer].compactMap { $0 }
+        if badAnswers.count == 2, badAnswers[0] == badAnswers[1] { badAnswers.removeLast() }
     }
 }
 
@@ -50,11 +56,13 @@ extension QemuProcess {
         var size = Self.splitOptions(m).first { !$0.contains("=") } ?? ""
         if let s = Self.splitOptions(m).first(where: { $0.hasPrefix("size=") }) { size = String(s.dropFirst(5)) }
         let units: [Character: Double] = ["k": 1.0 / 1024, "m": 1, "g": 1024, "t": 1_048_576]
+        // Any process named qemu-system-* is listed (vmps -a): `-m 1e300G` or `-m nan` must not trap.
+        func mib(_ n: Double) -> Int? { n.isFinite && n >= 0 && n < 0x1p53 ? Int(n) : nil }
         if let last = size.last, let unit = units[Character(last.lowercased())], let n = Double(size.dropLast()) {
-            return Int(n * unit)
+            return mib(n * unit)
         }
         // A bare number is MiB (qemu-system(1) -m).
-        return Double(size).map { Int($0) }
+        return Double(size).flatMap(mib)
     }
 
     /// The vCPUs, from `-smp N` or `-smp cpus=N,…` (1 without it).
@@ -98,8 +106,8 @@ extension QemuProcess {
                            : processes.map { _ in nil }
         let disks = QMPClient.blockBytes(clients)
         for k in counters.indices {
-            counters[k].disk = disks[k]
-            if disks[k] == nil { clients[k] = nil }
+            (counters[k].disk, counters[k].badAnswer) = (disks[k].bytes, disks[k].bad)
+            if disks[k].bytes == nil { clients[k] = nil }
         }
         return (counters, clients)
     }
@@ -139,7 +147,7 @@ extension QemuProcess {
         let disks = QMPClient.blockBytes(clients)
         var rates: [Int32: LiveRates] = [:]
         for (k, p) in processes.enumerated() {
-            second[k].disk = disks[k]
+            (second[k].disk, second[k].badAnswer) = (disks[k].bytes, disks[k].bad)
             rates[p.pid] = LiveRates(from: first[k], to: second[k])
         }
         return rates
@@ -158,19 +166,34 @@ extension QMPClient {
     /// Bytes read and written by each VM, summed over its block devices;
     /// nil where there is no connection or QEMU does not answer. Every
     /// QEMU is asked before any answer is read.
-    static func blockBytes(_ clients: [QMPClient?], timeout: Double = 1) -> [(read: Double, write: Double)?] {
+    static func blockBytes(_ clients: [QMPClient?], timeout: Double = 1) -> [(bytes: (read: Double, write: Double)?, bad: BadAnswer?)] {
         let sent = clients.map { c in (try? c?.send("query-blockstats")) != nil }
-        return clients.indices.map { k in sent[k] ? clients[k]?.blockBytes(timeout: timeout) : nil }
+        return clients.indices.map { k in
+            guard sent[k], let c = clients[k] else { return (nil, nil) }
+            do { return (try c.blockBytes(timeout: timeout), nil) } catch let bad as BadAnswer { return (nil, bad) } catch { return (nil, nil) }
+        }
     }
 
-    /// The reply to `query-blockstats`, summed.
-    private func blockBytes(timeout: Double) -> (read: Double, write: Double)? {
-        guard let list = (try? reply(to: "query-blockstats", timeout: timeout))?.arrayValue else { return nil }
-        var r = 0.0, w = 0.0
-        for dev in list {
-            r += dev["stats"]?["rd_bytes"]?.numberValue ?? 0
-            w += dev["stats"]?["wr_bytes"]?.numberValue ?? 0
+    /// The reply to `query-blockstats`, summed. Each counter is a whole
+    /// number of bytes that fits an Int, and so is the sum.
+    private func blockBytes(timeout: Double) throws -> (read: Double, write: Double) {
+        let answer: JSON
+        do { answer = try reply(to: "query-blockstats", timeout: timeout) } catch let e as VMToolsError {
+            throw BadAnswer(.qmp, e) ?? e
         }
-        return (r, w)
+        guard let list = answer.arrayValue else { throw BadAnswer(.qmp, "block statistics that are not a list") }
+        var r = 0, w = 0
+        for dev in list {
+            func counter(_ key: String) throws(BadAnswer) -> Int {
+                guard let v = dev["stats"]?[key], v != .null else { return 0 }
+                guard let n = v.integerValue, n >= 0 else { throw BadAnswer(.qmp, "\(key) \(BadAnswer.quote(v)) is not a byte count") }
+                return n
+            }
+            let (r2, o1) = r.addingReportingOverflow(try counter("rd_bytes"))
+            let (w2, o2) = w.addingReportingOverflow(try counter("wr_bytes"))
+            guard !o1, !o2 else { throw BadAnswer(.qmp, "byte counts whose sum does not fit 64 bits") }
+            (r, w) = (r2, w2)
+        }
+        return (Double(r), Double(w))
     }
 }

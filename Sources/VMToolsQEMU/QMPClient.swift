@@ -59,7 +59,8 @@ public final class QMPClient {
         let deadline = SystemClock.now() + timeout
         while true {
             let line = try socket.read(until: "\n", timeout: max(0.1, deadline - SystemClock.now()))
-            guard let reply = try? JSON.parse(line) else { continue }
+            // QEMU writes only JSON; under vmps -a the socket may be another user's.
+            guard let reply = try? JSON.parse(line) else { throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) to \(command) that is not JSON") }
             if let r = reply["return"] { return r }
             if let e = reply["error"] {
                 throw VMToolsError(.failure, nil, "QEMU refused \(command): \(e["desc"]?.stringValue ?? "error")")

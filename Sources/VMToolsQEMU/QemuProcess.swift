@@ -43,8 +43,8 @@ public struct QemuProcess: Sendable, Equatable {
             let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
             let cpuTicks = fields[11] + fields[12]
             let start = fields[19] / ticks
-            vsz = Int(fields[20]) / 1024
-            rss = Int(fields[21]) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024
+            vsz = Self.count(fields[20]) / 1024
+            rss = Self.count(fields[21] * Double(sysconf(Int32(_SC_PAGESIZE))) / 1024)
             // CLOCK_BOOTTIME is /proc/uptime's clock, without a file to read per VM.
             var now = timespec()
             if clock_gettime(CLOCK_BOOTTIME, &now) == 0 {
@@ -54,6 +54,9 @@ public struct QemuProcess: Sendable, Equatable {
         }
         return QemuProcess(pid: pid, uid: st.st_uid, argv: argv, vszKB: vsz, cpuPercent: cpu, rssKB: rss, uptime: age)
     }
+
+    /// A count read as a Double, as an Int: 0 for what no count is (Int(_:) traps on those).
+    package static func count(_ v: Double) -> Int { v.isFinite && v >= 0 && v < 0x1p62 ? Int(v) : 0 }
 
     /// The numeric fields of /proc/PID/stat after the command name (index k
     /// is field k + 3; the state letter reads as 0), parsed on bytes: the
@@ -133,7 +136,8 @@ public struct QemuProcess: Sendable, Equatable {
     }
 
     private func vncURL(_ spec: String) -> String? {
-        guard let colon = spec.lastIndex(of: ":"), let n = Int(spec[spec.index(after: colon)...]) else { return nil }
+        // Any process named qemu-system-* is read (vmps -a): 5900 + n must not overflow.
+        guard let colon = spec.lastIndex(of: ":"), let n = Int(spec[spec.index(after: colon)...]), (0...65535 - 5900).contains(n) else { return nil }
         return "vnc://\(spec[..<colon]):\(5900 + n)"
     }
 
@@ -159,7 +163,12 @@ public struct QemuProcess: Sendable, Equatable {
         return dir.appendingPathComponent(path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
-    public var name: String? { argument(after: "-name").map { Self.splitOptions($0)[0] } }
+    /// `-name guest=NAME` (vmtools) or `-name NAME,…` (QEMU's implied key).
+    public var name: String? {
+        guard let options = argument(after: "-name").map(Self.splitOptions) else { return nil }
+        if let g = options.last(where: { $0.hasPrefix("guest=") }) { return String(g.dropFirst(6)) }
+        return options[0]
+    }
 
     /// Where the run-time files are: the `-pidfile` argument without
     /// `/qemu.pid` (the anchor both the original and vmtools write), a VM

@@ -66,16 +66,28 @@ public final class UnixSocket {
     /// guest agent's 0xFF).
     public func read(untilBytes t: [UInt8], timeout: Double) throws -> [UInt8] {
         let deadline = SystemClock.now() + timeout
+        // The peer may be a guest or another user's process: an answer
+        // without end must not grow forever, nor keep the read going past
+        // the deadline by never pausing.
+        var searched = 0, lateReads = 0
         while true {
-            if let r = find(t) {
+            if let r = find(t, from: searched) {
                 let bytes = Array(buffer[..<r])
                 buffer.removeFirst(r + t.count)
                 return bytes
             }
+            searched = max(0, buffer.count - t.count + 1)
+            guard buffer.count <= Self.maximumAnswer else {
+                throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) longer than \(Self.maximumAnswer >> 20) MiB")
+            }
             // Past the deadline, what has already arrived is still read.
             let left = deadline - SystemClock.now()
+            if left <= 0 {
+                lateReads += 1
+                if lateReads > 64 { throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) that does not end within \(Int(max(0, timeout))) s") }
+            }
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let rc = poll(&p, 1, left > 0 ? Int32(max(1, left * 1000)) : 0)
+            let rc = poll(&p, 1, left > 0 ? Int32(min(max(1, left * 1000), 1e9)) : 0)
             if rc < 0 && errno == EINTR { continue }
             if rc <= 0 {
                 if left <= 0 { throw VMToolsError(.failure, nil, "no answer from QEMU within \(Int(max(0, timeout))) s") }
@@ -92,9 +104,25 @@ public final class UnixSocket {
         }
     }
 
-    private func find(_ t: [UInt8]) -> Int? {
-        guard buffer.count >= t.count else { return nil }
-        for i in 0...(buffer.count - t.count) where buffer[i] == t[0] && Array(buffer[i..<i + t.count]) == t { return i }
-        return nil
+    /// The longest answer read: QMP's and the agent's are kilobytes.
+    static let maximumAnswer = 8 << 20
+
+    /// Searching from where the last search ended: rescanning the whole
+    /// buffer per chunk would make a long answer cost its square. memchr:
+    /// a byte loop cost a debug build more than the agent's one second.
+    private func find(_ t: [UInt8], from start: Int) -> Int? {
+        guard !t.isEmpty, buffer.count >= t.count, start <= buffer.count - t.count else { return nil }
+        return buffer.withUnsafeBufferPointer { b -> Int? in
+            guard let base = b.baseAddress else { return nil }
+            let last = b.count - t.count
+            var i = start
+            while i <= last {
+                guard let hit = memchr(base + i, Int32(t[0]), last - i + 1) else { return nil }
+                let k = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if memcmp(base + k, t, t.count) == 0 { return k }
+                i = k + 1
+            }
+            return nil
+        }
     }
 }

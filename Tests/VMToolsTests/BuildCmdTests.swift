@@ -59,7 +59,7 @@ import Testing
         #expect(argv == ["/usr/bin/qemu-system-x86_64", "-usbdevice", "tablet", "-accel", "tcg", "-pidfile", s.url("vm1/qemu.pid"), "-daemonize",
                          "-boot", "order=cd", "-smp", "2", "-cpu", "max", "-display", "vnc=127.0.0.1:0,to=59635", "-vga", "std",
                          "-monitor", "unix:./monitor.sock,server=on,wait=off", "-qmp", "unix:./qmp.sock,server=on,wait=off",
-                         "-name", "vm1",
+                         "-name", "guest=vm1",
                          "-device", "e1000-82545em,mac=52:54:00:29:a7:c7,netdev=nd1", "-netdev", "user,id=nd1", "-m", "2G",
                          "-drive", "file=\(s.url("vm1/hdd.qcow2")),format=qcow2,if=ide,index=0,media=disk,discard=unmap,detect-zeroes=unmap"])
     }
@@ -71,7 +71,7 @@ import Testing
         #expect(argv.contains("-monitor") && argv[argv.firstIndex(of: "-monitor")! + 1] == "none")
         #expect(!argv.contains("-pidfile") && !argv.contains("-qmp") && !argv.contains("-serial"))
         #expect(argv.suffix(2) == ["-drive", "if=ide,index=2,media=cdrom,read-only=on,file=\(s.url("a,,b.iso")),format=raw"])
-        #expect(argv[argv.firstIndex(of: "-name")! + 1] == "a,,b.iso")
+        #expect(argv[argv.firstIndex(of: "-name")! + 1] == "guest=a,,b.iso")
         #expect(argv.contains("-net") && argv[argv.firstIndex(of: "-net")! + 1] == "none")
     }
 
@@ -395,7 +395,7 @@ import Testing
         #expect(c.argv[from - 2] == "-qmp")
         #expect(c.plan.filesToRemove.contains(s.url("vm/qga.sock")))
         #expect(!(try args(s, [:], home: s.url("vm"))).contains("-chardev"))
-        let cloud = ["vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB test"]
+        let cloud = ["vm_cloudinit_enable": "yes", "vm_cloudinit_sshkey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f test"]
         #expect(!(try args(s, cloud.merging(["vm_guestagent_enable": "no"]) { $1 }, home: s.url("vm"))).contains(expected[1]))
         #expect((try args(s, cloud.merging(["vm_guestagent_enable": "auto"]) { $1 }, home: s.url("vm"))).contains(expected[1]))
         #expect(!(try args(s, ["vm_guestagent_enable": "yes"])).contains(expected[1]))

@@ -87,7 +87,7 @@ import Testing
         // vmup -w returns once sshd answers through the forward the kernel chose.
         let up = try lab.cli.run("vmup", ["-w", web])
         try #require(up.status == 0, "\(up.err)\n\(textIfPresent(web + "/serial.log").suffix(3000))")
-        #expect(up.err.contains("ssh -F \(web)/ssh.config web"), "\(up.err)")
+        #expect(up.err.contains("ssh -F \(web)/ssh.config -- web"), "\(up.err)")
         #expect(up.err.contains("id_ed25519.pub"), "key discovery names the key: \(up.err)")
         let config = textIfPresent(web + "/ssh.config")
         #expect(config.contains("IdentityFile \(lab.key)"), "\(config)")

@@ -132,16 +132,17 @@ import Testing
         config.instanceID = "i-2"
         try config.write()
         #expect(textIfPresent(home + "/known_hosts") == "")
-        // No user, no key: the lines are left out; a name ssh cannot hold is refused.
+        // No user, no key: the lines are left out; a name ssh cannot hold gets a safe alias (SSHConfigTests).
         let bare = SSHConfig(name: "db", home: "/vms/db", address: "127.0.0.1", port: 2222, user: "", identityFile: nil, instanceID: "")
         #expect(bare.text == "# vmtools: instance -\nHost db\n  HostName 127.0.0.1\n  Port 2222\n  UserKnownHostsFile /vms/db/known_hosts\n  StrictHostKeyChecking accept-new\n")
-        #expect(SSHConfig(name: "a\"b", home: "/vms/x", address: "127.0.0.1", port: 1, user: "", identityFile: nil, instanceID: "").text == nil)
-        #expect(SSHConfig.command(home: "/vms/my web", name: "my web") == "ssh -F '/vms/my web/ssh.config' 'my web'")
+        #expect(SSHConfig(name: "a\"b", home: "/vms/x", address: "127.0.0.1", port: 1, user: "", identityFile: nil, instanceID: "").text?
+            .contains("Host \(SSHConfig.alias("a\"b"))\n") == true)
+        #expect(SSHConfig.command(home: "/vms/my web", name: "my web") == "ssh -F '/vms/my web/ssh.config' -- \(SSHConfig.alias("my web"))")
     }
 
     @Test func theIdentityFileIsThePrivateKeyBesideTheConfiguredPublicKey() throws {
         let s = Scratch()
-        let pub = try s.write("keys/id_ed25519.pub", "ssh-ed25519 AAAA ann\n")
+        let pub = try s.write("keys/id_ed25519.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f ann\n")
         let settings = ["vm_cloudinit_enable": "auto", "vm_cloudinit_sshkey": pub, "vm_cloudinit_user": "ann"]
         #expect(try vm(settings).sshLogin(home: nil, environment: [:]).identityFile == nil, "no private key beside it")
         let key = try s.write("keys/id_ed25519", "private\n")

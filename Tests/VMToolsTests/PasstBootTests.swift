@@ -74,7 +74,7 @@ import Testing
         let sshPort = try #require(Self.port(up.err, vm: "web", guestPort: 22), "\(up.err)")
         let webPort = try #require(Self.port(up.err, vm: "web", guestPort: 80), "\(up.err)")
         #expect(sshPort > 0 && webPort > 0 && sshPort != webPort)
-        #expect(up.err.contains("NOTICE: web: ssh -F \(home)/ssh.config web"), "\(up.err)")
+        #expect(up.err.contains("NOTICE: web: ssh -F \(home)/ssh.config -- web"), "\(up.err)")
         #expect(!up.err.contains("UNIX domain socket"), "passt's chatter goes to its log: \(up.err)")
         #expect(lab.passts.count == 1)
 
@@ -88,7 +88,7 @@ import Testing
         }
 
         let info = try lab.cli.run("vminfo", ["-i", home])
-        #expect(info.out.contains("Forward: tcp:127.0.0.1:\(sshPort)->22\nForward: tcp:127.0.0.1:\(webPort)->80\nSSH: ssh -F \(home)/ssh.config web\n"), "\(info.out)")
+        #expect(info.out.contains("Forward: tcp:127.0.0.1:\(sshPort)->22\nForward: tcp:127.0.0.1:\(webPort)->80\nSSH: ssh -F \(home)/ssh.config -- web\n"), "\(info.out)")
         let ps = try lab.cli.run("vmps", ["-r", "-o", "nf", "-d", home])
         #expect(ps.out == "web  tcp:127.0.0.1:\(sshPort)->22 tcp:127.0.0.1:\(webPort)->80\n", "\(ps.out)")
 

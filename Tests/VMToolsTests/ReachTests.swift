@@ -78,7 +78,7 @@ import Testing
         let webPort = try #require(forwards[1]["host_port"] as? Int)
         #expect(sshPort > 0 && webPort > 0 && sshPort != webPort)
         #expect(up.err.contains("NOTICE: web: forwarding tcp:127.0.0.1:\(sshPort)->22"), "\(up.err)")
-        #expect(up.err.contains("NOTICE: web: ssh -F \(home)/ssh.config web"), "\(up.err)")
+        #expect(up.err.contains("NOTICE: web: ssh -F \(home)/ssh.config -- web"), "\(up.err)")
         let psText = try lab.cli.run("vmps", ["-r", "-o", "nf", "-d", home])
         #expect(psText.out == "web  tcp:127.0.0.1:\(sshPort)->22 tcp:127.0.0.1:\(webPort)->80\n")
 
@@ -99,11 +99,11 @@ import Testing
         #expect(mode == 0o600)
 
         let info = try lab.cli.run("vminfo", ["-i", home])
-        #expect(info.out.contains("Forward: tcp:127.0.0.1:\(webPort)->80\nSSH: ssh -F \(home)/ssh.config web\n"), "\(info.out)")
+        #expect(info.out.contains("Forward: tcp:127.0.0.1:\(webPort)->80\nSSH: ssh -F \(home)/ssh.config -- web\n"), "\(info.out)")
         let infoJSON = try lab.cli.run("vminfo", ["-j", home])
         let state = try #require((try JSONSerialization.jsonObject(with: Data(infoJSON.out.utf8)) as? [[String: Any]])?.first?["state"] as? [String: Any])
         #expect((state["forwards"] as? [[String: Any]])?.compactMap { $0["host_port"] as? Int } == [sshPort, webPort])
-        #expect(state["ssh"] as? String == "ssh -F \(home)/ssh.config web")
+        #expect(state["ssh"] as? String == "ssh -F \(home)/ssh.config -- web")
 
         let down = try lab.cli.run("vmdown", [home])
         #expect(down.status == 0, "\(down.err)")

@@ -25,13 +25,13 @@ import Testing
         #expect(try v.ramSize() == Size("2G", units: "MG"))
         #expect(try v.ramSize()?.mebibytes == 2048)
         #expect(try v.cpuCount() == 2)
-        #expect(v.cpuType == "host")
+        #expect(try v.cpuType() == "host")
         #expect(try v.bootOrder() == "cd")
         #expect(!v.bootMenu)
         #expect(try v.serialLog() == false)
         #expect(try v.displayType() == .sdl)
         #expect(try v.displayDevice() == "std")
-        #expect(v.displayIface == "127.0.0.1")
+        #expect(try v.displayIface() == "127.0.0.1")
         #expect(try v.displayPort() == nil)
         #expect(v.lowestDisplayPort == 5900)
         #expect(try v.qemuAccel() == .auto)
@@ -101,8 +101,9 @@ import Testing
         // Bytewise order of the numbers as text, as the original.
         #expect(v.nicIDs == ["1", "10", "2"])
         #expect(!v.nic("1").enabled && v.nic("2").enabled)
-        #expect(v.nic("2").device == "virtio-net-pci")
-        #expect(v.nic("10").device == "e1000-82545em")  // the default
+        #expect(try v.nic("2").device() == "virtio-net-pci")
+        #expect(try v.nic("10").device() == "e1000-82545em")  // the default
+        #expect(v.nic("10").deviceSetting == "vm_networking_default_device")
         #expect(v.nic("10").mode == "user")
         #expect(try v.nic("2").mac() == "52:54:00:12:34:56")
         #expect(v.nic("10").macSetting == "vm_networking_default_mac")
@@ -111,6 +112,20 @@ import Testing
         #expect(v.verbosity == 4)
         #expect(v.nestingLimit == 100)  // 0 is below the minimum: the fallback
         #expect(v.assumeYes)
+    }
+
+    /// Names QEMU reads in its option syntax take what real ones look like.
+    @Test func qemuNamesTakeRealValues() throws {
+        for cpu in ["host", "max", "Haswell,-hle,+avx2", "host,kvm=off", "EPYC-v2", ""] {
+            #expect(try view([("vm_cpu_type", cpu)]).cpuType() == cpu)
+        }
+        for iface in ["127.0.0.1", "::1", "[::1]", "0.0.0.0", "localhost", "vm-host.example.org", "unix", ""] {
+            #expect(try view([("vm_display_iface", iface)]).displayIface() == iface)
+        }
+        for map in ["fr", "en-us", "de-ch", ""] { #expect(try view([("vm_keyboard_mapping", map)]).keyboardMapping() == map) }
+        for nic in ["e1000", "virtio-net-pci", "rtl8139", "vmxnet3", "e1000-82545em"] {
+            #expect(try view([("vm_networking_iface1_device", nic)]).nic("1").device() == nic)
+        }
     }
 
     /// Every validated accessor: a bad value throws `NAME: 'VALUE' (from FILE:LINE): why`.
@@ -134,6 +149,14 @@ import Testing
         ("vm_networking_iface1_mac", "01:00", ""),
         ("vm_modules_buildcmd", "macos 'x", "not a properly quoted list of module names"),
         ("vm_guestagent_enable", "on", "expected auto, yes or no"),
+        // Values that reach QEMU's option syntax: names only (issue 22).
+        ("vm_networking_iface1_device", "e1000,romfile=/etc/hostname", "expected a QEMU network device name such as e1000 or virtio-net-pci"),
+        ("vm_networking_default_device", "x=y", "expected a QEMU network device name such as e1000 or virtio-net-pci"),
+        ("vm_cpu_type", "host,romfile=/etc/hostname", "expected a CPU model and optional features"),
+        ("vm_cpu_type", ",id=z", "expected a CPU model and optional features"),
+        ("vm_keyboard_mapping", "/etc/hostname", "expected a QEMU keymap name such as fr or en-us"),
+        ("vm_display_device", "std,romfile=x", "expected a QEMU graphics card name such as std, qxl or virtio"),
+        ("vm_display_iface", "unix:/tmp/x", "expected unix, a host name or an IP address such as 127.0.0.1 or ::1"),
     ])
     func aBadValueNamesTheSettingAndItsFileLine(_ name: String, _ value: String, _ why: String) throws {
         let v = view([("vm_cpu_type", "max"), (name, value)])
@@ -155,6 +178,10 @@ import Testing
             case "vm_networking_iface1_mac": _ = try v.nic("1").mac()
             case "vm_modules_buildcmd": _ = try v.moduleList(name)
             case "vm_guestagent_enable": _ = try v.guestAgentEnabled()
+            case "vm_networking_iface1_device", "vm_networking_default_device": _ = try v.nic("1").device()
+            case "vm_cpu_type": _ = try v.cpuType()
+            case "vm_keyboard_mapping": _ = try v.keyboardMapping()
+            case "vm_display_iface": _ = try v.displayIface()
             default: Issue.record("no accessor for \(name)")
             }
         }

@@ -28,7 +28,8 @@ enum LiveFigures {
     /// KiB per second, one decimal; `-` when the counter is not available.
     static func kbText(_ v: Double?) -> String {
         guard let v else { return "-" }
-        let tenths = Int((v / 1024 * 10).rounded())
+        // A counter QMP gives (vmps -a: maybe another user's process) can make any rate.
+        guard let tenths = Int(exactly: (v / 1024 * 10).rounded()) else { return "?" }
         return "\(tenths / 10).\(tenths % 10)"
     }
 
@@ -56,7 +57,7 @@ enum LiveFigures {
         } else {
             lines.append("Network: - (no tap interface: user networking has no counters)")
         }
-        let up = Int(p.uptime)
+        let up = QemuProcess.count(p.uptime)
         let hms = "\(up / 3600):\(up / 60 % 60 < 10 ? "0" : "")\(up / 60 % 60):\(up % 60 < 10 ? "0" : "")\(up % 60)"
         lines.append("Uptime: \(hms) (\(up) s)")
         return lines

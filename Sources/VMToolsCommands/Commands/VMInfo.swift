@@ -27,7 +27,7 @@ public enum VMInfoCommand: Command {
         ],
         operands: "[vmhome ...]",
         operandCompletion: .home,
-        exitCodes: [(0, "every VM was reported"), (1, "a VM could not be loaded"), (2, "wrong usage")]
+        exitCodes: [(0, "every VM was reported"), (1, "a VM could not be loaded, or a running VM's guest agent or QMP answered badly"), (2, "wrong usage")]
     )
 
     enum Section: Character, CaseIterable {
@@ -97,6 +97,13 @@ public enum VMInfoCommand: Command {
             if options.live { processes = LiveFigures.sample(processes, pidName: global.fileNames.pid) }
             processes = QemuProcess.askingGuestAgents(processes, homes: running.map(\.home))
             for (k, p) in processes.enumerated() { sampled[running[k].home] = p }
+            // A peer's unusable answer is one line; the report goes on (vminfo(1) EXIT STATUS).
+            for (k, p) in processes.enumerated() {
+                for bad in p.badAnswers {
+                    failed = true
+                    console.error(VMToolsError(.failure, running[k].home, bad.description))
+                }
+            }
         }
         for (operand, result) in loaded {
             do {
@@ -333,6 +340,7 @@ public enum VMInfoCommand: Command {
         switch status {
         case .noChannel: return "Guest agent: no agent channel (\(SettingKey.guestAgentEnable)=yes adds one at the next start)"
         case .notAnswering: return "Guest agent: not answering (install qemu-guest-agent in the guest)"
+        case .badAnswer: return "Guest agent: gave an answer vmtools cannot use (reported on stderr)"
         case .answering(let list) where list.isEmpty: return "Guest addresses: none"
         case .answering: return "Guest addresses: \(status.addressesText.escapingControlCharacters)"
         }

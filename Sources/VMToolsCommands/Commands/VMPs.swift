@@ -88,7 +88,7 @@ public enum VMPsCommand: Command {
         Field(letter: "s", header: "NET TX KB/S", jsonKey: "net_tx_bytes_per_second", numeric: true, rate: true,
               text: { p, _ in LiveFigures.kbText(p.rates?.netTx) }, json: { LiveFigures.rateJSON($0.rates?.netTx) }),
         Field(letter: "t", header: "UPTIME", jsonKey: "uptime_seconds", numeric: true,
-              text: { p, _ in String(Int(p.uptime)) }, json: { .number(Double(Int($0.uptime))) }),
+              text: { p, _ in String(QemuProcess.count(p.uptime)) }, json: { .number(Double(QemuProcess.count($0.uptime))) }),
         Field(letter: "u", header: "USER", jsonKey: "user", text: { p, _ in p.user }),
         Field(letter: "v", header: "VCPUS", jsonKey: "vcpus", numeric: true,
               text: { p, _ in p.vcpus.map(String.init) ?? "-" }, json: { p in p.vcpus.map { .number(Double($0)) } ?? .null }),
@@ -195,6 +195,7 @@ public enum VMPsCommand: Command {
         if options.json || options.asks("w") { rows = askingGuestAgents(rows, pidName) }
         rows = sorted(rows, options.sortKeys, pidName)
         let console = context.console
+        if report(badAnswers: rows, pidName, console) { failed = .failure }
         if options.json {
             console.printJSON(.array(rows.map { document($0, pidName, rates: options.wantsRates) }))
             return failed ?? .success
@@ -241,6 +242,28 @@ public enum VMPsCommand: Command {
             }
         }
         return (rows, failed)
+    }
+
+    /// One line per unusable answer of a VM's guest agent or QMP monitor,
+    /// naming the VM (vmps(1) EXIT STATUS); true when there was one.
+    /// `reported` keeps a watch from repeating a line every refresh.
+    static func report(badAnswers rows: [QemuProcess], _ pidName: String, _ console: Console,
+                       reported: inout Set<String>) -> Bool {
+        var any = false
+        for p in rows {
+            for bad in p.badAnswers {
+                any = true
+                let subject = p.home(pidFile: pidName) ?? "pid \(p.pid)"
+                let e = VMToolsError(.failure, subject, bad.description)
+                if reported.insert("\(p.pid) \(e)").inserted { console.error(e) }
+            }
+        }
+        return any
+    }
+
+    static func report(badAnswers rows: [QemuProcess], _ pidName: String, _ console: Console) -> Bool {
+        var reported: Set<String> = []
+        return report(badAnswers: rows, pidName, console, reported: &reported)
     }
 
     /// Every VM's guest agent asked at once: silent agents cost a second in all (vmps(1)).

@@ -75,12 +75,15 @@ struct VMPsWatch {
         if screen { out.write(Self.enterScreen); out.flush() }
 
         var previous: [Int32: LiveCounters] = [:]
+        // Each unusable answer once per watch, not every refresh; any makes the status 1 (vmps(1)).
+        var reported: Set<String> = []
+        var failed = false
         var rows = select()
         for (p, c) in zip(rows, reading(rows)) { previous[p.pid] = c }
         // The first view comes after a short sample, not a whole interval.
         var wait = min(interval, LiveFigures.sampleInterval)
         while true {
-            if !waitForQuit(seconds: wait, signalFD: fds[0], keyboard: keyboard) { return .success }
+            if !waitForQuit(seconds: wait, signalFD: fds[0], keyboard: keyboard) { return failed ? .failure : .success }
             wait = interval
             rows = select()
             var current: [Int32: LiveCounters] = [:]
@@ -92,6 +95,7 @@ struct VMPsWatch {
             // JSON lines carry every field, the guest's addresses too.
             if !screen || options.asks("w") { rows = VMPsCommand.askingGuestAgents(rows, pidName) }
             rows = VMPsCommand.sorted(rows, options.sortKeys, pidName)
+            if VMPsCommand.report(badAnswers: rows, pidName, context.console, reported: &reported) { failed = true }
             if screen { draw(rows) } else { emit(rows) }
         }
     }

@@ -18,6 +18,8 @@ public struct ChildList: Equatable, Sendable {
 
     public static func read(home: String, global: GlobalConfig) throws -> ChildList {
         let p = path(in: home, global: global)
+        // Its lines are shown as children's paths: a link would show another file's (vmtools(7), SECURITY).
+        try FileSystem.refuseLink(p)
         guard let text = try FileSystem.readTextIfExists(p, limit: SettingsText.maximumSize) else { return ChildList() }
         let lines = text.unicodeScalars.split(separator: "\n").map { String($0) }
         return ChildList(lines)

@@ -15,6 +15,7 @@ public enum VMHome {
         guard FileSystem.isDirectory(path) else {
             throw VMToolsError(.failure, path, "not a VM home (not a directory)")
         }
+        try VMSettingsFile.refuseLink(path.appendingPathComponent(settingsName))
         guard FileSystem.isRegularFile(path.appendingPathComponent(settingsName)) else {
             throw VMToolsError(.failure, path, "not a VM home (no \(settingsName))")
         }

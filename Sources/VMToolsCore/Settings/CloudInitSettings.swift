@@ -142,7 +142,12 @@ extension VMSettings {
             }
             return nil
         }
-        if Self.looksLikePublicKey(v) { return CloudInitKeys(keys: [v], files: [], identityFile: nil, discovered: false) }
+        if Self.startsLikePublicKey(v) {
+            let keys = try Self.publicKeys(v).map { line in
+                try line.get(orThrow: { why in invalid(SettingKey.cloudInitSSHKey, why) })
+            }
+            return CloudInitKeys(keys: keys, files: [], identityFile: nil, discovered: false)
+        }
         var all = CloudInitKeys(keys: [], files: [], identityFile: nil, discovered: false)
         for word in v.split(separator: " ") {
             var path = String(word)
@@ -163,22 +168,123 @@ extension VMSettings {
         guard let text = try FileSystem.readTextIfExists(path, limit: 1 << 20) else {
             throw invalid(setting, "no readable public key file at \(path)")
         }
-        let lines = text.split(separator: "\n").map { String($0).trimmingTrailingWhitespace() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard !lines.isEmpty, lines.allSatisfy(Self.looksLikePublicKey) else {
+        let lines = try Self.publicKeys(text).map { line in
+            try line.get(orThrow: { why in invalid(setting, "\(path):\(line.number): \(why)") })
+        }
+        guard !lines.isEmpty else {
             throw invalid(setting, "\(path) is not an OpenSSH public key (expected lines such as 'ssh-ed25519 AAAA… comment')")
         }
         let priv = path.hasSuffix(".pub") ? String(path.dropLast(4)) : nil
         return CloudInitKeys(keys: lines, files: [path], identityFile: priv.flatMap { FileSystem.isRegularFile($0) ? $0 : nil }, discovered: false)
     }
 
-    /// `TYPE BASE64 [comment]` with an OpenSSH key type; options before the type are refused.
-    public static func looksLikePublicKey(_ line: String) -> Bool {
-        let words = line.split(separator: " ", maxSplits: 2)
-        guard words.count >= 2, !line.contains("\n") else { return false }
-        let type = words[0]
-        let types = ["ssh-ed25519", "ssh-rsa", "ssh-dss", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"]
-        guard types.contains(String(type)) || type.hasPrefix("ecdsa-sha2-") else { return false }
-        return words[1].hasPrefix("AAAA") && words[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "+/=".contains($0)) }
+    /// One line of a public key file or setting: the key, or why it is none.
+    public struct KeyLine: Sendable {
+        public var number: Int
+        public var result: Result<String, KeyError>
+        public struct KeyError: Error, Sendable { public var why: String }
+
+        func get(orThrow error: (String) -> VMToolsError) throws -> String {
+            switch result {
+            case .success(let key): return key
+            case .failure(let e): throw error(e.why)
+            }
+        }
+    }
+
+    /// The OpenSSH key types an authorized_keys line may start with.
+    static let keyTypes: Set<String> = ["ssh-ed25519", "ssh-rsa", "ssh-dss", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                                        "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"]
+
+    /// Text whose first word is a key type: key text rather than file names.
+    static func startsLikePublicKey(_ v: String) -> Bool {
+        keyTypes.contains(String(v.prefix { $0 != " " && $0 != "\t" && $0 != "\n" && $0 != "\r" }))
+    }
+
+    /// The keys of `text`, one per line whatever the line ends (LF, CRLF,
+    /// CR); blank lines and `#` comments skipped. A key line is `TYPE BLOB
+    /// [COMMENT]`: a known type, a base64 blob whose own type field says
+    /// the same, a comment without control characters. Options before the
+    /// type (`command="…"`, `from=`) are refused: a seed gives plain keys.
+    public static func publicKeys(_ text: String) -> [KeyLine] {
+        var lines: [KeyLine] = []
+        var number = 0
+        var current = String.UnicodeScalarView()
+        var scalars = text.unicodeScalars.makeIterator()
+        var pendingCR = false
+        func flush() {
+            number += 1
+            let line = String(current).trimmingTrailingWhitespace()
+            current = String.UnicodeScalarView()
+            let body = line.drop { $0 == " " || $0 == "\t" }
+            if body.isEmpty || body.hasPrefix("#") { return }
+            lines.append(KeyLine(number: number, result: publicKey(String(body)).map { .failure(.init(why: $0)) } ?? .success(String(body))))
+        }
+        while let c = scalars.next() {
+            if pendingCR {
+                pendingCR = false
+                if c == "\n" { continue }
+            }
+            switch c {
+            case "\n": flush()
+            case "\r": flush(); pendingCR = true
+            default: current.append(c)
+            }
+        }
+        if !current.isEmpty { flush() }
+        return lines
+    }
+
+    /// Why `line` is not a public key line, or nil when it is one.
+    static func publicKey(_ line: String) -> String? {
+        let words = line.split(maxSplits: 2, omittingEmptySubsequences: true) { $0 == " " || $0 == "\t" }.map(String.init)
+        guard let type = words.first, keyTypes.contains(type) else {
+            return "not an OpenSSH public key: a line starts with its type (ssh-ed25519, ssh-rsa, ecdsa-sha2-…); options such as command= are not taken"
+        }
+        guard words.count >= 2, let blob = base64Decode(words[1]), blob.count >= 4 else {
+            return "not an OpenSSH public key: the key after \(type) is not base64"
+        }
+        let length = Int(blob[0]) << 24 | Int(blob[1]) << 16 | Int(blob[2]) << 8 | Int(blob[3])
+        guard length <= blob.count - 4, Array(blob[4..<(4 + length)]) == Array(type.utf8) else {
+            return "not an OpenSSH public key: the key's own type is not \(type)"
+        }
+        if words.count == 3, words[2].unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\t" || (0x7F...0x9F).contains($0.value) }) {
+            return "the comment after the key holds a control character"
+        }
+        return nil
+    }
+
+    /// Standard base64 with padding, as OpenSSH writes keys; nil for anything else.
+    static func base64Decode(_ s: String) -> [UInt8]? {
+        let bytes = Array(s.utf8)
+        guard !bytes.isEmpty, bytes.count % 4 == 0 else { return nil }
+        func value(_ b: UInt8) -> UInt8? {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return b - UInt8(ascii: "A")
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): return b - UInt8(ascii: "a") + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return b - UInt8(ascii: "0") + 52
+            case UInt8(ascii: "+"): return 62
+            case UInt8(ascii: "/"): return 63
+            default: return nil
+            }
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count / 4 * 3)
+        for start in stride(from: 0, to: bytes.count, by: 4) {
+            let group = bytes[start..<(start + 4)]
+            let pad = group.reversed().prefix { $0 == UInt8(ascii: "=") }.count
+            guard pad <= 2, pad == 0 || start + 4 == bytes.count else { return nil }
+            var n: UInt32 = 0
+            for (k, b) in group.enumerated() {
+                let v: UInt8
+                if k >= 4 - pad { v = 0 } else if let x = value(b) { v = x } else { return nil }
+                n = n << 6 | UInt32(v)
+            }
+            out.append(UInt8(n >> 16 & 0xFF))
+            if pad < 2 { out.append(UInt8(n >> 8 & 0xFF)) }
+            if pad < 1 { out.append(UInt8(n & 0xFF)) }
+        }
+        return out
     }
 }
 

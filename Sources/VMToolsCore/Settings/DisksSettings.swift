@@ -63,7 +63,8 @@ extension VMSettings.Drive {
     public func size() throws -> Size? {
         let v = settings.table.value(keys.size)
         guard !v.isEmpty else { return nil }
-        guard let s = Size(v, units: "MGT"), s.mebibytes != nil else { throw settings.invalid(keys.size, "expected a size such as 512M, 40G or 1T") }
+        guard let s = Size(v, units: "MGT") else { throw settings.invalid(keys.size, "expected a size such as 512M, 40G or 1T") }
+        guard s.bytes != nil else { throw settings.invalid(keys.size, "too large: more bytes than 64 bits hold") }
         return s
     }
 }

@@ -91,6 +91,7 @@ public struct SettingsResolver {
     public func loadVM(home: String, global: GlobalConfig) throws -> ResolvedVM {
         var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
         let settingsPath = global.settingsPath(in: home)
+        try VMSettingsFile.refuseLink(settingsPath)
         guard FileSystem.isReadable(settingsPath), FileSystem.isRegularFile(settingsPath) else {
             throw VMToolsError(.failure, home, "not a VM home (no readable \(global.fileNames.settings))")
         }

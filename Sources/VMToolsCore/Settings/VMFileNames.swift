@@ -28,8 +28,22 @@ public struct VMFileNames: Sendable, Equatable {
     /// with them go the numbered files of `isNumberedWork`.
     public var work: [String] { control + [serial, Self.tpmLog] }
 
-    /// A work file or a numbered one.
-    public func isWork(_ name: String) -> Bool { work.contains(name) || Self.isNumberedWork(name) }
+    /// Every name vmtools or a helper it starts writes in a VM home or
+    /// run-time directory (vmup(1), "Files in the VM home"), directories
+    /// included; with them the numbered files of `isNumberedWork`. A start
+    /// refuses a symbolic link at any of them before it writes anything
+    /// (`LaunchExecutor.checkWrites`). Not the lock: it is a symbolic link
+    /// itself, made by symlink(2), which never follows one.
+    public var written: [String] { [settings, childs] + work + Self.kept }
+
+    /// What a start makes and keeps in a home: the UEFI variables, seed
+    /// volumes, the TFTP and TPM directories, the SSH client's files.
+    public static let kept = [firmwareVars, cloudInitSeed, kickstartVolume, tftpDirectory, tpmDirectory,
+                              SSHConfig.fileName, SSHConfig.knownHostsName]
+
+    /// A work file, a numbered one, or a temporary file a write left
+    /// (`.NAME.tmp.XXXXXX`, `FileSystem.createExclusiveTemporary`).
+    public func isWork(_ name: String) -> Bool { work.contains(name) || Self.isNumberedWork(name) || FileSystem.isTemporaryName(name) }
 
     /// passt's socket, log and forwards record of network interface N
     /// (`passt-ndN.sock`, `.log`, `.forwards`): one boot's too.

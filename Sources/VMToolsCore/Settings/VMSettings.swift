@@ -108,6 +108,8 @@ public struct VMSettings: Sendable {
         let v = string(SettingKey.ramSize)
         guard !v.isEmpty else { return nil }
         guard let size = Size(v, units: "MG") else { throw invalid(SettingKey.ramSize, "expected a size such as 512M or 2G") }
+        // A VM's own settings may come from elsewhere: a size is used as a number of bytes.
+        guard size.bytes != nil else { throw invalid(SettingKey.ramSize, "too large: more bytes than 64 bits hold") }
         return size
     }
 
@@ -119,9 +121,45 @@ public struct VMSettings: Sendable {
         return n
     }
 
-    public var cpuType: String { string(SettingKey.cpuType) }
-    public var keyboardMapping: String { string(SettingKey.keyboardMapping) }
+    /// `vm_cpu_type`: a QEMU CPU model, optionally with features
+    /// (`Haswell,-hle,+avx2`, `host,kvm=off`); empty for none. Validated,
+    /// not escaped: a feature list is meant to reach `-cpu` (vmtools.conf(5)).
+    public func cpuType() throws -> String {
+        let v = string(SettingKey.cpuType)
+        guard !v.isEmpty else { return v }
+        let parts = v.split(separator: ",", omittingEmptySubsequences: false)
+        let features = parts.dropFirst().allSatisfy { f in
+            let word = f.hasPrefix("+") || f.hasPrefix("-") ? f.dropFirst() : f
+            let kv = word.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return kv.allSatisfy { Self.isQemuName($0) }
+        }
+        guard Self.isQemuName(parts[0]), features else {
+            throw invalid(SettingKey.cpuType, "expected a CPU model and optional features: letters, digits, '.', '_', '-', as in host or Haswell,-hle,+avx2")
+        }
+        return v
+    }
+
+    /// `vm_keyboard_mapping`: a QEMU keymap name (`fr`, `en-us`); empty for none.
+    /// QEMU would read a path given here as a keymap file.
+    public func keyboardMapping() throws -> String {
+        let v = string(SettingKey.keyboardMapping)
+        guard v.isEmpty || Self.isQemuName(Substring(v)) else {
+            throw invalid(SettingKey.keyboardMapping, "expected a QEMU keymap name such as fr or en-us")
+        }
+        return v
+    }
+
     public var macosOSK: String { string(SettingKey.macosOSK) }
+
+    /// A name QEMU knows (a device, CPU model, keymap, card): ASCII letters,
+    /// digits, `.`, `_`, `-`, not starting with `-`. Nothing QEMU's option
+    /// syntax reads (`,` `=`), no path.
+    public static func isQemuName(_ s: Substring) -> Bool {
+        guard let first = s.utf8.first, first != UInt8(ascii: "-"), s.utf8.count <= 128 else { return false }
+        return s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
+        }
+    }
 
     /// `vm_boot_order`: letters of a, b, c, d, n, o, p (possibly none).
     public func bootOrder() throws -> String {
@@ -147,6 +185,9 @@ public struct VMSettings: Sendable {
     public func displayDevice() throws -> String {
         let v = string(SettingKey.displayDevice)
         if v == "tcx" || v == "cg3" { throw invalid(SettingKey.displayDevice, "a SPARC-only card; x86 guests cannot use it") }
+        guard v.isEmpty || Self.isQemuName(Substring(v)) else {
+            throw invalid(SettingKey.displayDevice, "expected a QEMU graphics card name such as std, qxl or virtio")
+        }
         return v
     }
 
@@ -157,7 +198,23 @@ public struct VMSettings: Sendable {
         return t
     }
 
-    public var displayIface: String { string(SettingKey.displayIface) }
+    /// `vm_display_iface`: `unix`, a host name, an IPv4 address or an IPv6
+    /// address (bare or in brackets). Anything else could name what QEMU
+    /// reads as another listener (`unix:/path`).
+    public func displayIface() throws -> String {
+        let v = string(SettingKey.displayIface)
+        guard v.isEmpty || Self.isHostOrAddress(v) else {
+            throw invalid(SettingKey.displayIface, "expected unix, a host name or an IP address such as 127.0.0.1 or ::1")
+        }
+        return v
+    }
+
+    static func isHostOrAddress(_ v: String) -> Bool {
+        let bare = v.hasPrefix("[") && v.hasSuffix("]") && v.count > 2 ? String(v.dropFirst().dropLast()) : v
+        let isHex: (UInt8) -> Bool = { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x46) || ($0 >= 0x61 && $0 <= 0x66) }
+        if bare.contains(":") { return bare.utf8.allSatisfy { isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") } }
+        return bare == v && isQemuName(Substring(v))
+    }
 
     /// The lowest port a display may take: `vm_display_portmin` (5900 if
     /// unreadable), never under 5900 for VNC, whose displays count from there.
@@ -259,6 +316,7 @@ public struct VMSettings: Sendable {
             let v = createsizeText
             guard !v.isEmpty else { return nil }
             guard let s = Size(v, units: "MGT") else { throw settings.invalid(keys.createsize, "expected a size such as 512M, 40G or 1T") }
+            guard s.bytes != nil else { throw settings.invalid(keys.createsize, "too large: more bytes than 64 bits hold") }
             return s
         }
 
@@ -305,7 +363,17 @@ public struct VMSettings: Sendable {
         public var enabled: Bool { settings.yes(keys.enable) }
         /// Unset: the configure module `networking_auto` may add interface 1.
         public var isUnset: Bool { settings.string(keys.enable).isEmpty }
-        public var device: String { fallback(keys.device, SettingKey.defaultNICDevice) }
+        /// The setting the model comes from: the interface's own or the default.
+        public var deviceSetting: String { settings.string(keys.device).isEmpty ? SettingKey.defaultNICDevice : keys.device }
+        /// The NIC model, a QEMU device name (`e1000`, `virtio-net-pci`): it
+        /// starts QEMU's `-device` value, so no options ride along.
+        public func device() throws -> String {
+            let v = settings.string(deviceSetting)
+            guard VMSettings.isQemuName(Substring(v)) else {
+                throw settings.invalid(deviceSetting, "expected a QEMU network device name such as e1000 or virtio-net-pci")
+            }
+            return v
+        }
         public var mode: String { fallback(keys.mode, SettingKey.defaultNICMode) }
         /// The setting the MAC comes from: the interface's own or the default prefix.
         public var macSetting: String { settings.string(keys.mac).isEmpty ? SettingKey.defaultMAC : keys.mac }

@@ -44,8 +44,19 @@ public struct VMSettingsFile: Equatable, Sendable {
         return found
     }
 
+    /// A `vm.settings` that is a symbolic link is refused unread: parse
+    /// errors quote the offending line, and a VM directory from elsewhere
+    /// would have one quote `~/.ssh/id_ed25519` (vmtools(7), SECURITY). Writes
+    /// rename over the file, so a link never worked as a shared one anyway.
     public static func read(_ path: String) throws -> VMSettingsFile {
-        try parse(SettingsText.read(path), path: path)
+        try refuseLink(path)
+        return try parse(SettingsText.read(path), path: path)
+    }
+
+    /// The refusal of `read`, for a caller that looks before it reads.
+    public static func refuseLink(_ path: String) throws {
+        guard FileSystem.isSymlink(path) else { return }
+        throw VMToolsError(.failure, path, "refusing a symbolic link: a VM's settings are read only from a file in its home (copy the file there)")
     }
 
     public static func parse(_ text: String, path: String) throws -> VMSettingsFile {

@@ -30,8 +30,10 @@ public enum BootFirmware: Equatable, Sendable {
         if b[0..<440].contains(where: { $0 != 0 }) { return .bios }
         var esp = (0..<4).contains { b[446 + 16 * $0 + 4] == 0xEF }
         for sector in [512, 4096] where b.count >= sector + 92 && b[sector..<sector + 8].elementsEqual("EFI PART".utf8) {
-            let start = le(b, sector + 72, 8) * sector, count = le(b, sector + 80, 4), size = le(b, sector + 84, 4)
-            guard size >= 128, start > 0 else { break }
+            // The image may come from elsewhere: a table LBA past what was read is not multiplied (it could overflow).
+            let lba = le(b, sector + 72, 8), count = le(b, sector + 80, 4), size = le(b, sector + 84, 4)
+            guard size >= 128, lba > 0, lba <= b.count / sector else { break }
+            let start = lba * sector
             for k in 0..<min(count, 256) {
                 let off = start + k * size
                 guard off + 16 <= b.count else { break }
@@ -94,6 +96,8 @@ public enum BootFirmware: Equatable, Sendable {
             // External data files and extended L2 entries are not read here.
             if version >= 3, be(h, 72, 8) & (1 << 2 | 1 << 4) != 0 { return nil }
             let clusterSize = 1 << Int(clusterBits), l2Entries = clusterSize / 8
+            // Offsets past 2^56 are no qcow2's (and Int(_:) traps past 2^63).
+            guard be(h, 40, 8) < 1 << 56 else { return nil }
             let l1Size = Int(be(h, 36, 4)), l1Offset = Int(be(h, 40, 8))
             let mask: UInt64 = 0x00FF_FFFF_FFFF_FE00
             let backing = ImageFormat.qcow2Backing(path)

@@ -33,7 +33,8 @@ public enum DiskImageKind {
         if Array(b.prefix(4)) == [0x51, 0x46, 0x49, 0xFB] {
             let version = be(4, 4)
             var s = "QEMU QCOW\(version >= 2 ? "2" : "") Image (v\(version)), \(be(24, 8)) bytes"
-            let backingOffset = Int(be(8, 8)), backingSize = Int(be(16, 4))
+            // Int(exactly:): an offset past Int.max (a hostile header) is not a backing file, not a trap.
+            let backingOffset = Int(exactly: be(8, 8)) ?? 0, backingSize = Int(be(16, 4))
             if backingOffset > 0, backingSize > 0, backingSize < 4096 {
                 var name = [UInt8](repeating: 0, count: backingSize)
                 if name.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, backingSize, off_t(backingOffset)) }) == backingSize {

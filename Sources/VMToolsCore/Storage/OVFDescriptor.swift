@@ -143,8 +143,26 @@ package struct OVFDescriptor: Equatable, Sendable {
 
     /// Reads the first virtual system of an OVF 1.x or 2.x descriptor; `subject` names it in errors.
     package static func parse(_ text: String, subject: String) throws -> OVFDescriptor {
-        guard let root = XMLText.parse(text), root.name == "Envelope" else {
+        let root: XMLText
+        do { root = try XMLText.read(text) } catch {
+            throw VMToolsError(.failure, subject, "not an OVF descriptor: \(error)")
+        }
+        guard root.name == "Envelope" else {
             throw VMToolsError(.failure, subject, "not an OVF descriptor (no Envelope element)")
+        }
+        // The descriptor comes with a downloaded appliance: every number is
+        // checked, and a product that does not fit an Int is refused, not trapped on.
+        func number(_ text: String?, _ what: String) throws -> Int? {
+            guard let text, !text.isEmpty else { return nil }
+            guard let n = Int(text), n >= 0 else {
+                throw VMToolsError(.failure, subject, "\(what) '\(text.prefix(40))' is not a whole number the descriptor can hold")
+            }
+            return n
+        }
+        func times(_ n: Int, _ unit: Int, _ what: String) throws -> Int {
+            let (product, overflow) = n.multipliedReportingOverflow(by: unit)
+            guard !overflow else { throw VMToolsError(.failure, subject, "\(what) is too large: \(n) units of \(unit) bytes do not fit 64 bits") }
+            return product
         }
         guard let system = root.first("VirtualSystem") ?? root.first("VirtualSystemCollection")?.first("VirtualSystem") else {
             throw VMToolsError(.failure, subject, "the OVF descriptor has no VirtualSystem")
@@ -153,16 +171,16 @@ package struct OVFDescriptor: Equatable, Sendable {
         var d = OVFDescriptor(name: name)
         var files: [String: (href: String, size: Int?)] = [:]
         for f in root.first("References")?.all("File") ?? [] {
-            if let id = f.attributes["id"], let href = f.attributes["href"] { files[id] = (href, f.attributes["size"].flatMap { Int($0) }) }
+            if let id = f.attributes["id"], let href = f.attributes["href"] { files[id] = (href, try number(f.attributes["size"], "the size of \(href)")) }
         }
         struct DiskDef { var file: String; var size: Int?; var capacity: Int }
         var diskDefs: [String: DiskDef] = [:]
         var diskOrder: [String] = []
         for disk in root.first("DiskSection")?.all("Disk") ?? [] {
             guard let id = disk.attributes["diskId"], let ref = disk.attributes["fileRef"], let file = files[ref] else { continue }
-            let capacity = Int(disk.attributes["capacity"] ?? "") ?? 0
+            let capacity = try number(disk.attributes["capacity"], "the capacity of disk \(id)") ?? 0
             let unit = multiplier(disk.attributes["capacityAllocationUnits"] ?? "byte") ?? 1
-            diskDefs[id] = DiskDef(file: file.href, size: file.size, capacity: capacity * unit)
+            diskDefs[id] = DiskDef(file: file.href, size: file.size, capacity: try times(capacity, unit, "the capacity of disk \(id)"))
             diskOrder.append(id)
         }
         var used: [String] = []
@@ -171,11 +189,11 @@ package struct OVFDescriptor: Equatable, Sendable {
             let type = item.first("ResourceType")?.text ?? ""
             switch type {
             case "3":
-                d.cpus = Int(item.first("VirtualQuantity")?.text ?? "")
+                d.cpus = try number(item.first("VirtualQuantity")?.text, "the number of CPUs")
             case "4":
-                guard let q = Int(item.first("VirtualQuantity")?.text ?? "") else { break }
+                guard let q = try number(item.first("VirtualQuantity")?.text, "the memory size") else { break }
                 let unit = multiplier(item.first("AllocationUnits")?.text ?? "byte * 2^20") ?? (1 << 20)
-                d.memoryMB = q * unit / (1 << 20)
+                d.memoryMB = try times(q, unit, "the memory size") / (1 << 20)
             case "10":
                 d.nics.append(item.first("ResourceSubType")?.text ?? "")
                 if let mac = item.first("Address")?.text, !mac.isEmpty { d.macs[d.nics.count - 1] = mac }

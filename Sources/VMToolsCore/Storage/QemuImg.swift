@@ -54,8 +54,16 @@ extension QemuImg {
     /// `off` makes it thick (vm.settings(5)).
     public static func createDisk(_ path: String, size: String, preallocation: String = "off", environment: [String: String]) throws {
         let options = preallocation == "off" ? [] : ["-o", "preallocation=\(preallocation)"]
-        try run(["create", "-q", "-f", "qcow2"] + options + ["--", path, size], subject: path, environment: environment,
-                purpose: "cannot create the disk")
+        // qemu-img follows a link at its output, a dangling one too: the file
+        // is made here first (O_EXCL, never through a link), and it writes into it.
+        try FileSystem.createExclusive(path, mode: 0o644 & ~FileSystem.currentUmask())
+        do {
+            try run(["create", "-q", "-f", "qcow2"] + options + ["--", path, size], subject: path, environment: environment,
+                    purpose: "cannot create the disk")
+        } catch {
+            unlink(path)
+            throw error
+        }
     }
 
     /// `qemu-img resize`: grows a disk to `bytes` (never called to shrink).
@@ -107,7 +115,9 @@ extension QemuImg {
     /// whole or not at all: a temporary name beside it, fsync, rename (a
     /// UEFI variable store made from its template; vm.settings(5), FIRMWARE).
     public static func convertAtomically(_ source: String, format: String, to dest: String, environment: [String: String]) throws {
-        let tmp = dest.deletingLastPathComponent.appendingPathComponent(".\(dest.lastPathComponent).tmp.\(getpid())")
+        // Made 0600 here (qemu-img would make it 0644 less the umask, and it
+        // keeps an existing file's mode): UEFI variables can hold secrets.
+        let tmp = try FileSystem.createExclusiveTemporary(beside: dest, mode: 0o600)
         do {
             try run(["convert", "-q", "-f", format, "-O", "qcow2", "--", source, tmp], subject: dest, environment: environment,
                     purpose: "cannot create the UEFI variable store")

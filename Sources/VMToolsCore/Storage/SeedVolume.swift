@@ -49,7 +49,8 @@ package struct SeedVolume: Equatable, Sendable {
     /// The application id recorded in an existing volume (the primary
     /// volume descriptor at sector 16, bytes 574–701); nil if none.
     package static func recordedDigest(_ path: String) -> String? {
-        guard let fd = try? FileSystem.openForReading(path) else { return nil }
+        // Not through a link (the start then refuses it), nor waiting on a FIFO.
+        guard let fd = try? FileSystem.openForReading(path, noFollow: true) else { return nil }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: 128)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 128, 16 * 2048 + 574) }
@@ -68,7 +69,9 @@ package struct SeedVolume: Equatable, Sendable {
     /// them (Joliet + Rock Ridge), syncs and renames over the old volume.
     package func build(environment: [String: String]) throws {
         if isDirectory {
-            guard FileSystem.isDirectory(path) || mkdir(path, 0o700) == 0 else {
+            // Written into: a real directory of ours, never one a link names.
+            try FileSystem.checkOwnDirectory(path)
+            guard FileSystem.lexists(path) || mkdir(path, 0o700) == 0 else {
                 throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
             }
             for f in files { try FileSystem.writeAtomically(Array(f.content.utf8), to: path.appendingPathComponent(f.name), mode: 0o600) }
@@ -76,9 +79,7 @@ package struct SeedVolume: Equatable, Sendable {
         }
         let dir = path.deletingLastPathComponent
         let stage = dir.appendingPathComponent(".\(path.lastPathComponent).d")
-        let tmp = dir.appendingPathComponent(".\(path.lastPathComponent).tmp")
         FileSystem.removeTree(stage)
-        try? FileSystem.removeFile(tmp, sync: false)
         defer { FileSystem.removeTree(stage) }
         guard mkdir(stage, 0o700) == 0 else {
             throw VMToolsError(.failure, stage, "cannot create the directory: \(FileSystem.errnoMessage())")
@@ -86,21 +87,22 @@ package struct SeedVolume: Equatable, Sendable {
         for f in files {
             try FileSystem.writeAtomically(Array(f.content.utf8), to: stage.appendingPathComponent(f.name), mode: 0o600, syncDirectory: false)
         }
+        // It holds SSH keys and user-data: the user's alone. The ISO maker
+        // writes into a file made here (it would follow a link), renamed over the old volume.
+        let tmp = try FileSystem.createExclusiveTemporary(beside: path, mode: 0o600)
+        var renamed = false
+        defer { if !renamed { unlink(tmp) } }
         guard let r = try ISOTool.pack(stage, into: tmp, options: ["-V", label, "-A", digest], environment: environment) else {
             throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
         }
         guard r.status == 0 else {
-            try? FileSystem.removeFile(tmp, sync: false)
             throw VMToolsError(.failure, path, "cannot build the \(label) volume: \(r.stderrText.trimmingTrailingWhitespace())")
         }
-        // It holds SSH keys and user-data: the user's alone.
-        chmod(tmp, 0o600)
         try FileSystem.syncFile(tmp)
         guard rename(tmp, path) == 0 else {
-            let e = errno
-            try? FileSystem.removeFile(tmp, sync: false)
-            throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage(e))")
+            throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage())")
         }
+        renamed = true
         FileSystem.syncDirectory(dir)
     }
 }

@@ -18,7 +18,8 @@ package enum VMX {
             d.cpus = n
         }
         if let v = values["memsize"] {
-            guard let n = Int(v), n > 0 else { throw VMToolsError(.failure, path, "memsize = \"\(v)\": expected a size in MB") }
+            // In bytes it must fit 64 bits: vm_ram_size is used as a byte count.
+            guard let n = Int(v), n > 0, n <= Int.max >> 20 else { throw VMToolsError(.failure, path, "memsize = \"\(v)\": expected a size in MB") }
             d.memoryMB = n
         }
         d.efi = values["firmware"]?.lowercased() == "efi"

@@ -20,7 +20,8 @@ package enum Formatting {
 
     /// `12.34` from a value, without Foundation's String(format:).
     package static func twoDecimals(_ v: Double) -> String {
-        let hundredths = Int((v * 100).rounded())
+        // Int(_:) traps on NaN and past Int.max; a rate may come from a peer's counters.
+        guard let hundredths = Int(exactly: (v * 100).rounded()) else { return "?" }
         let frac = hundredths % 100
         return "\(hundredths / 100).\(frac < 10 ? "0" : "")\(frac)"
     }

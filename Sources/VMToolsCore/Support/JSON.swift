@@ -28,6 +28,12 @@ public indirect enum JSON: Equatable, Sendable {
 
     public var stringValue: String? { if case let .string(s) = self { return s } else { return nil } }
     public var numberValue: Double? { if case let .number(n) = self { return n } else { return nil } }
+    /// A whole number that fits an Int, else nil: `Int(1e300)` traps, and a
+    /// peer (a guest agent, another user's QEMU) chooses its numbers.
+    public var integerValue: Int? {
+        guard case let .number(n) = self, n.isFinite, n == n.rounded(.towardZero), abs(n) < 0x1p63 else { return nil }
+        return Int(exactly: n)
+    }
     public var arrayValue: [JSON]? { if case let .array(a) = self { return a } else { return nil } }
 
     public static func string(_ s: String?) -> JSON { s.map { .string($0) } ?? .null }
@@ -48,7 +54,8 @@ public indirect enum JSON: Equatable, Sendable {
         case .null: out += "null"
         case let .bool(b): out += b ? "true" : "false"
         case let .number(n):
-            if n == n.rounded(), abs(n) < 1e15 { out += String(Int64(n)) } else { out += "\(n)" }
+            // JSON has no NaN or infinity.
+            if !n.isFinite { out += "null" } else if n == n.rounded(), abs(n) < 1e15 { out += String(Int64(n)) } else { out += "\(n)" }
         case let .string(s): Self.quote(s, into: &out)
         case let .array(items):
             if items.isEmpty { out += "[]"; return }
@@ -105,6 +112,11 @@ public indirect enum JSON: Equatable, Sendable {
 
     public struct ParseError: Error, Sendable { public var offset: Int }
 
+    /// Arrays and objects nest at most this deep: the parser recurses, and
+    /// so do a value's copy, comparison and release, so 300,000 nested `[`
+    /// would overflow the stack. QEMU's and the agent's answers nest a few levels.
+    public static let maximumDepth = 128
+
     public static func parse(_ text: String) throws -> JSON {
         var p = Parser(bytes: Array(text.utf8))
         let v = try p.value()
@@ -116,6 +128,7 @@ public indirect enum JSON: Equatable, Sendable {
     private struct Parser {
         let bytes: [UInt8]
         var i = 0
+        var depth = 0
 
         mutating func skipSpace() {
             while i < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[i]) { i += 1 }
@@ -124,6 +137,27 @@ public indirect enum JSON: Equatable, Sendable {
         mutating func value() throws -> JSON {
             skipSpace()
             guard i < bytes.count else { throw ParseError(offset: i) }
+            switch bytes[i] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard depth < JSON.maximumDepth else { throw ParseError(offset: i) }
+                depth += 1
+                defer { depth -= 1 }
+                return try container()
+            case UInt8(ascii: "\""):
+                return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            default:
+                let start = i
+                while i < bytes.count, "+-0123456789.eE".utf8.contains(bytes[i]) { i += 1 }
+                // 1e999 reads as infinity, which no JSON number means.
+                guard let n = Double(String(decoding: bytes[start..<i], as: UTF8.self)), n.isFinite else { throw ParseError(offset: start) }
+                return .number(n)
+            }
+        }
+
+        mutating func container() throws -> JSON {
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 i += 1
@@ -149,16 +183,8 @@ public indirect enum JSON: Equatable, Sendable {
                     skipSpace()
                     if try endOr(",", "]") { return .array(items) }
                 }
-            case UInt8(ascii: "\""):
-                return .string(try string())
-            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-            case UInt8(ascii: "n"): try literal("null"); return .null
             default:
-                let start = i
-                while i < bytes.count, "+-0123456789.eE".utf8.contains(bytes[i]) { i += 1 }
-                guard let n = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { throw ParseError(offset: start) }
-                return .number(n)
+                throw ParseError(offset: i)
             }
         }
 
@@ -212,7 +238,13 @@ public indirect enum JSON: Equatable, Sendable {
                         if (0xD800...0xDBFF).contains(code), i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
                             i += 2
                             let low = try hex4()
-                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            if (0xDC00...0xDFFF).contains(low) {
+                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                            } else {
+                                // A high surrogate without its low half is no character (and `low - 0xDC00` would trap).
+                                scalars.append("\u{FFFD}")
+                                code = low
+                            }
                         }
                         scalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
                     default: scalars.append(Unicode.Scalar(e))

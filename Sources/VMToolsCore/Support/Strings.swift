@@ -134,22 +134,23 @@ func hexByte(_ b: UInt8) -> String {
 
 extension String {
     /// Control characters made visible, so a name or path cannot move the
-    /// cursor, retitle the terminal or fake a line: `\e`, `\t`, `\n`, `\r`,
+    /// cursor, retitle the terminal or fake a line: `\e`, `\n`, `\r`,
     /// else `\xNN` (C0 and DEL) or `\u{NN}` (C1, which some terminals obey
-    /// as 8-bit escapes). Backslashes stay as they are, so escaping twice
+    /// as 8-bit escapes). A TAB stays as it is: harmless to a terminal, and
+    /// scripts written for the original tool grep `vminfo` output for real
+    /// paths holding one. Backslashes stay as they are, so escaping twice
     /// changes nothing.
     package var escapingControlCharacters: String {
-        guard unicodeScalars.contains(where: isControlScalar) else { return self }
+        guard unicodeScalars.contains(where: { isControlScalar($0) && $0 != "\t" }) else { return self }
         var out = ""
         out.reserveCapacity(utf8.count + 8)
         for c in unicodeScalars {
-            guard isControlScalar(c) else {
+            guard isControlScalar(c), c != "\t" else {
                 out.unicodeScalars.append(c)
                 continue
             }
             switch c {
             case "\u{1B}": out += "\\e"
-            case "\t": out += "\\t"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             default:

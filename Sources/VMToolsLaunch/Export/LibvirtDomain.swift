@@ -21,7 +21,9 @@ public struct LibvirtDomain: Sendable {
 
 
         b.open("domain", ["type": kvm ? "kvm" : "qemu"])
-        b.leaf("name", text: vm.name)
+        let name = Self.domainName(vm.name)
+        b.leaf("name", text: name)
+        if name != vm.name { b.note(SettingKey.name, "a libvirt name is not empty and holds no '/' or line break; exported as '\(name)'") }
         if let uuid = try s.uuid() { b.leaf("uuid", text: uuid) }
         if let ram = try s.ramSize(), let mib = ram.mebibytes {
             b.leaf("memory", ["unit": "MiB"], text: String(mib))
@@ -33,7 +35,9 @@ public struct LibvirtDomain: Sendable {
 
         // `host` is KVM's passthrough; under TCG vmup gives QEMU `max`, which
         // libvirt calls `maximum` (Docs/vminfo.1).
-        switch s.cpuType {
+        let cpu = try s.cpuType().split(separator: ",", maxSplits: 1).map(String.init)
+        if cpu.count > 1 { b.note(SettingKey.cpuType, "CPU features (\(cpu[1]))") }
+        switch cpu.first ?? "" {
         case "": break
         case "host": b.leaf("cpu", ["mode": kvm ? "host-passthrough" : "maximum"])
         case "max": b.leaf("cpu", ["mode": "maximum"])
@@ -279,11 +283,8 @@ public struct LibvirtDomain: Sendable {
             case .tap(let ifname): b.leaf("target", ["dev": ifname, "managed": "no"])
             default: break
             }
-            let device = nic.device.split(separator: ",", maxSplits: 1).map(String.init)
-            if let name = device.first {
-                b.leaf("model", ["type": name == "virtio-net-pci" || name == "virtio-net" ? "virtio" : name])
-            }
-            if device.count > 1 { b.note(nic.keys.device, "device options (\(device[1]))") }
+            let name = try nic.device()
+            b.leaf("model", ["type": name == "virtio-net-pci" || name == "virtio-net" ? "virtio" : name])
             // libvirt forwards ports only with the passt backend, which 9.0 lacks.
             for f in forwards { b.note(nic.keys.forward, "\(f.description): libvirt 9.0 forwards no ports on a user-mode interface") }
             b.close()
@@ -318,9 +319,10 @@ public struct LibvirtDomain: Sendable {
             } else {
                 attributes["autoport"] = "yes"
             }
-            let iface = s.displayIface.isEmpty || s.displayOnUnixSocket ? "127.0.0.1" : s.displayIface
-            attributes["listen"] = iface
-            if !s.keyboardMapping.isEmpty { attributes["keymap"] = s.keyboardMapping }
+            let iface = try s.displayIface()
+            attributes["listen"] = iface.isEmpty || s.displayOnUnixSocket ? "127.0.0.1" : iface
+            let keymap = try s.keyboardMapping()
+            if !keymap.isEmpty { attributes["keymap"] = keymap }
             switch try s.displayPassword() {
             case .none: break
             case .generated: b.note(SettingKey.displayPassword, "auto: vmup makes a new password at each start; set passwd= by hand")
@@ -356,6 +358,20 @@ public struct LibvirtDomain: Sendable {
         } else {
             b.note(SettingKey.displayDevice, "the graphics card \(device)")
         }
+    }
+}
+
+extension LibvirtDomain {
+    /// The name libvirt takes: `/` becomes `-`, a line break a space; empty is `vm`.
+    static func domainName(_ name: String) -> String {
+        let mapped = String(String.UnicodeScalarView(name.unicodeScalars.map { c -> Unicode.Scalar in
+            switch c {
+            case "/": return "-"
+            case "\n", "\r": return " "
+            default: return c
+            }
+        }))
+        return mapped.isEmpty ? "vm" : mapped
     }
 }
 
@@ -395,7 +411,6 @@ struct Builder {
     mutating func note(_ setting: String, _ why: String) {
         let line = "\(setting): not expressible in libvirt: \(why)"
         notes.append(line)
-        // `--` cannot appear inside a comment, nor end it.
-        text += indent + "<!-- \(Self.escape(line).replacingAll("--", with: "- -")) -->\n"
+        text += indent + "<!-- \(XMLText.comment(Self.escape(line))) -->\n"
     }
 }

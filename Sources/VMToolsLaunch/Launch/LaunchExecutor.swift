@@ -63,9 +63,10 @@ package struct LaunchExecutor {
     /// not start: `vmcreate -n`) the generated files. On failure what it
     /// made is removed again.
     package mutating func prepare(generating: Bool = true) throws {
+        try checkWrites()
         do {
             for f in plan.filesToRemove { try FileSystem.removeFile(f, sync: false) }
-            for d in plan.directoriesToCreate where generating && !FileSystem.isDirectory(d) {
+            for d in plan.directoriesToCreate where generating && !FileSystem.lexists(d) {
                 guard mkdir(d, 0o700) == 0 else { throw VMToolsError(.failure, d, "cannot create: \(FileSystem.errnoMessage())") }
                 chmod(d, 0o700)
                 createdDirectories.append(d)
@@ -94,6 +95,33 @@ package struct LaunchExecutor {
             rollback()
             throw error
         }
+    }
+
+    /// Refuses, before anything is written or started, a symbolic link at
+    /// a name this start (or QEMU, swtpm, passt, the ISO maker, qemu-img)
+    /// would write: every name vmtools owns in the home and run-time
+    /// directory (`VMFileNames.written`, passt's numbered files), whether
+    /// this plan writes it or not, and every path the plan creates. A
+    /// directory written into must be a real one of ours. A VM directory
+    /// from elsewhere cannot so lead a write outside it (vmtools(7), SECURITY);
+    /// the writes themselves do not follow links either, this says which.
+    func checkWrites() throws {
+        var directories = [command.runDirectory].compactMap { $0 }
+        if let home = command.home, !directories.contains(home), FileSystem.isWritable(home) { directories.append(home) }
+        for dir in directories {
+            // Its owner could swap a name for a link between this check and a helper's open.
+            try FileSystem.checkOwnDirectory(dir)
+            let numbered = ((try? FileSystem.listDirectory(dir)) ?? []).filter(VMFileNames.isNumberedWork).sorted(by: bytewiseLess)
+            let names = command.global.fileNames.written + numbered
+            for name in names { try FileSystem.refuseLink(dir.appendingPathComponent(name)) }
+            for name in [VMFileNames.tpmDirectory, VMFileNames.tftpDirectory] { try FileSystem.checkOwnDirectory(dir.appendingPathComponent(name)) }
+        }
+        let p = plan
+        var paths = p.disksToCreate.map(\.path) + [p.firmwareStore?.path, p.displayPassword].compactMap { $0 } + p.generatedFiles.map(\.path)
+        paths += p.seedVolumes.flatMap { s in [s.path] + (s.isDirectory ? s.files.map { s.path.appendingPathComponent($0.name) } : []) }
+        paths += p.helpers.flatMap { [$0.log, $0.forwardsFile, $0.readyPath].compactMap { $0 } }
+        for path in paths { try FileSystem.refuseLink(path) }
+        for d in p.directoriesToCreate + p.seedVolumes.filter(\.isDirectory).map(\.path) { try FileSystem.checkOwnDirectory(d) }
     }
 
     /// Grows the disks a size setting asks for. Not undone when a later step
@@ -139,12 +167,20 @@ package struct LaunchExecutor {
     /// Packs a directory into an ISO; QEMU keeps it open, and the file is
     /// removed once QEMU has started.
     static func makeISO(_ iso: String, from dir: String, environment: [String: String]) throws {
-        guard let r = try ISOTool.pack(dir, into: iso, environment: environment) else {
-            throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
-        }
-        guard r.status == 0 else {
-            try? FileSystem.removeFile(iso)
-            throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())")
+        // The ISO maker follows a link at its output: it writes into a
+        // file made here, never through one, renamed over whatever is there.
+        let tmp = try FileSystem.createExclusiveTemporary(beside: iso, mode: 0o600)
+        do {
+            guard let r = try ISOTool.pack(dir, into: tmp, environment: environment) else {
+                throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
+            }
+            guard r.status == 0 else {
+                throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())")
+            }
+            try FileSystem.rename(tmp, iso)
+        } catch {
+            unlink(tmp)
+            throw error
         }
     }
 
@@ -184,11 +220,24 @@ package struct LaunchExecutor {
             throw error
         }
         defer { stopHelpers() }
+        // QEMU opens the serial log by name and follows a link there: it is
+        // made here first, 0600 and never through a link (checkWrites refused
+        // one). Not an fd passed with -add-fd: the argv would name an fd
+        // instead of the file vmps and vminfo show, and the file is in the
+        // home, which only someone who already owns the VM can change meanwhile.
+        let logs = [global.fileNames.serial].filter { log in plan.argv.contains { $0.contains("./" + log) } }
+        let newLogs = logs.map { runDirectory.appendingPathComponent($0) }.filter { !FileSystem.lexists($0) }
+        do {
+            for log in logs { try FileSystem.createPrivate(runDirectory.appendingPathComponent(log)) }
+        } catch {
+            undoFailedStart(runDirectory, logs: newLogs + helperLogs)
+            throw error
+        }
         if !command.daemonize {
             console.info("\(name): virtual machine running in the foreground")
             let status: Int32
             do { status = try qemu.runInteractive() } catch {
-                undoFailedStart(runDirectory, logs: helperLogs)
+                undoFailedStart(runDirectory, logs: newLogs + helperLogs)
                 throw error
             }
             // QEMU is gone: what it left is debris, once its helpers are.
@@ -197,9 +246,6 @@ package struct LaunchExecutor {
             guard status == 0 else { throw VMToolsError(.failure, name, "QEMU exited with status \(status)") }
             return
         }
-        let logs = [global.fileNames.serial].filter { log in plan.argv.contains { $0.contains("./" + log) } }
-        let newLogs = logs.map { runDirectory.appendingPathComponent($0) }.filter { !FileSystem.lexists($0) }
-        for log in logs { Self.createPrivate(runDirectory.appendingPathComponent(log)) }
         let r: Subprocess.Result
         do { r = try qemu.run() } catch {
             undoFailedStart(runDirectory, logs: newLogs + helperLogs)
@@ -424,15 +470,6 @@ package struct LaunchExecutor {
     static func newDisplayPassword() throws -> String {
         let alphabet = Array("abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY3479")
         return String(try SystemRandom.bytes(8).map { alphabet[Int($0) % alphabet.count] })
-    }
-
-    /// A log QEMU will append to or truncate, created 0600 beforehand (QEMU
-    /// keeps the mode of an existing file).
-    static func createPrivate(_ path: String) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        fchmod(fd, 0o600)
-        close(fd)
     }
 
     /// After QEMU has exited (or failed to start): its sockets and pid file,

@@ -27,6 +27,7 @@ package struct LaunchRequest {
                 throw VMToolsError(e.code, operand, "no such file or directory (\(e))")
             }
             if FileSystem.isDirectory(location) {
+                try VMSettingsFile.refuseLink(global.settingsPath(in: location))
                 guard VMHome.isHome(location, global: global) else {
                     throw VMToolsError(.failure, location, "not a VM home (no \(global.fileNames.settings)); create one with vmcreate")
                 }

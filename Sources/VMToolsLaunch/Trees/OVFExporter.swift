@@ -161,9 +161,9 @@ package struct OVFExporter {
             let path = b.path(home: home, environment: environment)
             guard FileSystem.isReadable(path) else { throw VMToolsError(.failure, drive.keys.backend, "no readable disk at \(path)") }
             let info = try QemuImg.info(path, backingChain: false, environment: environment)
-            guard let size = info["virtual-size"]?.numberValue else { throw VMToolsError(.failure, path, "qemu-img info gives no virtual size") }
+            guard let size = info["virtual-size"]?.integerValue else { throw VMToolsError(.failure, path, "qemu-img info gives no virtual size") }
             disks.append(path)
-            d.disks.append(.init(file: "\(base)-disk\(disks.count).vmdk", capacity: Int(size)))
+            d.disks.append(.init(file: "\(base)-disk\(disks.count).vmdk", capacity: size))
             carried.insert(drive.keys.backend)
             carried.insert(drive.keys.enable)
         }
@@ -172,7 +172,7 @@ package struct OVFExporter {
         ids.removeAll { !vm.nic($0).enabled }
         for id in ids {
             let nic = vm.nic(id)
-            d.nics.append(OVFDescriptor.subtype(ofDevice: nic.device))
+            d.nics.append(OVFDescriptor.subtype(ofDevice: try nic.device()))
             // Only a MAC the VM fixes: a derived one is derived again on import.
             if !vm.table.value(nic.keys.mac).isEmpty, let mac = try? nic.mac() { d.macs[d.nics.count - 1] = mac }
             carried.formUnion([nic.keys.enable, nic.keys.device, nic.keys.mac])

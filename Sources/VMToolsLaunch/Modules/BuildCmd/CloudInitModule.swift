@@ -119,10 +119,30 @@ public enum CloudInitModule: BuildCmdModule {
         }
     }
 
-    /// A YAML double-quoted scalar: JSON's string escapes are valid YAML.
+    /// A YAML double-quoted scalar cloud-init's YAML 1.1 reader takes back
+    /// exactly: `"` and `\\` escaped, and every character outside YAML's
+    /// printable set, or one it reads as a line break (C0 and C1 controls,
+    /// DEL, U+2028, U+2029, U+FEFF, U+FFFE, U+FFFF), as `\\xNN` or `\\uNNNN`.
     static func yamlQuote(_ s: String) -> String {
-        var out = ""
-        JSON.quote(s, into: &out)
-        return out
+        var out = "\""
+        for c in s.unicodeScalars {
+            let v = c.value
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if v < 0x20 || (0x7F...0x9F).contains(v) {
+                    out += "\\x" + String(repeating: "0", count: v < 0x10 ? 1 : 0) + String(v, radix: 16)
+                } else if v == 0x2028 || v == 0x2029 || v == 0xFEFF || v == 0xFFFE || v == 0xFFFF {
+                    out += "\\u" + String(v, radix: 16)
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
+        }
+        return out + "\""
     }
 }

@@ -8,7 +8,7 @@ public enum CpuModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         if let n = try c.vm.cpuCount() { c.append("-smp", String(n)) }
-        var model = c.vm.cpuType
+        var model = try c.vm.cpuType()
         if model == "host", c.accelerator.kind == .tcg { model = "max" }
         if !model.isEmpty { c.append("-cpu", model) }
     }

@@ -35,7 +35,7 @@ public enum DisplayModule: BuildCmdModule {
         case .none:
             c.append("-display", type.rawValue, "-vga", device)
         case .vnc:
-            try vnc(&c, iface: c.vm.displayIface, port: try c.vm.displayPort(), device: device, secret: try passwordSecret(&c), saying: "\(vmName): listening on")
+            try vnc(&c, iface: try c.vm.displayIface(), port: try c.vm.displayPort(), device: device, secret: try passwordSecret(&c), saying: "\(vmName): listening on")
             if clipboard { try vdagent(&c) }
         case .spice:
             let secret = try passwordSecret(&c)
@@ -49,7 +49,7 @@ public enum DisplayModule: BuildCmdModule {
                 c.notices.append("\(vmName): listening on spice+unix://\(unixSocketPath(c))")
                 return
             }
-            let iface = c.vm.displayIface
+            let iface = try c.vm.displayIface()
             // SPICE has no `to=`: without a port the executor takes the first
             // free one from vm_display_portmin right before QEMU starts.
             let fixed = try c.vm.displayPort()

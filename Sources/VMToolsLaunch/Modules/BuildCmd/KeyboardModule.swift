@@ -4,7 +4,7 @@ public enum KeyboardModule: BuildCmdModule {
     public static let name = "keyboard"
 
     public static func build(_ c: inout QemuCommand) throws {
-        let map = c.vm.keyboardMapping
+        let map = try c.vm.keyboardMapping()
         if !map.isEmpty { c.append("-k", map) }
     }
 }

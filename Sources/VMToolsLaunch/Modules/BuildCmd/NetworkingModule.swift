@@ -23,7 +23,7 @@ public enum NetworkingModule: BuildCmdModule {
             any = true
             let mac = try nic.mac()
             guard let netdev = try netdev(&c, nic: nic, id: id, forwards: forwards[id] ?? []) else { continue }
-            c.append("-device", "\(nic.device),mac=\(qemuEscape(mac)),netdev=nd\(id)", "-netdev", "\(netdev),id=nd\(id)")
+            c.append("-device", "\(try nic.device()),mac=\(qemuEscape(mac)),netdev=nd\(id)", "-netdev", "\(netdev),id=nd\(id)")
         }
         if !any { c.append("-net", "none") }
         try planReadBack(&c, forwards: forwards)

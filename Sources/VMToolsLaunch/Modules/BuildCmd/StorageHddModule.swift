@@ -59,7 +59,12 @@ public enum StorageHddModule: BuildCmdModule {
                 try emit(&c, file: b.location, format: nil, index: index, mode: m, bus: bus)
                 continue
             }
-            let path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
+            let path: String
+            do {
+                path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
+            } catch let e as VMToolsError {
+                throw c.invalid(keys.backend, e.description)
+            }
             if FileSystem.isDirectory(path) {
                 if !size.isEmpty { throw c.invalid(keys.createsize, "a shared directory cannot be created") }
                 if try disk.size() != nil { throw c.invalid(keys.size, "a shared directory cannot be grown") }
