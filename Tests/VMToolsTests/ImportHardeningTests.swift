@@ -286,6 +286,18 @@ import Testing
         #expect(Self.leftovers(s) == [])
     }
 
+    @Test func vmfixLeavesTheDirectoryOfARunningImportAlone() throws {
+        let cli = try CLI(Scratch())
+        let s = cli.scratch
+        try s.mkdir("vm")
+        // This process holds it, as a running vmcreate would.
+        let work = try WorkDirectory(in: s.url("vm"), prefix: WorkDirectory.importPrefix, purpose: "test")
+        let r = try cli.run("vmfix", ["-b", s.url("vm")])
+        #expect(r.status == 0 && r.err.contains("still running; left alone"), "\(r.err)")
+        #expect(FileManager.default.fileExists(atPath: work.path))
+        work.remove()
+    }
+
     @Test(.requires("qemu-img", "qemu-system-x86_64", "tar")) func anInterruptedImportUndoesItself() throws {
         guard requireTool("qemu-img") != nil else { return }
         let cli = try CLI(Scratch())
