@@ -2,6 +2,7 @@
 #include "CSystem.h"
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/random.h>
 
@@ -55,4 +56,62 @@ int csystem_image_write_locked(int fd) {
 #include <sys/xattr.h>
 ssize_t csystem_getxattr(const char *path, const char *name, void *value, size_t size) {
     return getxattr(path, name, value, size);
+}
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+/* posix_spawn cannot ask for a parent-death signal, so a tool that must
+ * not outlive us (qemu-img, tar: vmcreate killed mid-import) is forked by
+ * hand. Between fork and exec only async-signal-safe calls. The signal
+ * follows the forking thread: callers wait for the child on that thread. */
+pid_t csystem_spawn_tool(const char *path, char *const argv[], char *const envp[], const csystem_child_io *io) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(report[0]);
+        close(report[1]);
+        return -e;
+    }
+    if (pid == 0) {
+        int e = 0;
+        /* A clean signal state, as posix_spawn's SETSIGDEF and SETSIGMASK give. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int s = 1; s < NSIG; s++) if (s != SIGKILL && s != SIGSTOP) sigaction(s, &dfl, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) { e = errno; goto fail; }
+        /* The parent may have died before the signal was asked for. */
+        if (getppid() != parent) _exit(127);
+        if (io->stdin_fd >= 0 && dup2(io->stdin_fd, 0) < 0) { e = errno; goto fail; }
+        if (io->stdout_fd >= 0 && dup2(io->stdout_fd, 1) < 0) { e = errno; goto fail; }
+        if (io->stderr_fd >= 0 && dup2(io->stderr_fd, 2) < 0) { e = errno; goto fail; }
+        if (io->directory && chdir(io->directory) != 0) { e = errno; goto fail; }
+        /* Nothing but stdio is inherited (the report pipe closes on exec). */
+        if (report[1] > 3) close_range(3, report[1] - 1, 0);
+        close_range(report[1] + 1, ~0U, 0);
+        execve(path, argv, envp);
+        e = errno;
+    fail:
+        while (write(report[1], &e, sizeof e) < 0 && errno == EINTR) {}
+        _exit(127);
+    }
+    close(report[1]);
+    int e = 0;
+    ssize_t n;
+    while ((n = read(report[0], &e, sizeof e)) < 0 && errno == EINTR) {}
+    close(report[0]);
+    if (n == (ssize_t)sizeof e) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        return -e;
+    }
+    return pid;
 }

@@ -20,7 +20,7 @@ public enum VMFixCommand: Command {
         options: [
             OptionSpec("A", "every test, cosmetic ones included (-bdlps)"),
             OptionSpec("a", "every test of a real defect (-blps)"),
-            OptionSpec("b", "leftover backup directories: undo interrupted operations"),
+            OptionSpec("b", "leftover backup directories: undo interrupted operations; leftover import and export directories"),
             OptionSpec("d", "leftover work files: qemu.pid, monitor sockets, serial.log"),
             OptionSpec("H", "accept the host paths outside its tree that each VM's settings hand to the guest, after printing them"),
             OptionSpec("l", "leftover lock files"),
@@ -149,6 +149,7 @@ public enum VMFixCommand: Command {
 
         /// Returns whether anything was undone or removed.
         mutating func backups(_ scan: DirectoryScan) -> Bool {
+            workDirectories(scan)
             var found: [String] = []
             var seen = Set<String>()
             for dir in scan.directories {
@@ -212,6 +213,34 @@ public enum VMFixCommand: Command {
             } catch let e as VMToolsError {
                 failed(e)
             } catch {}
+        }
+
+        // MARK: -b (work directories)
+
+        /// What a killed import or export left (`.vmtools-import.*`,
+        /// `.vmtools-export.*`: an unpacked archive, half-converted disks):
+        /// nothing in them is the user's, so they go whole. One still
+        /// flocked belongs to a command that runs.
+        mutating func workDirectories(_ scan: DirectoryScan) {
+            var stale: [String] = []
+            for dir in scan.directories {
+                for entry in dir.entries where WorkDirectory.isWorkName(entry.name) && entry.isDirectory(in: dir.path) {
+                    let path = dir.path.appendingPathComponent(entry.name)
+                    if WorkDirectory.isInUse(path) {
+                        console.notice("\(path): belongs to a vmtools import or export still running; left alone")
+                    } else {
+                        stale.append(path)
+                    }
+                }
+            }
+            guard !stale.isEmpty else { return }
+            issue("leftover import and export directories:")
+            console.items(stale)
+            guard !checkOnly else { return }
+            for path in stale {
+                FileSystem.removeTree(path)
+                console.solved("\(path): removed")
+            }
         }
 
         // MARK: -l

@@ -138,6 +138,8 @@ public enum VMUpCommand: Command {
             try executor.prepare()
         } catch {
             if setup != nil { FileSystem.removeTree(runDirectory) }
+            // An image converted for this start goes with it.
+            for f in conf.createdFiles { try? FileSystem.removeFile(f) }
             throw error
         }
         // A converted image goes if QEMU does not start, as the executor's own files.

@@ -309,7 +309,8 @@ public final class Transaction {
             let p = text.split(separator: "\n").first.map(String.init) ?? ""
             return FileSystem.isDirectory(p) ? .secondary(of: p) : .committed
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // A journal planted as a FIFO must not hold vmfix -b in open(2); readBytes refuses it.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return .committed }
         defer { close(fd) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return .live }

@@ -11,7 +11,7 @@ package struct Appliance: Sendable {
     /// The disks, in the VM's order.
     package var disks: [String]
     /// The private directory an `.ova` was unpacked into (the caller removes it).
-    package var directory: String?
+    package var work: WorkDirectory?
 
     package enum Kind: String, Sendable { case ova, ovf, vmx }
 
@@ -28,8 +28,7 @@ package struct Appliance: Sendable {
 
     /// Up to the first 4 KiB of a file.
     static func head(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         var h = [UInt8](repeating: 0, count: 4096)
         let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

@@ -79,8 +79,7 @@ public enum BootFirmware: Equatable, Sendable {
     /// formats, encrypted or compressed clusters, or a file too short.
     static func guestBytes(_ path: String, count: Int, at offset: Int = 0, depth: Int = 0) -> [UInt8]? {
         guard depth < 8, let format = ImageFormat.detect(path) else { return nil }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         func read(_ n: Int, _ at: Int) -> [UInt8]? {
             var buf = [UInt8](repeating: 0, count: n)

@@ -15,8 +15,8 @@ public enum DiskImageKind {
         case S_IFREG: break
         default: return "special file"
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "unreadable (\(FileSystem.errnoMessage()))" }
+        let fd: Int32
+        do { fd = try FileSystem.openForReading(path) } catch let e as VMToolsError { return "unreadable (\(e.message))" } catch { return "unreadable" }
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 0x8800)
         let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
@@ -64,8 +64,7 @@ public enum DiskImageKind {
 
     /// An ISO 9660 image or a CD in a drive: the `CD001` signature at 0x8001.
     public static func isISO(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return false }
+        guard let fd = try? FileSystem.openForReading(path) else { return false }
         defer { close(fd) }
         var sig = [UInt8](repeating: 0, count: 5)
         return sig.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 5, 0x8001) }) == 5 && sig == Array("CD001".utf8)

@@ -6,9 +6,13 @@ import Glibc
 /// subprocess, and explicit formats keep QEMU from probing (and warning).
 public enum ImageFormat {
     public static func detect(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
+        return detect(fd: fd)
+    }
+
+    /// The same, from an open file (an import checks the file it opened).
+    package static func detect(fd: Int32) -> String? {
         var head = [UInt8](repeating: 0, count: 512)
         let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n >= 0 else { return nil }
@@ -31,8 +35,7 @@ public enum ImageFormat {
 
     /// The qcow2 version (2 or 3) of a qcow2 file.
     public static func qcow2Version(_ path: String) -> Int? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 8)
         guard head.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 8, 0) }) == 8 else { return nil }

@@ -27,8 +27,7 @@ extension ImageFormat {
         guard detect(path) == "qcow2", let h = header(path, count: 20) else { return nil }
         let offset = bigEndian(h[8..<16]), length = bigEndian(h[16..<20])
         guard offset > 0, length > 0, length <= 1023, offset < 1 << 20 else { return nil }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         var name = [UInt8](repeating: 0, count: Int(length))
         guard name.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, $0.count, off_t(offset)) }) == Int(length) else { return nil }
@@ -103,8 +102,7 @@ extension ImageFormat {
     }
 
     private static func header(_ path: String, count: Int, allowShort: Bool = false) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         var h = [UInt8](repeating: 0, count: count)
         let n = h.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, count, 0) })

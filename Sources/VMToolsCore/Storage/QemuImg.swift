@@ -40,7 +40,7 @@ extension QemuImg {
                     purpose: String? = nil) throws {
         let exe = try executable(subject, environment: environment, purpose: purpose)
         if progress {
-            let status = try Subprocess(exe, args).runInteractive()
+            let status = try Subprocess(exe, args).runInteractive(diesWithParent: true)
             guard status == 0 else { throw VMToolsError(.failure, subject, "qemu-img \(args[0]) failed (exit status \(status))") }
             return
         }
@@ -140,8 +140,7 @@ extension QemuImg {
     /// CRASH SAFETY): probed directly on the OFD lock QEMU keeps for writers, which
     /// costs a syscall where `qemu-img info` costs a process.
     public static func isInUse(_ image: String, environment: [String: String]) -> Bool {
-        let fd = open(image, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+        guard let fd = try? FileSystem.openForReading(image) else { return false }
         defer { close(fd) }
         return csystem_image_write_locked(fd) == 1
     }

@@ -69,8 +69,7 @@ package struct SHA256 {
 
     /// The hex digest of a file, read in 1 MiB chunks.
     package static func file(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw VMToolsError(.failure, path, "cannot read: \(FileSystem.errnoMessage())") }
+        let fd = try FileSystem.openForReading(path)
         defer { close(fd) }
         var hash = SHA256()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)

@@ -50,8 +50,7 @@ package struct SeedVolume: Equatable, Sendable {
     /// volume descriptor at sector 16, bytes 574–701); nil if none.
     package static func recordedDigest(_ path: String) -> String? {
         // Not through a link (the start then refuses it), nor waiting on a FIFO.
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? FileSystem.openForReading(path, noFollow: true) else { return nil }
         defer { close(fd) }
         var buf = [UInt8](repeating: 0, count: 128)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 128, 16 * 2048 + 574) }

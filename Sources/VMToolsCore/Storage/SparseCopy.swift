@@ -17,8 +17,7 @@ public enum SparseCopy {
     /// (bytes done, bytes of data in all) as the copy goes.
     @discardableResult
     public static func copy(_ source: String, to dest: String, progress: ((Int64, Int64) -> Void)? = nil) throws -> Method {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw VMToolsError(.failure, source, "cannot read: \(FileSystem.errnoMessage())") }
+        let input = try FileSystem.openForReading(source)
         defer { close(input) }
         var st = stat()
         fstat(input, &st)

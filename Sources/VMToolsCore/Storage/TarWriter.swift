@@ -25,8 +25,7 @@ package struct TarWriter {
 
     /// Copies the file at `source` in as `name`.
     package func add(name: String, file source: String) throws {
-        let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw VMToolsError(.failure, source, "cannot read: \(FileSystem.errnoMessage())") }
+        let input = try FileSystem.openForReading(source)
         defer { close(input) }
         var st = stat()
         guard fstat(input, &st) == 0 else { throw VMToolsError(.failure, source, "cannot read: \(FileSystem.errnoMessage())") }

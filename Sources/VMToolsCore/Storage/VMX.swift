@@ -40,8 +40,10 @@ package enum VMX {
         let dir = path.deletingLastPathComponent
         var paths: [String] = []
         for disk in disks.sorted(by: { $0.order.lexicographicallyPrecedes($1.order) }) {
-            let file = disk.file.hasPrefix("/") ? disk.file : dir.appendingPathComponent(disk.file)
-            guard FileSystem.isReadable(file) else { throw VMToolsError(.failure, path, "the disk '\(disk.file)' it names is missing") }
+            // Only files beside the .vmx (vmcreate(1) Imported appliances): a
+            // .vmx from elsewhere must not name a host file into the new disk.
+            let file = try OVA.member(disk.file, in: dir, subject: path, what: "the .vmx")
+            if let problem = OVA.problem(file) { throw VMToolsError(.failure, path, "the disk '\(disk.file)' it names \(problem)") }
             paths.append(file)
         }
         // Ethernet numbers may skip (ethernet0, ethernet2): the order is kept, not the numbers.
@@ -54,6 +56,6 @@ package enum VMX {
                 }
             }
         }
-        return Appliance(descriptor: d, disks: paths, directory: nil)
+        return Appliance(descriptor: d, disks: paths, work: nil)
     }
 }

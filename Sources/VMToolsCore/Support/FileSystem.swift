@@ -117,6 +117,43 @@ package enum FileSystem {
         return result
     }
 
+    /// Opens a file vmtools reads data from (an image, its header, an
+    /// archive): only a regular file or a block device. `O_NONBLOCK`, so that
+    /// `open` of a FIFO never waits for a writer; `fstat` on the descriptor
+    /// then decides, so a file swapped after a check cannot slip through.
+    /// `noFollow` refuses a symbolic link as the last component.
+    package static func openForReading(_ path: String, noFollow: Bool = false) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (noFollow ? O_NOFOLLOW : 0))
+        guard fd >= 0 else {
+            let e = errno
+            throw VMToolsError(.failure, path, e == ELOOP && noFollow ? "is a symbolic link; refusing to follow it" : "cannot read: \(errnoMessage(e))")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw VMToolsError(.failure, path, "cannot read: \(errnoMessage(e))")
+        }
+        if let kind = fileKind(st.st_mode), st.st_mode & S_IFMT != S_IFBLK {
+            close(fd)
+            throw VMToolsError(.failure, path, "is \(kind), not a regular file or block device")
+        }
+        // Plain blocking reads from here on (a block device ignores the flag, but be explicit).
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return fd
+    }
+
+    /// Why `path` cannot be a disk or CD-ROM image (`is a FIFO, …`: it exists but is a FIFO,
+    /// a socket, a character device); nil for a regular file, a block
+    /// device, a directory or a missing file, which callers judge themselves.
+    package static func imageFileProblem(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        let type = st.st_mode & S_IFMT
+        guard type != S_IFBLK, type != S_IFDIR, let kind = fileKind(st.st_mode) else { return nil }
+        return "is \(kind), not a regular file or block device"
+    }
+
     /// "a FIFO", "a directory" …; nil for a regular file.
     static func fileKind(_ mode: mode_t) -> String? {
         switch mode & S_IFMT {

@@ -27,6 +27,29 @@ public enum Interrupt {
         return signals.first { sigismember(&set, $0) == 1 }
     }
 
+    /// Runs `body` with the signals blocked, so that one arriving meanwhile
+    /// (passed on to a child run with `Subprocess.endsOnInterrupt`) lets `body`
+    /// undo its work before this throws; the signal then stays blocked and
+    /// the command ends with its error. Without a signal the caller's mask
+    /// comes back (a foreground QEMU started later keeps Ctrl-C's meaning).
+    public static func deferring<T>(_ body: () throws -> T) throws -> T {
+        var set = sigset_t(), old = sigset_t()
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        sigprocmask(SIG_BLOCK, &set, &old)
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try check()
+            sigprocmask(SIG_SETMASK, &old, nil)
+            throw error
+        }
+        try check()
+        sigprocmask(SIG_SETMASK, &old, nil)
+        return result
+    }
+
     /// Throws when a signal is pending: the caller's transaction rolls back.
     public static func check() throws {
         if let s = pending() {

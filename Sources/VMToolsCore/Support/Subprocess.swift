@@ -15,6 +15,10 @@ public struct Subprocess {
     /// The child's umask, set only around the spawn itself: a process-wide
     /// umask held longer would reach files other threads make meanwhile.
     public var umask: mode_t?
+    /// For `run`: a Ctrl-C or SIGTERM held pending (`Interrupt`) ends the
+    /// child (SIGTERM), so a long conversion stops for the rollback at once.
+    /// Off for what a rollback itself runs.
+    public var endsOnInterrupt = false
 
     public struct Result: Sendable {
         /// The exit status, or 128 + the signal that killed the child.
@@ -43,8 +47,11 @@ public struct Subprocess {
     }
 
     /// Runs with the caller's terminal as stdin/stdout/stderr (QEMU in the
-    /// foreground) and returns the exit status.
-    public func runInteractive() throws -> Int32 {
+    /// foreground) and returns the exit status. `diesWithParent`: a tool
+    /// (qemu-img with its progress meter) that must not outlive us; never
+    /// QEMU, which a daemonised start leaves running.
+    public func runInteractive(diesWithParent: Bool = false) throws -> Int32 {
+        if diesWithParent { return Self.wait(try spawnTool(stdin: -1, stdout: -1, stderr: -1)) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -55,19 +62,15 @@ public struct Subprocess {
 
     /// Runs with the caller's stdin and stderr (so it can prompt and
     /// report) and returns its exit status and everything it printed on stdout.
+    /// Like `run`, the child dies with us.
     public func runCapturingStdout() throws -> (status: Int32, stdout: [UInt8]) {
         var pipe: [Int32] = [-1, -1]
         guard csystem_pipe2_cloexec(&pipe) == 0 else {
             throw VMToolsError(.failure, executable, "cannot create a pipe: \(FileSystem.errnoMessage())")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-        if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
         let pid: pid_t
         do {
-            pid = try spawn(&actions)
+            pid = try spawnTool(stdin: -1, stdout: pipe[1], stderr: -1)
         } catch {
             close(pipe[0])
             close(pipe[1])
@@ -84,22 +87,21 @@ public struct Subprocess {
         return (Self.wait(pid), out)
     }
 
-    public func run() throws -> Result {
+    /// Runs a tool to its end, its stdin from `input` (an open descriptor)
+    /// or /dev/null. We wait for it, so it is never meant to outlive us: it
+    /// is killed when we die (a `qemu-img` left converting after vmcreate
+    /// was killed would hold the disk and the CPU).
+    public func run(input: Int32? = nil) throws -> Result {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         guard csystem_pipe2_cloexec(&outPipe) == 0, csystem_pipe2_cloexec(&errPipe) == 0 else {
             throw VMToolsError(.failure, executable, "cannot create a pipe: \(FileSystem.errnoMessage())")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        if let dir = workingDirectory { csystem_spawn_addchdir(&actions, dir) }
+        let null = input == nil ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1
+        defer { if null >= 0 { close(null) } }
         let pid: pid_t
         do {
-            pid = try spawn(&actions)
+            pid = try spawnTool(stdin: input ?? null, stdout: outPipe[1], stderr: errPipe[1])
         } catch {
             close(outPipe[1])
             close(errPipe[1])
@@ -114,8 +116,13 @@ public struct Subprocess {
         var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
                    pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
         var chunk = [UInt8](repeating: 0, count: 65536)
+        var forwarded = false
         while fds.contains(where: { $0.fd >= 0 }) {
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
+            if endsOnInterrupt, !forwarded, Interrupt.pending() != nil {
+                kill(pid, SIGTERM)
+                forwarded = true
+            }
+            if poll(&fds, nfds_t(fds.count), endsOnInterrupt && !forwarded ? 250 : -1) < 0 {
                 if errno == EINTR { continue }
                 break
             }
@@ -170,6 +177,33 @@ public struct Subprocess {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// A child that gets SIGKILL when we die (`csystem_spawn_tool`): the
+    /// same descriptors, directory, umask and clean signal state as `spawn`.
+    private func spawnTool(stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envList: [UnsafeMutablePointer<CChar>?]? = environment.map { env in
+            env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        }
+        defer { envList?.forEach { free($0) } }
+        let callerUmask = umask.map { Glibc.umask($0) }
+        defer { if let callerUmask { Glibc.umask(callerUmask) } }
+        let pid: pid_t = argv.withUnsafeBufferPointer { a in
+            func go(_ env: UnsafePointer<UnsafeMutablePointer<CChar>?>?, _ dir: UnsafePointer<CChar>?) -> pid_t {
+                var io = csystem_child_io(stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr, directory: dir)
+                return csystem_spawn_tool(executable, a.baseAddress, env, &io)
+            }
+            func inDirectory(_ env: UnsafePointer<UnsafeMutablePointer<CChar>?>?) -> pid_t {
+                guard let workingDirectory else { return go(env, nil) }
+                return workingDirectory.withCString { go(env, $0) }
+            }
+            guard let envList else { return inDirectory(environ) }
+            return envList.withUnsafeBufferPointer { inDirectory($0.baseAddress) }
+        }
+        guard pid > 0 else { throw VMToolsError(.failure, executable, "cannot run: \(FileSystem.errnoMessage(-pid))") }
+        return pid
     }
 
     private func spawn(_ actions: inout posix_spawn_file_actions_t) throws -> pid_t {

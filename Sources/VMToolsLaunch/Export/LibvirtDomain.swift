@@ -190,6 +190,7 @@ public struct LibvirtDomain: Sendable {
                 b.note(keys.backend, "a directory served as a FAT disk (QEMU's vvfat)")
                 continue
             }
+            if let problem = FileSystem.imageFileProblem(path) { throw s.invalid(keys.backend, problem) }
             let format = ImageFormat.detect(path) ?? "qcow2"
             // As vmup holds each disk under vm_storage_rwmode (vm.settings(5)).
             var mode: VMSettings.DiskMode
@@ -223,6 +224,8 @@ public struct LibvirtDomain: Sendable {
                     b.note(cd.keys.backend, "a remote CD-ROM image (\(backend.location))")
                 } else if FileSystem.isDirectory(path) {
                     b.note(cd.keys.backend, "a directory vmup packs into an ISO at each start; pack it and name the ISO")
+                } else if let problem = FileSystem.imageFileProblem(path) {
+                    throw s.invalid(cd.keys.backend, problem)
                 } else {
                     b.leaf("source", ["file": path])
                 }

@@ -34,6 +34,8 @@ package struct LaunchRequest {
                 return LaunchRequest(target: .home(location), options: options)
             }
             guard FileSystem.exists(location) else { throw VMToolsError(.failure, operand, "no such file or directory") }
+            // What QEMU or an import opens: a FIFO would block it for ever.
+            if let problem = FileSystem.imageFileProblem(location) { throw VMToolsError(.failure, operand, problem) }
         }
         // Booted as for a new VM (vm.settings(5)): the image fills the first
         // disk or CD-ROM slot. The prefix stays, so that storage_cdrom refuses rw: and snap:.

@@ -66,12 +66,9 @@ package struct OVFExporter {
         var (descriptor, disks) = try describe(settings, name: settings.name.isEmpty ? source.lastPathComponent : settings.name,
                                                home: source, base: base)
 
-        var template = Array(dir.appendingPathComponent(".vmtools-export.XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
-            throw VMToolsError(.failure, dir, "cannot create a directory to export into: \(FileSystem.errnoMessage())")
-        }
-        let work = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        defer { FileSystem.removeTree(work) }
+        let workDirectory = try WorkDirectory(in: dir, prefix: WorkDirectory.exportPrefix, purpose: "export into")
+        let work = workDirectory.path
+        defer { workDirectory.remove() }
 
         let qemuImg = try QemuImg.executable(source, environment: environment, purpose: "cannot export")
         for (i, disk) in disks.enumerated() {

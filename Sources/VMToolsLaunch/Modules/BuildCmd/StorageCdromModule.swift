@@ -24,6 +24,8 @@ public enum StorageCdromModule: BuildCmdModule {
                     var path = b.path(home: c.home, environment: c.environment)
                     if FileSystem.isDirectory(path) {
                         path = try makeISO(from: path, &c)
+                    } else if let problem = FileSystem.imageFileProblem(path) {
+                        throw c.invalid(setting, problem)
                     } else if !FileSystem.isReadable(path) {
                         throw c.invalid(setting, "no readable file at \(path)")
                     }

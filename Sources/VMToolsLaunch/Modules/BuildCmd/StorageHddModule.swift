@@ -74,6 +74,8 @@ public enum StorageHddModule: BuildCmdModule {
                 c.append("-drive", "file=\(qemuEscape(file)),format=raw,if=\(bus),index=\(index),media=disk" + (m == .rw ? "" : ",snapshot=on"))
                 continue
             }
+            // A FIFO would hold this plan, and QEMU, in open(2) for ever.
+            if let problem = FileSystem.imageFileProblem(path) { throw c.invalid(keys.backend, problem) }
             var m = mode
             let creating = !size.isEmpty && !FileSystem.exists(path)
             if !creating, FileSystem.exists(path) { try planGrowth(&c, disk, path: path, mode: m ?? ceiling) }

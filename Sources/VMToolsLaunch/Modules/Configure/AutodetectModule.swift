@@ -23,8 +23,7 @@ public enum AutodetectModule: ConfigureModule {
 
     /// Apple partition map entries ("PM") in the first blocks name the partition types.
     static func isMacInstaller(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+        guard let fd = try? FileSystem.openForReading(path) else { return false }
         defer { close(fd) }
         var head = [UInt8](repeating: 0, count: 64 * 512)
         let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

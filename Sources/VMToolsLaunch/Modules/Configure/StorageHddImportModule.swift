@@ -12,6 +12,18 @@ public enum StorageHddImportModule: ConfigureModule {
     public static let name = "storage_hdd_import"
 
     public static func configure(_ c: inout Configuration) throws {
+        // Ctrl-C or SIGTERM during a conversion: the disks made so far and
+        // the unpacked archive go before the command ends (vmtools(7) CRASH SAFETY).
+        let before = c.createdFiles
+        do {
+            try Interrupt.deferring { try convertImages(&c) }
+        } catch {
+            for f in c.createdFiles where !before.contains(f) { try? FileSystem.removeFile(f) }
+            throw error
+        }
+    }
+
+    static func convertImages(_ c: inout Configuration) throws {
         for n in c.vm.hddSlots where c.vm.hdd(n).createsizeText.isEmpty {
             let setting = SettingKey.hdd(n).backend
             let value = c.vm.hdd(n).backend
@@ -32,7 +44,9 @@ public enum StorageHddImportModule: ConfigureModule {
             guard let kind = appliance else {
                 // Never the source itself: it exists, so it is never free.
                 let dest = FileSystem.newPath(in: dir, base: base, suffix: ".qcow2")
-                try convert(source, to: dest, preallocation: preallocation, &c)
+                // The user named the image (a link is theirs to make); what it names must be beside it.
+                let format = try ImportedImage.check(source, member: source.lastPathComponent, subject: source, followLink: true)
+                try convert(source, format: format, to: dest, preallocation: preallocation, &c)
                 c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
                 continue
             }
@@ -47,7 +61,8 @@ public enum StorageHddImportModule: ConfigureModule {
     static func importAppliance(_ source: String, kind: Appliance.Kind, slot: Int, prefix: String?, in dir: String, base: String,
                                 preallocation: VMSettings.Drive.Preallocation, _ c: inout Configuration) throws {
         let a = try Appliance.read(source, kind: kind, unpackIn: dir)
-        defer { if let d = a.directory { FileSystem.removeTree(d) } }
+        defer { a.work?.remove() }
+        let top = a.work?.path ?? source.deletingLastPathComponent
         guard !a.disks.isEmpty else { throw VMToolsError(.failure, source, "the .\(kind) names no disk") }
         var n = slot
         for (k, disk) in a.disks.enumerated() {
@@ -55,7 +70,9 @@ public enum StorageHddImportModule: ConfigureModule {
                 repeat { n += 1 } while !c.vm.hdd(n).backend.isEmpty
             }
             let dest = FileSystem.newPath(in: dir, base: k == 0 ? base : "\(base)-disk\(k + 1)", suffix: ".qcow2")
-            try convert(disk, subject: source, to: dest, preallocation: preallocation, &c)
+            let member = FileSystem.isWithin(disk, top) && disk != top ? String(disk.dropFirst(top.count + 1)) : disk.lastPathComponent
+            let format = try ImportedImage.check(disk, member: member, subject: source)
+            try convert(disk, format: format, subject: source, to: dest, preallocation: preallocation, &c)
             c.override(SettingKey.hdd(n).backend, (prefix.map { $0 + ":" } ?? "") + dest, by: name)
             if k > 0 { c.override(SettingKey.hdd(n).enable, "yes", by: name) }
         }
@@ -95,17 +112,21 @@ public enum StorageHddImportModule: ConfigureModule {
     }
 
     /// Converts `input` to qcow2 at `dest`; `subject` (the image or appliance given) names errors.
-    static func convert(_ input: String, subject: String? = nil, to dest: String, preallocation: VMSettings.Drive.Preallocation = .off,
-                        _ c: inout Configuration) throws {
+    /// The format is given (`-f`, from `ImportedImage.check`): a probe could
+    /// take the file for another format that names host files.
+    static func convert(_ input: String, format: String, subject: String? = nil, to dest: String,
+                        preallocation: VMSettings.Drive.Preallocation = .off, _ c: inout Configuration) throws {
         let source = subject ?? input
         let qemuImg = try QemuImg.executable(source, environment: c.environment, purpose: "cannot convert")
-        var args = ["convert", "-O", "qcow2"]
+        var args = ["convert", "-f", format, "-O", "qcow2"]
         if c.vm.qemuCompress { args.append("-c") }
         // A compressed image cannot be preallocated: compression wins.
         else if preallocation != .off { args += ["-o", "preallocation=\(preallocation.rawValue)"] }
         args += ["--", input, dest]
         c.console.progress("converting \(input) to \(dest)")
-        let r = try Subprocess(qemuImg, args).run()
+        var process = Subprocess(qemuImg, args)
+        process.endsOnInterrupt = true
+        let r = try process.run()
         guard r.status == 0 else {
             try? FileSystem.removeFile(dest)
             throw VMToolsError(.failure, source, "conversion failed: \(r.stderrText.trimmingTrailingWhitespace())")
