@@ -66,6 +66,8 @@ import Testing
                 vm_networking_iface1_mode=\(mode)
                 vm_qemu_params='-usbdevice tablet -fw_cfg name=opt/vmtools/cmd,file=\(s.url(name + ".cmd"))'
                 """)
+            // Raw QEMU syntax in a VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
+            try #require(try cli.run("vmfix", ["-H", s.url(name)]).status == 3)
             return s.url(name)
         }
 

@@ -31,6 +31,8 @@ import Testing
                 vm_networking_iface1_mode=passt
                 vm_qemu_params='-fw_cfg name=opt/vmtools/cmd,string=serve'
                 """)
+            // Raw QEMU syntax in a VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
+            try #require(try cli.run("vmfix", ["-H", s.url(name)]).status == 3)
             return s.url(name)
         }
 

@@ -64,6 +64,8 @@ import Testing
             vm_qemu_params='-usbdevice tablet -fw_cfg name=opt/vmtools/cmd,string=serve'
             """)
         let home = lab.s.url("web")
+        // Raw QEMU syntax in a VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
+        try #require(try lab.cli.run("vmfix", ["-H", home]).status == 3)
         // The web server's forward is added by a setting, beside the SSH one the file has.
         let up = try lab.cli.run("vmup", ["-w", "-o", "vm_networking_iface1_forward=tcp::22 tcp:0:80", home])
         try #require(up.status == 0, "\(up.err)\n\(textIfPresent(home + "/serial.log"))")

@@ -135,6 +135,8 @@ import Testing
         guard let lab = try LifecycleTests.Lab(), requireTool("ss") != nil else { return }
         let fwd = freePort()
         let home = try lab.makeVM("quiet", "vm_serial_log=no\nvm_display_type=sdl\nvm_display_device=std\nvm_networking_iface1_mode='user,hostfwd=tcp::\(fwd)-:80'")
+        // A raw -netdev mode in the VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
+        try #require(try lab.cli.run("vmfix", ["-H", home]).status == 3)
         // Hold 5900 (if nobody else does): QEMU must take another display, not fail.
         let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(holder) }

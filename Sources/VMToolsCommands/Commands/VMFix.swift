@@ -204,11 +204,14 @@ public enum VMFixCommand: Command {
             do {
                 let open = try HostPathPolicy.accept(home: home, global: global, environment: environment, dryRun: checkOnly)
                 for group in open {
-                    issue("\(group.file): hands the guest host paths outside the VM's tree:")
+                    let raw = group.paths.contains(where: \.isRaw), paths = group.paths.contains { !$0.isRaw }
+                    issue("\(group.file): " + [paths ? "hands the guest host paths outside the VM's tree" : nil, raw ? "passes QEMU raw syntax" : nil]
+                        .compactMap { $0 }.joined(separator: " and ") + ":")
                     console.items(group.paths.map { p in
-                        "\(p.setting)=\(p.path)" + (p.via.map { " (the \($0))" } ?? "") + ", \(p.access.rawValue), from \(p.provenance)"
+                        p.isRaw ? "\(p.setting)=\(p.path) (raw QEMU syntax: it can open host files and run host commands), from \(p.provenance)"
+                            : "\(p.setting)=\(p.path)" + (p.via.map { " (the \($0))" } ?? "") + ", \(p.access.rawValue), from \(p.provenance)"
                     })
-                    if !checkOnly { console.solved("\(group.file): these host paths are accepted") }
+                    if !checkOnly { console.solved("\(group.file): these \(raw ? "host paths and raw QEMU values" : "host paths") are accepted") }
                 }
             } catch let e as VMToolsError {
                 failed(e)

@@ -122,6 +122,12 @@ public enum VMUpCommand: Command {
     static func startBare(_ name: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
                           context: Context, waitGuest: Bool) throws -> GuestEndpoint? {
         let conf = try LaunchConfigurator.new(home: nil, name: name, options: options, global: global, resolver: resolver, context: context)
+        let refusals = try LaunchPlanner.checkBareHostPaths(conf.settings, global: global, environment: context.environment)
+        if let last = refusals.last {
+            for f in conf.createdFiles { try? FileSystem.removeFile(f) }
+            refusals.dropLast().forEach(context.console.error)
+            throw last
+        }
         let (runDirectory, setup) = try LaunchExecutor.bareRunDirectory(dryRun: options.dryRun, global: global)
         defer { setup?.release() }
         var executor: LaunchExecutor

@@ -28,6 +28,11 @@ public struct HostPath: Equatable, Sendable {
     public var provenance: Provenance
     /// The real path (links followed); for a file still to be made, its directory's.
     public var real: String
+    /// Raw QEMU syntax (`vm_qemu_params`, a raw `-netdev` mode) rather than a
+    /// path: `path` and `real` hold the value. It can open any host file or
+    /// run a host command, so no tree or `cfg_host_paths` allows it
+    /// (vm.settings(5), HOST PATHS).
+    public var isRaw = false
 
     /// `setting=real-path`: a line of the acceptance digest (`AcceptedHostPaths`).
     public var recordLine: String { "\(setting)=\(real)" }
@@ -41,6 +46,7 @@ public struct HostPath: Equatable, Sendable {
 
     /// `vmup -n`: one line.
     public var dryRunLine: String {
+        if isRaw { return "would pass raw QEMU syntax '\(path)' (\(setting), from \(provenance))" }
         let what = via.map { "\(setting): \($0)" } ?? setting
         return "would hand the guest \(path) (\(what), \(access.rawValue), from \(provenance))"
     }
@@ -148,6 +154,31 @@ package enum HostPaths {
                 add(SettingKey.usbDevice(id), usbDirectory.appendingPathComponent(device.description), .readWrite)
             }
         }
+        return out + rawValues(settings)
+    }
+
+    /// The raw QEMU values a start passes: `vm_qemu_params`, and each mode an
+    /// enabled interface (or interface 1, which `networking_auto` may add)
+    /// takes as a raw `-netdev` value or with options after `user,`.
+    static func rawValues(_ settings: SettingsTable) -> [HostPath] {
+        let vm = VMSettings(settings)
+        var out: [HostPath] = []
+        func add(_ setting: String, _ value: String) {
+            guard !out.contains(where: { $0.setting == setting }) else { return }
+            out.append(HostPath(setting: setting, path: value, via: nil, access: .readWrite,
+                                provenance: settings.provenance(setting) ?? .builtin, real: value, isRaw: true))
+        }
+        let params = settings.value(SettingKey.qemuParams)
+        if !params.allSatisfy(\.isWhitespace) { add(SettingKey.qemuParams, params) }
+        for id in vm.nicIDs + ["1"] {
+            let nic = vm.nic(id)
+            guard nic.enabled || (id == "1" && nic.isUnset) else { continue }
+            switch try? nic.model() {
+            case .nat(let options)? where !options.isEmpty: add(nic.modeSource, nic.mode)
+            case .raw?: add(nic.modeSource, nic.mode)
+            default: continue
+            }
+        }
         return out
     }
 
@@ -206,11 +237,13 @@ package struct HostPathPolicy {
         trees.count == 1 ? trees[0] : trees[0] + " (with " + trees.dropFirst().joined(separator: ", ") + ")"
     }
 
-    package func isInTree(_ p: HostPath) -> Bool { trees.contains { FileSystem.isWithin(p.real, $0) } }
-    package func isAllowed(_ p: HostPath) -> Bool { allow.contains { FileSystem.isWithin(p.real, $0) } }
+    package func isInTree(_ p: HostPath) -> Bool { !p.isRaw && trees.contains { FileSystem.isWithin(p.real, $0) } }
+    package func isAllowed(_ p: HostPath) -> Bool { !p.isRaw && allow.contains { FileSystem.isWithin(p.real, $0) } }
 
     /// The host paths each `vm.settings` hands out from outside the tree,
-    /// by file, in the order first met: what an acceptance covers.
+    /// and its raw QEMU values, by file, in the order first met: what an
+    /// acceptance covers (a file without raw values keeps the digest it had
+    /// before they counted).
     package func outsideTree(_ paths: [HostPath]) -> [(file: String, paths: [HostPath])] {
         var groups: [(file: String, paths: [HostPath])] = []
         for p in paths where !isInTree(p) {
@@ -238,6 +271,9 @@ package struct HostPathPolicy {
     package func errors(_ refused: [HostPath], home: String, global: GlobalConfig) -> [VMToolsError] {
         let conf = global.paths.userConfig ?? "~/.config/vmtools/vmtools.conf"
         return refused.map { p in
+            if p.isRaw {
+                return VMToolsError(.failure, p.setting, "'\(p.path)' (from \(p.provenance)) is raw QEMU syntax, which can make QEMU open any host file or run host commands, so the VM's own settings may not pass it unaccepted; give it with -o, or check the VM and accept it with 'vmfix -H \(home)'")
+            }
             let what = p.via.map { "the \($0.kind) '\(p.path)' of \($0.image)" } ?? "'\(p.path)'"
             let shown = p.real == p.path ? "" : " (really \(p.real))"
             return VMToolsError(.failure, p.setting, "\(what)\(shown) (from \(p.provenance)) lies outside the VM's tree \(tree), so its own settings may not hand it to the guest; give it with -o, list it in \(SettingKey.hostPaths) in \(conf), or check the VM and accept its host paths with 'vmfix -H \(home)'")
@@ -246,6 +282,21 @@ package struct HostPathPolicy {
 }
 
 extension HostPathPolicy {
+    /// An image named on the command line (a bare boot, `-c`, `-d`, `-o`) is
+    /// the user's, not the files its header names: its data file, and backing
+    /// files or extents outside its own directory, only inside
+    /// `cfg_host_paths` (vm.settings(5), HOST PATHS). One error each.
+    package static func commandLineImageErrors(_ paths: [HostPath], allow: [String]) -> [VMToolsError] {
+        paths.compactMap { p -> VMToolsError? in
+            guard let via = p.via, !p.isRaw, case .commandLine = p.provenance,
+                  let top = paths.first(where: { $0.setting == p.setting && $0.via == nil && !$0.isRaw }) else { return nil }
+            let beside = via.kind != "data file" && FileSystem.isWithin(p.real, top.real.deletingLastPathComponent)
+            guard !beside, !allow.contains(where: { FileSystem.isWithin(p.real, $0) }) else { return nil }
+            let shown = p.real == p.path ? "" : " (really \(p.real))"
+            return VMToolsError(.failure, top.path, "its \(via.kind) '\(p.path)'\(shown)\(via.image == top.path ? "" : " (of \(via.image))") would reach the guest, and naming the image does not accept the files it names; check it, and list it in \(SettingKey.hostPaths) (-o \(SettingKey.hostPaths)=DIR, or in vmtools.conf) to accept it")
+        }
+    }
+
     /// Refuses, with the first refusal, a VM whose own settings name host
     /// paths the user did not accept: copying, forking, merging or
     /// exporting it would carry those files into a tree (or an archive)

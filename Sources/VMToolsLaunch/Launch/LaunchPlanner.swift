@@ -10,8 +10,15 @@ package enum LaunchPlanner {
     /// error a path, all of them.
     package static func checkHostPaths(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws -> [VMToolsError] {
         let policy = try HostPathPolicy(vm: vm, global: global, environment: environment)
-        let refused = policy.refused(HostPaths.collect(vm.settings, home: vm.home, environment: environment))
-        return policy.errors(refused, home: vm.home, global: global)
+        let paths = HostPaths.collect(vm.settings, home: vm.home, environment: environment)
+        return policy.errors(policy.refused(paths), home: vm.home, global: global)
+            + HostPathPolicy.commandLineImageErrors(paths, allow: policy.allow)
+    }
+
+    /// A bare boot's settings come from the user alone; the images it names
+    /// on the command line may still name files (vm.settings(5), HOST PATHS).
+    package static func checkBareHostPaths(_ settings: SettingsTable, global: GlobalConfig, environment: [String: String]) throws -> [VMToolsError] {
+        HostPathPolicy.commandLineImageErrors(HostPaths.collect(settings, home: nil, environment: environment), allow: try global.hostPathAllowList())
     }
 
     /// `runDirectory` is where the pid file and sockets go (the home, or a
