@@ -173,6 +173,13 @@ import Glibc
         }
         #expect(!QemuProcess.all().contains { p in p.argv.contains { $0.contains(s.path) } })
         #expect(try s.read("outside/secret") == "secret\n")
+        // vmcreate would accept what the new file hands out: the same rule first, and no home is left.
+        let create = try cli.run("vmcreate", ["-n", "-y", "-c", image, s.url("new")])
+        #expect(create.status == 1 && create.err.contains("vmcreate: ERROR: \(image): its data file '\(s.url("outside/secret"))'"), "\(create.err)")
+        #expect(!s.exists("new"))
+        let created = try cli.run("vmcreate", ["-n", "-y", "-o", "cfg_host_paths=\(s.url("outside"))", "-o", "vm_cloudinit_enable=no", "-c", image, s.url("new")])
+        #expect(created.status == 0, "\(created.err)")
+        #expect(try cli.run("vmup", ["-n", s.url("new")]).status == 0)
         let ok = try cli.run("vmup", ["-n", "-o", "cfg_host_paths=\(s.url("outside"))", image])
         #expect(ok.status == 0, "\(ok.err)")
         #expect(ok.err.contains("would hand the guest \(s.url("outside/secret")) (vm_storage_hdd1_backend: data file of \(image), read-write, from command line (vmup FILE))"), "\(ok.err)")

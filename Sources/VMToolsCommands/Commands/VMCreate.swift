@@ -59,6 +59,13 @@ public enum VMCreateCommand: Command {
             // request → configuration → plan → execution (Docs/ARCHITECTURE.md).
             var conf = try LaunchConfigurator.new(home: path, name: nil, options: request.options, global: global, resolver: resolver, context: context)
             created += conf.createdFiles
+            // An image from the command line would be accepted below with
+            // the files it names: those need cfg_host_paths (vm.settings(5), HOST PATHS).
+            let refusals = try LaunchPlanner.checkBareHostPaths(conf.settings, home: path, global: global, environment: context.environment)
+            if let last = refusals.last {
+                refusals.dropLast().forEach(context.console.error)
+                throw last
+            }
             let name = conf.vm.name
             let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
                                                  dryRun: options.dryRun, context: context)

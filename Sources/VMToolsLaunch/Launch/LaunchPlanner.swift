@@ -15,10 +15,11 @@ package enum LaunchPlanner {
             + HostPathPolicy.commandLineImageErrors(paths, allow: policy.allow)
     }
 
-    /// A bare boot's settings come from the user alone; the images it names
-    /// on the command line may still name files (vm.settings(5), HOST PATHS).
-    package static func checkBareHostPaths(_ settings: SettingsTable, global: GlobalConfig, environment: [String: String]) throws -> [VMToolsError] {
-        HostPathPolicy.commandLineImageErrors(HostPaths.collect(settings, home: nil, environment: environment), allow: try global.hostPathAllowList())
+    /// A bare boot's or a new VM's settings come from the user alone; the
+    /// images named on the command line may still name files (vm.settings(5), HOST PATHS).
+    package static func checkBareHostPaths(_ settings: SettingsTable, home: String? = nil, global: GlobalConfig,
+                                           environment: [String: String]) throws -> [VMToolsError] {
+        HostPathPolicy.commandLineImageErrors(HostPaths.collect(settings, home: home, environment: environment), allow: try global.hostPathAllowList())
     }
 
     /// `runDirectory` is where the pid file and sockets go (the home, or a
