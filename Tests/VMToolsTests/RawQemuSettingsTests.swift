@@ -154,6 +154,31 @@ import Glibc
         #expect(edited.err.contains("vm_networking_iface1_mode: 'user,smb=\(s.url("outside"))'"), "\(edited.err)")
     }
 
+    /// Which values count as raw: what reaches QEMU as written, for an
+    /// interface that is used; named models and an empty list do not.
+    @Test func theRawValuesAreThoseAStartPasses() {
+        func raw(_ values: [String: String]) -> [String] {
+            var t = SettingsTable()
+            t.set("vm_networking_default_mode", "nat", .builtin)
+            for (k, v) in values { t.set(k, v, .vmFile(path: "/vm/vm.settings", line: 1, depth: 0)) }
+            return HostPaths.rawValues(t).map { "\($0.setting)=\($0.path)" }.sorted()
+        }
+        #expect(raw(["vm_qemu_params": "-chardev file,id=c,path=/etc/shadow"]) == ["vm_qemu_params=-chardev file,id=c,path=/etc/shadow"])
+        #expect(raw(["vm_qemu_params": " "]).isEmpty)
+        for named in ["nat", "user", "passt", "none", "bridge:br0", "tap:tap0"] {
+            #expect(raw(["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mode": named]).isEmpty, "\(named)")
+        }
+        #expect(raw(["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mode": "user,tftp=/home"]) == ["vm_networking_iface1_mode=user,tftp=/home"])
+        #expect(raw(["vm_networking_iface2_enable": "yes", "vm_networking_iface2_mode": "socket,listen=:1234"]) == ["vm_networking_iface2_mode=socket,listen=:1234"])
+        // A disabled interface passes nothing; interface 1 unset may be added by networking_auto.
+        #expect(raw(["vm_networking_iface2_enable": "no", "vm_networking_iface2_mode": "user,smb=/home"]).isEmpty)
+        #expect(raw(["vm_networking_default_mode": "user,smb=/home"]) == ["vm_networking_default_mode=user,smb=/home"])
+        #expect(raw(["vm_networking_iface1_enable": "no", "vm_networking_default_mode": "user,smb=/home"]).isEmpty)
+        // The default mode counts once, under its own name, for every interface that takes it.
+        #expect(raw(["vm_networking_iface1_enable": "yes", "vm_networking_iface2_enable": "yes", "vm_networking_default_mode": "user,smb=/home"])
+                == ["vm_networking_default_mode=user,smb=/home"])
+    }
+
     @Test(.requires("qemu-img", "qemu-system-x86_64")) func aBareBootImagesDataFileNeedsCfgHostPaths() throws {
         let s = Scratch()
         defer { killQemus(s) }
