@@ -41,7 +41,10 @@ if [ "$what" = test ]; then
     # unsigned EFI binary).
     packages+=(ovmf swtpm swtpm-tools mtools fdisk binutils)
     packages+=(dpkg-dev lintian apt) # make deb (dpkg-shlibdeps, strip); DebianPackageTests: lintian, apt-get install
-    packages+=(python3) # HostileGuestAgentTests: a fake guest agent and QMP monitor, as processes of their own
+    # python3 (python3-minimal ships /usr/bin/python3): HostileGuestAgentTests runs a
+    # fake guest agent and QMP monitor as processes of their own; python3-yaml:
+    # CloudInitInputTests reads the seed back; ExportFuzzTests parses exports with expat.
+    packages+=(python3 python3-minimal python3-yaml)
     packages+=(libvirt-clients libvirt-daemon libvirt-daemon-system) # LibvirtExportTests: virsh's test driver; LibvirtBootTests: libvirtd, virtlogd (libvirt-daemon)
 fi
 

@@ -9,7 +9,7 @@ import Testing
 /// file outside its tree unless the user named it (-o), allowed it
 /// (cfg_host_paths) or accepted the VM's set (vmcreate, vmfix -H).
 @Suite struct HostPathPolicyTests {
-    static let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0 test"
+    static let key = CloudInitTests.key
     /// The settings that name the scratch secrets.
     static let exfiltrating = ["vm_cloudinit_networkconfig", "vm_boot_initrd", "vm_storage_hdd2_backend", "vm_share1_path"]
 

@@ -204,7 +204,7 @@ import Testing
         let c = try Subprocess("/bin/tar", ["-cf", cli.scratch.url("x.ova"), "-C", cli.scratch.url("parts"), "x.ovf", "x.vmdk"]).run()
         try #require(c.status == 0, "\(c.stderrText)")
         let r = try cli.run("vmcreate", ["-n", "-y", "-o", "vm_storage_hdd1_backend=" + cli.scratch.url("x.ova"), "vm"])
-        #expect(r.status == 1 && r.err.contains("the disk 'x.vmdk' the descriptor names is missing"), "\(r.err)")
+        #expect(r.status == 1 && r.err.contains("the member 'x.vmdk' is a symbolic link; an import reads only regular files"), "\(r.err)")
         #expect(!cli.scratch.exists("vm"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: cli.scratch.path).allSatisfy { !$0.hasPrefix(".vmtools-import") })
     }

@@ -66,6 +66,8 @@ import Testing
             for target in Target.allCases {
                 let tag = "\(i)-\(target)"
                 let outside = try Self.plant(lab.s, home, name, target, tag: tag)
+                let dry = try lab.cli.run("vmup", ["-n", "--", home])
+                #expect(dry.status == 1 && dry.err.contains("\(home)/\(name)") && dry.err.contains("symbolic link"), "vmup -n, \(name) → \(target): \(dry.err)")
                 let up = try lab.cli.run("vmup", ["--", home])
                 let lines = up.err.split(separator: "\n")
                 #expect(up.status == 1, "\(name) → \(target): \(up.err)")
@@ -89,16 +91,17 @@ import Testing
     /// makes; and a `tftp/` or `tpm/` that is a file.
     @Test(.requiresGuest) func aLinkAtAPlannedPathIsRefused() throws {
         guard let lab = try LifecycleTests.Lab() else { return }
-        try lab.s.write("cd/readme.txt", "hello\n")
-        try lab.s.write("preseed.cfg", "d-i debian-installer/locale string en_US\n")
+        // Inside the home: a VM's own settings hand the guest nothing outside its tree (vm.settings(5), HOST PATHS).
         let home = try lab.makeVM("vm", """
         vm_storage_cdrom2_enable=yes
-        vm_storage_cdrom2_backend=\(lab.s.url("cd"))
-        vm_install_preseed=\(lab.s.url("preseed.cfg"))
+        vm_storage_cdrom2_backend=\(lab.s.url("vm/cd"))
+        vm_install_preseed=\(lab.s.url("vm/preseed.cfg"))
         vm_storage_hdd1_enable=yes
         vm_storage_hdd1_backend=new.qcow2
         vm_storage_hdd1_createsize=16M
         """)
+        try lab.s.write("vm/cd/readme.txt", "hello\n")
+        try lab.s.write("vm/preseed.cfg", "d-i debian-installer/locale string en_US\n")
         try lab.s.mkdir("vm/tftp")
         for (i, name) in [".vmtools-cd.iso", "tftp/preseed.cfg"].enumerated() {
             for target in Target.allCases {

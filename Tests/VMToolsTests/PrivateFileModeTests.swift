@@ -43,7 +43,7 @@ import Testing
         vm_networking_iface1_mode=passt
         vm_networking_iface1_forward=tcp:0:22
         vm_cloudinit_enable=yes
-        vm_cloudinit_sshkey='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB test'
+        vm_cloudinit_sshkey='\(CloudInitTests.key)'
         vm_guestagent_enable=yes
         vm_display_type=vnc
         vm_display_iface=unix

@@ -258,7 +258,7 @@ public enum VMFixCommand: Command {
                 let path = dir.appendingPathComponent(name)
                 guard FileSystem.isSymlink(path), let target = FileSystem.readLink(path) else { continue }
                 let owner = HomeLock.Owner(linkTarget: target)
-                if owner.pid != nil, owner.host == host, Self.isFlocked(dir) {
+                if owner.pid != nil, owner.host == host, FileSystem.isFlocked(dir) {
                     console.notice("\(path): held by \(owner.description), which is running; left alone")
                     continue
                 }
@@ -269,18 +269,6 @@ public enum VMFixCommand: Command {
             console.items(stale)
             if !checkOnly {
                 for path in stale where unlink(path) == 0 || errno == ENOENT { console.solved("\(path): removed") }
-            }
-            return true
-        }
-
-        /// A live vmtools lock holder keeps an flock on the directory.
-        static func isFlocked(_ dir: String) -> Bool {
-            let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-                flock(fd, LOCK_UN)
-                return false
             }
             return true
         }

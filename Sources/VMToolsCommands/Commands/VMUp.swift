@@ -91,6 +91,7 @@ public enum VMUpCommand: Command {
         var executor = LaunchExecutor(command, name: vm.name, console: context.console)
         let seconds = try waitGuest ? waitSeconds(executor.plan, command: command, subject: home) : 0
         if options.dryRun {
+            try executor.checkWrites()
             executor.printPlan()
             return nil
         }
@@ -138,6 +139,7 @@ public enum VMUpCommand: Command {
             executor = LaunchExecutor(command, name: conf.vm.name, console: context.console)
             if waitGuest { seconds = try waitSeconds(executor.plan, command: command, subject: name) }
             if options.dryRun {
+                try executor.checkWrites()
                 executor.printPlan()
                 return nil
             }

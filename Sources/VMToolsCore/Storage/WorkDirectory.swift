@@ -35,14 +35,5 @@ package final class WorkDirectory: Sendable {
     }
 
     /// Whether a running command still holds the directory at `path`.
-    package static func isInUse(_ path: String) -> Bool {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-            flock(fd, LOCK_UN)
-            return false
-        }
-        return true
-    }
+    package static func isInUse(_ path: String) -> Bool { FileSystem.isFlocked(path, followingLinks: false) }
 }

@@ -511,3 +511,19 @@ extension FileSystem {
         fchmod(fd, mode)
     }
 }
+
+extension FileSystem {
+    /// Whether a running command holds an flock on the directory at `path`
+    /// (a VM's lock holder, an import's work directory): taking one at
+    /// once fails. With `followingLinks` false a link is never locked.
+    package static func isFlocked(_ path: String, followingLinks: Bool = true) -> Bool {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (followingLinks ? 0 : O_NOFOLLOW))
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return true
+    }
+}

@@ -105,7 +105,8 @@ package struct LaunchExecutor {
     /// directory written into must be a real one of ours. A VM directory
     /// from elsewhere cannot so lead a write outside it (vmtools(7), SECURITY);
     /// the writes themselves do not follow links either, this says which.
-    func checkWrites() throws {
+    /// It only looks (lstat), so `vmup -n` refuses what a start would.
+    package func checkWrites() throws {
         var directories = [command.runDirectory].compactMap { $0 }
         if let home = command.home, !directories.contains(home), FileSystem.isWritable(home) { directories.append(home) }
         for dir in directories {
