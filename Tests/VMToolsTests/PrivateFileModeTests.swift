@@ -91,5 +91,13 @@ import Testing
         #expect(r.status == 0, "\(r.err)")
         #expect(FileSystem.mode(s.url("vm/firmware-vars.qcow2")) == 0o600, "\(r.err)")
         #expect(try FileSystem.listDirectory(s.url("vm")).filter { $0.contains(".tmp.") } == [])
+        // A store an earlier version made 0644: vmfix -s reports it, and makes it private.
+        chmod(s.url("vm/firmware-vars.qcow2"), 0o644)
+        let check = try cli.run("vmfix", ["-n", "-s", "--", s.url("vm")])
+        #expect(check.status == 3 && check.err.contains("firmware-vars.qcow2 is readable by others"), "\(check.err)")
+        #expect(FileSystem.mode(s.url("vm/firmware-vars.qcow2")) == 0o644)
+        let fix = try cli.run("vmfix", ["-s", "--", s.url("vm")])
+        #expect(fix.err.contains("only its owner may read it now"), "\(fix.err)")
+        #expect(FileSystem.mode(s.url("vm/firmware-vars.qcow2")) == 0o600)
     }
 }

@@ -32,6 +32,14 @@ extension VMFixCommand.Fixer {
             issue("\(home): the firmware variable store \(path) is shared with another file (\(FileSystem.isSymlink(path) ? "a symbolic link" : "a hard link"))")
             try makeOwnCopy(path, tx) { try SparseCopy.copy($0, to: $1) }
         }
+        // Made 0644 before vmtools 0.1.0's store became private: UEFI variables can hold keys and passwords.
+        if let mode = FileSystem.mode(path), mode & 0o077 != 0, !FileSystem.isSymlink(path) {
+            issue("\(home): the firmware variable store \(path) is readable by others")
+            if !checkOnly {
+                chmod(path, mode & 0o7700)
+                console.solved("\(path): only its owner may read it now")
+            }
+        }
         let exe = try QemuImg.executable(path, environment: environment, purpose: "cannot check the firmware variable store")
         let check = try Subprocess(exe, ["check", "-q", "-f", "qcow2", "--", path]).run()
         // 0: clean; 3: leaked clusters only, harmless.
