@@ -61,14 +61,14 @@ public enum VMCreateCommand: Command {
             created += conf.createdFiles
             // An image from the command line would be accepted below with
             // the files it names: those need cfg_host_paths (vm.settings(5), HOST PATHS).
-            let refusals = try LaunchPlanner.checkBareHostPaths(conf.settings, home: path, global: global, environment: context.environment)
-            if let last = refusals.last {
-                refusals.dropLast().forEach(context.console.error)
+            let hostPaths = try LaunchPlanner.checkBareHostPaths(conf.settings, home: path, global: global, environment: context.environment)
+            if let last = hostPaths.refusals.last {
+                hostPaths.refusals.dropLast().forEach(context.console.error)
                 throw last
             }
             let name = conf.vm.name
             let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
-                                                 dryRun: options.dryRun, context: context)
+                                                 hostPaths: hostPaths.paths, dryRun: options.dryRun, context: context)
             var executor = LaunchExecutor(command, name: name, console: context.console)
             // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
             try executor.prepare(generating: !options.dryRun)

@@ -70,9 +70,9 @@ public enum VMUpCommand: Command {
             throw VMToolsError(.failure, home, "cannot start: it is already running (pid \(p.pid))")
         }
         let vm = try LaunchConfigurator.existing(home: home, options: options, global: global, resolver: resolver)
-        let refusals = try LaunchPlanner.checkHostPaths(vm, global: global, environment: context.environment)
-        if let last = refusals.last {
-            refusals.dropLast().forEach(context.console.error)
+        let hostPaths = try LaunchPlanner.checkHostPaths(vm, global: global, environment: context.environment)
+        if let last = hostPaths.refusals.last {
+            hostPaths.refusals.dropLast().forEach(context.console.error)
             throw last
         }
         let children = try ChildList.read(home: home, global: global).children
@@ -87,7 +87,7 @@ public enum VMUpCommand: Command {
             runDirectory = lock.lockDirectory
         }
         let command = try LaunchPlanner.plan(vm.settings, home: home, runDirectory: runDirectory, children: children, global: global,
-                                             dryRun: options.dryRun, context: context)
+                                             hostPaths: hostPaths.paths, dryRun: options.dryRun, context: context)
         var executor = LaunchExecutor(command, name: vm.name, console: context.console)
         let seconds = try waitGuest ? waitSeconds(executor.plan, command: command, subject: home) : 0
         if options.dryRun {
@@ -123,10 +123,10 @@ public enum VMUpCommand: Command {
     static func startBare(_ name: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
                           context: Context, waitGuest: Bool) throws -> GuestEndpoint? {
         let conf = try LaunchConfigurator.new(home: nil, name: name, options: options, global: global, resolver: resolver, context: context)
-        let refusals = try LaunchPlanner.checkBareHostPaths(conf.settings, global: global, environment: context.environment)
-        if let last = refusals.last {
+        let hostPaths = try LaunchPlanner.checkBareHostPaths(conf.settings, global: global, environment: context.environment)
+        if let last = hostPaths.refusals.last {
             for f in conf.createdFiles { try? FileSystem.removeFile(f) }
-            refusals.dropLast().forEach(context.console.error)
+            hostPaths.refusals.dropLast().forEach(context.console.error)
             throw last
         }
         let (runDirectory, setup) = try LaunchExecutor.bareRunDirectory(dryRun: options.dryRun, global: global)
@@ -135,7 +135,7 @@ public enum VMUpCommand: Command {
         var seconds = 0
         do {
             let command = try LaunchPlanner.plan(conf.settings, home: nil, runDirectory: runDirectory, children: [], global: global,
-                                                 dryRun: options.dryRun, context: context)
+                                                 hostPaths: hostPaths.paths, dryRun: options.dryRun, context: context)
             executor = LaunchExecutor(command, name: conf.vm.name, console: context.console)
             if waitGuest { seconds = try waitSeconds(executor.plan, command: command, subject: name) }
             if options.dryRun {

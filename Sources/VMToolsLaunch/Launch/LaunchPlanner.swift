@@ -5,34 +5,42 @@ import VMToolsQEMU
 /// written, nothing probed (Docs/ARCHITECTURE.md). External modules are the
 /// user's code and run here, told `VMTOOLS_DRY_RUN` (vmtools(7)).
 package enum LaunchPlanner {
+    /// The host paths a start hands to the guest, collected once, and the
+    /// refusals among them (vm.settings(5), HOST PATHS): one error a path.
+    package struct HostPathCheck {
+        package var paths: [HostPath]
+        package var refusals: [VMToolsError]
+    }
+
     /// Refuses, before anything is planned, the host paths a VM's own
-    /// settings may not hand to the guest (vm.settings(5), HOST PATHS): one
-    /// error a path, all of them.
-    package static func checkHostPaths(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws -> [VMToolsError] {
+    /// settings may not hand to the guest.
+    package static func checkHostPaths(_ vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws -> HostPathCheck {
         let policy = try HostPathPolicy(vm: vm, global: global, environment: environment)
         let paths = HostPaths.collect(vm.settings, home: vm.home, environment: environment)
-        return policy.errors(policy.refused(paths), home: vm.home, global: global)
-            + HostPathPolicy.commandLineImageErrors(paths, allow: policy.allow)
+        return HostPathCheck(paths: paths, refusals: policy.errors(policy.refused(paths), home: vm.home, global: global)
+            + HostPathPolicy.commandLineImageErrors(paths, allow: policy.allow))
     }
 
     /// A bare boot's or a new VM's settings come from the user alone; the
     /// images named on the command line may still name files (vm.settings(5), HOST PATHS).
     package static func checkBareHostPaths(_ settings: SettingsTable, home: String? = nil, global: GlobalConfig,
-                                           environment: [String: String]) throws -> [VMToolsError] {
-        HostPathPolicy.commandLineImageErrors(HostPaths.collect(settings, home: home, environment: environment), allow: try global.hostPathAllowList())
+                                           environment: [String: String]) throws -> HostPathCheck {
+        let paths = HostPaths.collect(settings, home: home, environment: environment)
+        return HostPathCheck(paths: paths, refusals: HostPathPolicy.commandLineImageErrors(paths, allow: try global.hostPathAllowList()))
     }
 
     /// `runDirectory` is where the pid file and sockets go (the home, or a
-    /// run-time directory for a bare boot or a read-only home).
+    /// run-time directory for a bare boot or a read-only home); `hostPaths`
+    /// are those its check collected, for `vmup -n` to list.
     package static func plan(_ settings: SettingsTable, home: String?, runDirectory: String?, children: [String], global: GlobalConfig,
-                     dryRun: Bool, context: Context) throws -> QemuCommand {
+                     hostPaths: [HostPath], dryRun: Bool, context: Context) throws -> QemuCommand {
         let accel = try Accelerator.choose(settings)
         var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
                                   accelerator: accel, children: children, dryRun: dryRun)
         command.runDirectory = runDirectory ?? home
         if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
-        command.plan.hostPaths = HostPaths.collect(settings, home: home, environment: context.environment)
+        command.plan.hostPaths = hostPaths
         return command
     }
 }
