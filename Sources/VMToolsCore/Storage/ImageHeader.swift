@@ -66,26 +66,15 @@ extension ImageFormat {
 
     /// The files a VMDK text descriptor names: its extents and the parent of
     /// a delta disk (`parentFileNameHint`), absolute (a relative name from the
-    /// descriptor's directory, as QEMU takes it). Only a regular file is
-    /// read, at most 64 KiB; a binary (KDMV) VMDK holds its data itself.
+    /// descriptor's directory, as QEMU takes it), read as an import reads
+    /// them (`ImportedImage`). Only a regular file is read, at most 64 KiB; a
+    /// binary (KDMV) VMDK holds its data itself.
     public static func vmdkDescriptorFiles(_ path: String) -> [String] {
         guard FileSystem.isRegularFile(path), let head = header(path, count: 64 << 10, allowShort: true),
               head.starts(with: Array("# Disk DescriptorFile".utf8)) else { return [] }
-        var files: [String] = []
-        func add(_ raw: Substring) {
-            guard !raw.isEmpty else { return }
-            let name = String(raw)
-            files.append(name.hasPrefix("/") ? name : path.deletingLastPathComponent.appendingPathComponent(name))
+        return ImportedImage.Walk.descriptorReferences(head).map(\.name).filter { !$0.isEmpty }.map { name in
+            name.hasPrefix("/") ? name : path.deletingLastPathComponent.appendingPathComponent(name)
         }
-        for line in String(decoding: head, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
-            let words = line.split(separator: " ", maxSplits: 3)
-            if words.count == 4, ["RW", "RDONLY", "NOACCESS"].contains(words[0]), words[3].hasPrefix("\"") {
-                add(words[3].dropFirst().prefix { $0 != "\"" })
-            } else if line.hasPrefix("parentFileNameHint=\"") {
-                add(line.dropFirst("parentFileNameHint=\"".count).prefix { $0 != "\"" })
-            }
-        }
-        return files
     }
 
     /// A qcow2's backing chain, nearest first, as `qcow2Backing` names each
