@@ -282,13 +282,7 @@ package enum FileSystem {
     /// never a mix: a temporary file in the same directory, fsync, rename, and
     /// an fsync of the directory so the rename itself survives a crash.
     package static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644, syncDirectory sync: Bool = true) throws {
-        let dir = path.deletingLastPathComponent
-        var template = Array(dir.appendingPathComponent(".\(path.lastPathComponent).tmp.XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { csystem_mkostemp_cloexec($0.baseAddress!) }
-        guard fd >= 0 else {
-            throw VMToolsError(.failure, path, "cannot create a temporary file in \(dir): \(errnoMessage())")
-        }
-        let tmp = string(fromNulTerminated: template)
+        let (fd, tmp) = try openTemporary(beside: path)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
@@ -319,7 +313,7 @@ package enum FileSystem {
             throw VMToolsError(.failure, path, "cannot replace: \(errnoMessage())")
         }
         ok = true
-        if sync { syncDirectory(dir) }
+        if sync { syncDirectory(path.deletingLastPathComponent) }
     }
 
     package static func syncFile(_ path: String) throws {
@@ -473,15 +467,22 @@ extension FileSystem {
     /// is renamed over `path`, which replaces a link there rather than
     /// following it. vmfix(1) -d knows these names.
     package static func createExclusiveTemporary(beside path: String, mode: mode_t) throws -> String {
+        let (fd, tmp) = try openTemporary(beside: path)
+        fchmod(fd, mode)
+        close(fd)
+        return tmp
+    }
+
+    /// `.NAME.tmp.XXXXXX` beside `path`, made by mkostemp (O_EXCL, so never
+    /// through a link): its descriptor and name.
+    static func openTemporary(beside path: String) throws -> (fd: Int32, path: String) {
         let dir = path.deletingLastPathComponent
         var template = Array(dir.appendingPathComponent(".\(path.lastPathComponent).tmp.XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { csystem_mkostemp_cloexec($0.baseAddress!) }
         guard fd >= 0 else {
             throw VMToolsError(.failure, path, "cannot create a temporary file in \(dir): \(errnoMessage())")
         }
-        fchmod(fd, mode)
-        close(fd)
-        return string(fromNulTerminated: template)
+        return (fd, string(fromNulTerminated: template))
     }
 
     /// Whether `name` is one of the temporary files `writeAtomically` and
