@@ -87,22 +87,13 @@ package struct SeedVolume: Equatable, Sendable {
         for f in files {
             try FileSystem.writeAtomically(Array(f.content.utf8), to: stage.appendingPathComponent(f.name), mode: 0o600, syncDirectory: false)
         }
-        // It holds SSH keys and user-data: the user's alone. The ISO maker
-        // writes into a file made here (it would follow a link), renamed over the old volume.
-        let tmp = try FileSystem.createExclusiveTemporary(beside: path, mode: 0o600)
-        var renamed = false
-        defer { if !renamed { unlink(tmp) } }
-        guard let r = try ISOTool.pack(stage, into: tmp, options: ["-V", label, "-A", digest], environment: environment) else {
+        // It holds SSH keys and user-data: the user's alone (the ISO maker's
+        // output is 0600, renamed over the old volume: ISOTool.pack).
+        guard let r = try ISOTool.pack(stage, into: path, options: ["-V", label, "-A", digest], sync: true, environment: environment) else {
             throw VMToolsError(.failure, path, "building the \(label) volume needs xorriso or genisoimage (Debian: apt-get install xorriso)")
         }
         guard r.status == 0 else {
             throw VMToolsError(.failure, path, "cannot build the \(label) volume: \(r.stderrText.trimmingTrailingWhitespace())")
         }
-        try FileSystem.syncFile(tmp)
-        guard rename(tmp, path) == 0 else {
-            throw VMToolsError(.failure, path, "cannot replace: \(FileSystem.errnoMessage())")
-        }
-        renamed = true
-        FileSystem.syncDirectory(dir)
     }
 }

@@ -168,20 +168,11 @@ package struct LaunchExecutor {
     /// Packs a directory into an ISO; QEMU keeps it open, and the file is
     /// removed once QEMU has started.
     static func makeISO(_ iso: String, from dir: String, environment: [String: String]) throws {
-        // The ISO maker follows a link at its output: it writes into a
-        // file made here, never through one, renamed over whatever is there.
-        let tmp = try FileSystem.createExclusiveTemporary(beside: iso, mode: 0o600)
-        do {
-            guard let r = try ISOTool.pack(dir, into: tmp, environment: environment) else {
-                throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
-            }
-            guard r.status == 0 else {
-                throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())")
-            }
-            try FileSystem.rename(tmp, iso)
-        } catch {
-            unlink(tmp)
-            throw error
+        guard let r = try ISOTool.pack(dir, into: iso, environment: environment) else {
+            throw VMToolsError(.failure, dir, "sharing a directory as a CD-ROM needs genisoimage or xorriso (Debian: apt-get install xorriso)")
+        }
+        guard r.status == 0 else {
+            throw VMToolsError(.failure, dir, "cannot make an ISO: \(r.stderrText.trimmingTrailingWhitespace())")
         }
     }
 
