@@ -242,7 +242,7 @@ import Testing
     @Test func settingNamesAreNotSpelledOutOutsideTheSettingsLayer() throws {
         let allowed: [String: String] = [
             "VMToolsCore/Settings/Defaults.swift": "the compiled-in defaults",
-            "VMToolsCore/Settings/VMSettings.swift": "the typed view and SettingKey",
+            "VMToolsCore/Settings/SettingKey.swift": "SettingKey: the names the typed view reads",
             "VMToolsCore/Settings/DisksSettings.swift": "SettingKey and VMSettings: disks and direct kernel boot",
             "VMToolsCore/Settings/VMFileNames.swift": "the typed file names (cfg_file_*)",
             "VMToolsCore/Settings/SettingsResolver.swift": "the resolver: precedence, cfg_include_userhome, eager cfg_limit_* checks",
