@@ -162,7 +162,7 @@ public final class Transaction {
         let current = try known ?? QemuImg.backing(of: image, environment: environment)
         guard let current, current.path != backing else { return }
         try record(.rebase(image: image, backing: current.path, format: current.format))
-        try QemuImg.rebaseUnsafe(image, backing: backing, format: ImageFormat.detect(backing) ?? current.format, environment: environment)
+        try QemuImg.rebaseUnsafe(image, backing: backing, format: ImageProbe(backing)?.kind.format ?? current.format, environment: environment)
     }
 
     // MARK: Ending

@@ -16,7 +16,7 @@ public enum BootFirmware: Equatable, Sendable {
 
     public static func of(_ path: String) -> BootFirmware {
         guard FileSystem.isRegularFile(path), let head = guestBytes(path, count: 24576) else { return .none }
-        if DiskImageKind.isISO(path) { return ofISO(path, head: head) }
+        if ImageProbe(path)?.kind == .iso { return ofISO(path, head: head) }
         return ofDisk(head)
     }
 
@@ -78,7 +78,7 @@ public enum BootFirmware: Equatable, Sendable {
     /// as is, a qcow2 through its tables (and backing file); nil for other
     /// formats, encrypted or compressed clusters, or a file too short.
     static func guestBytes(_ path: String, count: Int, at offset: Int = 0, depth: Int = 0) -> [UInt8]? {
-        guard depth < 8, let format = ImageFormat.detect(path) else { return nil }
+        guard depth < 8, let format = ImageProbe(path)?.kind.format else { return nil }
         guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         func read(_ n: Int, _ at: Int) -> [UInt8]? {

@@ -8,10 +8,11 @@ extension ImageFormat {
     /// The size the guest sees, in bytes: a qcow2's header field, a raw
     /// regular file's length; nil for other formats or an unreadable file.
     public static func virtualSize(_ path: String) -> Int? {
-        switch detect(path) {
+        guard let probe = ImageProbe(path) else { return nil }
+        switch probe.kind.format {
         case "qcow2":
-            guard let h = header(path, count: 32) else { return nil }
-            return Int(exactly: bigEndian(h[24..<32]))
+            guard probe.head.count >= 32 else { return nil }
+            return Int(exactly: probe.field(24, 8))
         case "raw":
             var st = stat()
             guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
@@ -24,15 +25,14 @@ extension ImageFormat {
     /// The backing file a qcow2 records, absolute (a relative name is taken
     /// from the image's directory, as QEMU does); nil for none.
     public static func qcow2Backing(_ path: String) -> String? {
-        guard detect(path) == "qcow2", let h = header(path, count: 20) else { return nil }
-        let offset = bigEndian(h[8..<16]), length = bigEndian(h[16..<20])
-        guard offset > 0, length > 0, length <= 1023, offset < 1 << 20 else { return nil }
-        guard let fd = try? FileSystem.openForReading(path) else { return nil }
-        defer { close(fd) }
-        var name = [UInt8](repeating: 0, count: Int(length))
-        guard name.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, $0.count, off_t(offset)) }) == Int(length) else { return nil }
-        let raw = String(decoding: name, as: UTF8.self)
-        return raw.hasPrefix("/") ? raw : path.deletingLastPathComponent.appendingPathComponent(raw)
+        probing(path) { fd, probe in
+            guard case .qcow2 = probe.kind, probe.head.count >= 20 else { return nil }
+            let offset = probe.field(8, 8), length = probe.field(16, 4)
+            guard offset > 0, length > 0, length <= 1023, offset < 1 << 20 else { return nil }
+            guard let name = bytes(fd, probe, from: Int(offset), count: Int(length)), name.count == Int(length) else { return nil }
+            let raw = String(decoding: name, as: UTF8.self)
+            return raw.hasPrefix("/") ? raw : path.deletingLastPathComponent.appendingPathComponent(raw)
+        }
     }
 
     /// The external data file a qcow2 names (its `DATA` header extension,
@@ -41,27 +41,29 @@ extension ImageFormat {
     /// opened (a FIFO would block), and no more than the header's first
     /// cluster, at most 64 KiB, is read.
     public static func qcow2DataFile(_ path: String) -> String? {
-        guard FileSystem.isRegularFile(path), detect(path) == "qcow2", let h = header(path, count: 104) else { return nil }
-        let version = bigEndian(h[4..<8])
-        // The incompatible feature bit 2 says the data lives elsewhere (qcow2 v3 only).
-        guard version >= 3, bigEndian(h[72..<80]) & 4 != 0 else { return nil }
-        let clusterBits = bigEndian(h[20..<24]), headerLength = bigEndian(h[100..<104])
-        guard (9...21).contains(clusterBits), headerLength >= 104 else { return nil }
-        let limit = min(1 << Int(clusterBits), 64 << 10)
-        guard let area = header(path, count: limit, allowShort: true) else { return nil }
-        var offset = Int((headerLength + 7) / 8 * 8)
-        while offset + 8 <= area.count {
-            let type = bigEndian(area[offset..<offset + 4]), length = Int(bigEndian(area[offset + 4..<offset + 8]))
-            let start = offset + 8
-            guard type != 0, length <= area.count - start else { return nil }
-            if type == 0x4441_5441 {
-                let raw = String(decoding: area[start..<start + length], as: UTF8.self)
-                guard !raw.isEmpty else { return nil }
-                return raw.hasPrefix("/") ? raw : path.deletingLastPathComponent.appendingPathComponent(raw)
+        guard FileSystem.isRegularFile(path) else { return nil }
+        return probing(path) { fd, probe in
+            guard case .qcow2(let version) = probe.kind, probe.head.count >= 104 else { return nil }
+            // The incompatible feature bit 2 says the data lives elsewhere (qcow2 v3 only).
+            guard version >= 3, probe.field(72, 8) & 4 != 0 else { return nil }
+            let clusterBits = probe.field(20, 4), headerLength = probe.field(100, 4)
+            guard (9...21).contains(clusterBits), headerLength >= 104 else { return nil }
+            let limit = min(1 << Int(clusterBits), 64 << 10)
+            guard let area = bytes(fd, probe, from: 0, count: limit) else { return nil }
+            var offset = Int((headerLength + 7) / 8 * 8)
+            while offset + 8 <= area.count {
+                let type = ImageProbe.bigEndian(area[offset..<offset + 4]), length = Int(ImageProbe.bigEndian(area[offset + 4..<offset + 8]))
+                let start = offset + 8
+                guard type != 0, length <= area.count - start else { return nil }
+                if type == 0x4441_5441 {
+                    let raw = String(decoding: area[start..<start + length], as: UTF8.self)
+                    guard !raw.isEmpty else { return nil }
+                    return raw.hasPrefix("/") ? raw : path.deletingLastPathComponent.appendingPathComponent(raw)
+                }
+                offset = start + (length + 7) / 8 * 8
             }
-            offset = start + (length + 7) / 8 * 8
+            return nil
         }
-        return nil
     }
 
     /// The files a VMDK text descriptor names: its extents and the parent of
@@ -99,5 +101,23 @@ extension ImageFormat {
         return n == count ? h : nil
     }
 
-    private static func bigEndian(_ bytes: ArraySlice<UInt8>) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
+    /// `path` opened once and probed: what `body` reads comes from the same file.
+    private static func probing<T>(_ path: String, _ body: (Int32, ImageProbe) -> T?) -> T? {
+        guard let fd = try? FileSystem.openForReading(path) else { return nil }
+        defer { close(fd) }
+        guard let probe = ImageProbe(fd: fd) else { return nil }
+        return body(fd, probe)
+    }
+
+    /// Up to `count` bytes from `offset`: from the probe's head when it holds
+    /// them (or the file ends within it), else read.
+    private static func bytes(_ fd: Int32, _ probe: ImageProbe, from offset: Int, count: Int) -> ArraySlice<UInt8>? {
+        let head = probe.head
+        if offset + count <= head.count || head.count < ImageProbe.headLength {
+            return head[min(offset, head.count)..<min(offset + count, head.count)]
+        }
+        var buffer = [UInt8](repeating: 0, count: count)
+        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        return n >= 0 ? buffer[0..<n] : nil
+    }
 }

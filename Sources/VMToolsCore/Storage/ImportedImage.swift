@@ -21,7 +21,7 @@ package enum ImportedImage {
         var walk = Walk(subject: subject, directory: path.deletingLastPathComponent)
         let fd = try walk.open(path, name: member, noFollow: !followLink)
         defer { close(fd) }
-        let format = ImageFormat.detect(fd: fd) ?? "raw"
+        let format = ImageProbe(fd: fd)?.kind.format ?? "raw"
         var references: [Reference] = []
         switch format {
         case "qcow", "qcow2", "vmdk": references = try walk.references(fd, name: member, scanText: format == "vmdk")

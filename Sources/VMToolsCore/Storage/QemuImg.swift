@@ -73,7 +73,7 @@ extension QemuImg {
 
     /// An empty qcow2 overlay on `backing`, with its format recorded.
     public static func createOverlay(_ path: String, backing: String, environment: [String: String]) throws {
-        let format = ImageFormat.detect(backing) ?? "raw"
+        let format = ImageProbe(backing)?.kind.format ?? "raw"
         try run(["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path], subject: path, environment: environment)
     }
 
@@ -85,11 +85,11 @@ extension QemuImg {
     /// The backing file an image records, absolute (relative names are
     /// taken from the image's directory, as QEMU does), and its format.
     public static func backing(of image: String, environment: [String: String]) throws -> Backing? {
-        guard ImageFormat.detect(image) == "qcow2" else { return nil }
+        guard ImageProbe(image)?.kind.format == "qcow2" else { return nil }
         let info = try info(image, backingChain: false, environment: environment)
         guard let raw = info["backing-filename"]?.stringValue, !raw.isEmpty else { return nil }
         let path = raw.hasPrefix("/") ? raw : image.deletingLastPathComponent.appendingPathComponent(raw)
-        let format = info["backing-filename-format"]?.stringValue ?? ImageFormat.detect(path) ?? "raw"
+        let format = info["backing-filename-format"]?.stringValue ?? ImageProbe(path)?.kind.format ?? "raw"
         return Backing(path: path, format: format)
     }
 

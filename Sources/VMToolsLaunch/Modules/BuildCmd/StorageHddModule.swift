@@ -97,16 +97,17 @@ public enum StorageHddModule: BuildCmdModule {
                 c.plan.settingsToSave += [(keys.backend, value), (keys.enable, "yes"), (keys.createsize, "")]
             }
             guard creating || c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
-            switch Appliance.kind(of: path) {
+            let probe = ImageProbe(path)
+            switch Appliance.kind(of: path, probe: probe) {
             case .ova?: throw c.invalid(keys.backend, "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
             case let kind?: throw c.invalid(keys.backend, "\(path) describes a VM (.\(kind)): let vmup or vmcreate convert it (answer yes, or use -y)")
             case nil: break
             }
-            let format = ImageFormat.detect(path) ?? "qcow2"
+            let format = probe?.kind.format ?? "qcow2"
             if m == nil {
                 if format == "qcow2" || format == "raw" {
                     m = ceiling
-                    if format == "qcow2", ImageFormat.qcow2Version(path) == 2 {
+                    if probe?.kind == .qcow2(version: 2) {
                         c.notices.append("\(path) is an old qcow2 (v2) image; 'qemu-img amend -f qcow2 -o compat=1.1' upgrades it")
                     }
                 } else {

@@ -32,8 +32,9 @@ public enum StorageHddImportModule: ConfigureModule {
             guard !b.isRemote else { continue }
             let source = b.path(home: c.home, environment: c.environment)
             guard FileSystem.isRegularFile(source) else { continue }
-            let appliance = Appliance.kind(of: source)
-            let format = appliance?.rawValue ?? (ImageFormat.detect(source) ?? "raw")
+            let probe = ImageProbe(source)
+            let appliance = Appliance.kind(of: source, probe: probe)
+            let format = appliance?.rawValue ?? (probe?.kind.format ?? "raw")
             guard !["qcow2", "raw"].contains(format) else { continue }
             c.console.notice("\(source) is a \(format) image; vmtools works best with qcow2")
             guard try c.prompter.confirm("Convert it to qcow2 (the original is kept)") else { continue }

@@ -15,24 +15,18 @@ package struct Appliance: Sendable {
 
     package enum Kind: String, Sendable { case ova, ovf, vmx }
 
-    /// The kind of `path`, from its content (a tar archive) or its name and first bytes.
-    package static func kind(of path: String) -> Kind? {
-        if DiskImageKind.describe(path) == "POSIX tar archive" { return .ova }
+    /// The kind of `path`, from its content (a tar archive) or its name and
+    /// first bytes; `probe` is the file's, when the caller has it already.
+    package static func kind(of path: String, probe: ImageProbe?? = nil) -> Kind? {
+        guard let probe = probe ?? ImageProbe(path) else { return nil }
+        if probe.kind == .tar, probe.isRegularFile { return .ova }
         let lower = path.lowercased()
-        guard lower.hasSuffix(".ovf") || lower.hasSuffix(".vmx"), let head = head(path) else { return nil }
+        guard lower.hasSuffix(".ovf") || lower.hasSuffix(".vmx"), !probe.head.isEmpty else { return nil }
+        let head = probe.head.prefix(4096)
         let text = String(decoding: head, as: UTF8.self)
         if lower.hasSuffix(".ovf") { return text.contains("<") ? .ovf : nil }
         // A .vmx is text: key = "value" lines; an image named .vmx is not one.
         return head.contains(0) ? nil : .vmx
-    }
-
-    /// Up to the first 4 KiB of a file.
-    static func head(_ path: String) -> [UInt8]? {
-        guard let fd = try? FileSystem.openForReading(path) else { return nil }
-        defer { close(fd) }
-        var h = [UInt8](repeating: 0, count: 4096)
-        let n = h.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        return n > 0 ? Array(h[0..<n]) : nil
     }
 
     package static func read(_ path: String, kind: Kind, unpackIn directory: String) throws -> Appliance {
