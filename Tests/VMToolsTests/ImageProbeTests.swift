@@ -33,7 +33,10 @@ import Testing
             try #require(made.status == 0, "\(c.name): \(made.stderrText)")
             let info = try Subprocess(qemuImg, ["info", "--output=json", path]).run()
             try #require(info.status == 0, "\(c.name): \(info.stderrText)")
-            let found = try JSON.parse(info.stdoutText)["format"]?.stringValue
+            var found = try JSON.parse(info.stdoutText)["format"]?.stringValue
+            // QEMU's own probe looks for a VHD's header at the start only; a
+            // fixed VHD has just the footer, and vmtools names it for QEMU.
+            if c.name == "fixed.vhd" { #expect(found == "raw"); found = "vpc" }
             let probe = try #require(ImageProbe(path), "\(c.name)")
             #expect(probe.kind == c.kind, "\(c.name)")
             #expect(probe.kind.format == found, "\(c.name): qemu-img says \(found ?? "nothing")")
