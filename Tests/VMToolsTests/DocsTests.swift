@@ -14,6 +14,17 @@ import Testing
         #expect(committed == Completions.script(for: shell), "regenerate with: vmtools --completion \(shell) > completions/\(file)")
     }
 
+    /// etc/vmtools.conf is generated from the defaults table, as the
+    /// completions are from the specs (issue 23, item 5): one source per default.
+    @Test func committedVmtoolsConfMatchesTheDefaultsTable() throws {
+        let committed = try String(contentsOfFile: "\(Repo.root)/etc/vmtools.conf", encoding: .utf8)
+        #expect(committed == Defaults.configurationFile, "regenerate with: vmtools --defaults > etc/vmtools.conf")
+        let r = try CLI(Scratch()).run("vmtools", ["--defaults"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out == committed)
+        #expect(try CLI(Scratch()).run("vmtools", ["--defaults", "x"]).status == 2)
+    }
+
     @Test func bashCompletesFlagsSettingsAndCommands() throws {
         func complete(_ words: [String]) throws -> [String] {
             let quoted = words.map { "'\($0)'" }.joined(separator: " ")

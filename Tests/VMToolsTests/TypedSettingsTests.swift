@@ -223,6 +223,24 @@ import Testing
             == "cfg_host_paths: '/a:b' (from command line (-o)): 'b' is not an absolute path (colon-separated absolute paths)")
     }
 
+    /// A number that does not parse falls back to its default from the
+    /// table (issue 23, item 5), the value vmtools.conf ships, not to a
+    /// literal of the accessor's own.
+    @Test func unreadableNumbersFallBackToTheDefaultsTable() throws {
+        let bad = view([(SettingKey.verbosity, "loud"), (SettingKey.limitNesting, "0"), (SettingKey.limitWaitLock, "soon"),
+                        (SettingKey.qemuShutdownTimeout, "-1"), (SettingKey.displayPortMin, "low")])
+        func number(_ key: String) -> Int? { Defaults.value(key).flatMap { Int($0) } }
+        #expect(bad.verbosity == number(SettingKey.verbosity))
+        #expect(bad.nestingLimit == number(SettingKey.limitNesting))
+        #expect(bad.waitLockSeconds == number(SettingKey.limitWaitLock))
+        #expect(bad.shutdownTimeout == number(SettingKey.qemuShutdownTimeout))
+        #expect(bad.lowestDisplayPort == number(SettingKey.displayPortMin))
+        // The values as shipped, so that a changed table is a visible change.
+        let shipped: [Int] = [bad.verbosity, bad.nestingLimit, bad.waitLockSeconds, bad.shutdownTimeout, bad.lowestDisplayPort]
+        #expect(shipped == [2, 100, 10, 20, 5900])
+        #expect(Defaults.value("vm_no_such_setting") == nil)
+    }
+
     /// The same error through the binary, naming the VM's file and line.
     @Test func vmupNamesTheFileAndLineOfABadValue() throws {
         let cli = try CLI(Scratch())

@@ -67,6 +67,11 @@ public enum VMTools {
             }
             front.out.write(script)
             return ExitCode.success.rawValue
+        case "--defaults":
+            // For packagers and for etc/vmtools.conf: the shipped file comes from here.
+            guard rest.count == 1 else { return usageError(front, "--defaults takes no argument") }
+            front.out.write(Defaults.configurationFile)
+            return ExitCode.success.rawValue
         default:
             guard let command = command(named: first) else {
                 return usageError(front, "unknown command '\(first)'")

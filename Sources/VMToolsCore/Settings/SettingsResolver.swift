@@ -89,7 +89,7 @@ public struct SettingsResolver {
 
     /// Loads the VM in `home` (a canonical directory path).
     public func loadVM(home: String, global: GlobalConfig) throws -> ResolvedVM {
-        var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
+        var state = LoadState(global: global, limit: global.typed.nestingLimit)
         let settingsPath = global.settingsPath(in: home)
         try VMSettingsFile.refuseLink(settingsPath)
         guard FileSystem.isReadable(settingsPath), FileSystem.isRegularFile(settingsPath) else {
@@ -113,7 +113,7 @@ public struct SettingsResolver {
     /// Applies templates to settings that are not a VM's file (a new VM, a
     /// bare image); returns the list with nested templates added.
     public func applyTemplates(_ names: [String], to table: inout SettingsTable, global: GlobalConfig) throws -> [String] {
-        var state = LoadState(global: global, limit: (try? global.settings.integer("cfg_limit_nesting", minimum: 1)) ?? 100)
+        var state = LoadState(global: global, limit: global.typed.nestingLimit)
         state.table = table
         for name in names {
             try applyTemplate(name, nesting: 1, stack: [], state: &state)

@@ -136,10 +136,10 @@ public struct VMSettings: Sendable {
         return bare == v && isQemuName(Substring(v))
     }
 
-    /// The lowest port a display may take: `vm_display_portmin` (5900 if
-    /// unreadable), never under 5900 for VNC, whose displays count from there.
+    /// The lowest port a display may take: `vm_display_portmin` (the default
+    /// if unreadable), never under 5900 for VNC, whose displays count from there.
     public var lowestDisplayPort: Int {
-        let minimum = Int(string(SettingKey.displayPortMin)) ?? 5900
+        let minimum = Int(string(SettingKey.displayPortMin)) ?? Defaults.integer(SettingKey.displayPortMin)
         return max(minimum, string(SettingKey.displayType) == "spice" ? 1 : 5900)
     }
 
@@ -182,8 +182,8 @@ public struct VMSettings: Sendable {
 
     public var daemonize: Bool { yes(SettingKey.qemuDaemonize) }
     public var qemuCompress: Bool { yes(SettingKey.qemuCompress) }
-    /// Seconds `vmdown` waits for a guest to power off (20 if unreadable).
-    public var shutdownTimeout: Int { (try? table.integer(SettingKey.qemuShutdownTimeout)) ?? 20 }
+    /// Seconds `vmdown` waits for a guest to power off (the default if unreadable).
+    public var shutdownTimeout: Int { integer(SettingKey.qemuShutdownTimeout) }
 
     // MARK: vmtools (cfg_*)
 
@@ -199,10 +199,16 @@ public struct VMSettings: Sendable {
     }
     public var qemuCommandPrefix: String { string(SettingKey.qemuCommandPrefix) }
     public var assumeYes: Bool { yes(SettingKey.assumeYes) }
-    /// `cfg_ui_verbosity` (2 if unreadable).
-    public var verbosity: Int { (try? table.integer(SettingKey.verbosity)) ?? 2 }
-    /// `cfg_limit_nesting`: how deep a parent chain may go (100 if unreadable).
-    public var nestingLimit: Int { (try? table.integer(SettingKey.limitNesting, minimum: 1)) ?? 100 }
-    /// `cfg_limit_waitlock`: seconds to wait for a VM's lock (10 if unreadable).
-    public var waitLockSeconds: Int { (try? table.integer(SettingKey.limitWaitLock)) ?? 10 }
+    /// `cfg_ui_verbosity` (the default if unreadable).
+    public var verbosity: Int { integer(SettingKey.verbosity) }
+    /// `cfg_limit_nesting`: how deep a parent chain may go (the default if unreadable).
+    public var nestingLimit: Int { integer(SettingKey.limitNesting, minimum: 1) }
+    /// `cfg_limit_waitlock`: seconds to wait for a VM's lock (the default if unreadable).
+    public var waitLockSeconds: Int { integer(SettingKey.limitWaitLock) }
+
+    /// A number setting, or its default (`Defaults`) when the value set is
+    /// not one: these settings have a default, so no accessor states its own.
+    func integer(_ name: String, minimum: Int = 0) -> Int {
+        (try? table.integer(name, minimum: minimum)) ?? Defaults.integer(name)
+    }
 }
