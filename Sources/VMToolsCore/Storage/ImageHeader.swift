@@ -72,9 +72,13 @@ extension ImageFormat {
     /// them (`ImportedImage`). Only a regular file is read, at most 64 KiB; a
     /// binary (KDMV) VMDK holds its data itself.
     public static func vmdkDescriptorFiles(_ path: String) -> [String] {
-        guard FileSystem.isRegularFile(path), let head = header(path, count: 64 << 10, allowShort: true),
-              head.starts(with: Array("# Disk DescriptorFile".utf8)) else { return [] }
-        return ImportedImage.Walk.descriptorReferences(head).map(\.name).filter { !$0.isEmpty }.map { name in
+        guard FileSystem.isRegularFile(path) else { return [] }
+        let text = probing(path) { fd, probe -> [UInt8]? in
+            guard probe.kind == .vmdk(descriptor: true), let head = bytes(fd, probe, from: 0, count: 64 << 10) else { return nil }
+            return Array(head)
+        }
+        guard let text else { return [] }
+        return ImportedImage.Walk.descriptorReferences(text).map(\.name).filter { !$0.isEmpty }.map { name in
             name.hasPrefix("/") ? name : path.deletingLastPathComponent.appendingPathComponent(name)
         }
     }
@@ -90,15 +94,6 @@ extension ImageFormat {
             current = next
         }
         return chain
-    }
-
-    private static func header(_ path: String, count: Int, allowShort: Bool = false) -> [UInt8]? {
-        guard let fd = try? FileSystem.openForReading(path) else { return nil }
-        defer { close(fd) }
-        var h = [UInt8](repeating: 0, count: count)
-        let n = h.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, count, 0) })
-        if allowShort, n >= 0 { return Array(h[0..<n]) }
-        return n == count ? h : nil
     }
 
     /// `path` opened once and probed: what `body` reads comes from the same file.
