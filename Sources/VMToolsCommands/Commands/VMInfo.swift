@@ -155,4 +155,16 @@ public enum VMInfoCommand: Command {
             report.lines(section, options).forEach { console.print($0) }
         }
     }
+
+    /// The guest's addresses from its agent, or why there are none
+    /// (vminfo(1), vm.settings(5) GUEST AGENT).
+    static func guestAgentLine(_ status: GuestAgentStatus) -> String {
+        switch status {
+        case .noChannel: return "Guest agent: no agent channel (\(SettingKey.guestAgentEnable)=yes adds one at the next start)"
+        case .notAnswering: return "Guest agent: not answering (install qemu-guest-agent in the guest)"
+        case .badAnswer: return "Guest agent: gave an answer vmtools cannot use (reported on stderr)"
+        case .answering(let list) where list.isEmpty: return "Guest addresses: none"
+        case .answering: return "Guest addresses: \(status.addressesText.escapingControlCharacters)"
+        }
+    }
 }

@@ -38,7 +38,7 @@ extension VMReport {
         if let running {
             if running.process.rates != nil { lines += LiveFigures.lines(running.process) }
             lines += reachLines(running)
-            lines.append(Self.guestAgentLine(running.guestAgent))
+            lines.append(VMInfoCommand.guestAgentLine(running.guestAgent))
             if let password = running.displayPassword { lines.append("Display password: \(password.escapingControlCharacters)") }
         }
         lines += shareLines() + usbLines() + firmwareLines() + tpmLines()
@@ -51,18 +51,6 @@ extension VMReport {
     func reachLines(_ running: Running) -> [String] {
         guard let forwards = running.forwards else { return ["Forward: ? (QEMU does not answer)"] }
         return forwards.map { "Forward: \($0.description)" } + (running.ssh.map { ["SSH: \($0)"] } ?? [])
-    }
-
-    /// The guest's addresses from its agent, or why there are none
-    /// (vminfo(1), vm.settings(5) GUEST AGENT).
-    static func guestAgentLine(_ status: GuestAgentStatus) -> String {
-        switch status {
-        case .noChannel: return "Guest agent: no agent channel (\(SettingKey.guestAgentEnable)=yes adds one at the next start)"
-        case .notAnswering: return "Guest agent: not answering (install qemu-guest-agent in the guest)"
-        case .badAnswer: return "Guest agent: gave an answer vmtools cannot use (reported on stderr)"
-        case .answering(let list) where list.isEmpty: return "Guest addresses: none"
-        case .answering: return "Guest addresses: \(status.addressesText.escapingControlCharacters)"
-        }
     }
 
     /// Each shared folder and the command that mounts it in a guest without
