@@ -5,7 +5,8 @@ import Testing
 @testable import VMToolsLaunch
 @testable import VMToolsCommands
 
-/// vminfo's text and `-j` are two renderings of one `VMReport` (vminfo(1)):
+/// vminfo's text and `-j` are two renderings of one `VMReport` (vminfo(1)),
+/// as vmps's table and `-j` are of one field table (vmps(1)):
 /// each fact the general information and storage sections show is in the
 /// JSON with the same value, read from the same report, so the two cannot
 /// drift apart. The byte-exact outputs are VMInfoTests' and the feature
@@ -159,7 +160,7 @@ import Testing
     }
 
     /// A running QEMU with a forward to port 22 and an ssh.config: state,
-    /// forwards and the ssh command agree.
+    /// forwards and the ssh command agree, and so do vmps's fields.
     @Test(.requires("qemu-system-x86_64")) func aRunningVMsStateAndForwardsAgree() throws {
         guard let qemu = requireTool("qemu-system-x86_64") else { return }
         let s = Scratch()
@@ -181,6 +182,24 @@ import Testing
         #expect(lines.contains { $0.hasPrefix("Forward: tcp:127.0.0.1:") && $0.hasSuffix("->22") }, "\(lines)")
         #expect(lines.contains("SSH: \(SSHConfig.command(home: home, name: "run"))"), "\(lines)")
         #expect(lines.contains("Accel: tcg"), "\(lines)")
+
+        // vmps: each field's text and JSON value, of one process, say the same.
+        let p = try #require(r.running?.process)
+        for f in VMPsCommand.fields where !f.rate {
+            let text = f.text(p, r.pidName), json = VMPsCommand.jsonValue(f, p, r.pidName)
+            switch json {
+            case .null: #expect(["", "-"].contains(text), "\(f.jsonKey): '\(text)' shown, null in JSON")
+            case .string(let v): #expect(text == v, "\(f.jsonKey)")
+            // Rounded to hundredths in both, each its own way.
+            case .number(let n) where f.letter == "c": #expect(abs((Double(text) ?? -1) - n) <= 0.011, "\(f.jsonKey): '\(text)', \(n)")
+            case .number(let n): #expect(text == String(Int(n)), "\(f.jsonKey)")
+            case .array(let list) where f.letter == "e": #expect(text == list.compactMap(\.stringValue).map(shellQuote).joined(separator: " "))
+            case .array(let list) where f.letter == "f":
+                let shown = list.map { "\($0["protocol"]?.stringValue ?? ""):\($0["host_address"]?.stringValue ?? ""):\($0["host_port"]?.integerValue ?? 0)->\($0["guest_port"]?.integerValue ?? 0)" }
+                #expect(text == shown.joined(separator: " ") && !shown.isEmpty, "\(f.jsonKey)")
+            default: Issue.record("\(f.jsonKey): no comparison for \(json)")
+            }
+        }
     }
 
     /// `vminfo -t` gathers the tree alone: no process, devices, drives or

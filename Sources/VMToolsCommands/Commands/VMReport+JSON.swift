@@ -98,7 +98,7 @@ extension VMReport.Drive {
         if let image {
             fields += [("path", .string(image.path)), ("exists", .bool(image.exists)),
                        ("description", .string(image.description)),
-                       ("data_files", .array(image.files.dataFiles.map { .object([("path", .string($0)), ("in_tree", .bool(image.files.isInTree($0)))]) })),
+                       ("data_files", .array(image.files.dataFiles.map { .object([("path", .string($0.path)), ("in_tree", .bool($0.inTree))]) })),
                        ("outside_backing_files", .array(image.files.outsideBacking.map { .string($0) }))]
             switch image.json {
             case .success(let info)?: fields.append(("image", info))

@@ -150,7 +150,7 @@ extension VMReport {
             out.append("* \(d.slot.title): \(d.backend)")
             if let image = d.image {
                 out += ["", image.description]
-                out += image.files.dataFiles.map { "Data file: \($0)" + (image.files.isInTree($0) ? "" : " (outside the VM's tree)") }
+                out += image.files.dataFiles.map { "Data file: \($0.path)" + ($0.inTree ? "" : " (outside the VM's tree)") }
                 out += image.files.outsideBacking.map { "Backing file outside the VM's tree: \($0)" }
                 if let text = image.text { out += [""] + text }
             }

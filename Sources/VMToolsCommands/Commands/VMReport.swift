@@ -127,10 +127,8 @@ struct VMReport {
     /// PATHS checks: its external data files and the backing files outside
     /// the VM's tree (its home and its linked ancestors' homes).
     struct ImageFiles {
-        var trees: [String]
-        var dataFiles: [String] = []
+        var dataFiles: [(path: String, inTree: Bool)] = []
         var outsideBacking: [String] = []
-        func isInTree(_ path: String) -> Bool { trees.contains { FileSystem.isWithin(FileSystem.realPath(path) ?? path, $0) } }
     }
 
     struct TreeNode {
@@ -306,12 +304,12 @@ struct VMReport {
     }
 
     static func imageFiles(_ path: String, _ vm: ResolvedVM, global: GlobalConfig) -> ImageFiles {
-        var files = ImageFiles(trees: (try? HostPathPolicy(vm: vm, global: global, environment: [:]))?.trees ?? [vm.home])
-        guard FileSystem.isRegularFile(path) else { return files }
+        guard FileSystem.isRegularFile(path) else { return ImageFiles() }
+        let trees = (try? HostPathPolicy(vm: vm, global: global, environment: [:]))?.trees ?? [vm.home]
+        func isInTree(_ path: String) -> Bool { trees.contains { FileSystem.isWithin(FileSystem.realPath(path) ?? path, $0) } }
         let chain = ImageFormat.qcow2BackingChain(path)
-        files.dataFiles = ([path] + chain).compactMap(ImageFormat.qcow2DataFile)
-        files.outsideBacking = chain.filter { !files.isInTree($0) }
-        return files
+        return ImageFiles(dataFiles: ([path] + chain).compactMap(ImageFormat.qcow2DataFile).map { ($0, isInTree($0)) },
+                          outsideBacking: chain.filter { !isInTree($0) })
     }
 
     static func qemuImgText(_ path: String, environment: [String: String]) -> [String] {
