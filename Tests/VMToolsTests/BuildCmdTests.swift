@@ -144,19 +144,19 @@ import Testing
         // SPICE has no to=: the plan names the lowest port, the executor
         // takes the first free one right before QEMU starts.
         let spice = try command(s, ["vm_display_type": "spice", "vm_display_iface": "localhost", "vm_name": "v"], dryRun: false)
-        #expect(spice.argv.contains("addr=localhost,port=5900,disable-ticketing=on"))
-        #expect(spice.notices.contains("v: listening on spice://localhost:5900 (or the next free port)"))
-        #expect(spice.plan.spicePort?.lowest == 5900)
+        #expect(spice.plan.preview.argv.contains("addr=localhost,port=5900,disable-ticketing=on"))
+        #expect(spice.plan.preview.notices.contains("v: listening on spice://localhost:5900 (or the next free port)"))
+        #expect(spice.plan.portChoices == [.init(name: "spice-port", rule: .firstFree(iface: "localhost", lowest: 5900), setting: "vm_display_iface")])
         var run = try executor(s, spice)
-        try run.chooseSpicePort()
+        try run.choosePorts()
         let arg = try #require(run.plan.argv.first { $0.hasPrefix("addr=localhost,port=") })
         let port = try #require(Int(arg.dropFirst("addr=localhost,port=".count).prefix { $0.isNumber }))
         #expect(port >= 5900 && run.plan.notices.contains("v: listening on spice://localhost:\(port)"))
-        #expect(run.plan.spicePort == nil)
+        #expect(run.plan.portChoices.isEmpty)
         var bad = try executor(s, try command(s, ["vm_display_type": "spice", "vm_display_iface": "no-such-host.invalid"], dryRun: false))
-        #expect(expectError { try bad.chooseSpicePort() }?.subject == "vm_display_iface")
+        #expect(expectError { try bad.choosePorts() }?.subject == "vm_display_iface")
         // A fixed port is taken as written: nothing left to choose.
-        #expect(try command(s, ["vm_display_type": "spice", "vm_display_port": "5930"], dryRun: false).plan.spicePort == nil)
+        #expect(try command(s, ["vm_display_type": "spice", "vm_display_port": "5930"], dryRun: false).plan.portChoices.isEmpty)
     }
 
     @Test(arguments: [

@@ -76,7 +76,7 @@ import Testing
         let window = try build.command(s, ["vm_display_type": "gtk", "vm_display_password": "auto"], home: home, environment: try build.graphical(s))
         #expect(window.plan.displayPassword == nil && !window.argv.contains("-object"), "a local window gets no password")
         let spice = try build.command(s, ["vm_display_type": "spice", "vm_display_password": s.url("pw")], dryRun: false)
-        #expect(spice.plan.spicePort?.access == "password-secret=displaysecret")
+        #expect(spice.plan.preview.argv.contains("addr=127.0.0.1,port=5900,password-secret=displaysecret"), "\(spice.plan.preview.argv)")
     }
 
     /// QEMU reads a password file whole: a trailing newline or an empty
@@ -116,15 +116,30 @@ import Testing
         #expect(spice.display == "spice+unix:///vms/a/display.sock")
     }
 
-    /// A QEMU older than 6.1 has no qemu-vdagent chardev: said, naming QEMU.
+    /// A QEMU older than 6.1 has no qemu-vdagent chardev: said, naming QEMU
+    /// and the setting. Planning only names the question (a probe of the
+    /// plan); the executor asks it, before anything is written.
     @Test func aQEMUWithoutTheClipboardAgentIsNamed() throws {
         let s = Scratch()
         let old = try s.write("qemu-old", "#!/bin/sh\necho 'Available chardev backend types:'\necho '  socket'\necho '  spicevmc'\n")
         chmod(old, 0o755)
-        #expect(DisplayModule.vdagentMissing(qemu: old, environment: ["PATH": "/usr/bin:/bin"]) == "\(old) has no qemu-vdagent chardev (QEMU 6.1 or later needed)")
         let new = try s.write("qemu-new", "#!/bin/sh\necho 'Available chardev backend types:'\necho '  qemu-vdagent'\n")
         chmod(new, 0o755)
-        #expect(DisplayModule.vdagentMissing(qemu: new, environment: ["PATH": "/usr/bin:/bin"]) == nil)
+        let planned = try build.command(s, ["vm_display_type": "vnc", "vm_display_port": "5901", "vm_display_clipboard": "yes"], dryRun: false)
+        let qemu = try #require(planned.argv.first)
+        #expect(planned.plan.probes == [.init(executable: qemu, arguments: ["-chardev", "help"], expects: "qemu-vdagent", setting: "vm_display_clipboard",
+                                              missing: "\(qemu) has no qemu-vdagent chardev (QEMU 6.1 or later needed)")])
+        // The executor asks the QEMU the plan names (here a stand-in).
+        for (fake, refused) in [(old, true), (new, false)] {
+            var c = planned
+            c.plan.probes[0].executable = fake
+            c.plan.probes[0].missing = "\(fake) has no qemu-vdagent chardev (QEMU 6.1 or later needed)"
+            var x = try build.executor(s, c)
+            guard refused else { try x.prepare(); continue }
+            let e = expectError { try x.prepare() }
+            #expect(e?.subject == "vm_display_clipboard" && e?.message.contains("\(old) has no qemu-vdagent chardev (QEMU 6.1 or later needed)") == true,
+                    "\(String(describing: e))")
+        }
     }
 
     // MARK: a real VNC server

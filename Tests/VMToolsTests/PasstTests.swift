@@ -19,13 +19,13 @@ import Testing
         let values = ["vm_networking_iface1_enable": "yes", "vm_networking_iface1_mac": "52:54:00:00:00:01",
                       "vm_networking_iface1_mode": "passt", "vm_networking_iface1_forward": "tcp::80 udp:0:53"]
         let c = try build.command(s, values, home: s.url("vm"), environment: ["PATH": s.url("bin")])
-        #expect(c.plan.helpers.first?.arguments.suffix(4) == ["-t", "127.0.0.1/0:80", "-u", "127.0.0.1/0:53"])
+        #expect(c.plan.preview.helpers.first?.arguments.suffix(4) == ["-t", "127.0.0.1/0:80", "-u", "127.0.0.1/0:53"])
         #expect(c.plan.otherDryRunLines.contains("would choose a free tcp port on 127.0.0.1 for the forward to guest port 80"), "\(c.plan.otherDryRunLines)")
         let implicit = try NetworkingModule.forwards(VMSettings(c.settings), implicitSSH: true)
         #expect(implicit["1"]?.last == .implicitSSH)
 
         var executor = try build.executor(s, c)
-        try executor.chooseHelperPorts()
+        try executor.choosePorts()
         let chosen = executor.plan.helperForwards.map(\.forward.hostPort)
         #expect(chosen.allSatisfy { $0 > 0 }, "\(chosen)")
         #expect(executor.plan.helpers.first?.arguments.suffix(4) == ["-t", "127.0.0.1/\(chosen[0]):80", "-u", "127.0.0.1/\(chosen[1]):53"])

@@ -183,7 +183,7 @@ import Testing
         }
         let env = ProcessInfo.processInfo.environment
         try SeedVolume(path: home + "/cidata.iso", label: "cidata", files: [.init("meta-data", "x\n")]).build(environment: env)
-        try LaunchExecutor.makeISO(home + "/.vmtools-cd.iso", from: s.url("cd"), environment: env)
+        try Preparation.makeISO(home + "/.vmtools-cd.iso", from: s.url("cd"), environment: env)
         try FileSystem.writeAtomically(Array("vm_name=x\n".utf8), to: home + "/vm.settings")
         for name in ["cidata.iso", ".vmtools-cd.iso", "vm.settings"] {
             #expect(!FileSystem.isSymlink(home + "/" + name) && FileSystem.isRegularFile(home + "/" + name), "\(name)")

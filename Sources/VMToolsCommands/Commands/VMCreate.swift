@@ -58,7 +58,8 @@ public enum VMCreateCommand: Command {
             defer { lock.release() }
             // request → configuration → plan → execution (Docs/ARCHITECTURE.md).
             var conf = try LaunchConfigurator.new(home: path, name: nil, options: request.options, global: global, resolver: resolver, context: context)
-            created += conf.createdFiles
+            // An archive unpacked for an import goes with this attempt (the executor removes it once converted).
+            defer { for w in conf.workDirectories { w.remove() } }
             // An image from the command line would be accepted below with
             // the files it names: those need cfg_host_paths (vm.settings(5), HOST PATHS).
             let hostPaths = try LaunchPlanner.checkBareHostPaths(conf.settings, home: path, global: global, environment: context.environment)
@@ -68,7 +69,7 @@ public enum VMCreateCommand: Command {
             }
             let name = conf.vm.name
             let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
-                                                 hostPaths: hostPaths.paths, dryRun: options.dryRun, context: context)
+                                                 hostPaths: hostPaths.paths, conversions: conf.conversions, dryRun: options.dryRun, context: context)
             var executor = LaunchExecutor(command, name: name, console: context.console)
             // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
             try executor.prepare(generating: !options.dryRun)

@@ -123,9 +123,10 @@ public enum VMUpCommand: Command {
     static func startBare(_ name: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
                           context: Context, waitGuest: Bool) throws -> GuestEndpoint? {
         let conf = try LaunchConfigurator.new(home: nil, name: name, options: options, global: global, resolver: resolver, context: context)
+        // An archive unpacked for an import goes with this start (the executor removes it once converted).
+        defer { for w in conf.workDirectories { w.remove() } }
         let hostPaths = try LaunchPlanner.checkBareHostPaths(conf.settings, global: global, environment: context.environment)
         if let last = hostPaths.refusals.last {
-            for f in conf.createdFiles { try? FileSystem.removeFile(f) }
             hostPaths.refusals.dropLast().forEach(context.console.error)
             throw last
         }
@@ -135,7 +136,7 @@ public enum VMUpCommand: Command {
         var seconds = 0
         do {
             let command = try LaunchPlanner.plan(conf.settings, home: nil, runDirectory: runDirectory, children: [], global: global,
-                                                 hostPaths: hostPaths.paths, dryRun: options.dryRun, context: context)
+                                                 hostPaths: hostPaths.paths, conversions: conf.conversions, dryRun: options.dryRun, context: context)
             executor = LaunchExecutor(command, name: conf.vm.name, console: context.console)
             if waitGuest { seconds = try waitSeconds(executor.plan, command: command, subject: name) }
             if options.dryRun {
@@ -146,12 +147,9 @@ public enum VMUpCommand: Command {
             try executor.prepare()
         } catch {
             if setup != nil { FileSystem.removeTree(runDirectory) }
-            // An image converted for this start goes with it.
-            for f in conf.createdFiles { try? FileSystem.removeFile(f) }
             throw error
         }
-        // A converted image goes if QEMU does not start, as the executor's own files.
-        executor.adopt(conf.createdFiles)
+        // A converted image goes if QEMU does not start, as the executor's own file.
         do { try executor.start() } catch {
             // QEMU is not running: its directory is debris.
             FileSystem.removeTree(runDirectory)

@@ -33,8 +33,22 @@ public struct LaunchPlan: Sendable {
     /// Settings a start makes part of the VM: a disk made from a createsize
     /// alone gets its backend and enable lines, so copies and forks know it.
     public var settingsToSave: [(name: String, value: String)] = []
-    /// A SPICE port to choose right before QEMU starts (SPICE has no `to=`).
-    public var spicePort: PortChoice?
+    /// Ports the executor chooses right before QEMU starts, by name: the
+    /// argv, notices and helper arguments hold them as placeholders
+    /// (`LaunchPlan.placeholder`), filled in by `filled(_:)`.
+    public var portChoices: [PortChoice] = []
+    /// Imported images converted to qcow2 before anything else (vmcreate(1),
+    /// Imported images); the settings already name the results.
+    public var conversions: [Conversion] = []
+    /// Questions to the host a start depends on (`qemu -chardev help`),
+    /// asked by the executor before anything is written.
+    public var probes: [Probe] = []
+    /// Fact: a `-netdev user` of this plan holds forwards (`hostfwd=`):
+    /// QEMU says over QMP which host ports they took.
+    public var userForwards = false
+    /// Fact: the serial log QEMU writes in its run directory, a name
+    /// (`cfg_file_serial`); made 0600 before QEMU opens it.
+    public var serialLog: String?
     /// Host USB devices whose node the user must be able to open, checked
     /// right before QEMU starts (vm.settings(5), `vm_usbN_device`).
     public var usbDevices: [USBCheck] = []
@@ -126,21 +140,17 @@ public struct LaunchPlan: Sendable {
         public var log: String? = nil
     }
 
-    /// One forward of a helper: a host port of 0 becomes the first port the
-    /// kernel offers on its address, written into
-    /// `helpers[helper].arguments[argument]` as `spec` gives it.
+    /// One forward of a helper. A host port of 0 is the port choice
+    /// `port` names: the executor binds it, writes it where the helper's
+    /// arguments hold the placeholder, and reads it back from there.
     public struct HelperForward: Equatable, Sendable {
         /// The interface's number (`nd2` → `2`).
         public var nic: String
         public var forward: PortForward
+        /// Which of `helpers` serves it (its forwards file).
         public var helper: Int
-        public var argument: Int
-        /// The helper's argument for a forward (passt's `ADDR/PORT:GUESTPORT`).
-        public var spec: @Sendable (PortForward) -> String
-
-        public static func == (a: Self, b: Self) -> Bool {
-            a.nic == b.nic && a.forward == b.forward && a.helper == b.helper && a.argument == b.argument
-        }
+        /// The port choice for a host port of 0.
+        public var port: String?
     }
 
     public enum Fact: Equatable, Sendable {
@@ -162,21 +172,6 @@ public struct LaunchPlan: Sendable {
         public var instanceID: String
     }
 
-    /// The first port from `lowest` that binds on `iface`; written into
-    /// `argv[argument]` and `notices[notice]`.
-    public struct PortChoice: Equatable, Sendable {
-        public var iface: String
-        public var lowest: Int
-        public var argument: Int
-        public var notice: Int
-        public var vmName: String
-        /// `disable-ticketing=on`, or the password's `password-secret=`.
-        public var access = "disable-ticketing=on"
-    }
-
-    /// A `-netdev user` value with a `hostfwd=`: QEMU holds that forward.
-    static func isUserForward(_ argument: String) -> Bool { argument.hasPrefix("user") && argument.contains("hostfwd=") }
-
     /// True when a forward goes to guest TCP port 22 (`vmup -w` waits on it).
     public var forwardsSSH: Bool {
         readBack.contains { if case .forwards(.some) = $0 { true } else { false } }
@@ -193,7 +188,9 @@ public struct LaunchPlan: Sendable {
 
     /// `-n`: what a start would do besides running QEMU and creating disks.
     var otherDryRunLines: [String] {
-        filesToRemove.map { "would remove the stale \($0.hasSuffix(".sock") ? "socket" : "file") \($0)" }
+        conversions.map(\.dryRunLine)
+            + probes.map(\.dryRunLine)
+            + filesToRemove.map { "would remove the stale \($0.hasSuffix(".sock") ? "socket" : "file") \($0)" }
             + directoriesToCreate.map { "would create the directory \($0)" }
             + (firmwareStore.map { ["would create \($0.path) (UEFI variables from \($0.template))"] } ?? [])
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
@@ -206,14 +203,14 @@ public struct LaunchPlan: Sendable {
                 switch fact {
                 case .vncPort: ["would ask QEMU over QMP which VNC port it took"]
                 case .forwards(let ssh):
-                    (argv.contains(where: Self.isUserForward) ? ["would ask QEMU over QMP which host ports its forwards took"] : [])
+                    (userForwards ? ["would ask QEMU over QMP which host ports its forwards took"] : [])
                         + helperForwards.filter { $0.forward.hostPort == 0 }.map {
                             "would choose a free \($0.forward.proto.rawValue) port on \($0.forward.address) for the forward to guest port \($0.forward.guestPort)"
                         }
                         + (ssh?.home.map { ["would write \($0.appendingPathComponent(SSHConfig.fileName))"] } ?? [])
                 }
             }.flatMap { $0 }
-            + (spicePort.map { ["would choose the first free SPICE port from \($0.lowest) on \($0.iface)"] } ?? [])
+            + portChoices.compactMap(\.dryRunLine)
             + usbDevices.map { "would check that \($0.setting) \($0.device.description) can be opened read-write" }
             + settingsToSave.map { "would record \($0.name)=\($0.value) in the VM's settings" }
             + hostPaths.map(\.dryRunLine)

@@ -31,13 +31,16 @@ package enum LaunchPlanner {
 
     /// `runDirectory` is where the pid file and sockets go (the home, or a
     /// run-time directory for a bare boot or a read-only home); `hostPaths`
-    /// are those its check collected, for `vmup -n` to list.
+    /// are those its check collected, for `vmup -n` to list; `conversions`
+    /// the configuration's imports, the plan's first steps (the storage
+    /// modules plan the disks they make).
     package static func plan(_ settings: SettingsTable, home: String?, runDirectory: String?, children: [String], global: GlobalConfig,
-                     hostPaths: [HostPath], dryRun: Bool, context: Context) throws -> QemuCommand {
+                     hostPaths: [HostPath], conversions: [LaunchPlan.Conversion] = [], dryRun: Bool, context: Context) throws -> QemuCommand {
         let accel = try Accelerator.choose(settings)
         var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
                                   accelerator: accel, children: children, dryRun: dryRun)
         command.runDirectory = runDirectory ?? home
+        command.plan.conversions = conversions
         if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
         command.plan.hostPaths = hostPaths

@@ -65,3 +65,23 @@ package struct USBHost {
         "SUBSYSTEM==\"usb\", ATTR{idVendor}==\"\(vendor)\", ATTR{idProduct}==\"\(product)\", MODE=\"0660\", TAG+=\"uaccess\""
     }
 }
+
+extension USBHost {
+    /// Right before QEMU starts: each host USB device's node must open
+    /// read-write for us; otherwise the error names the node and the udev
+    /// rule that grants access, vmtools never asks for root. One not
+    /// plugged in is waited for by QEMU.
+    static func check(_ checks: [LaunchPlan.USBCheck], vmName: String, console: Console, environment: [String: String]) throws {
+        let host = USBHost(environment: environment)
+        for check in checks {
+            guard let found = host.find(check.device) else {
+                console.notice("\(vmName): \(check.setting) \(check.device.description) is not plugged in: QEMU attaches it when it is")
+                continue
+            }
+            guard let why = USBHost.openError(found.node) else { continue }
+            let rule = USBHost.udevRule(vendor: found.vendor, product: found.product)
+            throw VMToolsError(.failure, found.node, "\(check.setting) \(check.device.description): cannot open read-write (\(why)); "
+                + "a udev rule grants access, e.g. in /etc/udev/rules.d/70-vmtools-usb.rules: \(rule) (then replug the device)")
+        }
+    }
+}

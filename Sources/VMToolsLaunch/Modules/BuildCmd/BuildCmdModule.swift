@@ -73,7 +73,7 @@ public struct QemuCommand {
                 continue
             }
             let lines = try ext.run(settings: settings, home: home, environment: environment,
-                                    extra: ["VMTOOLS_QEMU_ARGV": argv.joined(separator: "\n"), "VMTOOLS_DRY_RUN": dryRun ? "yes" : "no"])
+                                    extra: ["VMTOOLS_QEMU_ARGV": plan.preview.argv.joined(separator: "\n"), "VMTOOLS_DRY_RUN": dryRun ? "yes" : "no"])
             argv += lines.filter { !$0.isEmpty }
         }
     }

@@ -52,21 +52,22 @@ public enum DisplayModule: BuildCmdModule {
             let iface = try c.vm.displayIface()
             // SPICE has no `to=`: without a port the executor takes the first
             // free one from vm_display_portmin right before QEMU starts.
-            let fixed = try c.vm.displayPort()
-            let port = fixed ?? c.vm.lowestDisplayPort
-            c.argv += channel + ["-spice", spiceOption(iface: iface, port: port, access: spiceAccess), "-vga", "qxl"]
-            c.notices.append(spiceNotice(vmName: vmName, iface: iface, port: port) + (fixed == nil ? " (or the next free port)" : ""))
-            if fixed == nil {
-                c.plan.spicePort = .init(iface: iface, lowest: port, argument: c.argv.count - 3, notice: c.notices.count - 1, vmName: vmName,
-                                         access: spiceAccess)
+            let port: String, shown: String
+            if let fixed = try c.vm.displayPort() {
+                (port, shown) = (String(fixed), String(fixed))
+            } else {
+                let lowest = c.vm.lowestDisplayPort
+                c.plan.portChoices.append(.init(name: spicePortName, rule: .firstFree(iface: iface, lowest: lowest), setting: SettingKey.displayIface))
+                port = LaunchPlan.placeholder(spicePortName, preview: String(lowest))
+                shown = LaunchPlan.placeholder(spicePortName, preview: "\(lowest) (or the next free port)")
             }
+            c.argv += channel + ["-spice", "addr=\(qemuEscape(iface)),port=\(port),\(spiceAccess)", "-vga", "qxl"]
+            c.notices.append("\(vmName): listening on spice://\(iface):\(shown)")
         }
     }
 
-    static func spiceOption(iface: String, port: Int, access: String = "disable-ticketing=on") -> String {
-        "addr=\(qemuEscape(iface)),port=\(port),\(access)"
-    }
-    static func spiceNotice(vmName: String, iface: String, port: Int) -> String { "\(vmName): listening on spice://\(iface):\(port)" }
+    /// The name of the SPICE port's placeholder (LaunchPlan.PortChoice).
+    static let spicePortName = "spice-port"
 
     /// The id of the `-object secret` holding the display password
     /// (`vm_display_password`, vm.settings(5)), or nil for none. QEMU reads
@@ -111,22 +112,15 @@ public enum DisplayModule: BuildCmdModule {
 
     /// QEMU's clipboard agent on the port the SPICE vdagent uses, so a guest
     /// running spice-vdagent shares the clipboard whatever the display
-    /// (vm.settings(5), `vm_display_clipboard`). Needs QEMU 6.1 or later:
-    /// checked when the VM really starts.
+    /// (vm.settings(5), `vm_display_clipboard`). Needs QEMU 6.1 or later,
+    /// asked by the executor before anything is written (a plan's probe).
     static func vdagent(_ c: inout QemuCommand) throws {
-        if !c.dryRun, let qemu = c.argv.first, let why = vdagentMissing(qemu: qemu, environment: c.environment) {
-            throw c.vm.invalid(SettingKey.displayClipboard, why)
+        if let qemu = c.argv.first {
+            c.plan.probes.append(.init(executable: qemu, arguments: ["-chardev", "help"], expects: "qemu-vdagent", setting: SettingKey.displayClipboard,
+                                       missing: "\(qemu) has no qemu-vdagent chardev (QEMU 6.1 or later needed)"))
         }
         c.append("-chardev", "qemu-vdagent,id=vdagent,clipboard=on", "-device", "virtio-serial-pci",
                  "-device", "virtserialport,chardev=vdagent,name=com.redhat.spice.0")
-    }
-
-    /// Why this QEMU has no `qemu-vdagent` chardev, or nil when it has.
-    static func vdagentMissing(qemu: String, environment: [String: String]) -> String? {
-        guard let r = try? Subprocess(qemu, ["-chardev", "help"], environment: environment).run() else {
-            return "cannot run \(qemu) -chardev help"
-        }
-        return r.stdoutText.contains("qemu-vdagent") ? nil : "\(qemu) has no qemu-vdagent chardev (QEMU 6.1 or later needed)"
     }
 
     /// `-display vnc=…`: a fixed port is announced now; otherwise vmup asks

@@ -24,6 +24,8 @@ public enum NetworkingModule: BuildCmdModule {
             let mac = try nic.mac()
             guard let netdev = try netdev(&c, nic: nic, id: id, forwards: forwards[id] ?? []) else { continue }
             c.append("-device", "\(try nic.device()),mac=\(qemuEscape(mac)),netdev=nd\(id)", "-netdev", "\(netdev),id=nd\(id)")
+            // A fact of the plan: QEMU holds these forwards and says which ports over QMP.
+            if netdev.hasPrefix("user"), netdev.contains("hostfwd=") { c.plan.userForwards = true }
         }
         if !any { c.append("-net", "none") }
         try planReadBack(&c, forwards: forwards)
@@ -70,9 +72,16 @@ public enum NetworkingModule: BuildCmdModule {
             let helper = c.plan.helpers.count
             for f in forwards {
                 arguments.append(f.proto == .tcp ? "-t" : "-u")
+                guard f.hostPort == 0 else {
+                    c.plan.helperForwards.append(.init(nic: id, forward: f, helper: helper))
+                    arguments.append(passtForward(f))
+                    continue
+                }
                 // passt cannot say which port the kernel gave: the executor picks it.
-                c.plan.helperForwards.append(.init(nic: id, forward: f, helper: helper, argument: arguments.count, spec: passtForward))
-                arguments.append(passtForward(f))
+                let name = "nd\(id)-forward\(c.plan.helperForwards.count)-port"
+                c.plan.portChoices.append(.init(name: name, rule: .kernel(f), setting: SettingKey.nic(id).forward))
+                c.plan.helperForwards.append(.init(nic: id, forward: f, helper: helper, port: name))
+                arguments.append("\(f.address)/\(LaunchPlan.placeholder(name, preview: "0")):\(f.guestPort)")
             }
             c.plan.helpers.append(.init(executable: passt, arguments: arguments, readyPath: socket, forwardsFile: record, log: log))
             return "stream,server=off,addr.type=unix,addr.path=\(qemuEscape(socket))"
@@ -80,7 +89,7 @@ public enum NetworkingModule: BuildCmdModule {
     }
 
     /// passt's `-t`/`-u` value: `ADDR/PORT:GUESTPORT`.
-    @Sendable static func passtForward(_ f: PortForward) -> String { "\(f.address)/\(f.hostPort):\(f.guestPort)" }
+    static func passtForward(_ f: PortForward) -> String { "\(f.address)/\(f.hostPort):\(f.guestPort)" }
 
     /// `vm_networking_ifaceN_forward` of every enabled interface, by id; with
     /// `implicitSSH` and no forward to guest TCP port 22 anywhere, one from a
@@ -110,7 +119,7 @@ public enum NetworkingModule: BuildCmdModule {
     /// Forwards are read back once QEMU runs (their real ports); a VM home
     /// with one to guest port 22 gets its ssh.config (vmup(1)).
     static func planReadBack(_ c: inout QemuCommand, forwards: [String: [PortForward]]) throws {
-        guard c.argv.contains(where: LaunchPlan.isUserForward) || !c.plan.helperForwards.isEmpty else { return }
+        guard c.plan.userForwards || !c.plan.helperForwards.isEmpty else { return }
         var ssh: LaunchPlan.SSHPlan?
         var sshWanted = forwards.values.contains { $0.contains { $0.proto == .tcp && $0.guestPort == 22 } }
         for id in c.vm.nicIDs where c.vm.nic(id).enabled { sshWanted = try sshWanted || c.vm.nic(id).forwardsSSH() }

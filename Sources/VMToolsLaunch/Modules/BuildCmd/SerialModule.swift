@@ -14,6 +14,8 @@ public enum SerialModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         let log = try c.vm.serialLog() && c.home != nil ? "./" + c.global.fileNames.serial : nil
+        // A fact of the plan: the executor makes the file 0600 before QEMU opens it.
+        if log != nil { c.plan.serialLog = c.global.fileNames.serial }
         if !c.daemonize {
             var spec = "stdio,id=console0,mux=on,signal=off"
             if let log { spec += ",logfile=\(qemuEscape(log))" }

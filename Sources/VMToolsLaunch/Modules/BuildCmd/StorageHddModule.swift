@@ -77,7 +77,9 @@ public enum StorageHddModule: BuildCmdModule {
             // A FIFO would hold this plan, and QEMU, in open(2) for ever.
             if let problem = FileSystem.imageFileProblem(path) { throw c.invalid(keys.backend, problem) }
             var m = mode
-            let creating = !size.isEmpty && !FileSystem.exists(path)
+            // An imported image the executor converts first (LaunchPlan.conversions): there by then, a qcow2.
+            let converting = c.plan.conversions.contains { $0.destination == path }
+            let creating = !size.isEmpty && !FileSystem.exists(path) && !converting
             if !creating, FileSystem.exists(path) { try planGrowth(&c, disk, path: path, mode: m ?? ceiling) }
             if (m ?? ceiling) == .rw, ceiling == .rw, !c.children.isEmpty {
                 throw VMToolsError(.failure, c.home ?? path, "has children (\(c.children.joined(separator: ", "))); start it with -s (snapshot) or -r (read-only) so their disks stay valid")
@@ -96,7 +98,7 @@ public enum StorageHddModule: BuildCmdModule {
                 // (kept, it would be "ignored" at every start).
                 c.plan.settingsToSave += [(keys.backend, value), (keys.enable, "yes"), (keys.createsize, "")]
             }
-            guard creating || c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
+            guard creating || converting || c.dryRun || FileSystem.isReadable(path) else { throw c.invalid(setting, "no readable disk at \(path)") }
             let probe = ImageProbe(path)
             switch Appliance.kind(of: path, probe: probe) {
             case .ova?: throw c.invalid(keys.backend, "\(path) is an archive (.ova): let vmup or vmcreate convert it (answer yes, or use -y)")
@@ -117,7 +119,7 @@ public enum StorageHddModule: BuildCmdModule {
                     }
                 }
             }
-            if m == .rw, !creating, !c.dryRun, !FileSystem.isWritable(path) {
+            if m == .rw, !creating, !converting, !c.dryRun, !FileSystem.isWritable(path) {
                 throw c.invalid(keys.backend, "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
             }
             try emit(&c, file: path, format: format, index: index, mode: m!, bus: bus)

@@ -18,8 +18,12 @@ public struct Configuration {
     public var environment: [String: String]
     public var prompter: Prompter
     public var console: Console
-    /// Files made during configuration (converted images), removed on failure.
-    public var createdFiles: [String] = []
+    /// Imported images to convert (`storage_hdd_import`): the plan's first
+    /// steps, which the executor carries out.
+    public var conversions: [LaunchPlan.Conversion] = []
+    /// Archives unpacked to read them (`.ova`): the executor removes them
+    /// once converted; the caller, if the start ends before.
+    package var workDirectories: [WorkDirectory] = []
 
     /// *set*: recorded unless the name is already recorded (the command line wins).
     public mutating func set(_ name: String, _ value: String, by module: String) {

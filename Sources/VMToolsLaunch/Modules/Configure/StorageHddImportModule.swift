@@ -7,18 +7,21 @@ import Glibc
 /// `storage_hdd_import`: offers to convert third-party disk images (VMDK,
 /// VHD, VHDX, VDI) and appliances (`.ova`, `.ovf`, `.vmx`) into qcow2. Refused, the
 /// image runs in snapshot mode. Formats come from the image itself, never
-/// from `file` wording; the destination is never the source.
+/// from `file` wording; the destination is never the source. It only
+/// reads (and unpacks an `.ova` to read its descriptor): the conversions
+/// are steps of the plan, carried out by the executor (Docs/ARCHITECTURE.md).
 public enum StorageHddImportModule: ConfigureModule {
     public static let name = "storage_hdd_import"
 
     public static func configure(_ c: inout Configuration) throws {
-        // Ctrl-C or SIGTERM during a conversion: the disks made so far and
-        // the unpacked archive go before the command ends (vmtools(7) CRASH SAFETY).
-        let before = c.createdFiles
+        // Ctrl-C or SIGTERM while an archive is unpacked: it goes before
+        // the command ends (vmtools(7) CRASH SAFETY).
+        let before = c.workDirectories.count
         do {
             try Interrupt.deferring { try convertImages(&c) }
         } catch {
-            for f in c.createdFiles where !before.contains(f) { try? FileSystem.removeFile(f) }
+            for w in c.workDirectories.dropFirst(before) { w.remove() }
+            c.workDirectories.removeSubrange(before...)
             throw error
         }
     }
@@ -44,10 +47,10 @@ public enum StorageHddImportModule: ConfigureModule {
             let preallocation = try c.vm.hdd(n).preallocation()
             guard let kind = appliance else {
                 // Never the source itself: it exists, so it is never free.
-                let dest = FileSystem.newPath(in: dir, base: base, suffix: ".qcow2")
+                let dest = newPath(in: dir, base: base, c)
                 // The user named the image (a link is theirs to make); what it names must be beside it.
                 let format = try ImportedImage.check(source, member: source.lastPathComponent, subject: source, followLink: true)
-                try convert(source, format: format, to: dest, preallocation: preallocation, &c)
+                convert(source, format: format, to: dest, preallocation: preallocation, &c)
                 c.override(setting, (b.prefix.map { $0 + ":" } ?? "") + dest, by: name)
                 continue
             }
@@ -62,7 +65,8 @@ public enum StorageHddImportModule: ConfigureModule {
     static func importAppliance(_ source: String, kind: Appliance.Kind, slot: Int, prefix: String?, in dir: String, base: String,
                                 preallocation: VMSettings.Drive.Preallocation, _ c: inout Configuration) throws {
         let a = try Appliance.read(source, kind: kind, unpackIn: dir)
-        defer { a.work?.remove() }
+        // Its disks are converted by the executor, which then removes it.
+        if let work = a.work { c.workDirectories.append(work) }
         let top = a.work?.path ?? source.deletingLastPathComponent
         guard !a.disks.isEmpty else { throw VMToolsError(.failure, source, "the .\(kind) names no disk") }
         var n = slot
@@ -70,10 +74,10 @@ public enum StorageHddImportModule: ConfigureModule {
             if k > 0 {
                 repeat { n += 1 } while !c.vm.hdd(n).backend.isEmpty
             }
-            let dest = FileSystem.newPath(in: dir, base: k == 0 ? base : "\(base)-disk\(k + 1)", suffix: ".qcow2")
+            let dest = newPath(in: dir, base: k == 0 ? base : "\(base)-disk\(k + 1)", c)
             let member = FileSystem.isWithin(disk, top) && disk != top ? String(disk.dropFirst(top.count + 1)) : disk.lastPathComponent
             let format = try ImportedImage.check(disk, member: member, subject: source)
-            try convert(disk, format: format, subject: source, to: dest, preallocation: preallocation, &c)
+            convert(disk, format: format, subject: source, to: dest, preallocation: preallocation, unpacked: a.work?.path, &c)
             c.override(SettingKey.hdd(n).backend, (prefix.map { $0 + ":" } ?? "") + dest, by: name)
             if k > 0 { c.override(SettingKey.hdd(n).enable, "yes", by: name) }
         }
@@ -112,26 +116,18 @@ public enum StorageHddImportModule: ConfigureModule {
         c.override(setting, value, by: name)
     }
 
-    /// Converts `input` to qcow2 at `dest`; `subject` (the image or appliance given) names errors.
-    /// The format is given (`-f`, from `ImportedImage.check`): a probe could
-    /// take the file for another format that names host files.
+    /// A `.qcow2` name in `dir` that neither exists nor is planned already.
+    static func newPath(in dir: String, base: String, _ c: Configuration) -> String {
+        FileSystem.newPath(in: dir, base: base, suffix: ".qcow2") { p in !FileSystem.exists(p) && !c.conversions.contains { $0.destination == p } }
+    }
+
+    /// Plans the conversion of `input` to qcow2 at `dest`; `subject` (the
+    /// image or appliance given) names errors. The format is given (`-f`,
+    /// from `ImportedImage.check`): a probe could take the file for another
+    /// format that names host files.
     static func convert(_ input: String, format: String, subject: String? = nil, to dest: String,
-                        preallocation: VMSettings.Drive.Preallocation = .off, _ c: inout Configuration) throws {
-        let source = subject ?? input
-        let qemuImg = try QemuImg.executable(source, environment: c.environment, purpose: "cannot convert")
-        var args = ["convert", "-f", format, "-O", "qcow2"]
-        if c.vm.qemuCompress { args.append("-c") }
-        // A compressed image cannot be preallocated: compression wins.
-        else if preallocation != .off { args += ["-o", "preallocation=\(preallocation.rawValue)"] }
-        args += ["--", input, dest]
-        c.console.progress("converting \(input) to \(dest)")
-        var process = Subprocess(qemuImg, args)
-        process.endsOnInterrupt = true
-        let r = try process.run()
-        guard r.status == 0 else {
-            try? FileSystem.removeFile(dest)
-            throw VMToolsError(.failure, source, "conversion failed: \(r.stderrText.trimmingTrailingWhitespace())")
-        }
-        c.createdFiles.append(dest)
+                        preallocation: VMSettings.Drive.Preallocation = .off, unpacked: String? = nil, _ c: inout Configuration) {
+        c.conversions.append(.init(source: input, format: format, subject: subject ?? input, destination: dest, compress: c.vm.qemuCompress,
+                                   preallocation: preallocation.rawValue, unpacked: unpacked))
     }
 }
