@@ -22,6 +22,8 @@ public enum QemuModule: BuildCmdModule {
         }
         c.argv.append(path)
         c.argv += params
+        // A forward in raw QEMU arguments is read back like the networking module's own.
+        if params.contains(where: { $0.hasPrefix("user") && $0.contains("hostfwd=") }) { c.plan.userForwards = true }
         if !params.contains("-accel") && !params.contains("-enable-kvm") && !params.contains(where: { $0.contains("accel=") }) {
             c.append("-accel", c.accelerator.kind.rawValue)
         }
