@@ -22,6 +22,14 @@ public enum QemuModule: BuildCmdModule {
         }
         c.argv.append(path)
         c.argv += params
+        c.plan.machine.arch = arch
+        c.plan.machine.binary = path
+        c.plan.machine.accelerator = c.accelerator.kind
+        c.plan.machine.daemonized = c.daemonize
+        c.plan.machine.extraParams = params
+        let machine = try FirmwareModule.machineOptions(c)
+        c.plan.machine.machineType = machine.type
+        c.plan.machine.machineOptions = machine.others
         if !params.contains("-accel") && !params.contains("-enable-kvm") && !params.contains(where: { $0.contains("accel=") }) {
             c.append("-accel", c.accelerator.kind.rawValue)
         }
