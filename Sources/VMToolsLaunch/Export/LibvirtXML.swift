@@ -35,7 +35,7 @@ extension LibvirtDomain {
             SettingKey.displayType, SettingKey.displayDevice, SettingKey.displayIface, SettingKey.displayPort, SettingKey.displayPortMin,
             SettingKey.displayPassword, SettingKey.displayClipboard, SettingKey.displayFullscreen,
             SettingKey.defaultNICDevice, SettingKey.defaultMAC, SettingKey.defaultNICMode, SettingKey.cloudInitEnable,
-            SettingKey.installKickstart, SettingKey.installPreseed, SettingKey.macosOSK,
+            SettingKey.installKickstart, SettingKey.installPreseed,
         ]
         let devices = [SettingKey.hddPrefix, SettingKey.cdromPrefix, SettingKey.nicPrefix, SettingKey.sharePrefix, SettingKey.usbPrefix]
         for n in table.names where devices.contains(where: n.hasPrefix) { set.insert(n) }
