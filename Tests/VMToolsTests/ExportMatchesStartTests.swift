@@ -127,3 +127,28 @@ import Testing
         }
     }
 }
+
+extension ExportMatchesStartTests {
+    /// A module file is the user's code for a start: an export does not run
+    /// it, and names it (vminfo(1) LIBVIRT); a start runs it.
+    @Test(.requires("qemu-system-x86_64")) func aModuleFileIsNotRunForAnExportAndIsNoted() throws {
+        guard requireTool("qemu-system-x86_64") != nil else { return }
+        let lab = try Lab()
+        let marker = lab.s.url("ran")
+        let file = try lab.s.writeScript("etc/modules/buildcmd/c_mark", "#!/bin/sh\n: > '\(marker)'\necho -no-hpet\n")
+        let replaced = try lab.s.writeScript("etc/modules/buildcmd/keyboard", "#!/bin/sh\n: > '\(marker)'\n")
+        let (plan, xml) = try lab.startAndExport("vm_modules_buildcmd=c_mark\nvm_keyboard_mapping=de\nvm_display_type=vnc\n", environment: Self.noDisplay)
+        #expect(plan.argv.contains("-no-hpet"), "the start runs it: \(plan.argv)")
+        try FileManager.default.removeItem(atPath: marker)
+        let home = lab.s.url("vm")
+        let vm = try resolver(lab.s).loadVM(home: home, global: lab.global)
+        let domain = try LibvirtDomain(vm, accelerator: .tcg, global: lab.global, environment: Self.noDisplay)
+        #expect(!FileManager.default.fileExists(atPath: marker), "an export ran a module file")
+        #expect(domain.notes.contains("\(SettingKey.modulesBuildcmd): not expressible in libvirt: the module file \(file) is not run for an export"),
+                "\(domain.notes)")
+        #expect(domain.notes.contains("\(SettingKey.modulesBuildcmdList): not expressible in libvirt: the module file \(replaced) is not run for an export; the built-in keyboard describes that part"),
+                "\(domain.notes)")
+        // The built-in keyboard module described the keymap in its place.
+        #expect(domain.xml.contains("keymap='de'") && xml.contains("keymap='de'"), "\(domain.xml)")
+    }
+}

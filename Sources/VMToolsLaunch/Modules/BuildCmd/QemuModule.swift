@@ -10,7 +10,8 @@ public enum QemuModule: BuildCmdModule {
         let binary = c.global.typed.qemuCommandPrefix + arch
         // An absolute binary is taken as written (the executor checks it
         // before starting it): a plan can be built where QEMU is not installed.
-        let path = binary.hasPrefix("/") ? binary : Subprocess.which(binary, path: c.environment["PATH"])
+        // An export describes the machine for another host, which has its own QEMU.
+        let path = binary.hasPrefix("/") ? binary : Subprocess.which(binary, path: c.environment["PATH"]) ?? (c.export ? binary : nil)
         guard let path else {
             throw VMToolsError(.failure, binary, "not found in PATH (Debian: apt-get install qemu-system-x86)")
         }
