@@ -9,7 +9,7 @@ import Testing
 /// of a start of the same settings in the same environment (what `vmup -n`
 /// prints), both its machine and its QEMU arguments.
 @Suite struct ExportMatchesStartTests {
-    struct Lab {
+    struct Homes {
         let s = Scratch()
         let global: GlobalConfig
         let console: Console
@@ -58,7 +58,7 @@ import Testing
         ("spice on a fixed port", "vm_display_type=spice\nvm_display_port=5930\n", noDisplay),
     ]) func theExportedDisplayIsTheOneQEMUGets(form: String, settings: String, environment: [String: String]) throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         let (plan, xml) = try lab.startAndExport(settings, environment: environment)
         let display = plan.machine.display
         // The machine is what argv says.
@@ -92,7 +92,7 @@ import Testing
     @Test(.requires("qemu-system-x86_64", "qemu-img", "virsh"), arguments: ["bios", "uefi", "uefi-secure"])
     func theExportedMachineAndBusesAreTheOnesQEMUGets(firmware: String) throws {
         guard requireTool("qemu-img") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         try lab.s.mkdir("vm")
         let r = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", lab.s.url("vm/disk.qcow2"), "16M"]).run()
         try #require(r.status == 0, "\(r.stderrText)")
@@ -133,7 +133,7 @@ extension ExportMatchesStartTests {
     /// it, and names it (vminfo(1) LIBVIRT); a start runs it.
     @Test(.requires("qemu-system-x86_64")) func aModuleFileIsNotRunForAnExportAndIsNoted() throws {
         guard requireTool("qemu-system-x86_64") != nil else { return }
-        let lab = try Lab()
+        let lab = try Homes()
         let marker = lab.s.url("ran")
         let file = try lab.s.writeScript("etc/modules/buildcmd/c_mark", "#!/bin/sh\n: > '\(marker)'\necho -no-hpet\n")
         let replaced = try lab.s.writeScript("etc/modules/buildcmd/keyboard", "#!/bin/sh\n: > '\(marker)'\n")
