@@ -14,8 +14,9 @@ public enum SerialModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         let log = try c.vm.serialLog() && c.home != nil ? "./" + c.global.fileNames.serial : nil
-        // QEMU runs in the home (the run directory of a home with a log).
-        c.plan.machine.serial = .init(log: log.flatMap { _ in c.home?.appendingPathComponent(c.global.fileNames.serial) }, console: !c.daemonize)
+        // Relative to QEMU's working directory, the run directory.
+        c.plan.machine.serial = .init(log: log.flatMap { _ in (c.runDirectory ?? c.home)?.appendingPathComponent(c.global.fileNames.serial) },
+                                      console: !c.daemonize)
         if !c.daemonize {
             var spec = "stdio,id=console0,mux=on,signal=off"
             if let log { spec += ",logfile=\(qemuEscape(log))" }
