@@ -18,6 +18,12 @@ public struct Accelerator: Sendable, Equatable {
     public var reason: String
     public var fellBack: Bool
 
+    public init(kind: Kind, reason: String, fellBack: Bool = false) {
+        self.kind = kind
+        self.reason = reason
+        self.fellBack = fellBack
+    }
+
     public struct Host: Sendable, Equatable {
         public var deviceUsable: Bool
         public var hardwareModule: Bool

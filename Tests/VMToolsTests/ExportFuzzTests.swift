@@ -74,7 +74,7 @@ import Testing
             for (k, v) in settings { vm.settings.set(k, v, .commandLine("-o")) }
             values["domain\(i).xml"] = settings
             do {
-                let domain = try LibvirtDomain(vm, accelerator: .tcg, serialFile: "serial.log", environment: [:])
+                let domain = try LibvirtDomain(vm, accelerator: .tcg, global: global, environment: [:])
                 files.append(try s.write("domain\(i).xml", domain.xml))
             } catch let e as VMToolsError {
                 Issue.record("seed \(Self.seed), \(settings): the export failed: \(e.description)")

@@ -182,10 +182,10 @@ import Testing
         try s.write("vm/vm.settings", "vm_name=k\nvm_cpu_type=host\nvm_display_type=none\n")
         let global = try resolver(s).loadGlobal()
         let vm = try resolver(s).loadVM(home: s.url("vm"), global: global)
-        let kvm = try LibvirtDomain(vm, accelerator: .kvm, serialFile: "serial.log", environment: [:])
+        let kvm = try LibvirtDomain(vm, accelerator: .kvm, global: global, environment: [:])
         #expect(kvm.xml.hasPrefix("<domain type='kvm'>"))
         #expect(kvm.xml.contains("<cpu mode='host-passthrough'/>"))
-        let tcg = try LibvirtDomain(vm, accelerator: .tcg, serialFile: "serial.log", environment: [:])
+        let tcg = try LibvirtDomain(vm, accelerator: .tcg, global: global, environment: [:])
         #expect(tcg.xml.hasPrefix("<domain type='qemu'>"))
         #expect(tcg.xml.contains("<cpu mode='maximum'/>"))
     }

@@ -116,11 +116,7 @@ public enum VMInfoCommand: Command {
                     console.error(e)
                 }
                 if options.libvirt {
-                    // KVM asked for is exported as KVM even where this host lacks it.
-                    let accelerator = try VMSettings(vm.settings).qemuAccel() == .kvm ? .kvm : try Accelerator.choose(vm.settings).kind
-                    let domain = try LibvirtDomain(vm, accelerator: accelerator, serialFile: global.fileNames.serial, environment: context.environment)
-                    domain.notes.forEach { console.note($0) }
-                    console.printXML(domain.xml)
+                    try printLibvirtDomain(vm, global: global, context: context)
                 } else if options.json {
                     documents.append(VMReport(vm, parts: .json, sampled: sampled[home], global: global, environment: context.environment).json)
                 } else {

@@ -60,6 +60,8 @@ public struct LaunchPlan: Sendable {
     public var displayPassword: String?
     /// The host files, directories and devices the guest gets (vm.settings(5), HOST PATHS).
     public var hostPaths: [HostPath] = []
+    /// The machine as QEMU runs it, filled in beside argv (the exports read it).
+    public var machine = Machine()
 
     public init() {}
 

@@ -27,6 +27,10 @@ public struct QemuCommand {
     /// With `-n`: the plan is only printed. Modules never touch the system
     /// either way; this changes notices only (and tells external modules).
     public var dryRun: Bool
+    /// Planned for an export (`ExportPlan`): the machine is described for
+    /// another host, so this host's helpers, firmware files and password
+    /// file are not required.
+    public var export = false
     /// What the modules build: argv, notices, files to prepare, facts to read back.
     public var plan = LaunchPlan()
     public var argv: [String] {
@@ -62,6 +66,7 @@ public struct QemuCommand {
     /// Runs every module of the list in order.
     public mutating func build(_ modules: [any BuildCmdModule.Type]) throws {
         for m in modules { try m.build(&self) }
+        plan.machine.settle()
     }
 
     /// Runs the modules a list chose, built-in or external, in order. An
@@ -76,6 +81,7 @@ public struct QemuCommand {
                                     extra: ["VMTOOLS_QEMU_ARGV": plan.preview.argv.joined(separator: "\n"), "VMTOOLS_DRY_RUN": dryRun ? "yes" : "no"])
             argv += lines.filter { !$0.isEmpty }
         }
+        plan.machine.settle()
     }
 }
 

@@ -12,8 +12,11 @@ public enum CloudInitModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         guard try c.vm.cloudInitEnabled(), let dir = c.runDirectory ?? c.home else { return }
-        let seed = try seed(&c, path: dir.appendingPathComponent(VMFileNames.cloudInitSeed))
-        if !seed.isCurrent { c.plan.seedVolumes.append(seed) }
+        let path = dir.appendingPathComponent(VMFileNames.cloudInitSeed)
+        c.plan.machine.seeds.append(.init(setting: SettingKey.cloudInitEnable, path: path, label: "cidata"))
+        // An export names the seed; its content is made by each start (the host's SSH keys).
+        let seed = c.export ? SeedVolume(path: path, label: "cidata", files: []) : try seed(&c, path: path)
+        if !c.export, !seed.isCurrent { c.plan.seedVolumes.append(seed) }
         c.append("-drive", "file=\(qemuEscape(seed.path)),format=raw,if=none,id=\(drive),readonly=on,media=cdrom",
                  "-device", "virtio-scsi-pci,id=\(controller)", "-device", "scsi-cd,drive=\(drive),bus=\(controller).0")
     }

@@ -7,9 +7,12 @@ public enum CpuModule: BuildCmdModule {
     public static let name = "cpu"
 
     public static func build(_ c: inout QemuCommand) throws {
-        if let n = try c.vm.cpuCount() { c.append("-smp", String(n)) }
+        let count = try c.vm.cpuCount()
+        if let n = count { c.append("-smp", String(n)) }
         var model = try c.vm.cpuType()
         if model == "host", c.accelerator.kind == .tcg { model = "max" }
         if !model.isEmpty { c.append("-cpu", model) }
+        c.plan.machine.cpus = count
+        c.plan.machine.cpuModel = model.isEmpty ? nil : model
     }
 }

@@ -20,6 +20,8 @@ public enum DisplayModule: BuildCmdModule {
         let type = try c.vm.displayType()
         let clipboard = try c.vm.displayClipboard()
         let fullscreen = try c.vm.displayFullscreen()
+        c.plan.machine.display = .init(frontend: Machine.Display.Frontend(rawValue: type.rawValue) ?? .none, device: device,
+                                       fullscreen: fullscreen, clipboard: clipboard)
         // A local window needs no password: only a server gets one.
         _ = try c.vm.displayPassword()
         let vmName = c.vm.name
@@ -28,6 +30,7 @@ public enum DisplayModule: BuildCmdModule {
             if let why = windowUnavailable(type.rawValue, qemu: c.argv.first, environment: c.environment) {
                 try vnc(&c, iface: "127.0.0.1", port: nil, device: device, secret: try passwordSecret(&c),
                         saying: "\(vmName): \(why): using VNC instead of \(type.rawValue.uppercased()) on")
+                c.plan.machine.display.fallback = why
             } else {
                 c.append("-display", type.rawValue + (fullscreen ? ",full-screen=on" : ""), "-vga", device)
             }
@@ -46,6 +49,8 @@ public enum DisplayModule: BuildCmdModule {
             if c.vm.displayOnUnixSocket {
                 let socket = try unixSocket(&c)
                 c.argv += channel + ["-spice", "unix=on,addr=\(qemuEscape(socket)),\(spiceAccess)", "-vga", "qxl"]
+                c.plan.machine.display.listen = .unix(unixSocketPath(c))
+                c.plan.machine.display.device = "qxl"
                 c.notices.append("\(vmName): listening on spice+unix://\(unixSocketPath(c))")
                 return
             }
@@ -53,7 +58,10 @@ public enum DisplayModule: BuildCmdModule {
             // SPICE has no `to=`: without a port the executor takes the first
             // free one from vm_display_portmin right before QEMU starts.
             let port: String, shown: String
-            if let fixed = try c.vm.displayPort() {
+            let fixed = try c.vm.displayPort()
+            c.plan.machine.display.listen = .tcp(iface: iface, port: fixed, lowest: fixed ?? c.vm.lowestDisplayPort)
+            c.plan.machine.display.device = "qxl"
+            if let fixed {
                 (port, shown) = (String(fixed), String(fixed))
             } else {
                 let lowest = c.vm.lowestDisplayPort
@@ -78,16 +86,21 @@ public enum DisplayModule: BuildCmdModule {
         switch try c.vm.displayPassword() {
         case .none: return nil
         case .file(let path):
-            guard let bytes = try? FileSystem.readBytes(path, limit: 4096) else {
-                throw c.vm.invalid(SettingKey.displayPassword, "cannot read \(path)")
+            // An export reads the file itself, and notes what vmup would refuse.
+            if !c.export {
+                guard let bytes = try? FileSystem.readBytes(path, limit: 4096) else {
+                    throw c.vm.invalid(SettingKey.displayPassword, "cannot read \(path)")
+                }
+                if let problem = VMSettings.DisplayPassword.problem(bytes) { throw c.vm.invalid(SettingKey.displayPassword, "\(path) \(problem)") }
             }
-            if let problem = VMSettings.DisplayPassword.problem(bytes) { throw c.vm.invalid(SettingKey.displayPassword, "\(path) \(problem)") }
             file = path
+            c.plan.machine.display.password = .file(path)
         case .generated:
             guard let dir = c.runDirectory else {
                 throw c.vm.invalid(SettingKey.displayPassword, "auto needs a VM home or run directory")
             }
             c.plan.displayPassword = dir.appendingPathComponent(VMFileNames.displayPassword)
+            c.plan.machine.display.password = .generated(dir.appendingPathComponent(VMFileNames.displayPassword))
             file = "./" + VMFileNames.displayPassword
         }
         let id = "displaysecret"
@@ -127,19 +140,23 @@ public enum DisplayModule: BuildCmdModule {
     /// QEMU which one it took, once it has started.
     static func vnc(_ c: inout QemuCommand, iface: String, port: Int?, device: String, secret: String? = nil, saying text: String) throws {
         let access = secret.map { ",password-secret=\($0)" } ?? ""
+        c.plan.machine.display.frontend = .vnc
         if c.vm.displayOnUnixSocket {
             let socket = try unixSocket(&c)
             c.append("-display", "vnc=unix:\(qemuEscape(socket))" + access, "-vga", device)
             c.notices.append("\(text) vnc+unix://\(unixSocketPath(c))")
+            c.plan.machine.display.listen = .unix(unixSocketPath(c))
             return
         }
         if let port {
             c.append("-display", "vnc=\(qemuEscape(iface)):\(port - 5900)" + access, "-vga", device)
             c.notices.append("\(text) vnc://\(iface):\(port)")
+            c.plan.machine.display.listen = .tcp(iface: iface, port: port, lowest: port)
             return
         }
         let first = min(c.vm.lowestDisplayPort, 65535) - 5900
         c.append("-display", "vnc=\(qemuEscape(iface)):\(first),to=\(lastDisplay)" + access, "-vga", device)
+        c.plan.machine.display.listen = .tcp(iface: iface, port: nil, lowest: first + 5900)
         if c.runDirectory != nil, c.daemonize {
             c.plan.readBack.append(.vncPort(announcement: text))
         }

@@ -12,10 +12,18 @@ public enum FirmwareModule: BuildCmdModule {
         let firmware = try c.vm.firmware()
         guard firmware != .bios else { return }
         let arch = try c.vm.qemuArch()
-        guard let fw = FirmwareDescriptor.choose(firmware, architecture: arch, environment: c.environment) else {
-            throw FirmwareDescriptor.noneFits(firmware, settings: c.vm, environment: c.environment)
-        }
         let machine = try machineType(c)
+        c.plan.machine.firmware.kind = firmware
+        guard let fw = FirmwareDescriptor.choose(firmware, architecture: arch, environment: c.environment) else {
+            guard c.export else { throw FirmwareDescriptor.noneFits(firmware, settings: c.vm, environment: c.environment) }
+            // Described for another host: Secure Boot's firmware needs q35 with SMM.
+            if firmware == .uefiSecure {
+                c.plan.machine.firmware.smm = true
+                if machine == nil { c.plan.machine.machineType = "q35" }
+            }
+            c.plan.machine.firmware.varsExist = c.home.map { FileSystem.lexists($0.appendingPathComponent(VMFileNames.firmwareVars)) } ?? false
+            return
+        }
         if fw.requiresSMM, let machine, !isQ35(machine) {
             throw c.invalid(SettingKey.qemuParams, "names the machine '\(machine)', but the firmware of \(SettingKey.firmware)=\(firmware.rawValue) (\(fw.file)) needs q35 with SMM: drop it or name q35")
         }
@@ -29,9 +37,12 @@ public enum FirmwareModule: BuildCmdModule {
             throw c.invalid(SettingKey.firmware, "UEFI needs a VM home or a run directory for its variable store")
         }
         let store = dir.appendingPathComponent(VMFileNames.firmwareVars)
-        if !FileSystem.lexists(store) {
+        let exists = FileSystem.lexists(store)
+        if !exists {
             c.plan.firmwareStore = .init(path: store, template: fw.varsTemplate, templateFormat: fw.varsTemplateFormat)
         }
+        c.plan.machine.firmware = .init(kind: firmware, code: fw.code, vars: store, varsExist: exists, smm: fw.requiresSMM)
+        if fw.requiresSMM, machine == nil { c.plan.machine.machineType = "q35" }
         // The CODE node is named after the setting: vmps reads it back from QEMU's argv.
         let code = codeNode + firmware.rawValue
         c.append("-blockdev", "driver=\(qemuEscape(fw.codeFormat)),node-name=\(code),read-only=on,file.driver=file,file.filename=\(qemuEscape(fw.code)),file.read-only=on")
@@ -66,16 +77,19 @@ public enum FirmwareModule: BuildCmdModule {
     }
 
     /// The machine type `vm_qemu_params` names (`-M pc`, `-machine q35,…`, `type=`), if any.
-    static func machineType(_ c: QemuCommand) throws -> String? {
+    static func machineType(_ c: QemuCommand) throws -> String? { try machineOptions(c).type }
+
+    /// The type and the other `-machine` options `vm_qemu_params` names.
+    static func machineOptions(_ c: QemuCommand) throws -> (type: String?, others: [String]) {
         let params = try c.vm.qemuParams()
         var type: String?
+        var others: [String] = []
         for (i, p) in params.enumerated() where ["-M", "-machine", "--machine"].contains(p) && i + 1 < params.count {
             for option in params[i + 1].split(separator: ",") {
-                if !option.contains("=") { type = String(option) }
-                if option.hasPrefix("type=") { type = String(option.dropFirst(5)) }
+                if !option.contains("=") { type = String(option) } else if option.hasPrefix("type=") { type = String(option.dropFirst(5)) } else { others.append(String(option)) }
             }
         }
-        return type
+        return (type, others)
     }
 
     static func isQ35(_ type: String) -> Bool { type == "q35" || type.hasPrefix("pc-q35-") }

@@ -13,6 +13,7 @@ public enum GuestAgentModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         guard try c.vm.guestAgentEnabled(), let dir = c.runDirectory else { return }
         let socket = VMFileNames.guestAgentSocket
+        c.plan.machine.guestAgent = .init(socket: dir.appendingPathComponent(socket))
         MonitorModule.staleSocket(dir.appendingPathComponent(socket), &c)
         c.append("-chardev", "socket,id=\(chardev),path=./\(qemuEscape(socket)),server=on,wait=off",
                  "-device", "virtio-serial-pci,id=\(controller)",

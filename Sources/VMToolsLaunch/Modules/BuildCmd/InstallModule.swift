@@ -21,6 +21,7 @@ public enum InstallModule: BuildCmdModule {
             let text = try FileSystem.readTextIfExists(file, limit: 16 << 20) ?? ""
             let seed = SeedVolume(path: dir.appendingPathComponent(VMFileNames.kickstartVolume), label: "OEMDRV", files: [.init("ks.cfg", text)])
             if !seed.isCurrent { c.plan.seedVolumes.append(seed) }
+            c.plan.machine.seeds.append(.init(setting: SettingKey.installKickstart, path: seed.path, label: seed.label))
             c.append("-drive", "file=\(qemuEscape(seed.path)),format=raw,if=none,id=\(drive),readonly=on,media=cdrom")
             if !c.argv.contains("virtio-scsi-pci,id=\(CloudInitModule.controller)") {
                 c.append("-device", "virtio-scsi-pci,id=\(CloudInitModule.controller)")
@@ -37,6 +38,10 @@ public enum InstallModule: BuildCmdModule {
             }
             if !tftp.isCurrent { c.plan.seedVolumes.append(tftp) }
             c.argv[i] += ",tftp=\(qemuEscape(tftp.path))"
+            c.plan.machine.seeds.append(.init(setting: SettingKey.installPreseed, path: tftp.path, label: tftp.label, isDirectory: true))
+            if let k = c.plan.machine.nics.firstIndex(where: { c.argv[i].hasSuffix(",id=nd\($0.id),tftp=\(qemuEscape(tftp.path))") }) {
+                c.plan.machine.nics[k].tftp = tftp.path
+            }
             c.notices.append("preseed: boot the Debian installer with: \(preseedBootParameters)")
         }
     }

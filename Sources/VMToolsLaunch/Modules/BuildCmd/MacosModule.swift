@@ -7,5 +7,6 @@ public enum MacosModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         let key = c.vm.macosOSK
         if !key.isEmpty { c.append("-device", "isa-applesmc,osk=\(qemuEscape(key))") }
+        c.plan.machine.macosOSK = key.isEmpty ? nil : key
     }
 }

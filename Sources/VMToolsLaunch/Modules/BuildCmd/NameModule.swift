@@ -6,6 +6,7 @@ public enum NameModule: BuildCmdModule {
 
     public static func build(_ c: inout QemuCommand) throws {
         let n = c.vm.name
+        c.plan.machine.name = n
         if !n.isEmpty { c.append("-name", "guest=" + qemuEscape(n)) }
     }
 }

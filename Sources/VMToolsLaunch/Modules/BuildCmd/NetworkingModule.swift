@@ -23,7 +23,10 @@ public enum NetworkingModule: BuildCmdModule {
             any = true
             let mac = try nic.mac()
             guard let netdev = try netdev(&c, nic: nic, id: id, forwards: forwards[id] ?? []) else { continue }
-            c.append("-device", "\(try nic.device()),mac=\(qemuEscape(mac)),netdev=nd\(id)", "-netdev", "\(netdev),id=nd\(id)")
+            let device = try nic.device()
+            c.append("-device", "\(device),mac=\(qemuEscape(mac)),netdev=nd\(id)", "-netdev", "\(netdev),id=nd\(id)")
+            c.plan.machine.nics.append(.init(id: id, device: device, mode: try nic.model(), modeSetting: nic.modeSource, mac: mac,
+                                             fixedMAC: !c.vm.table.value(nic.keys.mac).isEmpty, forwards: forwards[id] ?? []))
             // A fact of the plan: QEMU holds these forwards and says which ports over QMP.
             if netdev.hasPrefix("user"), netdev.contains("hostfwd=") { c.plan.userForwards = true }
         }
@@ -55,7 +58,7 @@ public enum NetworkingModule: BuildCmdModule {
         case .passt:
             // QEMU 7.2 has no -netdev passt: passt serves a UNIX socket that
             // -netdev stream connects to; --one-off ends it with QEMU's connection.
-            guard let passt = Subprocess.which("passt", path: c.environment["PATH"]) else {
+            guard let passt = Subprocess.which("passt", path: c.environment["PATH"]) ?? (c.export ? "passt" : nil) else {
                 throw c.vm.invalid(nic.modeSource, "passt is not installed (Debian: apt install passt)")
             }
             let socket = (c.runDirectory ?? c.home ?? ".").appendingPathComponent("passt-nd\(id).sock")

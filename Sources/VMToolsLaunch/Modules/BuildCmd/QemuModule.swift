@@ -10,7 +10,8 @@ public enum QemuModule: BuildCmdModule {
         let binary = c.global.typed.qemuCommandPrefix + arch
         // An absolute binary is taken as written (the executor checks it
         // before starting it): a plan can be built where QEMU is not installed.
-        let path = binary.hasPrefix("/") ? binary : Subprocess.which(binary, path: c.environment["PATH"])
+        // An export describes the machine for another host, which has its own QEMU.
+        let path = binary.hasPrefix("/") ? binary : Subprocess.which(binary, path: c.environment["PATH"]) ?? (c.export ? binary : nil)
         guard let path else {
             throw VMToolsError(.failure, binary, "not found in PATH (Debian: apt-get install qemu-system-x86)")
         }
@@ -24,6 +25,14 @@ public enum QemuModule: BuildCmdModule {
         c.argv += params
         // A forward in raw QEMU arguments is read back like the networking module's own.
         if params.contains(where: { $0.hasPrefix("user") && $0.contains("hostfwd=") }) { c.plan.userForwards = true }
+        c.plan.machine.arch = arch
+        c.plan.machine.binary = path
+        c.plan.machine.accelerator = c.accelerator.kind
+        c.plan.machine.daemonized = c.daemonize
+        c.plan.machine.extraParams = params
+        let machine = try FirmwareModule.machineOptions(c)
+        c.plan.machine.machineType = machine.type
+        c.plan.machine.machineOptions = machine.others
         if !params.contains("-accel") && !params.contains("-enable-kvm") && !params.contains(where: { $0.contains("accel=") }) {
             c.append("-accel", c.accelerator.kind.rawValue)
         }

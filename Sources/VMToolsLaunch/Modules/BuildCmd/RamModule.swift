@@ -4,6 +4,8 @@ public enum RamModule: BuildCmdModule {
     public static let name = "ram"
 
     public static func build(_ c: inout QemuCommand) throws {
-        if let size = try c.vm.ramSize() { c.append("-m", size.text) }
+        let size = try c.vm.ramSize()
+        if let size { c.append("-m", size.text) }
+        c.plan.machine.ram = size
     }
 }

@@ -16,6 +16,9 @@ public enum SerialModule: BuildCmdModule {
         let log = try c.vm.serialLog() && c.home != nil ? "./" + c.global.fileNames.serial : nil
         // A fact of the plan: the executor makes the file 0600 before QEMU opens it.
         if log != nil { c.plan.serialLog = c.global.fileNames.serial }
+        // Relative to QEMU's working directory, the run directory.
+        c.plan.machine.serial = .init(log: log.flatMap { _ in (c.runDirectory ?? c.home)?.appendingPathComponent(c.global.fileNames.serial) },
+                                      console: !c.daemonize)
         if !c.daemonize {
             var spec = "stdio,id=console0,mux=on,signal=off"
             if let log { spec += ",logfile=\(qemuEscape(log))" }

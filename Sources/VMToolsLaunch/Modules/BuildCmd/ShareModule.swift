@@ -25,6 +25,7 @@ public enum ShareModule: BuildCmdModule {
             let security = share.mode == .rw ? "security_model=mapped-xattr" : "security_model=none,readonly=on"
             c.append("-fsdev", "local,id=\(id),path=\(qemuEscape(share.path)),\(security)",
                      "-device", "virtio-9p-pci,fsdev=\(id),mount_tag=\(share.tag)")
+            c.plan.machine.shares.append(share)
         }
     }
 

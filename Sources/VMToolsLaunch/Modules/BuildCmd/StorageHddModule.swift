@@ -57,6 +57,8 @@ public enum StorageHddModule: BuildCmdModule {
                 let lower = b.location.lowercased()
                 let m = mode ?? (lower.hasPrefix("iscsi://") || lower.hasPrefix("nbd:") ? ceiling : (ceiling == .ro ? .ro : .snap))
                 try emit(&c, file: b.location, format: nil, index: index, mode: m, bus: bus)
+                c.plan.machine.disks.append(.init(slot: n, setting: setting, source: .remote(b.location), format: nil, mode: m,
+                                                  bus: m == .ro ? .virtio : Machine.Bus(rawValue: bus) ?? .ide, index: m == .ro ? nil : index))
                 continue
             }
             let path: String
@@ -72,6 +74,8 @@ public enum StorageHddModule: BuildCmdModule {
                 if m == .snap { throw c.invalid(keys.backend, "a shared directory cannot be used in snapshot mode; use rw: or ro:") }
                 let file = m == .rw ? "fat:rw:\(path)" : "fat:\(path)"
                 c.append("-drive", "file=\(qemuEscape(file)),format=raw,if=\(bus),index=\(index),media=disk" + (m == .rw ? "" : ",snapshot=on"))
+                c.plan.machine.disks.append(.init(slot: n, setting: setting, source: .directory(path), format: "raw", mode: m,
+                                                  bus: Machine.Bus(rawValue: bus) ?? .ide, index: index))
                 continue
             }
             // A FIFO would hold this plan, and QEMU, in open(2) for ever.
@@ -122,7 +126,12 @@ public enum StorageHddModule: BuildCmdModule {
             if m == .rw, !creating, !converting, !c.dryRun, !FileSystem.isWritable(path) {
                 throw c.invalid(keys.backend, "\(path) is not writable; start with -s or -r, or use the snap: or ro: prefix")
             }
-            try emit(&c, file: path, format: format, index: index, mode: m!, bus: bus)
+            let attached = m ?? ceiling
+            try emit(&c, file: path, format: format, index: index, mode: attached, bus: bus)
+            // As emit attaches it: IDE cannot hold a read-only disk.
+            c.plan.machine.disks.append(.init(slot: n, setting: setting, source: .file(path), format: format, mode: attached,
+                                              bus: attached == .ro ? .virtio : Machine.Bus(rawValue: bus) ?? .ide, index: attached == .ro ? nil : index,
+                                              creating: creating, backingChain: creating ? [] : nil))
         }
     }
 

@@ -10,11 +10,14 @@ public enum TpmModule: BuildCmdModule {
     public static func build(_ c: inout QemuCommand) throws {
         guard try c.vm.tpm() == .v2 else { return }
         guard let dir = c.runDirectory else { throw c.invalid(SettingKey.tpm, "a TPM needs a VM home or a run-time directory") }
-        guard let swtpm = Subprocess.which("swtpm", path: c.environment["PATH"]) else {
+        // An export describes the TPM for another host, which brings its own swtpm.
+        guard let swtpm = Subprocess.which("swtpm", path: c.environment["PATH"]) ?? (c.export ? "swtpm" : nil) else {
             throw c.invalid(SettingKey.tpm, "swtpm is not installed (Debian: apt-get install swtpm)")
         }
         let state = dir.appendingPathComponent(VMFileNames.tpmDirectory)
-        if !FileSystem.isDirectory(state) { c.plan.directoriesToCreate.append(state) }
+        let exists = FileSystem.isDirectory(state)
+        if !exists { c.plan.directoriesToCreate.append(state) }
+        c.plan.machine.tpm = .init(stateDirectory: state, stateExists: exists)
         let socket = dir.appendingPathComponent(VMFileNames.tpmSocket)
         MonitorModule.staleSocket(socket, &c)
         // Paths relative to the run directory, where swtpm and QEMU start:

@@ -19,8 +19,10 @@ public enum USBModule: BuildCmdModule {
         for (id, device) in devices {
             c.append("-device", "usb-host,bus=\(controller).0,id=usb\(id),\(device.hostOptions)")
             c.plan.usbDevices.append(.init(setting: SettingKey.usbDevice(id), device: device))
+            c.plan.machine.usbDevices.append(.init(setting: SettingKey.usbDevice(id), device: device))
         }
         guard spice else { return }
+        c.plan.machine.usbRedirection = redirectionChannels
         for n in 1...redirectionChannels {
             c.append("-chardev", "spicevmc,name=usbredir,id=usbredir\(n)", "-device", "usb-redir,bus=\(controller).0,chardev=usbredir\(n)")
         }

@@ -13,5 +13,7 @@ public enum UUIDModule: BuildCmdModule {
             uuid = new
         }
         if let uuid { c.append("-uuid", uuid) }
+        c.plan.machine.uuid = uuid
+        c.plan.machine.uuidIsNew = c.plan.settingsToSave.contains { $0.name == SettingKey.uuid }
     }
 }

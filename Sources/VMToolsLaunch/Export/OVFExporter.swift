@@ -9,7 +9,8 @@ import Glibc
 /// an OVF 1.0 descriptor, one streamOptimized VMDK per disk and a SHA-256
 /// manifest; in a tar (`.ova`, descriptor first) or as files beside DEST.
 /// Everything is made in a private directory and moved into place last, so
-/// a failure leaves nothing. Settings an OVF cannot carry get a NOTICE each.
+/// a failure leaves nothing. It describes the machine a start would run
+/// (`ExportPlan`); settings an OVF cannot carry get a NOTICE each.
 package struct OVFExporter {
     package enum Kind { case ova, ovf }
 
@@ -63,8 +64,12 @@ package struct OVFExporter {
             $0.setting.hasPrefix(SettingKey.hddPrefix) || $0.setting.hasPrefix(SettingKey.cdromPrefix)
         }
         let settings = VMSettings(vm.settings)
-        var (descriptor, disks) = try describe(settings, name: settings.name.isEmpty ? source.lastPathComponent : settings.name,
-                                               home: source, base: base)
+        let planned = try ExportPlan.machine(vm, accelerator: try ExportPlan.accelerator(vm.settings), global: global, environment: environment)
+        let description = try describe(planned.machine, settings: settings, name: settings.name.isEmpty ? source.lastPathComponent : settings.name,
+                                       base: base, skipped: planned.notes)
+        description.notices.forEach { console.notice($0) }
+        var descriptor = description.descriptor
+        let disks = description.disks
 
         let workDirectory = try WorkDirectory(in: dir, prefix: WorkDirectory.exportPrefix, purpose: "export into")
         let work = workDirectory.path
@@ -144,56 +149,57 @@ package struct OVFExporter {
         }
     }
 
-    /// The descriptor (without file sizes) and the disks' paths, in order;
-    /// a NOTICE for each setting the OVF leaves behind.
-    func describe(_ vm: VMSettings, name: String, home: String, base: String) throws -> (OVFDescriptor, [String]) {
-        var d = OVFDescriptor(name: name)
-        var carried: Set<String> = [SettingKey.name, SettingKey.cpuCount, SettingKey.ramSize, SettingKey.firmware,
-                                    SettingKey.defaultNICDevice, SettingKey.defaultMAC]
-        d.cpus = try vm.cpuCount() ?? 1
-        d.memoryMB = try vm.ramSize()?.mebibytes ?? 128
-        let firmware = try vm.firmware()
-        d.efi = firmware != .bios
-        d.secureBoot = firmware == .uefiSecure
-        if try vm.tpm() == .none { carried.insert(SettingKey.tpm) }
-
+    /// What an OVF says of a machine: the descriptor (without file sizes),
+    /// the disks' paths in order, the settings it carries, and a NOTICE line
+    /// for each setting it leaves behind.
+    struct Description {
+        var descriptor: OVFDescriptor
         var disks: [String] = []
-        for n in vm.hddSlots.sorted() {
-            let drive = vm.hdd(n)
-            guard drive.enabled, !drive.backend.isEmpty else { continue }
-            let b = StorageBackend(drive.backend)
-            guard !b.isRemote else { throw VMToolsError(.failure, drive.keys.backend, "'\(drive.backend)': a remote disk cannot go into an OVF") }
-            let path = b.path(home: home, environment: environment)
-            guard FileSystem.isReadable(path) else { throw VMToolsError(.failure, drive.keys.backend, "no readable disk at \(path)") }
+        var carried: Set<String> = []
+        var notices: [String] = []
+    }
+
+    func describe(_ m: Machine, settings vm: VMSettings, name: String, base: String, skipped: [ExportPlan.Note] = []) throws -> Description {
+        var d = Description(descriptor: OVFDescriptor(name: name))
+        d.carried = [SettingKey.name, SettingKey.cpuCount, SettingKey.ramSize, SettingKey.firmware,
+                     SettingKey.defaultNICDevice, SettingKey.defaultMAC]
+        d.descriptor.cpus = m.cpus ?? 1
+        d.descriptor.memoryMB = m.ram?.mebibytes ?? 128
+        d.descriptor.efi = m.firmware.kind != .bios
+        d.descriptor.secureBoot = m.firmware.kind == .uefiSecure
+        if m.tpm == nil { d.carried.insert(SettingKey.tpm) }
+
+        // A disk this start would create holds nothing yet.
+        for disk in m.disks.sorted(by: { $0.slot < $1.slot }) where !disk.creating {
+            let keys = vm.hdd(disk.slot).keys
+            let path: String
+            switch disk.source {
+            case .remote: throw VMToolsError(.failure, keys.backend, "'\(vm.hdd(disk.slot).backend)': a remote disk cannot go into an OVF")
+            case .directory(let dir): throw VMToolsError(.failure, keys.backend, "'\(dir)': a directory served as a disk cannot go into an OVF")
+            case .file(let p): path = p
+            }
+            guard FileSystem.isReadable(path) else { throw VMToolsError(.failure, keys.backend, "no readable disk at \(path)") }
             let info = try QemuImg.info(path, backingChain: false, environment: environment)
             guard let size = info["virtual-size"]?.integerValue else { throw VMToolsError(.failure, path, "qemu-img info gives no virtual size") }
-            disks.append(path)
-            d.disks.append(.init(file: "\(base)-disk\(disks.count).vmdk", capacity: size))
-            carried.insert(drive.keys.backend)
-            carried.insert(drive.keys.enable)
+            d.disks.append(path)
+            d.descriptor.disks.append(.init(file: "\(base)-disk\(d.disks.count).vmdk", capacity: size))
+            d.carried.insert(keys.backend)
+            d.carried.insert(keys.enable)
         }
 
-        var ids = vm.nicIDs.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
-        ids.removeAll { !vm.nic($0).enabled }
-        for id in ids {
-            let nic = vm.nic(id)
-            d.nics.append(OVFDescriptor.subtype(ofDevice: try nic.device()))
+        for nic in m.nics.sorted(by: { (Int($0.id) ?? 0) < (Int($1.id) ?? 0) }) {
+            let keys = SettingKey.nic(nic.id)
+            d.descriptor.nics.append(OVFDescriptor.subtype(ofDevice: nic.device))
             // Only a MAC the VM fixes: a derived one is derived again on import.
-            if !vm.table.value(nic.keys.mac).isEmpty, let mac = try? nic.mac() { d.macs[d.nics.count - 1] = mac }
-            carried.formUnion([nic.keys.enable, nic.keys.device, nic.keys.mac])
-            if case .nat(options: "") = try nic.model() { carried.insert(nic.keys.mode); carried.insert(SettingKey.defaultNICMode) }
+            if nic.fixedMAC { d.descriptor.macs[d.descriptor.nics.count - 1] = nic.mac }
+            d.carried.formUnion([keys.enable, keys.device, keys.mac])
+            if case .nat(options: "") = nic.mode { d.carried.insert(keys.mode); d.carried.insert(SettingKey.defaultNICMode) }
         }
 
-        for n in vm.table.names where SettingKey.isRecorded(n) && !carried.contains(n) {
-            switch vm.table.provenance(n) {
-            case .vmFile?, .template?, .commandLine?: break
-            default: continue
-            }
-            let value = vm.table.value(n)
-            // A disabled device or an empty value leaves nothing behind.
-            if value.isEmpty || (n.hasSuffix("_enable") && !vm.table.isYes(n)) { continue }
-            console.notice("\(n)='\(value)': an OVF cannot carry it; not exported")
+        d.notices = skipped.map { "\($0.setting): \($0.why)" }
+        for n in ExportPlan.leftOver(vm.table, covered: d.carried) {
+            d.notices.append("\(n)='\(vm.table.value(n))': an OVF cannot carry it; not exported")
         }
-        return (d, disks)
+        return d
     }
 }
