@@ -12,59 +12,9 @@ import Testing
 /// a new instance reachable by its own ssh.config, one with a grown disk, one
 /// serving a web page through a second forward.
 @Suite(.serialized) struct CloudEndToEndTests {
-    final class Lab {
-        let s = Scratch()
-        let cli: CLI
-        let vms: String
-        let key: String
-
-        init?() throws {
-            guard CloudGuest.build() != nil else { return nil }
-            cli = try CLI(s)
-            vms = s.url("vms")
-            try s.mkdir("vms")
-            try s.mkdir("home/.ssh")
-            // Found by key discovery: the user's ~/.ssh/id_ed25519.pub.
-            key = try TestSSHKey(in: s.url("home/.ssh")).privateKey
-            try s.write("etc/vmtools.conf", """
-                vm_display_type=none
-                vm_serial_log=yes
-                vm_qemu_shutdown_timeout=60
-                cfg_limit_waitguest=480
-                """)
-        }
-
-        /// `ssh -F HOME/ssh.config NAME command`, again while ssh itself
-        /// fails (255): cloud-init restarts sshd once on a first boot.
-        /// `command` is one shell command line, as ssh hands it to the guest's shell.
-        func ssh(_ home: String, _ name: String, _ command: String, seconds: Double = 120) throws -> Subprocess.Result {
-            let deadline = Date().addingTimeInterval(seconds)
-            while true {
-                let attempt = Date()
-                let r = try Subprocess("/usr/bin/timeout", ["60", "/usr/bin/ssh", "-F", home + "/ssh.config",
-                                                            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", name, "--", command]).run()
-                if r.status != 255 || Date() >= deadline { return r }
-                // Pacing between attempts; the loop's condition is ssh's status.
-                let rest = 1 - Date().timeIntervalSince(attempt)
-                if rest > 0 { usleep(UInt32(rest * 1_000_000)) }
-            }
-        }
-
-        func json(_ r: CLI.Result) throws -> [[String: Any]] {
-            try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [[String: Any]], "\(r.out)\(r.err)")
-        }
-
-        deinit {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) {
-                kill(p.pid, SIGKILL)
-                _ = waitUntil(10) { QemuProcess.read(pid: p.pid) == nil }
-            }
-        }
-    }
-
     @Test(.requiresCloudGuest, .timeLimit(.minutes(20)))
     func aCloudImageBecomesAnSSHSessionAndItsForksAreNewInstances() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.cloud() else { return }
         let web = lab.vms + "/web"
         // An overlay keeps the cached image pristine; "cloud" in its name
         // would turn cloud-init on by itself, the user-data file does too.

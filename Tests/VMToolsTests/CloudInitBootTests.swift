@@ -10,7 +10,7 @@ import Testing
 /// Debian cloud guest reading it is the end-to-end test's.)
 @Suite(.serialized) struct CloudInitBootTests {
     @Test(.requiresGuest) func theGuestSeesTheSeedAndTheStartRecordsTheIdentity() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("cloud one", "vm_cloudinit_sshkey='\(CloudInitTests.key)'\nvm_networking_iface1_mac=52:54:00:c1:00:01")
         let up = try lab.up(home)
         try #require(up.status == 0, "\(up.err)")

@@ -7,7 +7,7 @@ import Testing
 
 @Suite(.serialized) struct CreateTests {
     @Test(.requiresGuest) func vmcreateWritesTheFileAndStartsTheVM() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = lab.s.url("new vm")
         let r = try lab.cli.run("vmcreate", ["-y", "-D", Guest.iso, "-o", "vm_cpu_count=1", home])
         try #require(r.status == 0, "\(r.err)")
@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func vmcreateLeavesNothingWhenItFails() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let r = try lab.cli.run("vmcreate", ["-y", "-o", "vm_ram_size=lots", lab.s.url("broken")])
         #expect(r.status == 1)
         #expect(r.err.contains("vm_ram_size"))
@@ -63,7 +63,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func anOVAIsConvertedNextToItAndBoots() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let ova = lab.s.url("appliance.ova")
         try FileManager.default.copyItem(atPath: Guest.ova, toPath: ova)
         // Nobody at the terminal: no conversion, and a clear error.
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func aVMDKRunsInSnapshotModeUnlessConverted() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         #expect(try Subprocess("/bin/tar", ["-xf", Guest.ova, "-C", lab.s.path]).run().status == 0)
         let vmdk = lab.s.url("guest-disk1.vmdk")
         let plain = try lab.cli.run("vmup", ["-n", "-v", vmdk])

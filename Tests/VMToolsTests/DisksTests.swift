@@ -219,10 +219,8 @@ import Testing
     /// One boot proves both: QEMU gets the kernel, initrd and command line
     /// (the guest kernel prints it), and the guest sees the grown disk.
     @Test(.requiresGuest) func theGuestBootsItsKernelDirectlyAndSeesTheGrownDisk() throws {
-        guard Guest.build() != nil else { return }
-        let s = Scratch()
-        let cli = try CLI(s)
-        try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\nvm_serial_log=yes\n")
+        guard let lab = try BootLab.guest() else { return }
+        let s = lab.s, cli = lab.cli
         let home = try makeVM(s, "direct", """
         vm_storage_hdd1_size=64M
         vm_boot_kernel=vmlinuz
@@ -232,9 +230,6 @@ import Testing
         let x = try Subprocess("/usr/bin/xorriso", ["-osirrox", "on", "-indev", Guest.iso, "-extract", "/boot/vmlinuz", home + "/vmlinuz",
                                                     "-extract", "/boot/initrd.gz", home + "/initrd.gz"]).run()
         try #require(x.status == 0, "\(x.stderrText)")
-        defer {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-        }
         let up = try cli.run("vmup", [home])
         try #require(up.status == 0, "\(up.err)")
         #expect(up.err.contains("vmup: NOTICE: grew \(home)/disk.qcow2 from 16M to 64M"), "\(up.err)")

@@ -196,13 +196,9 @@ import Testing
     /// None offered and accepted), then on TCP with a generated password
     /// (None not offered, a None attempt refused; vminfo shows the password).
     @Test(.requiresGuest) func theVNCServerAsksForThePasswordAndTheSocketIsPrivate() throws {
-        guard Guest.build() != nil else { return }
-        let s = Scratch()
-        let cli = try CLI(s)
-        defer {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-        }
-        try s.write("etc/vmtools.conf", "vm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\n")
+        // The lab's configuration without its display or serial log.
+        guard let lab = try BootLab.guest(config: BootLab.config(["vm_display_type": nil, "vm_serial_log": nil])) else { return }
+        let s = lab.s, cli = lab.cli
         try s.write("vm/vm.settings", """
             vm_name=vm
             vm_boot_order=d

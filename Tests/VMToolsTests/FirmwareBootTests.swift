@@ -28,7 +28,7 @@ extension Trait where Self == ConditionTrait {
         return false
     }
 
-    func serialLines(_ lab: LifecycleTests.Lab, _ home: String) -> [String] {
+    func serialLines(_ lab: BootLab, _ home: String) -> [String] {
         // OVMF ends its lines with CR LF: one Character, a newline.
         lab.serial(home).split(whereSeparator: \.isNewline).map(String.init)
     }
@@ -38,7 +38,7 @@ extension Trait where Self == ConditionTrait {
     /// written on one start is read on the next (the store is in the home),
     /// and BIOS gives no EFI.
     @Test(.requiresGuest, .requiresOVMF) func theGuestSeesItsFirmwareAndKeepsAVariable() throws {
-        guard ovmf(), let lab = try LifecycleTests.Lab() else { return }
+        guard ovmf(), let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("efi", """
         vm_firmware=uefi
         vm_ram_size=256M
@@ -82,7 +82,7 @@ extension Trait where Self == ConditionTrait {
     /// The unsigned unified kernel image on the ESP of Guest.uefiDisk: plain
     /// UEFI starts it; under uefi-secure OVMF refuses it and the guest never runs.
     @Test(.requiresGuest, .requiresOVMF) func secureBootRefusesAnUnsignedEFIBinary() throws {
-        guard ovmf(), let lab = try LifecycleTests.Lab() else { return }
+        guard ovmf(), let lab = try BootLab.guest() else { return }
         for name in ["open", "secure"] {
             try lab.s.write("\(name)/vm.settings", """
             vm_name=\(name)

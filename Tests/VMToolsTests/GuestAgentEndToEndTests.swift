@@ -12,19 +12,8 @@ import Testing
 @Suite(.serialized) struct GuestAgentEndToEndTests {
     @Test(.requiresCloudGuest, .timeLimit(.minutes(15)))
     func vminfoReportsTheCloudGuestsAddress() throws {
-        guard CloudGuest.build() != nil else { return }
-        let s = Scratch()
-        let cli = try CLI(s)
-        try s.mkdir("vms")
-        try s.mkdir("home/.ssh")
-        _ = try TestSSHKey(in: s.url("home/.ssh"))
-        try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_serial_log=yes\nvm_qemu_shutdown_timeout=60\n")
-        defer {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) {
-                kill(p.pid, SIGKILL)
-                _ = waitUntil(10) { QemuProcess.read(pid: p.pid) == nil }
-            }
-        }
+        guard let lab = try BootLab.cloud() else { return }
+        let s = lab.s, cli = lab.cli
         let base = s.url("base.qcow2")
         let img = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-b", CloudGuest.image, "-F", "qcow2", base]).run()
         try #require(img.status == 0, "\(img.stderrText)")

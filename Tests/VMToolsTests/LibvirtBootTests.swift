@@ -43,14 +43,13 @@ import Testing
 
     @Test(.requiresGuest, .requiresRoot, .requires("virsh", "libvirtd", "virtlogd"))
     func theExportedTestGuestBootsUnderLibvirtd() throws {
-        guard Guest.build() != nil, requireTool("virsh") != nil, requireTool("qemu-img") != nil else { return }
-        let s = Scratch()
+        // libvirt stops the guest itself: no shutdown timeout of vmdown's.
+        guard let lab = try BootLab.guest(needing: "virsh", config: BootLab.config(["vm_qemu_shutdown_timeout": nil])) else { return }
+        let s = lab.s, cli = lab.cli
         // libvirt's QEMU runs as libvirt-qemu (qemu.conf `user`); with
         // dynamic_ownership it owns the images for the run, but must be able
         // to walk to them: mkdtemp makes the scratch directory 0700.
         #expect(chmod(s.path, 0o711) == 0)
-        let cli = try CLI(s)
-        try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_serial_log=yes\n")
         try FileManager.default.createDirectory(atPath: s.url("base"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Guest.qcow2, toPath: s.url("base/guest.qcow2"))
         try s.write("base/vm.settings", """
@@ -77,7 +76,7 @@ import Testing
         #expect(log.contains("VMTOOLS-GUEST: FIRMWARE bios"), "\(log)")
         #expect(log.contains("VMTOOLS-GUEST: DISK vda "), "the fork's overlay on virtio: \(log)")
         // No QEMU of this test outlives it.
-        #expect(waitUntil(10) { !QemuProcess.all().contains { $0.argv.contains { $0.contains(s.path) } } })
+        #expect(waitUntil(10) { lab.leftovers().isEmpty })
     }
 
     /// `vm_firmware=uefi` and `vm_tpm=2.0` as libvirt has them: the guest,
@@ -85,10 +84,9 @@ import Testing
     @Test(.requiresGuest, .requiresRoot, .requires("virsh", "swtpm", "libvirtd", "virtlogd"),
           .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/OVMF/OVMF_CODE_4M.fd") || Tools.ci, "needs ovmf"))
     func theExportedUEFIGuestWithATPMBootsUnderLibvirtd() throws {
-        guard Guest.build() != nil, requireTool("virsh") != nil, requireTool("swtpm") != nil else { return }
-        let s = Scratch()
+        guard let lab = try BootLab.guest(needing: "virsh", "swtpm", config: nil) else { return }
+        let s = lab.s, cli = lab.cli
         #expect(chmod(s.path, 0o711) == 0)
-        let cli = try CLI(s)
         try s.write("uefi/vm.settings", """
             vm_name=lvuefi
             vm_firmware=uefi
@@ -110,7 +108,7 @@ import Testing
         let log = try Self.boot(xml, name: "lvuefi", serial: home + "/serial.log", uefi: true)
         #expect(log.contains("VMTOOLS-GUEST: FIRMWARE uefi"), "\(log)")
         #expect(log.contains("VMTOOLS-GUEST: TPM 2 /dev/tpmrm0"), "\(log)")
-        #expect(waitUntil(10) { !QemuProcess.all().contains { $0.argv.contains { $0.contains(s.path) } } })
+        #expect(waitUntil(10) { lab.leftovers().isEmpty })
     }
 
     /// Starts the daemons if none runs, defines, starts, waits for READY on

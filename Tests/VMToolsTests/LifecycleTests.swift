@@ -8,65 +8,8 @@ import Testing
 /// vmup, vmps, vmmon, vmdown on the real test guest (TCG here; KVM where it
 /// really works). Every VM started is stopped, by pid, even when a test fails.
 @Suite(.serialized) struct LifecycleTests {
-    final class Lab {
-        let s = Scratch()
-        let cli: CLI
-
-        init?() throws {
-            guard Guest.build() != nil, requireTool("qemu-img") != nil else { return nil }
-            cli = try CLI(s)
-            // The tests read what the guest says in its serial log.
-            try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\nvm_serial_log=yes\n")
-        }
-
-        /// A VM home with the guest ISO as CD-ROM 1 and a blank data disk as HDD 2 (IDE 0:0:1:0).
-        func makeVM(_ name: String, _ extra: String = "") throws -> String {
-            try s.write("\(name)/vm.settings", """
-            vm_name=\(ExtendedString.encode(name))
-            vm_boot_order=d
-            vm_storage_cdrom1_enable=yes
-            vm_storage_cdrom1_backend=\(Guest.iso)
-            vm_storage_hdd2_enable=yes
-            vm_storage_hdd2_backend=data.qcow2
-            vm_networking_iface1_enable=yes
-            \(extra)
-            """)
-            let r = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", s.url("\(name)/data.qcow2"), "16M"]).run()
-            #expect(r.status == 0)
-            return s.url(name)
-        }
-
-        func serial(_ home: String) -> String { textIfPresent(home + "/serial.log") }
-
-        func pid(_ home: String) -> Int32? {
-            (try? String(contentsOfFile: home + "/qemu.pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }
-
-        /// Starts the VM with a guest command; returns vmup's result.
-        @discardableResult
-        func up(_ home: String, _ flags: [String] = [], command: String? = nil) throws -> CLI.Result {
-            var args = flags
-            if let command { args += ["-o", "vm_qemu_params=-usbdevice tablet -fw_cfg 'name=opt/vmtools/cmd,string=\(command)'"] }
-            try? FileManager.default.removeItem(atPath: home + "/serial.log")
-            return try cli.run("vmup", args + ["--", home])
-        }
-
-        func readyOrDump(_ home: String, _ marker: String = "VMTOOLS-GUEST: READY") -> Bool {
-            waitUntil(120) { serial(home).contains(marker) }
-        }
-
-        func down(_ home: String) throws -> CLI.Result {
-            try cli.run("vmdown", ["--", home])
-        }
-
-        deinit {
-            // Whatever a failed test left running: stop it by pid.
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-        }
-    }
-
     @Test(.requiresGuest) func startsListsControlsAndStopsAVMHome() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("web server")
         let up = try lab.up(home)
         try #require(up.status == 0, "\(up.err)")
@@ -111,7 +54,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func persistentSnapshotAndReadOnlyDisks() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("disks")
         func boot(_ flags: [String], _ command: String, expect marker: String) throws {
             let r = try lab.up(home, flags, command: command)
@@ -131,7 +74,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func bootsBareISOAndQcow2Images() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let log = lab.s.url("bare.log")
         let iso = try lab.cli.run("vmup", ["-o", "vm_qemu_params=-serial file:\(log)", Guest.iso])
         #expect(iso.status == 0, "\(iso.err)")
@@ -161,7 +104,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func twentyParallelStartsMakeOneQEMU() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("race")
         var procs: [(Process, String)] = []
         for k in 0..<20 {
@@ -191,8 +134,7 @@ import Testing
     /// A guest that never handles the power button (no OS: nothing boots)
     /// still stops: SIGTERM once the ACPI stage has timed out.
     @Test(.requiresGuest) func vmdownEscalatesWhenTheGuestIgnoresACPI() throws {
-        guard let lab = try Lab() else { return }
-        try lab.s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=64M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=2\n")
+        guard let lab = try BootLab.guest(config: BootLab.config(["vm_ram_size": "64M", "vm_qemu_shutdown_timeout": "2", "vm_serial_log": nil])) else { return }
         try lab.s.write("deaf/vm.settings", "vm_name=deaf\nvm_storage_cdrom1_enable=yes\n")
         let home = lab.s.url("deaf")
         #expect(try lab.cli.run("vmup", [home]).status == 0)
@@ -206,7 +148,7 @@ import Testing
     }
 
     @Test(.requiresGuest) func aVMWithChildrenStartsOnlyInSnapshotOrReadOnlyMode() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("parent")
         try lab.s.write("parent/childs.lst", lab.s.url("parent/child") + "\n")
         let rw = try lab.cli.run("vmup", ["-n", home])
@@ -218,7 +160,7 @@ import Testing
     /// Issue 5: an argument a buildcmd module script prints reaches QEMU
     /// (its command line) and the guest (it runs the command it carries).
     @Test(.requiresGuest) func aBuildcmdModuleScriptReachesTheGuest() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         try lab.s.writeScript("etc/modules/buildcmd/c_cmd", """
         #!/bin/sh
         printf '%s\\n' -fw_cfg "name=opt/vmtools/cmd,string=write 0:0:1:0 $vm_name via a module"
@@ -236,7 +178,7 @@ import Testing
     /// The shipped modern and headless templates boot the guest: q35,
     /// virtio disk and network card, no display.
     @Test(.requiresGuest) func theModernHeadlessTemplatesBootTheGuest() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         try lab.s.mkdir("share/templates")
         for t in ["modern.tpl", "headless.tpl"] {
             try FileManager.default.copyItem(atPath: Repo.root + "/etc/templates/" + t, toPath: lab.s.url("share/templates/" + t))
@@ -258,7 +200,7 @@ import Testing
     /// after `vmfix -rps`, the child reading its parent's data through the
     /// relinked overlay; and no tree command touches a running VM.
     @Test(.requiresGuest) func aTreeRenamedWithMvBootsAfterVmfix() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let base = try lab.makeVM("base")
         var r = try lab.up(base, command: "write 0:0:1:0 written by the parent")
         try #require(r.status == 0, "\(r.err)")

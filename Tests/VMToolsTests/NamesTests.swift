@@ -99,7 +99,7 @@ import Testing
     /// booted by vmup from one or the other, five at a time; the guest
     /// reaches READY, vmps sees it, vmdown stops it, vmrm deletes it.
     @Test(.requiresGuest) func everyNameBoots() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let cli = lab.cli
         // The serial log may be opt-in (vm_serial_log): asked for in the configuration.
         let conf = try lab.s.read("etc/vmtools.conf")

@@ -8,20 +8,25 @@ import Testing
 /// makes and removes (vmtools.conf(5), `vm_networking_ifaceN_mode`): no
 /// traffic leaves the machine, the machine's /etc is never written.
 @Suite(.serialized) struct NetworkNamespaceTests {
-    final class Lab {
-        let s = Scratch()
-        let cli: CLI
+    /// The lab's guests between two namespaces: `vm` holds the guest's tap
+    /// or bridge and routes, `peer` is another host behind a veth pair.
+    /// Removed when the lab ends, after its QEMUs.
+    struct Net {
+        let lab: BootLab
         let ip: String
-        /// Two namespaces: `vm` holds the guest's tap or bridge and routes,
-        /// `peer` is another host behind a veth pair.
         let vm = "vmtvm\(getpid())"
         let peer = "vmtpeer\(getpid())"
+        var s: Scratch { lab.s }
+        var cli: CLI { lab.cli }
 
-        init?() throws {
-            guard Guest.build() != nil, let ip = requireTool("ip"), requireTool("curl") != nil else { return nil }
+        init?(sourceLocation: SourceLocation = #_sourceLocation) throws {
+            guard let lab = try BootLab.guest(needing: "ip", "curl", sourceLocation: sourceLocation), let ip = Tools.path("ip") else { return nil }
+            self.lab = lab
             self.ip = ip
-            cli = try CLI(s)
-            try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\nvm_serial_log=yes\n")
+            let namespaces = [vm, peer]
+            lab.onEnd { lab in
+                for ns in namespaces { _ = try? lab.cli.run(ip, ["netns", "del", ns], environment: lab.cli.environment, within: 30) }
+            }
             for ns in [vm, peer] {
                 try must(["netns", "add", ns])
                 try must(["-n", ns, "link", "set", "lo", "up"])
@@ -55,20 +60,12 @@ import Testing
         func guest(_ name: String, mode: String, mac: String = "52:54:00:00:00:42", command: String = "serve") throws -> String {
             // A file: the command has blanks, which vm_qemu_params would split.
             try s.write(name + ".cmd", command)
-            try s.write("\(name)/vm.settings", """
-                vm_name=\(name)
-                vm_boot_order=d
-                vm_storage_cdrom1_enable=yes
-                vm_storage_cdrom1_backend=\(Guest.iso)
-                vm_networking_iface1_enable=yes
+            // The mode on line 8, where the bridge test's refusal names it.
+            return try lab.networkedVM(name, """
                 vm_networking_iface1_mac=\(mac)
-                vm_networking_iface1_device=virtio-net-pci
                 vm_networking_iface1_mode=\(mode)
                 vm_qemu_params='-usbdevice tablet -fw_cfg name=opt/vmtools/cmd,file=\(s.url(name + ".cmd"))'
                 """)
-            // Raw QEMU syntax in a VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
-            try #require(try cli.run("vmfix", ["-H", s.url(name)]).status == 3)
-            return s.url(name)
         }
 
         /// The peer's HTTP GET of the guest's page.
@@ -76,16 +73,17 @@ import Testing
             try cli.run(ip, ["netns", "exec", peer, "curl", "-s", "-m", "10", "http://10.0.2.15/"], environment: cli.environment, within: 30)?.out ?? ""
         }
 
-        deinit {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-            for ns in [vm, peer] { _ = try? cli.run(ip, ["netns", "del", ns], environment: cli.environment, within: 30) }
+        /// Stops a guest the test is done with (the lab's end fails a test
+        /// that leaves one running).
+        func stop(_ home: String) throws {
+            _ = try cli.run("vmdown", ["-k", "--", home])
         }
     }
 
     /// The routed model: a tap in one namespace, the host routing it to a
     /// peer namespace, which reaches the guest's web server.
     @Test(.requiresGuest, .requiresRoot, .requires("ip", "curl")) func aTapRoutedByTheHostReachesAnotherNamespace() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try Net() else { return }
         try lab.must(["-n", lab.vm, "tuntap", "add", "dev", "tap0", "mode", "tap"])
         try lab.must(["-n", lab.vm, "addr", "add", "10.0.2.1/24", "dev", "tap0"])
         try lab.must(["-n", lab.vm, "link", "set", "tap0", "up"])
@@ -95,12 +93,13 @@ import Testing
         try #require(up.status == 0, "\(up.err)")
         #expect(waitUntil(90) { textIfPresent(home + "/serial.log").contains("VMTOOLS-GUEST: SERVING 1") }, "\(textIfPresent(home + "/serial.log"))")
         #expect(try lab.fetchFromPeer().contains("vmtools guest web"))
+        try lab.stop(home)
     }
 
     /// The bridge model: the guest on br0 through qemu-bridge-helper, the
     /// ACL in a private /etc (an overlay in a mount namespace).
     @Test(.requiresGuest, .requiresRoot, .requires("ip", "curl", "unshare")) func guestsOnABridgeReachEachOtherAndTheHost() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try Net() else { return }
         try lab.must(["-n", lab.vm, "link", "add", "br0", "type", "bridge"])
         try lab.must(["-n", lab.vm, "addr", "add", "10.0.2.1/24", "dev", "br0"])
         try lab.must(["-n", lab.vm, "link", "set", "br0", "up"])
@@ -134,5 +133,7 @@ import Testing
         #expect(textIfPresent(second + "/serial.log").contains("VMTOOLS-GUEST: FETCHED vmtools guest web"), "\(textIfPresent(second + "/serial.log"))")
         // The machine's /etc never saw the ACL.
         #expect(textIfPresent("/etc/qemu/bridge.conf") != "allow br0\n")
+        try lab.stop(second)
+        try lab.stop(home)
     }
 }

@@ -101,9 +101,9 @@ import Testing
     /// would fail there instead of reporting a skip.
     @Test func everyTestThatNeedsAToolCarriesItsTrait() throws {
         let dir = Repo.root + "/Tests/VMToolsTests"
-        let needs = ["requireTool(\"": ".requires", "Lab()": ".requiresGuest", "Guest.build()": ".requiresGuest",
+        let needs = ["requireTool(\"": ".requires", "BootLab.guest(": ".requiresGuest", "Guest.build()": ".requiresGuest",
                      "requireRoot()": ".requiresRoot", "try tree()": ".requires(\"qemu-img\", \"qemu-io\")",
-                     "CloudGuest.build()": ".requiresCloudGuest"]
+                     "CloudGuest.build()": ".requiresCloudGuest", "BootLab.cloud(": ".requiresCloudGuest"]
         let declaration = ["@Test", "///", "func ", "static ", "var ", "let ", "struct ", "final ", "enum ", "init", "@discardableResult"]
         var checked = 0
         for f in try FileManager.default.contentsOfDirectory(atPath: dir).sorted() where f.hasSuffix(".swift") {
@@ -127,7 +127,7 @@ import Testing
                 // This test names the uses it looks for.
                 for (use, trait) in needs where body.contains(use) && !body.contains("func everyTestThatNeedsAToolCarriesItsTrait") {
                     checked += 1
-                    // A Lab of the cloud guest needs that guest's trait instead.
+                    // A test of the cloud guest needs that guest's trait instead.
                     let carried = attribute.contains(trait) || (trait == ".requiresGuest" && attribute.contains(".requiresCloudGuest"))
                     #expect(carried, "\(f):\(i + 1): the test uses \(use) but lacks \(trait)")
                 }

@@ -9,53 +9,16 @@ import Testing
 /// the test guest's `serve` page and SSH banner through passt, vmup prints
 /// them and writes ssh.config, and no passt outlives its QEMU.
 @Suite(.serialized) struct PasstBootTests {
-    final class Lab {
-        let s = Scratch()
-        let cli: CLI
+    /// The lab, which also ends every passt of its tests that outlived them.
+    static func lab(sourceLocation: SourceLocation = #_sourceLocation) throws -> BootLab? {
+        guard let lab = try BootLab.guest(needing: "passt", sourceLocation: sourceLocation) else { return nil }
+        lab.onEnd { lab in for pid in lab.passts { kill(pid, SIGKILL) } }
+        return lab
+    }
 
-        init?() throws {
-            guard Guest.build() != nil, requireTool("passt") != nil else { return nil }
-            cli = try CLI(s)
-            try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\nvm_serial_log=yes\n")
-        }
-
-        /// A VM home whose guest serves a page on port 80 and a banner on 22.
-        func home(_ name: String) throws -> String {
-            try s.write("\(name)/vm.settings", """
-                vm_name=\(name)
-                vm_boot_order=d
-                vm_storage_cdrom1_enable=yes
-                vm_storage_cdrom1_backend=\(Guest.iso)
-                vm_networking_iface1_enable=yes
-                vm_networking_iface1_device=virtio-net-pci
-                vm_networking_iface1_mode=passt
-                vm_qemu_params='-fw_cfg name=opt/vmtools/cmd,string=serve'
-                """)
-            // Raw QEMU syntax in a VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
-            try #require(try cli.run("vmfix", ["-H", s.url(name)]).status == 3)
-            return s.url(name)
-        }
-
-        /// passt processes this test started: their command line names a
-        /// socket in the scratch directory (an exited one's is empty).
-        var passts: [Int32] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-                guard let pid = Int32(entry), let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
-                let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-                guard argv.first?.split(separator: "/").last?.hasPrefix("passt") == true,
-                      argv.contains(where: { $0.hasPrefix(s.path) }) else { return nil }
-                return pid
-            }
-        }
-
-        func passtFiles(_ home: String) -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: home)) ?? []).filter { $0.hasPrefix("passt-") }.sorted()
-        }
-
-        deinit {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-            for pid in passts { kill(pid, SIGKILL) }
-        }
+    /// A VM home on passt whose guest serves a page on port 80 and a banner on 22.
+    static func home(_ lab: BootLab, _ name: String) throws -> String {
+        try lab.networkedVM(name, "vm_networking_iface1_mode=passt\nvm_qemu_params='-fw_cfg name=opt/vmtools/cmd,string=serve'")
     }
 
     /// The host port of the forward to `guestPort` in vmup's notices.
@@ -67,8 +30,8 @@ import Testing
     }
 
     @Test(.requiresGuest, .requires("passt")) func forwardsReachTheGuestThroughPasst() throws {
-        guard let lab = try Lab() else { return }
-        let home = try lab.home("web")
+        guard let lab = try Self.lab() else { return }
+        let home = try Self.home(lab, "web")
         // Both from port 0: the executor picks them, as slirp's kernel would.
         let up = try lab.cli.run("vmup", ["-w", "-o", "vm_networking_iface1_forward=tcp::22 tcp:0:80", home])
         try #require(up.status == 0, "\(up.err)\n\(textIfPresent(home + "/serial.log"))")
@@ -102,8 +65,8 @@ import Testing
 
     /// A killed QEMU closes passt's one connection: passt ends with it.
     @Test(.requiresGuest, .requires("passt")) func vmdownKillEndsPasstToo() throws {
-        guard let lab = try Lab() else { return }
-        let home = try lab.home("kill")
+        guard let lab = try Self.lab() else { return }
+        let home = try Self.home(lab, "kill")
         let up = try lab.cli.run("vmup", ["-o", "vm_networking_iface1_forward=tcp:0:80", home])
         try #require(up.status == 0, "\(up.err)")
         #expect(Self.port(up.err, vm: "kill", guestPort: 80) != nil, "\(up.err)")
@@ -117,12 +80,30 @@ import Testing
     /// QEMU that fails right after its start never connects to passt:
     /// vmup stops passt itself and leaves none of its files.
     @Test(.requiresGuest, .requires("passt")) func aQEMUThatFailsToStartTakesPasstWithIt() throws {
-        guard let lab = try Lab() else { return }
-        let home = try lab.home("bad")
+        guard let lab = try Self.lab() else { return }
+        let home = try Self.home(lab, "bad")
         let up = try lab.cli.run("vmup", ["-o", "vm_qemu_params=-no-such-option", "-o", "vm_networking_iface1_forward=tcp:0:80", home])
         #expect(up.status == 1)
         #expect(up.err.contains("vmup: ERROR: \(home): QEMU failed to start"), "\(up.err)")
         #expect(lab.passts.isEmpty, "\(lab.passts)")
         #expect(lab.passtFiles(home) == [])
+    }
+}
+
+extension BootLab {
+    /// passt processes this test started: their command line names a
+    /// socket in the scratch directory (an exited one's is empty).
+    fileprivate var passts: [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = Int32(entry), let raw = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+            let argv = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard argv.first?.split(separator: "/").last?.hasPrefix("passt") == true,
+                  argv.contains(where: { $0.hasPrefix(s.path) }) else { return nil }
+            return pid
+        }
+    }
+
+    fileprivate func passtFiles(_ home: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: home)) ?? []).filter { $0.hasPrefix("passt-") }.sorted()
     }
 }

@@ -56,10 +56,9 @@ import Testing
     /// A passt that gives up (no host interface with a default route) fails
     /// the start at once with its last message, and QEMU never starts.
     @Test(.requires("qemu-system-x86_64")) func aPasstThatExitsFailsTheStartWithItsMessage() throws {
-        let s = Scratch()
-        let cli = try CLI(s)
+        let lab = try BootLab(config: "vm_display_type=none\nvm_ram_size=128M\n")
+        let s = lab.s, cli = lab.cli
         try s.writeScript("fake/passt", "#!/bin/sh\necho 'No external routable interface for IPv4' >&2\necho 'External interface not usable' >&2\nexit 1\n")
-        try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\n")
         try s.write("vm/vm.settings", "vm_name=vm\nvm_networking_iface1_enable=yes\nvm_networking_iface1_mode=passt\n")
         let start = Date()
         let up = try cli.run("vmup", [s.url("vm")], env: ["PATH": s.url("fake") + ":/usr/local/bin:/usr/bin:/bin"])

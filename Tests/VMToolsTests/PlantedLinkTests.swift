@@ -56,7 +56,7 @@ import Testing
     /// refuses with one line naming it, QEMU never starts, no content of
     /// the target is quoted, and the target is neither written nor created.
     @Test(.requiresGuest) func aLinkAtEveryNameAStartWritesIsRefused() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("vm")
         let names = try resolver(lab.s).loadGlobal().fileNames
         let planted = Self.plantedNames(names)
@@ -90,7 +90,7 @@ import Testing
     /// CD-ROM directory, the preseed file in `tftp/`, a disk a createsize
     /// makes; and a `tftp/` or `tpm/` that is a file.
     @Test(.requiresGuest) func aLinkAtAPlannedPathIsRefused() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         // Inside the home: a VM's own settings hand the guest nothing outside its tree (vm.settings(5), HOST PATHS).
         let home = try lab.makeVM("vm", """
         vm_storage_cdrom2_enable=yes
@@ -128,7 +128,7 @@ import Testing
     /// A home, or a `tpm/` in it, owned by another user is refused: its
     /// owner could plant a link after the check, before a helper opens it.
     @Test(.requiresGuest, .requiresRoot) func aDirectoryOfAnotherUserIsRefused() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("vm")
         try lab.s.mkdir("vm/tpm")
         for dir in [home + "/tpm", home] {

@@ -13,7 +13,7 @@ import Testing
 /// links (`VMFileNames.written`): a new file is caught here until it is.
 @Suite(.serialized) struct PrivateFileModeTests {
     /// `vmup` under umask 000, through a shell that sets it and execs.
-    static func upUnderUmask000(_ lab: LifecycleTests.Lab, _ home: String, _ flags: [String] = []) throws -> CLI.Result? {
+    static func upUnderUmask000(_ lab: BootLab, _ home: String, _ flags: [String] = []) throws -> CLI.Result? {
         try lab.cli.run("/bin/sh", ["-c", "umask 000; exec \"$@\"", "sh", lab.cli.bin + "/vmup"] + flags + ["--", home],
                         environment: lab.cli.environment, within: 120)
     }
@@ -31,7 +31,7 @@ import Testing
     }
 
     @Test(.requiresGuest, .requiresOVMF, .requires("swtpm", "passt")) func everyFileAStartMakesIsPrivateAndChecked() throws {
-        guard requireTool("swtpm") != nil, requireTool("passt") != nil, FirmwareBootTests().ovmf(), let lab = try LifecycleTests.Lab() else { return }
+        guard requireTool("swtpm") != nil, requireTool("passt") != nil, FirmwareBootTests().ovmf(), let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("private", """
         vm_firmware=uefi
         vm_ram_size=256M

@@ -39,14 +39,9 @@ import Glibc
         return (s.url("gf"), mode, marker)
     }
 
-    func killQemus(_ s: Scratch) {
-        for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-    }
-
     @Test(.requires("qemu-system-x86_64")) func aDownloadedVMsQemuParamsAreRefusedByVmupAndVmupN() throws {
-        let s = Scratch()
-        defer { killQemus(s) }
-        let cli = try CLI(s)
+        let lab = try BootLab(config: nil)
+        let s = lab.s, cli = lab.cli
         let (home, value) = try driveVM(s)
         for args in [["-n", home], [home]] {
             let r = try cli.run("vmup", args)
@@ -56,16 +51,15 @@ import Glibc
             #expect(!r.err.contains("would pass raw QEMU syntax"))
         }
         #expect(!s.exists("dl/qemu.pid"))
-        #expect(!QemuProcess.all().contains { p in p.argv.contains { $0.contains(s.path) } })
+        #expect(lab.leftovers().isEmpty)
     }
 
     /// A real start: if the rule broke, QEMU would run (exit 0, a QEMU with
     /// the scratch path in its argv), ready to run the command for a guest
     /// that connects to 10.0.2.100.
     @Test(.requires("qemu-system-x86_64")) func aDownloadedVMsGuestfwdCommandNeverRuns() throws {
-        let s = Scratch()
-        defer { killQemus(s) }
-        let cli = try CLI(s)
+        let lab = try BootLab(config: nil)
+        let s = lab.s, cli = lab.cli
         let (home, mode, marker) = try guestfwdVM(s)
         let n = try cli.run("vmup", ["-n", home])
         #expect(n.status == 1, "\(n.err)")
@@ -73,7 +67,7 @@ import Glibc
         let r = try #require(try cli.run("vmup", [home], environment: cli.environment, within: 60))
         #expect(r.status == 1, "\(r.err)")
         #expect(r.err.contains("vm_networking_iface1_mode: '\(mode)'"), "\(r.err)")
-        #expect(!QemuProcess.all().contains { p in p.argv.contains { $0.contains(s.path) } })
+        #expect(lab.leftovers().isEmpty)
         #expect(!FileSystem.lexists(marker))
         #expect(!s.exists("gf/qemu.pid"))
     }
@@ -180,9 +174,8 @@ import Glibc
     }
 
     @Test(.requires("qemu-img", "qemu-system-x86_64")) func aBareBootImagesDataFileNeedsCfgHostPaths() throws {
-        let s = Scratch()
-        defer { killQemus(s) }
-        let cli = try CLI(s)
+        let lab = try BootLab(config: nil)
+        let s = lab.s, cli = lab.cli
         try s.write("outside/secret", "secret\n")
         try s.mkdir("images")
         let image = s.url("images/x.qcow2")
@@ -196,7 +189,7 @@ import Glibc
             #expect(r.err.contains("vmup: ERROR: \(image): its data file '\(s.url("outside/secret"))' would reach the guest"), "\(r.err)")
             #expect(r.err.contains("-o cfg_host_paths=DIR"), "\(r.err)")
         }
-        #expect(!QemuProcess.all().contains { p in p.argv.contains { $0.contains(s.path) } })
+        #expect(lab.leftovers().isEmpty)
         #expect(try s.read("outside/secret") == "secret\n")
         // vmcreate would accept what the new file hands out: the same rule first, and no home is left.
         let create = try cli.run("vmcreate", ["-n", "-y", "-c", image, s.url("new")])

@@ -9,25 +9,6 @@ import Testing
 /// the test guest's `serve` command puts a web page on port 80 and an
 /// `SSH-2.0-` banner on port 22. One boot for every check of a running guest.
 @Suite(.serialized) struct ReachTests {
-    final class Lab {
-        let s = Scratch()
-        let cli: CLI
-
-        init?() throws {
-            guard Guest.build() != nil, requireTool("ss") != nil else { return nil }
-            cli = try CLI(s)
-            try s.write("etc/vmtools.conf", "vm_display_type=none\nvm_ram_size=128M\nvm_cpu_count=1\nvm_qemu_shutdown_timeout=30\nvm_serial_log=yes\n")
-        }
-
-        func pid(_ home: String) -> Int32? {
-            (try? String(contentsOfFile: home + "/qemu.pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        }
-
-        deinit {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-        }
-    }
-
     /// One HTTP/1.0 GET on loopback; the whole reply.
     static func httpGet(port: Int) -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -52,20 +33,11 @@ import Testing
     }
 
     @Test(.requiresGuest, .requires("ss")) func forwardsAreReachedShownAndWaitedFor() throws {
-        guard let lab = try Lab() else { return }
-        try lab.s.write("web/vm.settings", """
-            vm_name=web
-            vm_boot_order=d
-            vm_storage_cdrom1_enable=yes
-            vm_storage_cdrom1_backend=\(Guest.iso)
-            vm_networking_iface1_enable=yes
-            vm_networking_iface1_device=virtio-net-pci
+        guard let lab = try BootLab.guest(needing: "ss") else { return }
+        let home = try lab.networkedVM("web", """
             vm_networking_iface1_forward=tcp::22
             vm_qemu_params='-usbdevice tablet -fw_cfg name=opt/vmtools/cmd,string=serve'
             """)
-        let home = lab.s.url("web")
-        // Raw QEMU syntax in a VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
-        try #require(try lab.cli.run("vmfix", ["-H", home]).status == 3)
         // The web server's forward is added by a setting, beside the SSH one the file has.
         let up = try lab.cli.run("vmup", ["-w", "-o", "vm_networking_iface1_forward=tcp::22 tcp:0:80", home])
         try #require(up.status == 0, "\(up.err)\n\(textIfPresent(home + "/serial.log"))")
@@ -115,7 +87,7 @@ import Testing
     /// Nothing answers on port 22 (no guest system at all): -w gives up after
     /// cfg_limit_waitguest, names the address, and leaves QEMU running.
     @Test(.requiresGuest) func theWaitTimesOutAndTheVMKeepsRunning() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest(needing: "ss") else { return }
         try lab.s.write("mute/vm.settings", "vm_name=mute\nvm_boot_order=n\nvm_networking_iface1_enable=yes\nvm_networking_iface1_forward=tcp::22\n")
         let home = lab.s.url("mute")
         let up = try lab.cli.run("vmup", ["-w", "-o", "cfg_limit_waitguest=2", home])

@@ -10,8 +10,6 @@ import Testing
 /// socket, pid file and log is the user's alone whatever the umask; a failed
 /// start or a kill leaves nothing behind.
 @Suite(.serialized) struct RuntimeFilesTests {
-    typealias Lab = LifecycleTests.Lab
-
     /// `vmdown -a` stops every VM of its user: these tests run vmtools as a
     /// user of their own, so they never stop another test's VMs.
     static let uid: UInt32 = 64_123
@@ -26,7 +24,7 @@ import Testing
 
     /// Runs `argv` with the lab's environment plus a run-time directory in
     /// the scratch tree; output to files, so a full pipe never blocks.
-    static func run(_ lab: Lab, _ argv: [String], stdin: Any? = nil, wait: Bool = true, env: [String: String] = [:]) throws
+    static func run(_ lab: BootLab, _ argv: [String], stdin: Any? = nil, wait: Bool = true, env: [String: String] = [:]) throws
         -> (Process, () throws -> CLI.Result) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: argv[0])
@@ -58,7 +56,7 @@ import Testing
         return (p, result)
     }
 
-    static func cli(_ lab: Lab, _ name: String, _ args: [String], as user: UInt32? = nil, umask mask: String? = nil,
+    static func cli(_ lab: BootLab, _ name: String, _ args: [String], as user: UInt32? = nil, umask mask: String? = nil,
                     env: [String: String] = [:]) throws -> CLI.Result {
         var argv = [lab.cli.bin + "/" + name] + args
         if let mask { argv = ["/bin/sh", "-c", "umask \(mask); exec \"$@\"", "sh"] + argv }
@@ -87,7 +85,7 @@ import Testing
     /// run-time directory: vmps shows the monitor, vmmon talks to it,
     /// `vmdown -a -s -w` powers it off through QMP, and the directory goes.
     @Test(.requiresGuest, .requiresRoot) func aBareBootIsControlledAsAnyVMAndVmdownAllStopsIt() throws {
-        guard Self.requireRoot(), let lab = try Lab() else { return }
+        guard Self.requireRoot(), let lab = try BootLab.guest() else { return }
         let run = lab.s.url("run")
         try lab.s.mkdir("run")
         let chown = try Subprocess("/bin/chown", ["-R", "\(Self.uid):\(Self.uid)", lab.s.path]).run()
@@ -129,7 +127,7 @@ import Testing
     /// A8: a VM home on a read-only bind mount starts with -s (not
     /// read-write), is seen by vmps, vminfo, vmmon and vmfix -n, and stops.
     @Test(.requiresGuest, .requiresRoot) func aReadOnlyHomeStartsInSnapshotModeAndEveryCommandFindsIt() throws {
-        guard Self.requireRoot(), let lab = try Lab() else { return }
+        guard Self.requireRoot(), let lab = try BootLab.guest() else { return }
         let source = try lab.makeVM("ro source")
         let home = lab.s.url("ro home")
         try lab.s.mkdir("ro home")
@@ -177,7 +175,7 @@ import Testing
     /// are 0600; `vmdown -k` leaves no pid file or socket; a start that
     /// fails after QEMU made its sockets leaves none.
     @Test(.requiresGuest) func runtimeFilesArePrivateAndNothingIsLeftBehind() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("private")
         let up = try Self.cli(lab, "vmup", [home], umask: "000")
         try #require(up.status == 0, "\(up.err)")
@@ -202,7 +200,7 @@ import Testing
     /// B2: a foreground (`-i`) VM started with umask 000: its QMP socket,
     /// pid file and log are for the user alone; nothing stays after it.
     @Test(.requiresGuest) func aForegroundVMsSocketsArePrivate() throws {
-        guard let lab = try Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("foreground")
         let stdin = Pipe()
         let (p, result) = try Self.run(lab, ["/bin/sh", "-c", "umask 000; exec \"$@\"", "sh", lab.cli.bin + "/vmup", "-i", home],
@@ -242,14 +240,12 @@ import Testing
 
     /// A run-time directory another user could tamper with is refused, by name.
     @Test func anUnsafeRuntimeDirectoryIsRefused() throws {
-        let s = Scratch()
-        let cli = try CLI(s)
-        try s.write("etc/vmtools.conf", "vm_display_type=none\n")
+        // Should the refusal fail, the VM the lab finds fails the test.
+        let lab = try BootLab(config: "vm_display_type=none\n")
+        let s = lab.s, cli = lab.cli
         try s.writeBytes("disk.img", [UInt8](repeating: 0, count: 512))
         try s.mkdir("run/vmtools")
         chmod(s.url("run/vmtools"), 0o777)
-        // Should the refusal fail, the VM must not outlive the test.
-        defer { for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) } }
         let r = try cli.run("vmup", [s.url("disk.img")], env: ["XDG_RUNTIME_DIR": s.url("run")])
         #expect(r.status == 1 && r.err.contains(s.url("run/vmtools")) && r.err.contains("world-writable"), "\(r.err)")
         #expect(Self.entries(s.url("run/vmtools")).isEmpty)

@@ -14,7 +14,7 @@ import Testing
 @Suite(.serialized) struct ShareEndToEndTests {
     @Test(.requiresCloudGuest, .timeLimit(.minutes(15)))
     func aCloudGuestMountsAReadWriteAndAReadOnlyShare() throws {
-        guard let lab = try CloudEndToEndTests.Lab() else { return }
+        guard let lab = try BootLab.cloud() else { return }
         let web = lab.vms + "/web"
         let base = lab.s.url("base.qcow2")
         let img = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-b", CloudGuest.image, "-F", "qcow2", base]).run()

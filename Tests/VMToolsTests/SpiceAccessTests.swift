@@ -86,12 +86,8 @@ import Testing
     /// links), and on the socket with a password file.
     @Test(.requires("qemu-system-x86_64", "openssl")) func theSPICEServerAsksForThePasswordAndTheSocketIsPrivate() throws {
         guard let openssl = requireTool("openssl"), requireTool("qemu-system-x86_64") != nil else { return }
-        let s = Scratch()
-        let cli = try CLI(s)
-        defer {
-            for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) }
-        }
-        try s.write("etc/vmtools.conf", "vm_ram_size=64M\nvm_cpu_count=1\n")
+        let lab = try BootLab(config: "vm_ram_size=64M\nvm_cpu_count=1\n")
+        let s = lab.s, cli = lab.cli
         try s.write("vm/vm.settings", "vm_name=vm\nvm_display_type=spice\n")
         let home = s.url("vm")
         func down() throws {

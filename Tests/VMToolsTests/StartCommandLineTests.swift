@@ -132,7 +132,7 @@ import Testing
     /// forward without an address listens on 127.0.0.1 only; and the home
     /// holds the same files after the boot and vmdown as before.
     @Test(.requiresGuest, .requires("ss")) func aDefaultBootOnAHeadlessHost() throws {
-        guard let lab = try LifecycleTests.Lab(), requireTool("ss") != nil else { return }
+        guard let lab = try BootLab.guest(), requireTool("ss") != nil else { return }
         let fwd = freePort()
         let home = try lab.makeVM("quiet", "vm_serial_log=no\nvm_display_type=sdl\nvm_display_device=std\nvm_networking_iface1_mode='user,hostfwd=tcp::\(fwd)-:80'")
         // A raw -netdev mode in the VM's own file: the user accepts it (vm.settings(5), HOST PATHS).
@@ -172,7 +172,7 @@ import Testing
     /// C6: three virtio disks (one made from a createsize alone) and a third
     /// CD-ROM on virtio-scsi; the guest sees them all.
     @Test(.requiresGuest) func theGuestSeesMoreThanTwoDisksAndCDROMs() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("many", """
         vm_storage_hdd_interface=virtio
         vm_storage_hdd1_enable=yes

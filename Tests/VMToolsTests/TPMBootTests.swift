@@ -10,7 +10,7 @@ import Testing
 /// outlives QEMU, whether QEMU powers off, is killed or never starts.
 @Suite(.serialized) struct TPMBootTests {
     @Test(.requiresGuest, .requires("swtpm")) func theGuestSeesATPMAndSwtpmEndsWithQEMU() throws {
-        guard requireTool("swtpm") != nil, let lab = try LifecycleTests.Lab() else { return }
+        guard requireTool("swtpm") != nil, let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("tpm", "vm_tpm=2.0\n")
         // Whatever a failed step left: only processes working in this test's home.
         defer {

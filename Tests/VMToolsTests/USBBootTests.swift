@@ -9,7 +9,7 @@ import Testing
 /// attached and detached while it runs (vmmon(1) `-c`).
 @Suite(.serialized) struct USBBootTests {
     @Test(.requiresGuest) func anUnpluggedDeviceWaitsAndDevicesAttachAndDetach() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let home = try lab.makeVM("usb", "vm_usb1_device=f1f1:0001\n")
         // A host device named by the VM's own settings: the user accepts it (vm.settings(5), HOST PATHS).
         #expect(try lab.cli.run("vmfix", ["-H", home]).status == 3)

@@ -149,15 +149,14 @@ import Testing
     /// Through vmup: a node the user cannot open fails the start, naming
     /// the node and the udev rule; nothing is started.
     @Test func aNodeThatCannotOpenFailsNamingItAndTheUdevRule() throws {
-        let s = Scratch()
-        let cli = try CLI(s)
-        // The system's configuration lets a VM's own settings name host USB devices (vm.settings(5), HOST PATHS).
-        try s.write("etc/vmtools.conf", "vm_display_type=none\ncfg_host_paths=/dev/bus/usb\n")
+        // The system's configuration lets a VM's own settings name host USB
+        // devices (vm.settings(5), HOST PATHS). Were the check to pass, the
+        // QEMU it started fails the test when the lab ends.
+        let lab = try BootLab(config: "vm_display_type=none\ncfg_host_paths=/dev/bus/usb\n")
+        let s = lab.s, cli = lab.cli
         try s.write("vm/vm.settings", "vm_name=vm\nvm_usb1_device=046d:c52b\nvm_usb2_device=1-4\n")
         let node = try fakeDevice(s, "1-4", vendor: "046d", product: "c52b", bus: 1, dev: 12, mode: 0o444)
         let env = ["VMTOOLS_TEST_SYS_ROOT": s.url("sys"), "VMTOOLS_TEST_DEV_ROOT": s.url("dev")]
-        // Were the check to pass, the QEMU it started is stopped by pid.
-        defer { for p in QemuProcess.all() where p.argv.contains(where: { $0.contains(s.path) }) { kill(p.pid, SIGKILL) } }
         let r = try cli.run("vmup", [s.url("vm")], env: env)
         #expect(r.status == 1, "\(r.err)")
         #expect(r.err.contains("\(node): vm_usb1_device 046d:c52b: cannot open read-write ("), "\(r.err)")

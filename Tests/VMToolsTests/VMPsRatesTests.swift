@@ -98,7 +98,7 @@ final class FakeQemu {
     /// Two test guests (1 vCPU, TCG): one spins its CPU, one writes to its
     /// data disk for a while and then idles.
     @Test(.requiresGuest) func busyIdleAndWritingGuests() throws {
-        guard let lab = try LifecycleTests.Lab() else { return }
+        guard let lab = try BootLab.guest() else { return }
         let spinner = try lab.makeVM("spinner")
         let writer = try lab.makeVM("writer")
         try #require(try lab.up(spinner, command: "spin 150").status == 0)
