@@ -16,6 +16,27 @@ import Testing
     struct Daemon {
         let name: String
         let pid: Int32
+        /// When it started, in clock ticks since boot (`/proc/PID/stat`).
+        var started: UInt64? { Self.startTime(pid) }
+
+        static func startTime(_ pid: Int32) -> UInt64? {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 19 ? UInt64(fields[19]) : nil
+        }
+
+        /// The QEMUs libvirtd started since `since` (its capability probe runs
+        /// daemonised and outlives a libvirtd stopped mid-probe).
+        static func libvirtQemus(since: UInt64) -> [Int32] {
+            guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+            return entries.compactMap { Int32($0) }.filter { pid in
+                guard ProcessTable.isLive(pid), let t = startTime(pid), t >= since,
+                      let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
+                let args = String(decoding: cmdline, as: UTF8.self).split(separator: "\0")
+                return args.first?.contains("qemu-system") == true && args.contains { $0.contains("/var/lib/libvirt/qemu/") }
+            }
+        }
 
         static func pid(_ name: String) -> Int32? {
             (try? String(contentsOfFile: "/run/\(name).pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -36,8 +57,11 @@ import Testing
         }
 
         func stop() {
+            let since = started
             kill(pid, SIGTERM)
             if !waitUntil(30, { !ProcessTable.isLive(pid) }) { kill(pid, SIGKILL) }
+            guard let since else { return }
+            for qemu in Self.libvirtQemus(since: since) { kill(qemu, SIGKILL) }
         }
     }
 
