@@ -108,11 +108,9 @@ extension ImageFormat {
     /// them (or the file ends within it), else read.
     private static func bytes(_ fd: Int32, _ probe: ImageProbe, from offset: Int, count: Int) -> ArraySlice<UInt8>? {
         let head = probe.head
-        if offset + count <= head.count || head.count < ImageProbe.headLength {
+        if offset + count <= head.count || probe.reachedEnd {
             return head[min(offset, head.count)..<min(offset + count, head.count)]
         }
-        var buffer = [UInt8](repeating: 0, count: count)
-        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-        return n >= 0 ? buffer[0..<n] : nil
+        return ImageProbe.read(fd, from: offset, count: count).map { $0[...] }
     }
 }

@@ -44,14 +44,20 @@ public enum ImageKind: Equatable, Sendable {
 /// text) read `head` rather than the file again.
 public struct ImageProbe: Sendable {
     public let kind: ImageKind
-    /// The file's first bytes, up to `headLength` (fewer for a short file).
+    /// The file's first bytes: 4 KiB for a disk format, up to `headLength`
+    /// for anything else (fewer for a short file).
     public let head: [UInt8]
+    /// `head` holds the whole file: it ended before the bytes asked for.
+    package let reachedEnd: Bool
     /// A regular file, not a device.
     public let isRegularFile: Bool
 
     /// Enough for every signature: an ISO 9660 volume descriptor at 0x8000
     /// with its label, a tar header at 257, a qcow2 header.
     public static let headLength = 0x8800
+    /// What a disk format's header needs, read first: a start probes every
+    /// disk, and most are qcow2.
+    static let diskHeadLength = 0x1000
 
     /// nil when `path` cannot be opened or read (missing, a FIFO, a directory).
     public init?(_ path: String) {
@@ -62,18 +68,35 @@ public struct ImageProbe: Sendable {
 
     /// The same, from an open file (an import checks the file it opened).
     package init?(fd: Int32) {
-        var buffer = [UInt8](repeating: 0, count: Self.headLength)
-        let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n >= 0 else { return nil }
-        if n < buffer.count { buffer.removeSubrange(n...) }
+        guard var buffer = Self.read(fd, from: 0, count: Self.diskHeadLength) else { return nil }
+        var asked = Self.diskHeadLength
+        if buffer.count == asked, Self.diskKind(buffer) == nil {
+            // Not a disk: an ISO's descriptor lies at 0x8000.
+            guard let rest = Self.read(fd, from: asked, count: Self.headLength - asked) else { return nil }
+            buffer += rest
+            asked = Self.headLength
+        }
         var st = stat()
         let known = fstat(fd, &st) == 0
         head = buffer
+        reachedEnd = buffer.count < asked
         isRegularFile = known && st.st_mode & S_IFMT == S_IFREG
         kind = Self.kind(buffer, fd: fd, size: known ? st.st_size : 0)
     }
 
-    private static func kind(_ b: [UInt8], fd: Int32, size: off_t) -> ImageKind {
+    /// Up to `count` bytes from `offset`, fewer where the file ends; nil on a read error.
+    static func read(_ fd: Int32, from offset: Int, count: Int) -> [UInt8]? {
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let n = pread(fd, buffer.baseAddress, count, off_t(offset))
+            failed = n < 0
+            initialized = max(n, 0)
+        }
+        return failed ? nil : bytes
+    }
+
+    /// The disk format a header's magic names, or nil.
+    private static func diskKind(_ b: [UInt8]) -> ImageKind? {
         func at(_ offset: Int, _ s: String) -> Bool {
             let u = Array(s.utf8)
             return offset + u.count <= b.count && b[offset..<offset + u.count].elementsEqual(u)
@@ -87,11 +110,15 @@ public struct ImageProbe: Sendable {
         if at(0, "vhdxfile") { return .vhdx }
         if at(0, "conectix") { return .vpc }
         if b.count >= 0x44, b[0x40..<0x44].elementsEqual([0x7F, 0x10, 0xDA, 0xBE]) { return .vdi }
-        if size >= 512 {
-            var tail = [UInt8](repeating: 0, count: 8)
-            if tail.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, 8, size - 512) }) == 8, tail.elementsEqual("conectix".utf8) {
-                return .vpc
-            }
+        return nil
+    }
+
+    private static func kind(_ b: [UInt8], fd: Int32, size: off_t) -> ImageKind {
+        if let disk = diskKind(b) { return disk }
+        if size >= 512, read(fd, from: Int(size) - 512, count: 8)?.elementsEqual("conectix".utf8) == true { return .vpc }
+        func at(_ offset: Int, _ s: String) -> Bool {
+            let u = Array(s.utf8)
+            return offset + u.count <= b.count && b[offset..<offset + u.count].elementsEqual(u)
         }
         if at(0x8001, "CD001") { return .iso }
         if at(257, "ustar") { return .tar }
