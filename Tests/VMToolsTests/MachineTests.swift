@@ -98,4 +98,41 @@ import Testing
         #expect(m.nics.first?.forwards.map(\.description) == ["tcp:127.0.0.1:2222:22"])
         #expect(m.arch == "x86_64" && m.name == "vm" && m.accelerator == .tcg)
     }
+
+    /// A start knows each disk's backing chain from its host-path check (the
+    /// qcow2 headers it read): a fork of a fork shows both parents, nearest first.
+    @Test(.requires("qemu-img", "qemu-system-x86_64")) func aStartKnowsEachDisksBackingChain() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let s = Scratch()
+        try s.mkdir("vm")
+        try s.write("etc/vmtools.conf", "vm_qemu_accel=tcg\n")
+        let h = s.url("vm")
+        for (name, backing) in [("base", nil), ("mid", "base"), ("top", "mid")] as [(String, String?)] {
+            let r = try Subprocess("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2"] + (backing.map { ["-b", "\(h)/\($0).qcow2", "-F", "qcow2"] } ?? [])
+                                   + [s.url("vm/\(name).qcow2"), "16M"]).run()
+            try #require(r.status == 0, "\(r.stderrText)")
+        }
+        let home = try s.write("vm/vm.settings", """
+            vm_name=vm
+            vm_display_type=none
+            vm_storage_hdd1_enable=yes
+            vm_storage_hdd1_backend=top.qcow2
+            vm_storage_hdd2_enable=yes
+            vm_storage_hdd2_backend=base.qcow2
+
+            """).deletingLastPathComponent
+        let global = try resolver(s).loadGlobal()
+        let vm = try resolver(s).loadVM(home: home, global: global)
+        let environment = ["PATH": "/usr/bin:/bin"]
+        let check = try LaunchPlanner.checkHostPaths(vm, global: global, environment: environment)
+        let context = Context(environment: environment, cwd: s.path, paths: s.paths, console: Console(command: "test", out: OutputStream(fd: open("/dev/null", O_WRONLY)),
+                                                                                           err: OutputStream(fd: open("/dev/null", O_WRONLY))))
+        let start = try LaunchPlanner.plan(vm.settings, home: home, runDirectory: nil, children: [], global: global, hostPaths: check.paths,
+                                           dryRun: true, context: context)
+        let chains = start.plan.machine.disks.map(\.backingChain)
+        #expect(chains == [["\(h)/mid.qcow2", "\(h)/base.qcow2"], []], "\(chains)")
+        // An export reads no more than each disk's header: not known there.
+        let exported = try ExportPlan.machine(vm, accelerator: .tcg, global: global, environment: environment)
+        #expect(exported.machine.disks.map(\.backingChain) == [nil, nil])
+    }
 }

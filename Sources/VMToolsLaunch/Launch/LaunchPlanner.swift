@@ -44,6 +44,7 @@ package enum LaunchPlanner {
         if accel.fellBack { command.notices.append("KVM is not usable (\(accel.reason)): using TCG, where -cpu host becomes -cpu max") }
         try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
         command.plan.hostPaths = hostPaths
+        command.plan.machine.readBackingChains(hostPaths)
         return command
     }
 }

@@ -25,8 +25,9 @@ extension Machine {
         public var index: Int?
         /// The disk is made by this start (a createsize).
         public var creating = false
-        /// The backing files, nearest first, where known; nil when not read
-        /// (a start reads no more than the image header it needs).
+        /// The backing files, nearest first, where known: a start takes them
+        /// from the host-path check, which read the qcow2 headers; nil for an
+        /// export, which reads no more than the image header it needs.
         public var backingChain: [String]?
 
         public var path: String? { if case .file(let p) = source { p } else { nil } }
@@ -57,5 +58,30 @@ extension Machine {
         public var label: String
         /// A directory QEMU's TFTP server offers (a preseed file), not a volume.
         public var isDirectory = false
+    }
+}
+
+extension Machine {
+    /// Each disk's backing chain from the host paths a start collected (the
+    /// backing file of each image, then of that one): no header is read again.
+    mutating func readBackingChains(_ hostPaths: [HostPath]) {
+        var backing: [String: String] = [:], collected: Set<String> = []
+        for p in hostPaths where !p.isRaw {
+            if let via = p.via {
+                if via.kind == "backing file" { backing[via.image] = p.path }
+            } else {
+                collected.insert(p.path)
+            }
+        }
+        for i in disks.indices where !disks[i].creating {
+            // A disk the check named otherwise keeps nil: not known, not "none".
+            guard var image = disks[i].path, collected.contains(image) else { continue }
+            var chain: [String] = []
+            while let next = backing[image], !chain.contains(next), chain.count < 64 {
+                chain.append(next)
+                image = next
+            }
+            disks[i].backingChain = chain
+        }
     }
 }
