@@ -129,8 +129,10 @@ if command -v valgrind >/dev/null; then
             echo "vminfo $(count "$b/vminfo" "$chain")"
             echo "vminfo-t $(count "$b/vminfo" -t "$root/c4/c4g3")"
             echo "vmps $(count "$b/vmps")"
-            echo "vmup-n $(count "$b/vmup" -nv "$scratch/$side-vm")"
+            # The vmfork bench leaves the fork of whichever side ran last:
+            # with it, vmup -nv would stop early at "has children".
             rm -rf "$scratch/$side-fork" "$scratch/$side-vm/childs.lst"
+            echo "vmup-n $(count "$b/vmup" -nv "$scratch/$side-vm")"
             echo "vmfork $(count "$b/vmfork" -q "$scratch/$side-vm" "$scratch/$side-fork")"
         } >"$scratch/$side.instructions"
     done
