@@ -61,7 +61,7 @@ public enum Defaults {
         .setting("cfg_modules_clone", "networking_iface_mac storage_backend cloudinit_identity"),
         .setting("cfg_modules_buildcmd", "qemu boot firmware cpu display usb keyboard monitor qmp guestagent serial name networking ram storage_cdrom storage_hdd share cloudinit tpm uuid install"),
         .setting("cfg_modules_configure_templates", "autodetect"),
-        .setting("cfg_modules_configure_settings", "cpu_count ram_size networking_auto storage_hdd_import storage_hdd1_createsize"),
+        .setting("cfg_modules_configure_settings", "cpu_count ram_size networking_auto cloud_image storage_hdd_import storage_hdd1_createsize"),
         .blank,
         .comment("Never prompt (yes/no); message level (0 = errors only ... 4 = debug)."),
         .setting("cfg_ui_assumeyes", "no"),

@@ -53,7 +53,7 @@ extension ModuleRegistry {
     public static let configureTemplates: [String: any ConfigureModule.Type] = [AutodetectModule.name: AutodetectModule.self]
 
     public static let configureSettings: [String: any ConfigureModule.Type] = {
-        let all: [any ConfigureModule.Type] = [CpuCountModule.self, RamSizeModule.self, NetworkingAutoModule.self,
+        let all: [any ConfigureModule.Type] = [CpuCountModule.self, RamSizeModule.self, NetworkingAutoModule.self, CloudImageModule.self,
                                                StorageHddImportModule.self, StorageHdd1CreateSizeModule.self]
         return Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
     }()
