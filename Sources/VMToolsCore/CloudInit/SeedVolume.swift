@@ -52,9 +52,7 @@ package struct SeedVolume: Equatable, Sendable {
         // Not through a link (the start then refuses it), nor waiting on a FIFO.
         guard let fd = try? FileSystem.openForReading(path, noFollow: true) else { return nil }
         defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 128)
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 128, 16 * 2048 + 574) }
-        guard n == 128 else { return nil }
+        guard let buf = FileSystem.readBytes(fd, at: 16 * 2048 + 574, count: 128), buf.count == 128 else { return nil }
         let text = String(decoding: buf, as: UTF8.self).trimmingTrailingWhitespace()
         return text.isEmpty ? nil : text
     }

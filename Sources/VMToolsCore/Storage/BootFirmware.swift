@@ -82,8 +82,7 @@ public enum BootFirmware: Equatable, Sendable {
         guard let fd = try? FileSystem.openForReading(path) else { return nil }
         defer { close(fd) }
         func read(_ n: Int, _ at: Int) -> [UInt8]? {
-            var buf = [UInt8](repeating: 0, count: n)
-            return buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, n, off_t(at)) } == n ? buf : nil
+            FileSystem.readBytes(fd, at: at, count: n).flatMap { $0.count == n ? $0 : nil }
         }
         func be(_ b: [UInt8], _ off: Int, _ len: Int) -> UInt64 { b[off..<off + len].reduce(0) { $0 << 8 | UInt64($1) } }
         switch format {

@@ -111,6 +111,6 @@ extension ImageFormat {
         if offset + count <= head.count || probe.reachedEnd {
             return head[min(offset, head.count)..<min(offset + count, head.count)]
         }
-        return ImageProbe.read(fd, from: offset, count: count).map { $0[...] }
+        return FileSystem.readBytes(fd, at: offset, count: count).map { $0[...] }
     }
 }

@@ -35,8 +35,7 @@ extension ImageProbe {
             // Int(exactly:): an offset past Int.max (a hostile header) is not a backing file, not a trap.
             let backingOffset = Int(exactly: field(8, 8)) ?? 0, backingSize = Int(field(16, 4))
             if backingOffset > 0, backingSize > 0, backingSize < 4096 {
-                var name = [UInt8](repeating: 0, count: backingSize)
-                if name.withUnsafeMutableBytes({ pread(fd, $0.baseAddress, backingSize, off_t(backingOffset)) }) == backingSize {
+                if let name = FileSystem.readBytes(fd, at: backingOffset, count: backingSize), name.count == backingSize {
                     s += ", has backing file (path \(String(decoding: name, as: UTF8.self)))"
                 }
             }

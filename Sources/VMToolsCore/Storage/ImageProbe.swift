@@ -68,11 +68,11 @@ public struct ImageProbe: Sendable {
 
     /// The same, from an open file (an import checks the file it opened).
     package init?(fd: Int32) {
-        guard var buffer = Self.read(fd, from: 0, count: Self.diskHeadLength) else { return nil }
+        guard var buffer = FileSystem.readBytes(fd, at: 0, count: Self.diskHeadLength) else { return nil }
         var asked = Self.diskHeadLength
         if buffer.count == asked, Self.diskKind(buffer) == nil {
             // Not a disk: an ISO's descriptor lies at 0x8000.
-            guard let rest = Self.read(fd, from: asked, count: Self.headLength - asked) else { return nil }
+            guard let rest = FileSystem.readBytes(fd, at: asked, count: Self.headLength - asked) else { return nil }
             buffer += rest
             asked = Self.headLength
         }
@@ -82,17 +82,6 @@ public struct ImageProbe: Sendable {
         reachedEnd = buffer.count < asked
         isRegularFile = known && st.st_mode & S_IFMT == S_IFREG
         kind = Self.kind(buffer, fd: fd, size: known ? st.st_size : 0)
-    }
-
-    /// Up to `count` bytes from `offset`, fewer where the file ends; nil on a read error.
-    static func read(_ fd: Int32, from offset: Int, count: Int) -> [UInt8]? {
-        var failed = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            let n = pread(fd, buffer.baseAddress, count, off_t(offset))
-            failed = n < 0
-            initialized = max(n, 0)
-        }
-        return failed ? nil : bytes
     }
 
     /// The disk format a header's magic names, or nil.
@@ -115,7 +104,7 @@ public struct ImageProbe: Sendable {
 
     private static func kind(_ b: [UInt8], fd: Int32, size: off_t) -> ImageKind {
         if let disk = diskKind(b) { return disk }
-        if size >= 512, read(fd, from: Int(size) - 512, count: 8)?.elementsEqual("conectix".utf8) == true { return .vpc }
+        if size >= 512, FileSystem.readBytes(fd, at: Int(size) - 512, count: 8)?.elementsEqual("conectix".utf8) == true { return .vpc }
         func at(_ offset: Int, _ s: String) -> Bool {
             let u = Array(s.utf8)
             return offset + u.count <= b.count && b[offset..<offset + u.count].elementsEqual(u)

@@ -178,9 +178,7 @@ package enum ImportedImage {
 
         static func read(_ fd: Int32, _ offset: Int, _ count: Int) -> [UInt8] {
             guard count > 0, offset >= 0 else { return [] }
-            var buf = [UInt8](repeating: 0, count: count)
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
-            return n > 0 ? Array(buf[0..<n]) : []
+            return FileSystem.readBytes(fd, at: offset, count: count) ?? []
         }
     }
 }

@@ -4,6 +4,18 @@ import Glibc
 
 /// Reading: whole files and the descriptors images are read through.
 extension FileSystem {
+    /// Up to `count` bytes of an open file from `offset` (fewer where it
+    /// ends), into a buffer nothing zero-fills; nil on a read error.
+    package static func readBytes(_ fd: Int32, at offset: Int, count: Int) -> [UInt8]? {
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: max(count, 0)) { buffer, initialized in
+            let n = count > 0 ? pread(fd, buffer.baseAddress, count, off_t(offset)) : 0
+            failed = n < 0
+            initialized = max(n, 0)
+        }
+        return failed ? nil : bytes
+    }
+
     /// Whole file as bytes. `limit` guards against reading a huge or endless file.
     /// Only regular files are read: `O_NONBLOCK` keeps `open` of a FIFO from
     /// waiting forever for a writer, and `fstat` refuses it and devices.

@@ -25,10 +25,8 @@ public enum AutodetectModule: ConfigureModule {
     static func isMacInstaller(_ path: String) -> Bool {
         guard let fd = try? FileSystem.openForReading(path) else { return false }
         defer { close(fd) }
-        var head = [UInt8](repeating: 0, count: 64 * 512)
-        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return false }
-        for block in stride(from: 512, to: n - 512, by: 512) where head[block] == 0x50 && head[block + 1] == 0x4D {
+        guard let head = FileSystem.readBytes(fd, at: 0, count: 64 * 512), !head.isEmpty else { return false }
+        for block in stride(from: 512, to: head.count - 512, by: 512) where head[block] == 0x50 && head[block + 1] == 0x4D {
             let type = String(decoding: head[(block + 48)..<(block + 80)].prefix { $0 != 0 }, as: UTF8.self)
             if type == "Apple_HFS" || type.contains("BOOTCAMP") { return true }
         }
