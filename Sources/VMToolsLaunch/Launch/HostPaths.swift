@@ -18,8 +18,9 @@ public struct HostPath: Equatable, Sendable {
     public var via: Via?
 
     public struct Via: Equatable, Sendable, CustomStringConvertible {
-        /// `backing file`, `data file`.
+        /// `backing file`, `data file`, `extent`.
         public var kind: String
+        public static let backingFile = "backing file", dataFile = "data file"
         /// The image that names it.
         public var image: String
         public var description: String { "\(kind) of \(image)" }
@@ -100,11 +101,11 @@ package enum HostPaths {
                 }
             }
             guard format == "qcow2" else { continue }
-            if let data = ImageFormat.qcow2DataFile(path) { add(disk.keys.backend, data, access, via: .init(kind: "data file", image: path)) }
+            if let data = ImageFormat.qcow2DataFile(path) { add(disk.keys.backend, data, access, via: .init(kind: HostPath.Via.dataFile, image: path)) }
             var image = path
             for backing in ImageFormat.qcow2BackingChain(path) {
-                add(disk.keys.backend, backing, .readOnly, via: .init(kind: "backing file", image: image))
-                if let data = ImageFormat.qcow2DataFile(backing) { add(disk.keys.backend, data, .readOnly, via: .init(kind: "data file", image: backing)) }
+                add(disk.keys.backend, backing, .readOnly, via: .init(kind: HostPath.Via.backingFile, image: image))
+                if let data = ImageFormat.qcow2DataFile(backing) { add(disk.keys.backend, data, .readOnly, via: .init(kind: HostPath.Via.dataFile, image: backing)) }
                 image = backing
             }
         }
@@ -290,7 +291,7 @@ extension HostPathPolicy {
         paths.compactMap { p -> VMToolsError? in
             guard let via = p.via, !p.isRaw, case .commandLine = p.provenance,
                   let top = paths.first(where: { $0.setting == p.setting && $0.via == nil && !$0.isRaw }) else { return nil }
-            let beside = via.kind != "data file" && FileSystem.isWithin(p.real, top.real.deletingLastPathComponent)
+            let beside = via.kind != HostPath.Via.dataFile && FileSystem.isWithin(p.real, top.real.deletingLastPathComponent)
             guard !beside, !allow.contains(where: { FileSystem.isWithin(p.real, $0) }) else { return nil }
             let shown = p.real == p.path ? "" : " (really \(p.real))"
             return VMToolsError(.failure, top.path, "its \(via.kind) '\(p.path)'\(shown)\(via.image == top.path ? "" : " (of \(via.image))") would reach the guest, and naming the image does not accept the files it names; check it, and list it in \(SettingKey.hostPaths) (-o \(SettingKey.hostPaths)=DIR, or in vmtools.conf) to accept it")

@@ -46,6 +46,12 @@ public struct LaunchPlan: Sendable {
     /// Fact: a `-netdev user` of this plan holds forwards (`hostfwd=`):
     /// QEMU says over QMP which host ports they took.
     public var userForwards = false
+
+    /// Notes `userForwards` when a `-netdev` value a module passes is
+    /// user-mode networking with forwards.
+    mutating func notePassed(netdev value: String) {
+        if value.hasPrefix("user"), value.contains("hostfwd=") { userForwards = true }
+    }
     /// Fact: the serial log QEMU writes in its run directory, a name
     /// (`cfg_file_serial`); made 0600 before QEMU opens it.
     public var serialLog: String?

@@ -68,7 +68,7 @@ extension Machine {
         var backing: [String: String] = [:], collected: Set<String> = []
         for p in hostPaths where !p.isRaw {
             if let via = p.via {
-                if via.kind == "backing file" { backing[via.image] = p.path }
+                if via.kind == HostPath.Via.backingFile { backing[via.image] = p.path }
             } else {
                 collected.insert(p.path)
             }

@@ -28,7 +28,7 @@ public enum NetworkingModule: BuildCmdModule {
             c.plan.machine.nics.append(.init(id: id, device: device, mode: try nic.model(), modeSetting: nic.modeSource, mac: mac,
                                              fixedMAC: !c.vm.table.value(nic.keys.mac).isEmpty, forwards: forwards[id] ?? []))
             // A fact of the plan: QEMU holds these forwards and says which ports over QMP.
-            if netdev.hasPrefix("user"), netdev.contains("hostfwd=") { c.plan.userForwards = true }
+            c.plan.notePassed(netdev: netdev)
         }
         if !any { c.append("-net", "none") }
         try planReadBack(&c, forwards: forwards)

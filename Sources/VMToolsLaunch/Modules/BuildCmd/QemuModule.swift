@@ -24,7 +24,7 @@ public enum QemuModule: BuildCmdModule {
         c.argv.append(path)
         c.argv += params
         // A forward in raw QEMU arguments is read back like the networking module's own.
-        if params.contains(where: { $0.hasPrefix("user") && $0.contains("hostfwd=") }) { c.plan.userForwards = true }
+        for p in params { c.plan.notePassed(netdev: p) }
         c.plan.machine.arch = arch
         c.plan.machine.binary = path
         c.plan.machine.accelerator = c.accelerator.kind
