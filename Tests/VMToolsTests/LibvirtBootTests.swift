@@ -20,10 +20,8 @@ import Testing
         var started: UInt64? { Self.startTime(pid) }
 
         static func startTime(_ pid: Int32) -> UInt64? {
-            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 19 ? UInt64(fields[19]) : nil
+            guard let fields = ProcessTable.statFields(pid), fields.count > 19 else { return nil }
+            return UInt64(fields[19])
         }
 
         /// The QEMUs libvirtd started since `since` (its capability probe runs

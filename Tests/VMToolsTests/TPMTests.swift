@@ -199,9 +199,15 @@ enum ProcessTable {
 
     /// Running, not a zombie its (init) parent has yet to reap.
     static func isLive(_ pid: Int32) -> Bool {
+        guard let state = statFields(pid)?.first?.first else { return false }
+        return state != "Z" && state != "X"
+    }
+
+    /// The fields of `/proc/PID/stat` after the command name (state first,
+    /// start time at index 19); nil for no such process.
+    static func statFields(_ pid: Int32) -> [Substring]? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
-        return state != nil && state != "Z" && state != "X"
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
     }
 }
