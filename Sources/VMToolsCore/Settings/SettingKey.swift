@@ -30,6 +30,13 @@ public enum SettingKey {
     public static let hddInterface = "vm_storage_hdd_interface"
     public static let rwMode = "vm_storage_rwmode"
 
+    public static let imageName = "vm_image_name"
+    public static let imageURL = "vm_image_url"
+    public static let imageDigest = "vm_image_digest"
+
+    public static let imagesMirror = "cfg_images_mirror"
+    public static let imagesUnverified = "cfg_images_unverified"
+    public static let imagesOverlay = "cfg_images_overlay"
     public static let includeUserHome = "cfg_include_userhome"
     public static let qemuCommandPrefix = "cfg_qemu_cmdprefix"
     public static let limitNesting = "cfg_limit_nesting"

@@ -98,6 +98,14 @@ public struct SystemPaths: Sendable, Equatable {
     public var etcConfig: String { sysconfDir.appendingPathComponent("vmtools.conf") }
     public var userConfig: String? { userDir?.appendingPathComponent("vmtools.conf") }
 
+    /// Image catalog directories (vmimage(1), CATALOG), lowest layer first:
+    /// a later directory's `NAME.image` replaces an earlier one's.
+    public func imageDirectories(includeUser: Bool) -> [String] {
+        var dirs = [dataDir.appendingPathComponent("images"), sysconfDir.appendingPathComponent("images")]
+        if includeUser, let u = userDir { dirs.append(u.appendingPathComponent("images")) }
+        return dirs
+    }
+
     /// Template directories, first match wins (vmtools(7) TEMPLATES).
     public func templateDirectories(includeUser: Bool) -> [String] {
         var dirs: [String] = []
