@@ -13,7 +13,7 @@ import Glibc
 /// nothing (`isUser` decides) and `vmimage -c` drops it.
 extension ImageCache {
     /// `ALG-HEX`, the name of the image's files in the cache without their extension.
-    static func fileStem(_ digest: ImageDigest) -> String { "\(digest.algorithm.rawValue)-\(digest.hex)" }
+    package static func fileStem(_ digest: ImageDigest) -> String { "\(digest.algorithm.rawValue)-\(digest.hex)" }
 
     /// `ALG-HEX.users` in the cache.
     public func usersPath(of digest: ImageDigest) -> String {
@@ -73,7 +73,7 @@ extension ImageCache {
     /// Runs `body` holding an exclusive `flock` on the cache's `.lock`
     /// (created 0600, never through a link), waiting at most `wait` seconds.
     /// The kernel drops the flock when a process dies: no stale lock.
-    func withUsersLock<T>(wait: Double = 60, _ body: () throws -> T) throws -> T {
+    package func withUsersLock<T>(wait: Double = 60, _ body: () throws -> T) throws -> T {
         guard FileSystem.isDirectory(directory) else {
             throw VMToolsError(.failure, directory, "the image cache does not exist")
         }
