@@ -37,6 +37,30 @@ extension VMFixCommand.Fixer {
         console.info("\(home): settings updated")
     }
 
+    /// A VM resting on a cached image is among its users (vmimage(1),
+    /// CACHE); a plain `mv` of its home left the old path listed instead.
+    /// Read only for a VM whose own settings record `vm_image_digest`.
+    mutating func checkImageUser(_ home: String) throws {
+        guard let digest = ImageCache.recordedDigest(home: home, global: global),
+              let base = ImageCache.base(of: home, digest: digest, global: global, environment: environment) else { return }
+        let cache = ImageCache(directory: base.deletingLastPathComponent)
+        let users = try cache.users(of: digest)
+        if !users.contains(home) {
+            issue("\(home): missing from the users of the cached image \(base)")
+            if !checkOnly {
+                try cache.addUser(home, of: digest)
+                console.solved("\(base): lists \(home) as a user again")
+            }
+        }
+        for gone in users where gone != home && !VMHome.isHome(gone, global: global) {
+            issue("\(base): lists the missing user \(gone)")
+            if !checkOnly {
+                try cache.removeUser(gone, of: digest)
+                console.solved("\(base): user \(gone) unregistered")
+            }
+        }
+    }
+
     // MARK: -H
 
     /// Prints the host paths from outside its tree each of the VM's

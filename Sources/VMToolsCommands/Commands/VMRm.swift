@@ -48,7 +48,8 @@ public enum VMRmCommand: Command {
         for operand in args.operands {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
-                var job = Removal(global: global, prompter: prompter, console: context.console, recursive: options.recursive, keep: options.keep)
+                var job = Removal(global: global, prompter: prompter, console: context.console, recursive: options.recursive,
+                                  keep: options.keep, environment: context.environment)
                 try job.run(home)
                 if job.keptSomething { status = status == .failure ? .failure : .soft }
             } catch is Removal.Cancelled {
@@ -72,6 +73,8 @@ public enum VMRmCommand: Command {
         var console: Console
         var recursive: Bool
         var keep: Bool
+        /// Finds the image cache a VM's disks rest on (`HOME`, `XDG_CACHE_HOME`).
+        var environment: [String: String]
         var keptSomething = false
         var deleted: [String] = []
 
@@ -80,7 +83,8 @@ public enum VMRmCommand: Command {
         mutating func run(_ home: String) throws {
             let locks = LockSet(global: global, console: console)
             let tx = Transaction(anchor: home.deletingLastPathComponent)
-            try tx.run(holding: locks) { try delete(home, depth: 0, locks, tx) }
+            let users = ImageUserChanges(global: global, environment: environment)
+            try tx.run(holding: locks, users: users) { try delete(home, depth: 0, locks, tx, users) }
             for h in deleted {
                 if FileSystem.exists(h) {
                     console.notice("\(h): not empty, so the directory itself is kept")
@@ -89,7 +93,7 @@ public enum VMRmCommand: Command {
             }
         }
 
-        mutating func delete(_ home: String, depth: Int, _ locks: LockSet, _ tx: Transaction) throws {
+        mutating func delete(_ home: String, depth: Int, _ locks: LockSet, _ tx: Transaction, _ users: ImageUserChanges) throws {
             let limit = global.typed.nestingLimit
             guard depth < limit else { throw VMToolsError(.failure, home, "children nested deeper than cfg_limit_nesting (\(limit)); is there a loop?") }
             try locks.lock(home, whatFor: "stop it first")
@@ -98,7 +102,7 @@ public enum VMRmCommand: Command {
                 throw VMToolsError(.failure, home, "has children (\(children.joined(separator: ", "))); 'vmrm -r' deletes them too")
             }
             if !keep { try refuseRunningBelow(home) }
-            for child in children { try delete(child, depth: depth + 1, locks, tx) }
+            for child in children { try delete(child, depth: depth + 1, locks, tx, users) }
             guard try prompter.confirm("Delete the virtual machine \(home)") else { throw Cancelled() }
             let settings = global.settingsPath(in: home)
             let recorded = (try? VMSettingsFile.read(settings))?.parent.map { $0.hasPrefix("/") ? $0 : home.appendingPathComponent($0) }
@@ -109,8 +113,10 @@ public enum VMRmCommand: Command {
                access(global.settingsPath(in: recorded), F_OK) != 0, errno != ENOENT, errno != ENOTDIR {
                 throw VMToolsError(.failure, recorded, "its child list cannot be updated (the parent home is not accessible: \(FileSystem.errnoMessage()))")
             }
-            // The VM stops existing when its settings file goes aside.
+            // The VM stops existing when its settings file goes aside; a
+            // cached image it rests on stops listing it after the commit.
             // On another filesystem, what goes aside waits beside the home, not in it.
+            users.willRemove(home)
             let near = home.deletingLastPathComponent
             try tx.moveAside(settings, near: near)
             if let parent, VMHome.isHome(parent, global: global) {

@@ -86,8 +86,9 @@ package struct Cloner {
         let root = try Self.newHome(for: source, at: destination, cwd: cwd, global: global)
         let locks = LockSet(global: global, console: console)
         let tx = Transaction(anchor: root.deletingLastPathComponent, environment: environment)
-        return try tx.run(holding: locks) {
-            var run = Run(cloner: self, source: source, root: root, locks: locks, tx: tx)
+        let users = ImageUserChanges(global: global, environment: environment)
+        return try tx.run(holding: locks, users: users) {
+            var run = Run(cloner: self, source: source, root: root, locks: locks, tx: tx, users: users)
             try run.plan()
             try run.execute()
             return root
@@ -117,18 +118,21 @@ package struct Cloner {
         let root: String
         let locks: LockSet
         let tx: Transaction
+        /// Copies whose disks still rest on a cached image are listed among its users.
+        let users: ImageUserChanges
         /// Source directory or VM home → its new path.
         var placed: [String: String] = [:]
         var order: [String] = []
         var done: Set<String> = []
         var imageMap: [String: String] = [:]
 
-        init(cloner: Cloner, source: String, root: String, locks: LockSet, tx: Transaction) {
+        init(cloner: Cloner, source: String, root: String, locks: LockSet, tx: Transaction, users: ImageUserChanges) {
             self.cloner = cloner
             self.source = source
             self.root = root
             self.locks = locks
             self.tx = tx
+            self.users = users
         }
 
         var global: GlobalConfig { cloner.global }
@@ -234,6 +238,7 @@ package struct Cloner {
             let settingsPath = global.settingsPath(in: home)
             try locks.requireHeld(home)
             try tx.writeFile(Array(try doc.render().utf8), to: settingsPath)
+            try users.made(home)
             if let parent = doc.parent {
                 try register(home, in: parent)
             }

@@ -87,17 +87,24 @@ public struct PathTranslation: Sendable {
 extension Transaction {
     /// Runs `body` as this transaction holding `locks`: committed when it
     /// returns (unless Ctrl-C came meanwhile), rolled back on any error;
-    /// the locks are released either way, after the rollback.
-    package func run<T>(holding locks: LockSet, mover: TreeMover? = nil, _ body: () throws -> T) throws -> T {
+    /// the locks are released either way, after the rollback. The image
+    /// users lists (`ImageUserChanges`, the mover's and `users`) are
+    /// finished after the commit or undone after the rollback.
+    package func run<T>(holding locks: LockSet, mover: TreeMover? = nil, users: ImageUserChanges? = nil,
+                        _ body: () throws -> T) throws -> T {
         do {
             let result = try body()
             try Interrupt.check()
             commit()
+            mover?.imageUsers.committed(console: locks.console)
+            users?.committed(console: locks.console)
             locks.releaseAll()
             return result
         } catch {
             rollback()
             mover?.undoLockMoves()
+            mover?.imageUsers.rolledBack()
+            users?.rolledBack()
             locks.releaseAll()
             throw error
         }

@@ -16,12 +16,16 @@ package final class TreeMover {
     let environment: [String: String]
     /// Renames done, to point the locks back if the transaction rolls back.
     private var done: [PathTranslation] = []
+    /// The moved VMs that rest on a cached image: listed at their new
+    /// homes before the rename, unlisted at the old ones after the commit.
+    let imageUsers: ImageUserChanges
 
     package init(global: GlobalConfig, locks: LockSet, tx: Transaction, environment: [String: String]) {
         self.global = global
         self.locks = locks
         self.tx = tx
         self.environment = environment
+        imageUsers = ImageUserChanges(global: global, environment: environment)
     }
 
     /// `dest` must be free (absent or an empty directory, which is replaced).
@@ -44,6 +48,8 @@ package final class TreeMover {
         let relinkParent = updateParent && parent.map { VMHome.isHome($0, global: global) && !t.applies(to: $0) } ?? false
         if relinkParent, let parent { try locks.lock(parent, allowRunning: true) }
 
+        // Read before the relinking rewrites their storage paths to where they are not yet.
+        for vm in vms { try imageUsers.willMove(vm, to: t(vm)) }
         let relink = Relinker(global: global, tx: tx, environment: environment)
         for vm in vms {
             try relink.translateVM(at: vm, t, rename: vm == source ? (source.lastPathComponent, dest.lastPathComponent) : nil)
