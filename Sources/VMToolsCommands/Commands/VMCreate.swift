@@ -20,8 +20,10 @@ public enum VMCreateCommand: Command {
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         guard !args.operands.isEmpty else { throw VMToolsError.usage("name missing: give the directory of the new VM") }
-        let options = try StartOptions(args, cwd: context.cwd, environment: context.environment)
+        var options = try StartOptions(args, cwd: context.cwd, environment: context.environment)
         let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
+        // Downloaded once for all the operands; -n too, as it makes the disks (vmcreate(1)).
+        try CatalogImages.resolve(&options, dryRun: false, global: global, context: context)
         var failed = false
         for operand in args.operands {
             do {
@@ -53,6 +55,9 @@ public enum VMCreateCommand: Command {
             throw VMToolsError(.failure, path, "cannot create the directory: \(FileSystem.errnoMessage())")
         }
         var created: [String] = []
+        // The cached images the new VM rests on list it as a user (vmimage(1), CACHE).
+        let cache = ImageCache(environment: context.environment)
+        var bases: [ImageCache.Image] = []
         do {
             let lock = try HomeLock.acquire(path, global: global, console: context.console)
             defer { lock.release() }
@@ -74,6 +79,10 @@ public enum VMCreateCommand: Command {
             // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
             try executor.prepare(generating: !options.dryRun)
             created += executor.createdFiles
+            for base in CatalogImages.bases(request.options.catalog, of: conf) {
+                try cache.addUser(path, of: base.digest)
+                bases.append(base)
+            }
             if options.dryRun {
                 executor.announce()
             } else {
@@ -96,6 +105,7 @@ public enum VMCreateCommand: Command {
             context.console.info("\(name): virtual machine created")
             return true
         } catch {
+            for base in bases { try? cache.removeUser(path, of: base.digest) }
             for f in created { try? FileSystem.removeFile(f) }
             if madeHome { FileSystem.removeTree(path) }
             if error is Discarded { return false }

@@ -19,8 +19,10 @@ public enum VMUpCommand: Command {
     )
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
-        let options = try StartOptions(args, cwd: context.cwd, environment: context.environment)
+        var options = try StartOptions(args, cwd: context.cwd, environment: context.environment)
         let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
+        // -n downloads nothing: a NOTICE says what a start would (vmup(1), IMAGES BY NAME).
+        try CatalogImages.resolve(&options, dryRun: options.dryRun, global: global, context: context)
         let console = context.console
         var failed = false, misused = false
         let waitGuest = args.has("w")
@@ -122,19 +124,23 @@ public enum VMUpCommand: Command {
     /// as a new VM (vm.settings(5)), nothing is saved.
     static func startBare(_ name: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
                           context: Context, waitGuest: Bool) throws -> GuestEndpoint? {
-        let conf = try LaunchConfigurator.new(home: nil, name: name, options: options, global: global, resolver: resolver, context: context)
-        // An archive unpacked for an import goes with this start (the executor removes it once converted).
-        defer { for w in conf.workDirectories { w.remove() } }
-        let hostPaths = try LaunchPlanner.checkBareHostPaths(conf.settings, global: global, environment: context.environment)
-        if let last = hostPaths.refusals.last {
-            hostPaths.refusals.dropLast().forEach(context.console.error)
-            throw last
-        }
-        let (runDirectory, setup) = try LaunchExecutor.bareRunDirectory(dryRun: options.dryRun, global: global)
+        // A catalog image's overlay goes into the run-time directory: made before the configuration then.
+        let early = options.catalog.isEmpty ? nil : try LaunchExecutor.bareRunDirectory(dryRun: options.dryRun, global: global)
+        var runDirectory = early?.path ?? "", setup = early?.flock
         defer { setup?.release() }
         var executor: LaunchExecutor
         var seconds = 0
         do {
+            let conf = try LaunchConfigurator.new(home: nil, name: name, options: options, global: global, resolver: resolver,
+                                                  context: context, runDirectory: early?.path)
+            // An archive unpacked for an import goes with this start (the executor removes it once converted).
+            defer { for w in conf.workDirectories { w.remove() } }
+            let hostPaths = try LaunchPlanner.checkBareHostPaths(conf.settings, global: global, environment: context.environment)
+            if let last = hostPaths.refusals.last {
+                hostPaths.refusals.dropLast().forEach(context.console.error)
+                throw last
+            }
+            if early == nil { (runDirectory, setup) = try LaunchExecutor.bareRunDirectory(dryRun: options.dryRun, global: global) }
             let command = try LaunchPlanner.plan(conf.settings, home: nil, runDirectory: runDirectory, children: [], global: global,
                                                  hostPaths: hostPaths.paths, conversions: conf.conversions, dryRun: options.dryRun, context: context)
             executor = LaunchExecutor(command, name: conf.vm.name, console: context.console)

@@ -77,6 +77,21 @@ extension QemuImg {
         try run(["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path], subject: path, environment: environment)
     }
 
+    /// A VM's own overlay on a cached image (vmcreate(1), IMAGES BY NAME):
+    /// the base's format given, never probed; `size` larger than the base's
+    /// grows it. Made here first (O_EXCL, never through a link), as `createDisk`.
+    public static func createOverlay(_ path: String, backing: String, format: String, size: String?,
+                                     environment: [String: String]) throws {
+        try FileSystem.createExclusive(path, mode: 0o644 & ~FileSystem.currentUmask())
+        do {
+            try run(["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, "--", path] + (size.map { [$0] } ?? []),
+                    subject: path, environment: environment, purpose: "cannot create the overlay")
+        } catch {
+            unlink(path)
+            throw error
+        }
+    }
+
     public struct Backing: Equatable, Sendable {
         public var path: String
         public var format: String

@@ -214,11 +214,38 @@ package struct HostPathPolicy {
     package var trees: [String]
     package var allow: [String]
     package var accepted: Set<String>
+    /// The image caches (`imageCaches(environment:)`), read from without `cfg_host_paths`.
+    package var imageCaches: [String]
 
-    package init(trees: [String], allow: [String], accepted: Set<String>) {
+    package init(trees: [String], allow: [String], accepted: Set<String>, imageCaches: [String] = []) {
         self.trees = trees
         self.allow = allow
         self.accepted = accepted
+        self.imageCaches = imageCaches
+    }
+
+    /// The user's image cache and root's (vmimage(1), CACHE), real paths: a
+    /// cached image is verified by its digest and only ever read, so a VM
+    /// may have one as its disk's backing file or as a CD-ROM wherever its
+    /// home lies (vm.settings(5), HOST PATHS). Writing to one is never accepted.
+    package static func imageCaches(environment: [String: String]) -> [String] {
+        let dirs = [ImageCache(environment: environment).directory, systemImageCache]
+        return dirs.reduce(into: []) { out, d in
+            let real = FileSystem.realPath(d) ?? d
+            if !out.contains(real) { out.append(real) }
+        }
+    }
+
+    /// Root's cache when XDG_CACHE_HOME is unset (`ImageCache(environment:)`).
+    static let systemImageCache = "/var/cache/vmtools/images"
+
+    /// Read from a cached image.
+    package func isCachedImage(_ p: HostPath) -> Bool {
+        Self.isCachedImage(p, caches: imageCaches)
+    }
+
+    static func isCachedImage(_ p: HostPath, caches: [String]) -> Bool {
+        !p.isRaw && p.access != .readWrite && caches.contains { FileSystem.isWithin(p.real, $0) }
     }
 
     package init(vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) throws {
@@ -230,7 +257,8 @@ package struct HostPathPolicy {
             trees.append(FileSystem.realPath(ancestor) ?? ancestor)
             child = ancestor
         }
-        self.init(trees: trees, allow: try global.hostPathAllowList(), accepted: AcceptedHostPaths(environment: environment).load())
+        self.init(trees: trees, allow: try global.hostPathAllowList(), accepted: AcceptedHostPaths(environment: environment).load(),
+                  imageCaches: Self.imageCaches(environment: environment))
     }
 
     /// The tree as messages name it: the VM's home, with its linked ancestors.
@@ -239,7 +267,7 @@ package struct HostPathPolicy {
     }
 
     package func isInTree(_ p: HostPath) -> Bool { !p.isRaw && trees.contains { FileSystem.isWithin(p.real, $0) } }
-    package func isAllowed(_ p: HostPath) -> Bool { !p.isRaw && allow.contains { FileSystem.isWithin(p.real, $0) } }
+    package func isAllowed(_ p: HostPath) -> Bool { !p.isRaw && allow.contains { FileSystem.isWithin(p.real, $0) } || isCachedImage(p) }
 
     /// The host paths each `vm.settings` hands out from outside the tree,
     /// and its raw QEMU values, by file, in the order first met: what an
@@ -287,8 +315,9 @@ extension HostPathPolicy {
     /// the user's, not the files its header names: its data file, and backing
     /// files or extents outside its own directory, only inside
     /// `cfg_host_paths` (vm.settings(5), HOST PATHS). One error each.
-    package static func commandLineImageErrors(_ paths: [HostPath], allow: [String]) -> [VMToolsError] {
+    package static func commandLineImageErrors(_ paths: [HostPath], allow: [String], imageCaches: [String] = []) -> [VMToolsError] {
         paths.compactMap { p -> VMToolsError? in
+            if isCachedImage(p, caches: imageCaches) { return nil }
             guard let via = p.via, !p.isRaw, case .commandLine = p.provenance,
                   let top = paths.first(where: { $0.setting == p.setting && $0.via == nil && !$0.isRaw }) else { return nil }
             let beside = via.kind != HostPath.Via.dataFile && FileSystem.isWithin(p.real, top.real.deletingLastPathComponent)

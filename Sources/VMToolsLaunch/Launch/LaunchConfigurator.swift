@@ -10,13 +10,16 @@ package enum LaunchConfigurator {
     package static func existing(home: String, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver) throws -> ResolvedVM {
         var vm = try resolver.loadVM(home: home, global: global)
         try placeImages(options, into: &vm.settings)
+        try CatalogImages.place(options.catalog, into: &vm.settings)
         return vm
     }
 
     /// A new home or a bare image: templates, the command line, `-c`/`-d`
     /// images and the configure modules, recording what a new file will hold.
+    /// A catalog image's overlay goes into the home, or for a bare boot
+    /// into `runDirectory`.
     package static func new(home: String?, name: String?, options: StartOptions, global: GlobalConfig, resolver: SettingsResolver,
-                    context: Context) throws -> Configuration {
+                    context: Context, runDirectory: String? = nil) throws -> Configuration {
         var table = global.settings
         if let home {
             table.set(SettingKey.home, home, .derived("the VM's directory"))
@@ -40,8 +43,11 @@ package enum LaunchConfigurator {
             try m.configure(&conf)
         }
         conf.templates = try resolver.applyTemplates(conf.templates, to: &conf.settings, global: global)
+        // A catalog entry's settings beat the templates, not the command line.
+        if let image = options.catalog.first { CatalogImages.applyEntry(image, to: &conf, commandLine: options.commandLine) }
         // Templates a module chose must not override the command line.
         for e in options.commandLine.entries { conf.settings.set(e.name, e.value, .commandLine(e.flag)) }
+        if let directory = home ?? runDirectory { try CatalogImages.place(options.catalog, in: &conf, directory: directory) }
         for m in try ModuleRegistry.configureModules(.configureSettings, settings: conf.settings, paths: global.paths, console: context.console) {
             try m.configure(&conf)
         }

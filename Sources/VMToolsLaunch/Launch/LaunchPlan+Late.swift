@@ -62,9 +62,14 @@ extension LaunchPlan {
         /// The private directory an `.ova` was unpacked into, removed once
         /// the conversions are done.
         public var unpacked: String?
+        /// A thin qcow2 overlay on `source` instead of a copy (a VM made
+        /// from a catalog entry, vmcreate(1)), of `size` when given.
+        public var overlay = false
+        public var size: String?
 
         var dryRunLine: String {
-            "would convert \(source)" + (source == subject ? "" : " (from \(subject))") + " into \(destination)"
+            if overlay { return "would make \(destination), a qcow2 overlay on \(source) (\(subject))" }
+            return "would convert \(source)" + (source == subject ? "" : " (from \(subject))") + " into \(destination)"
         }
     }
 

@@ -18,7 +18,7 @@ package enum LaunchPlanner {
         let policy = try HostPathPolicy(vm: vm, global: global, environment: environment)
         let paths = HostPaths.collect(vm.settings, home: vm.home, environment: environment)
         return HostPathCheck(paths: paths, refusals: policy.errors(policy.refused(paths), home: vm.home, global: global)
-            + HostPathPolicy.commandLineImageErrors(paths, allow: policy.allow))
+            + HostPathPolicy.commandLineImageErrors(paths, allow: policy.allow, imageCaches: policy.imageCaches))
     }
 
     /// A bare boot's or a new VM's settings come from the user alone; the
@@ -26,7 +26,8 @@ package enum LaunchPlanner {
     package static func checkBareHostPaths(_ settings: SettingsTable, home: String? = nil, global: GlobalConfig,
                                            environment: [String: String]) throws -> HostPathCheck {
         let paths = HostPaths.collect(settings, home: home, environment: environment)
-        return HostPathCheck(paths: paths, refusals: HostPathPolicy.commandLineImageErrors(paths, allow: try global.hostPathAllowList()))
+        return HostPathCheck(paths: paths, refusals: HostPathPolicy.commandLineImageErrors(paths, allow: try global.hostPathAllowList(),
+                                                                                             imageCaches: HostPathPolicy.imageCaches(environment: environment)))
     }
 
     /// `runDirectory` is where the pid file and sockets go (the home, or a

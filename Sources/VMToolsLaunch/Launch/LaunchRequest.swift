@@ -33,6 +33,9 @@ package struct LaunchRequest {
                 }
                 return LaunchRequest(target: .home(location), options: options)
             }
+            if CatalogImages.isLookup(b.location, path: location) {
+                return try catalogBoot(operand, options: options, global: global, context: context)
+            }
             guard FileSystem.exists(location) else { throw VMToolsError(.failure, operand, "no such file or directory") }
             // What QEMU or an import opens: a FIFO would block it for ever.
             if let problem = FileSystem.imageFileProblem(location) { throw VMToolsError(.failure, operand, problem) }
@@ -54,6 +57,24 @@ package struct LaunchRequest {
         // (For URLs the original names the VM after the last component as typed, query included.)
         let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent
         return LaunchRequest(target: .bare(name: name), options: bare)
+    }
+
+    /// `vmup NAME`, a catalog entry (vmup(1), IMAGES BY NAME): booted as
+    /// its image would be, on an overlay in the run-time directory.
+    static func catalogBoot(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws -> LaunchRequest {
+        let image = try CatalogImages.resolve(operand, cdrom: nil, dryRun: options.dryRun, options: options, global: global, context: context)
+        var bare = options
+        bare.catalog.insert(image, at: 0)
+        if image.isISO {
+            bare.commandLine.set(SettingKey.cdrom(1).backend, operand, flag: "vmup NAME")
+            bare.commandLine.set(SettingKey.cdrom(1).enable, "yes", flag: "vmup NAME")
+            bare.commandLine.set(SettingKey.bootOrder, "d", flag: "vmup NAME")
+        } else {
+            bare.commandLine.set(SettingKey.hdd(1).backend, operand, flag: "vmup NAME")
+            bare.commandLine.set(SettingKey.hdd(1).createsize, "", flag: "vmup NAME")
+            bare.commandLine.set(SettingKey.hdd(1).enable, "yes", flag: "vmup NAME")
+        }
+        return LaunchRequest(target: .bare(name: image.entry.name), options: bare)
     }
 
     /// `vmcreate OPERAND`: a directory that does not hold a VM yet (vmcreate(1)).

@@ -98,7 +98,7 @@ struct Preparation {
             for name in [VMFileNames.tpmDirectory, VMFileNames.tftpDirectory] { try FileSystem.checkOwnDirectory(dir.appendingPathComponent(name)) }
         }
         let p = plan
-        var paths = p.disksToCreate.map(\.path) + [p.firmwareStore?.path, p.displayPassword].compactMap { $0 } + p.generatedFiles.map(\.path)
+        var paths = p.disksToCreate.map(\.path) + p.conversions.map(\.destination) + [p.firmwareStore?.path, p.displayPassword].compactMap { $0 } + p.generatedFiles.map(\.path)
         paths += p.seedVolumes.flatMap { s in [s.path] + (s.isDirectory ? s.files.map { s.path.appendingPathComponent($0.name) } : []) }
         paths += p.helpers.flatMap { [$0.log, $0.forwardsFile, $0.readyPath].compactMap { $0 } }
         for path in paths { try FileSystem.refuseLink(path) }
@@ -121,6 +121,7 @@ struct Preparation {
 
     /// `qemu-img convert -f FORMAT -O qcow2`; a failed one leaves no file.
     static func convert(_ c: LaunchPlan.Conversion, environment: [String: String], console: Console) throws {
+        if c.overlay { return try QemuImg.createOverlay(c.destination, backing: c.source, format: c.format, size: c.size, environment: environment) }
         let qemuImg = try QemuImg.executable(c.subject, environment: environment, purpose: "cannot convert")
         var args = ["convert", "-f", c.format, "-O", "qcow2"]
         if c.compress { args.append("-c") }

@@ -1,7 +1,8 @@
 import VMToolsCore
 
 /// `cloud_image`: a new VM or a bare boot whose first disk is a
-/// distribution's cloud image (`VMSettings.isCloudImageName`) gets a virtio
+/// distribution's cloud image (`VMSettings.isCloudImageName`), or which is
+/// made from a catalog entry (`vm_image_name`), gets a virtio
 /// disk bus and a virtio NIC, as those images expect: Debian's cloud kernel
 /// has no IDE-era e1000 driver, so the legacy defaults leave it without a
 /// network (vm.settings(5), `vm_storage_hdd_interface`). Only where the value
@@ -12,7 +13,8 @@ public enum CloudImageModule: ConfigureModule {
 
     public static func configure(_ c: inout Configuration) throws {
         let disk = c.vm.hdd(1)
-        guard disk.enabled, VMSettings.isCloudImageName(disk.backend) else { return }
+        // A VM made from a catalog entry, cloud image or installer, has it too (vmcreate(1), IMAGES BY NAME).
+        guard disk.enabled, VMSettings.isCloudImageName(disk.backend) || c.vm.imageOrigin != nil else { return }
         if isShippedDefault(c.settings.provenance(SettingKey.hddInterface)) {
             c.set(SettingKey.hddInterface, "virtio", by: name)
         }
