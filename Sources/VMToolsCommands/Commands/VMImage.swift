@@ -81,13 +81,11 @@ public enum VMImageCommand: Command {
         }
     }
 
-    /// The host's architecture, the one of an entry's URLs to pull.
-    static var architecture: String {
-        #if arch(arm64)
-        return "aarch64"
-        #else
-        return "x86_64"
-        #endif
+    /// Which of an entry's URLs to pull: the VMs' architecture
+    /// (`vm_qemu_arch`), so vmimage caches what vmcreate would use.
+    static func architecture(_ global: GlobalConfig) -> String {
+        let a = global.settings.value(SettingKey.qemuArch)
+        return a.isEmpty ? "x86_64" : a
     }
 
     // MARK: -l
@@ -131,9 +129,9 @@ public enum VMImageCommand: Command {
     // MARK: pull
 
     static func pull(_ names: [String], catalog: ImageCatalog, cache: ImageCache, global: GlobalConfig, context: Context) throws -> ExitCode {
-        let puller = ImagePuller(cache: cache, mirror: try ImageMirror(global.settings.value(SettingKey.imagesMirror)),
-                                 allowUnverified: global.settings.isYes(SettingKey.imagesUnverified), architecture: architecture,
-                                 console: context.console, environment: context.environment)
+        let puller = ImagePuller(cache: cache, mirror: try global.imageMirror(),
+                                 allowUnverified: global.settings.isYes(SettingKey.imagesUnverified),
+                                 architecture: architecture(global), console: context.console, environment: context.environment)
         var failed = false
         for name in names {
             do {
