@@ -174,7 +174,7 @@ public enum VMFixCommand: Command {
                 if storage {
                     try checkStorage(home, file, tx)
                     try checkFirmwareState(home, tx)
-                    try checkImageUser(home)
+                    try checkImageUser(home, file)
                 }
                 try Interrupt.check()
                 tx.commit()

@@ -119,7 +119,13 @@ extension ImageCache {
     public static func base(of home: String, digest: ImageDigest, global: GlobalConfig,
                             environment: [String: String]) -> String? {
         guard let file = try? VMSettingsFile.read(global.settingsPath(in: home)) else { return nil }
-        return restingFiles(file, home: home, environment: environment).files.first { isImageFile($0, of: digest) }
+        return base(among: restingFiles(file, home: home, environment: environment).files, digest: digest)
+    }
+
+    /// The first of `images` or of their qcow2 backing chains that is a
+    /// cached image of `digest` (`ALG-HEX.EXT`).
+    public static func base(among images: [String], digest: ImageDigest) -> String? {
+        images.lazy.flatMap { [$0] + ImageFormat.qcow2BackingChain($0) }.first { isImageFile($0, of: digest) }
     }
 
     /// The local files the VM's own disks and CD-ROMs consist of: each
