@@ -173,7 +173,7 @@ public enum Completions {
                         switch argumentKind(a) {
                         case "setting": line += " -f -a '\(settingNames.map { $0 + "=" }.joined(separator: " "))'"
                         case "template": line += " -f -a '(__vmtools_list templates)'"
-                        case "storage": line += " -a '(__vmtools_list images)'"
+                        case "storage": line += " -F -a '(__vmtools_list images)'"
                         case "directory": line += " -f -a '(__fish_complete_directories)'"
                         default: break
                         }
