@@ -136,7 +136,9 @@ public enum VMImageCommand: Command {
         for name in names {
             do {
                 let image = try puller.pull(try catalog.require(name))
-                context.console.info("\(name): \(image.digest) in \(image.path)")
+                // The result, for a script: where the verified image is.
+                context.console.print(image.path)
+                context.console.trace("\(name): \(image.digest) from \(image.url)")
             } catch let e as VMToolsError {
                 failed = true
                 context.console.error(e)
