@@ -14,6 +14,8 @@ import Testing
     func lab(_ s: Scratch) throws -> (CLI, CatalogFixture, ImageCache.Image) {
         let cli = try CLI(s)
         let f = CatalogFixture(s)
+        // Key discovery's key, for the cloud-init seed a cloud entry turns on.
+        try s.write("home/.ssh/id_ed25519.pub", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGm0vDFakeKeyForTheVmtoolsTests0000000000000 test@host\n")
         let base = try f.image("base.qcow2")
         let image = try f.cached(base, entry: "test-cloud", url: Self.url)
         try f.entry("test-cloud", url: Self.url, digest: image.digest.description, "vm_ram_size=1G\nvm_cpu_count=2\n")
@@ -86,8 +88,8 @@ import Testing
         #expect(settings[SettingKey.hdd(1).backend] == "snap:" + s.url("web/test-cloud.qcow2"), "\(settings)")
         #expect(try CatalogFixture.backing(s.url("web/test-cloud.qcow2")) == image.path)
         // An existing VM given a name for one start gets the cached image in snapshot mode; rw: is refused.
-        let up = try cli.run("vmup", ["-n", "-c", "test-cloud", s.url("web")], env: f.env)
-        #expect(up.status == 0 && up.out.contains(image.path) && up.out.contains("snapshot=on"), "\(up.out)\(up.err)")
+        let up = try cli.run("vmup", ["-nv", "-c", "test-cloud", s.url("web")], env: f.env)
+        #expect(up.status == 0 && up.out.contains("file=\(image.path),format=qcow2") && up.out.contains("snapshot=on"), "\(up.out)\(up.err)")
         let rw = try cli.run("vmup", ["-n", "-c", "rw:test-cloud", s.url("web")], env: f.env)
         #expect(rw.status == 2 && rw.err.contains("never written"), "\(rw.err)")
     }
@@ -160,7 +162,7 @@ import Testing
         #expect(settings[SettingKey.imageName] == "test-netinst" && settings[SettingKey.cloudInitEnable] == nil, "\(settings)")
         #expect(try f.cache.users(of: cached.digest).isEmpty)
         // A dry run of it boots the cached ISO itself, read-only.
-        let up = try cli.run("vmup", ["-n", "-D", "test-netinst", s.url("inst")], env: f.env)
+        let up = try cli.run("vmup", ["-nv", "-D", "test-netinst", s.url("inst")], env: f.env)
         #expect(up.status == 0 && up.out.contains("file=\(cached.path)") && up.out.contains("media=cdrom"), "\(up.out)\(up.err)")
         // A disk image is no CD-ROM, nor an installer a disk.
         let wrong = try cli.run("vmcreate", ["-n", "-y", "-d", "test-cloud", s.url("w1")], env: f.env)
