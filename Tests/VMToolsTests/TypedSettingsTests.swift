@@ -253,6 +253,17 @@ import Testing
         #expect(r.err.split(separator: "\n").count == 1, "\(r.err)")
     }
 
+    /// cfg_images_overlay and the vm_image_* record (vm.settings(5), IMAGES BY NAME).
+    @Test func theImageSettingsParse() throws {
+        #expect(try view([]).imagesOverlay())
+        #expect(try !view([("cfg_images_overlay", "no")]).imagesOverlay())
+        let e = expectError { _ = try view([("cfg_images_overlay", "thin")]).imagesOverlay() }
+        #expect(e?.description == "cfg_images_overlay: 'thin' (from \(Self.file):1): expected yes or no")
+        #expect(view([]).imageOrigin == nil)
+        let origin = view([("vm_image_name", "debian-12"), ("vm_image_url", "https://x.example/d.qcow2"), ("vm_image_digest", "sha256:ab")]).imageOrigin
+        #expect(origin == ImageOrigin(name: "debian-12", url: "https://x.example/d.qcow2", digest: "sha256:ab"))
+    }
+
     /// Setting names live in the settings layer (Docs/ARCHITECTURE.md): any
     /// other file names a setting through `SettingKey` or `VMSettings`, never
     /// a literal. The bare prefixes `"vm_"` and `"cfg_"` (a setting's kind)

@@ -92,6 +92,8 @@ import Testing
                 case "Guest agent": #expect(state["guest_agent"] != nil && state["guest_agent"] != .string("answering"), sourceLocation: sourceLocation)
                 case "Guest addresses": #expect(state["guest_agent"] == .string("answering"), sourceLocation: sourceLocation)
                 case "CPU now", "Memory", "Disk I/O", "Network", "Uptime": #expect(state["live"] != nil, sourceLocation: sourceLocation)
+                case "Image": #expect(text == "\(json["image"]?["name"]?.stringValue ?? "") from \(json["image"]?["url"]?.stringValue ?? "")", sourceLocation: sourceLocation)
+                case "Image digest": same(label, text, json["image"]?["digest"])
                 default: #expect(Self.textOnly.contains(label), "the text shows '\(line)', which -j does not carry", sourceLocation: sourceLocation)
                 }
             } else {
@@ -135,6 +137,9 @@ import Testing
             vm_storage_hdd2_enable=yes
             vm_storage_hdd2_backend=nbd:localhost:1234
             vm_storage_cdrom1_enable=yes
+            vm_image_name=debian-12
+            vm_image_url=https://images.example/debian-12.qcow2
+            vm_image_digest=sha256:\(String(repeating: "ab", count: 32))
 
             """)
         try s.writeBytes("vm/disk.img", [UInt8](repeating: 0, count: 510) + [0x55, 0xAA])
@@ -146,6 +151,8 @@ import Testing
         #expect(lines.contains("USB: 046d:c52b (vm_usb1_device): at \(node)"), "\(lines)")
         #expect(lines.contains("Firmware: uefi-secure (CODE,ms.fd, variables firmware-vars.qcow2)"), "\(lines)")
         #expect(lines.contains("TPM: 2.0 (swtpm, state in tpm/)"), "\(lines)")
+        #expect(lines.contains("Image: debian-12 from https://images.example/debian-12.qcow2"), "\(lines)")
+        #expect(lines.contains("Image digest: sha256:\(String(repeating: "ab", count: 32))"), "\(lines)")
         #expect(lines.contains { $0.hasPrefix("Share: data ") }, "\(lines)")
         #expect(r.backendLines().contains("DOS/MBR boot sector"))
     }

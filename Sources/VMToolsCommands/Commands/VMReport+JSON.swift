@@ -32,7 +32,13 @@ extension VMReport {
             ("disks", .array(drives.map(\.json))),
             ("usb_devices", Self.factJSON(usb) { .array($0.map { .object([("setting", .string($0.setting)), ("device", .string($0.device)), ("node", .string($0.node))]) }) }),
             ("tpm", Self.factJSON(tpm) { .string($0.rawValue) }),
-        ] + firmwareJSON)
+        ] + firmwareJSON + [("image", imageJSON)])
+    }
+
+    /// The catalog entry the VM was made from; null for none.
+    var imageJSON: JSON {
+        guard let image else { return .null }
+        return .object([("name", .string(image.name)), ("url", .string(image.url)), ("digest", .string(image.digest))])
     }
 
     /// A fact's value, or an `error` object; null when not gathered.

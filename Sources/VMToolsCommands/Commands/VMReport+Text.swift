@@ -41,9 +41,15 @@ extension VMReport {
             lines.append(VMInfoCommand.guestAgentLine(running.guestAgent))
             if let password = running.displayPassword { lines.append("Display password: \(password.escapingControlCharacters)") }
         }
-        lines += shareLines() + usbLines() + firmwareLines() + tpmLines()
+        lines += shareLines() + usbLines() + firmwareLines() + tpmLines() + imageLines()
         lines.append("")
         return lines
+    }
+
+    /// The catalog entry the VM was made from, its image's URL and digest (vminfo(1)).
+    func imageLines() -> [String] {
+        guard let image else { return [] }
+        return ["Image: \(image.name) from \(image.url)"] + (image.digest.isEmpty ? [] : ["Image digest: \(image.digest)"])
     }
 
     /// A running VM's forwards with their real ports, and the ssh line

@@ -159,6 +159,9 @@ struct VMReport {
     var tree: TreeNode?
     /// With `.drives`: the enabled drives, HDDs first.
     var drives: [Drive] = []
+    /// The catalog entry the VM was made from (vm.settings(5), IMAGES BY
+    /// NAME): settings, so it costs no read.
+    var image: ImageOrigin? { VMSettings(vm.settings).imageOrigin }
     /// With `.modules`: each category's modules in the order they run.
     var modules: [(ModuleCategory, Result<[ModuleChoice], VMToolsError>)] = []
 

@@ -177,13 +177,11 @@ package enum CatalogImages {
         if let d = image.image?.digest { set(SettingKey.imageDigest, d.description) }
     }
 
-    /// The images a new VM's files rest on, for the cache's user lists: the
-    /// overlays' bases and the ISOs (a copy rests on nothing).
+    /// The images a new VM's disks rest on, for the cache's user lists: the
+    /// overlays' bases. A copy rests on nothing; an installer ISO is written
+    /// commented out (vmcreate(1)), so the VM does not keep it.
     package static func bases(_ images: [CatalogImage], of c: Configuration) -> [ImageCache.Image] {
-        images.compactMap(\.image).filter { i in
-            c.conversions.contains { $0.overlay && $0.source == i.path }
-                || c.vm.cdromSlots.contains { StorageBackend(c.vm.cdrom($0).backend).location == i.path }
-        }
+        images.compactMap(\.image).filter { i in c.conversions.contains { $0.overlay && $0.source == i.path } }
     }
 
     /// The cached file, or for a dry run without it where it would be.

@@ -1,9 +1,10 @@
 import VMToolsCore
 
-/// The one place where a start's settings are put together (vm.settings(5),
-/// "Precedence"): built-in defaults and configuration files, the VM's file
-/// or the configure modules, templates, the command line, then the queued
-/// `-c`/`-d` images in free slots.
+/// The one place where a start's settings are put together (vmtools(7),
+/// INHERITANCE): built-in defaults and configuration files, the VM's file
+/// or the configure modules, templates, a catalog entry's settings
+/// (vm.settings(5), IMAGES BY NAME), the command line, then the queued
+/// `-c`/`-d` images in free slots, catalog names made files.
 package enum LaunchConfigurator {
     /// An existing home: its file and templates with the command line on top
     /// (`SettingsResolver.loadVM`), then the queued images.

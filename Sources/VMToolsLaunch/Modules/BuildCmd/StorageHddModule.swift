@@ -61,11 +61,15 @@ public enum StorageHddModule: BuildCmdModule {
                                                   bus: m == .ro ? .virtio : Machine.Bus(rawValue: bus) ?? .ide, index: m == .ro ? nil : index))
                 continue
             }
-            let path: String
-            do {
-                path = try FileSystem.canonicalize(b.path(home: c.home, environment: c.environment), cwd: FileSystem.currentDirectory())
-            } catch let e as VMToolsError {
-                throw c.invalid(keys.backend, e.description)
+            var path = b.path(home: c.home, environment: c.environment)
+            // A planned conversion's destination: its directory may be a bare
+            // boot's run directory, which `vmup -n` never makes.
+            if !c.plan.conversions.contains(where: { $0.destination == path }) {
+                do {
+                    path = try FileSystem.canonicalize(path, cwd: FileSystem.currentDirectory())
+                } catch let e as VMToolsError {
+                    throw c.invalid(keys.backend, e.description)
+                }
             }
             if FileSystem.isDirectory(path) {
                 if !size.isEmpty { throw c.invalid(keys.createsize, "a shared directory cannot be created") }
