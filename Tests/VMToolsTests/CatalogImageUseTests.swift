@@ -156,7 +156,8 @@ import Testing
         try #require(r.status == 0, "\(r.err)")
         let settings = try CatalogFixture.settings(s.url("inst/vm.settings"))
         // The installer was CD-ROM 1 for the creation, written commented out as any CD-ROM.
-        #expect(try s.read("inst/vm.settings").contains("# \(SettingKey.cdrom(1).backend)=\(cached.path)\n"), "\(try s.read("inst/vm.settings"))")
+        let file = try s.read("inst/vm.settings")
+        #expect(file.contains("# \(SettingKey.cdrom(1).backend)=\(cached.path)\n"), "\(file)")
         #expect(settings[SettingKey.hdd(1).backend] == s.url("inst/hdd.qcow2"))
         #expect(try CatalogFixture.backing(s.url("inst/hdd.qcow2")) == nil)
         #expect(settings[SettingKey.imageName] == "test-netinst" && settings[SettingKey.cloudInitEnable] == nil, "\(settings)")
