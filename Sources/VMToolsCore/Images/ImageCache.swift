@@ -45,13 +45,39 @@ public struct ImageCache: Sendable {
         }
     }
 
-    /// The cached image of `digest`, if there is one.
-    public func image(_ digest: ImageDigest) -> Image? { nil }
+    /// The cached image of `digest`, if there is one: `ALG-HEX.EXT`, a
+    /// regular file (never a link someone left in the cache), with what its
+    /// record says (an unreadable record leaves entry and URL empty).
+    public func image(_ digest: ImageDigest) -> Image? {
+        let stem = Self.stem(digest)
+        guard let names = try? FileSystem.listDirectory(directory) else { return nil }
+        for name in names.sorted() where name.hasPrefix(stem + ".") {
+            let ext = name.dropFirst(stem.utf8.count + 1)
+            guard ext != "record", ext != "users", !ext.contains("."), !FileSystem.isTemporaryName(name) else { continue }
+            let path = directory.appendingPathComponent(name)
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            let record = (try? readRecord(stem)) ?? [:]
+            return Image(path: path, digest: digest, entry: record["image_name"] ?? "", url: record["image_url"] ?? "",
+                         date: record["image_date"].flatMap { Int($0) } ?? Int(st.st_mtim.tv_sec), size: UInt64(st.st_size))
+        }
+        return nil
+    }
 
     /// The newest cached image pulled for `entry` (by its name), if any:
     /// what vmcreate uses without asking the network.
-    public func newest(entry: String) -> Image? { nil }
+    public func newest(entry: String) -> Image? {
+        ((try? images()) ?? []).filter { $0.entry == entry }.max { ($0.date, $0.path) < ($1.date, $1.path) }
+    }
 
     /// Every cached image, sorted by entry then date.
-    public func images() throws -> [Image] { [] }
+    public func images() throws -> [Image] {
+        guard FileSystem.isDirectory(directory) else { return [] }
+        var out: [Image] = []
+        for name in try FileSystem.listDirectory(directory) where name.hasSuffix(".record") {
+            guard let digest = Self.digest(ofStem: String(name.dropLast(7))), let image = image(digest) else { continue }
+            out.append(image)
+        }
+        return out.sorted { ($0.entry, $0.date, $0.path) < ($1.entry, $1.date, $1.path) }
+    }
 }

@@ -181,7 +181,7 @@ public struct Subprocess {
 
     /// A child that gets SIGKILL when we die (`csystem_spawn_tool`): the
     /// same descriptors, directory, umask and clean signal state as `spawn`.
-    private func spawnTool(stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
+    func spawnTool(stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let envList: [UnsafeMutablePointer<CChar>?]? = environment.map { env in

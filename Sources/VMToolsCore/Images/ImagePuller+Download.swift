@@ -1,0 +1,462 @@
+import CSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The network side of a pull (vmimage(1), DOWNLOADS; Docs/ARCHITECTURE.md,
+/// "Images"). Downloads go through Debian's `curl` rather than Foundation's
+/// networking: linking FoundationNetworking would load libcurl and its TLS
+/// stack into every command's start-up, while a child `curl` costs nothing
+/// until an image is pulled, and brings proxies from the environment,
+/// resuming and certificate checks as users know them. The image is hashed
+/// while it downloads by a `sha256sum`/`sha512sum` child fed from the same
+/// bytes we write (coreutils' C code, on another core, is several times
+/// faster than our pure-Swift SHA-256), so verifying costs no second pass.
+extension ImagePuller {
+    /// A checksum file's signature: bounded like any small download.
+    static let signatureLimit = 64 << 10
+
+    /// The entry's checksum file, fetched and, with a keyring, checked with
+    /// `gpgv`: a detached signature, or the file clear-signed, in which case
+    /// only its signed part is read.
+    func checksumList(_ entry: ImageEntry, url: String, signature: String?) throws -> ChecksumList {
+        guard Self.isWebURL(url) else {
+            throw VMToolsError(.failure, entry.name, "\(url): only https:// and http:// checksum files are downloaded")
+        }
+        let bytes = try fetchSmall(entry, url, limit: ChecksumList.maxSize)
+        guard let keyring = entry.keyring else {
+            if signature != nil {
+                throw VMToolsError(.failure, entry.name, "\(entry.file): image_signature_\(architecture) needs image_keyring to check it with")
+            }
+            return try ChecksumList(bytes: bytes, source: url)
+        }
+        guard FileSystem.isRegularFile(keyring) else {
+            throw VMToolsError(.failure, entry.name, "\(keyring): the keyring to check \(url) with is missing (install the package that ships it)")
+        }
+        let gpgv = try tool("gpgv", package: "gpgv")
+        try cache.prepare()
+        var temporaries: [String] = []
+        defer { temporaries.forEach { unlink($0) } }
+        func temporary(_ data: [UInt8], _ name: String) throws -> String {
+            let (fd, path) = try FileSystem.openTemporary(beside: cache.partialDirectory.appendingPathComponent(name))
+            temporaries.append(path)
+            defer { close(fd) }
+            try Self.writeAll(fd, data, path: path)
+            return path
+        }
+        let sums = try temporary(bytes, "checksums")
+        // An empty GNUPGHOME: gpgv reads nothing of the user's own keys.
+        let home = try Self.temporaryDirectory(in: cache.partialDirectory)
+        defer { FileSystem.removeTree(home) }
+        var env = environment
+        env["GNUPGHOME"] = home
+        let arguments: [String]
+        if let signature {
+            guard Self.isWebURL(signature) else {
+                throw VMToolsError(.failure, entry.name, "\(signature): only https:// and http:// signatures are downloaded")
+            }
+            let sig = try temporary(try fetchSmall(entry, signature, limit: Self.signatureLimit), "signature")
+            arguments = ["--keyring", keyring, sig, sums]
+        } else {
+            arguments = ["--keyring", keyring, "--output", "-", sums]
+        }
+        let r = try Subprocess(gpgv, arguments, environment: env).run()
+        guard r.status == 0 else {
+            let why = r.stderrText.split(separator: "\n").last(where: { $0.hasPrefix("gpgv:") }).map { ": " + $0 } ?? ""
+            throw VMToolsError(.failure, entry.name, "\(signature ?? url): bad signature of \(url) for the keyring \(keyring)\(why)")
+        }
+        return signature == nil ? try ChecksumList(bytes: r.stdout, source: url) : try ChecksumList(bytes: bytes, source: url)
+    }
+
+    /// A small file (checksums, signature) into memory.
+    func fetchSmall(_ entry: ImageEntry, _ url: String, limit: Int) throws -> [UInt8] {
+        let curl = try tool("curl", package: "curl")
+        let r = try Subprocess(curl, curlArguments(url) + ["--max-filesize", String(limit), "--", url], environment: environment).run()
+        guard r.status == 0 else { throw downloadError(entry, url, status: r.status, stderr: r.stderrText) }
+        guard r.stdout.count <= limit else {
+            throw VMToolsError(.failure, entry.name, "\(url): larger than \(limit >> 10) KiB, not a checksum file or signature")
+        }
+        return r.stdout
+    }
+
+    /// curl's options for every download: only http(s), redirects bounded
+    /// (and an https download is never redirected to plain http), errors as
+    /// failures, certificates always checked (no `-k`; `-q` first so no
+    /// ~/.curlrc can add it), a stalled transfer given up after two minutes.
+    func curlArguments(_ url: String) -> [String] {
+        let https = url.lowercased().hasPrefix("https://")
+        return ["-q", "--fail", "--silent", "--show-error", "--location", "--max-redirs", "10",
+                "--proto", "=http,https", "--proto-redir", https ? "=https" : "=http,https",
+                "--connect-timeout", "30", "--speed-limit", "1", "--speed-time", "120"]
+    }
+
+    func tool(_ name: String, package: String) throws -> String {
+        if let path = Subprocess.which(name, path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") { return path }
+        throw VMToolsError(.failure, name, "not found: install the Debian package \(package)")
+    }
+
+    /// One line from curl's failure: the HTTP status, the redirect loop,
+    /// where a transfer stopped.
+    func downloadError(_ entry: ImageEntry, _ url: String, status: Int32, stderr: String, kept: UInt64? = nil) -> VMToolsError {
+        var why = stderr.split(separator: "\n").last(where: { $0.hasPrefix("curl:") }).map { line -> String in
+            var l = line.dropFirst(5).drop { $0 == " " }
+            if l.hasPrefix("("), let close = l.firstIndex(of: ")") { l = l[l.index(after: close)...].drop { $0 == " " } }
+            return String(l)
+        } ?? "curl failed with status \(status)"
+        if let first = why.first { why = first.lowercased() + why.dropFirst() }
+        switch status {
+        case 47: why = "too many redirects (a redirect loop?): \(why)"
+        case 127: why = "curl could not run (install the Debian package curl)"
+        default: break
+        }
+        if let kept, kept > 0 {
+            why += "; the \(kept) bytes downloaded are kept and the next pull resumes"
+        }
+        return VMToolsError(.failure, entry.name, "cannot download \(url): \(why)")
+    }
+
+    /// Downloads `url` under the download lock of its digest (or of the URL
+    /// when nothing verifies it), resuming a partial download, and stores it.
+    func download(_ entry: ImageEntry, url: String, expected: ImageDigest?) throws -> ImageCache.Image {
+        try cache.prepare()
+        let key = expected.map(ImageCache.stem) ?? "url-" + String(Self.sha256(url).prefix(32))
+        let lock = try cache.lockDownload(key) {
+            console.progress("\(entry.name): waiting for another command downloading \(url)")
+        }
+        defer { lock.release() }
+        // The command we waited for may have stored it meanwhile.
+        if let expected, let cached = cache.image(expected) { return cached }
+        let partial = cache.partialDirectory.appendingPathComponent(key)
+        let algorithm = expected?.algorithm ?? .sha256
+        var result = try transfer(entry, url: url, partial: partial, algorithm: algorithm, resume: true)
+        if result.curl == 33 || result.curl == 36 {
+            // The server cannot resume (no ranges): start again from the first byte.
+            result = try transfer(entry, url: url, partial: partial, algorithm: algorithm, resume: false)
+        }
+        if result.curl != 0 && !(expected != nil && result.digest == expected) {
+            if result.size == 0 { try? FileSystem.removeFile(partial) }
+            throw downloadError(entry, url, status: result.curl, stderr: result.stderr, kept: result.size)
+        }
+        if let expected, result.digest != expected {
+            try? FileSystem.removeFile(partial)
+            let source = entry.digests[architecture] != nil ? "the pinned image_digest_\(architecture)" : "the checksum file \(entry.checksums[architecture].map(mirror.rewrite) ?? "")"
+            throw VMToolsError(.failure, entry.name, "\(url): the download's digest is \(result.digest), expected \(expected) from \(source); the download was removed")
+        }
+        let image = try cache.store(partial: partial, digest: result.digest, fileExtension: ImageCache.fileExtension(of: url),
+                                    entry: entry.name, url: url, date: Int(time(nil)), size: result.size)
+        console.info("\(entry.name): pulled \(result.digest.algorithm.rawValue):\(result.digest.hex.prefix(16))… (\(Self.humanSize(result.size))) from \(url)")
+        return image
+    }
+
+    struct Transfer {
+        var curl: Int32
+        var stderr: String
+        var digest: ImageDigest
+        /// Bytes in the partial file at the end.
+        var size: UInt64
+    }
+
+    /// One curl run appending to `partial`: its bytes go to the file and to
+    /// the hashing child, which first reads what the partial file held.
+    func transfer(_ entry: ImageEntry, url: String, partial: String, algorithm: ImageDigest.Algorithm, resume: Bool) throws -> Transfer {
+        let curl = try tool("curl", package: "curl")
+        let hasherPath = try tool(algorithm == .sha256 ? "sha256sum" : "sha512sum", package: "coreutils")
+        let fd = open(partial, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            if e == ELOOP { throw FileSystem.plantedLink(partial) }
+            throw VMToolsError(.failure, partial, "cannot create: \(FileSystem.errnoMessage(e))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw VMToolsError(.failure, partial, "refusing to write into it: not a regular file")
+        }
+        fchmod(fd, 0o600)
+        if !resume { ftruncate(fd, 0) }
+        let offset = resume ? UInt64(st.st_size) : 0
+
+        // SIGPIPE is held on this thread while we write to the children: a
+        // hasher that died must end the pull with an error, not the process.
+        var pipeSet = sigset_t(), oldMask = sigset_t()
+        sigemptyset(&pipeSet)
+        sigaddset(&pipeSet, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &pipeSet, &oldMask)
+        defer {
+            var zero = timespec()
+            while sigtimedwait(&pipeSet, nil, &zero) == SIGPIPE {}
+            pthread_sigmask(SIG_SETMASK, &oldMask, nil)
+        }
+
+        let hasher = try HashChild(path: hasherPath)
+        defer { hasher.abandon() }
+        var done = UInt64(0)
+        while done < offset {
+            guard let chunk = FileSystem.readBytes(fd, at: Int(done), count: Int(min(UInt64(1 << 20), offset - done))), !chunk.isEmpty else {
+                throw VMToolsError(.failure, partial, "cannot read: \(FileSystem.errnoMessage())")
+            }
+            try hasher.feed(chunk)
+            done += UInt64(chunk.count)
+        }
+        lseek(fd, off_t(offset), SEEK_SET)
+
+        let headers = partial + ".headers"
+        unlink(headers)
+        defer { unlink(headers) }
+        var args = curlArguments(url) + ["--dump-header", headers]
+        if offset > 0 { args += ["--continue-at", String(offset)] }
+        args += ["--", url]
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard csystem_pipe2_cloexec(&outPipe) == 0 else { throw VMToolsError(.failure, curl, "cannot create a pipe: \(FileSystem.errnoMessage())") }
+        guard csystem_pipe2_cloexec(&errPipe) == 0 else {
+            close(outPipe[0]); close(outPipe[1])
+            throw VMToolsError(.failure, curl, "cannot create a pipe: \(FileSystem.errnoMessage())")
+        }
+        _ = fcntl(outPipe[0], 1031 /* F_SETPIPE_SZ */, Int32(1 << 20))
+        let pid: pid_t
+        do {
+            pid = try Subprocess(curl, args, environment: environment).spawnTool(stdin: -1, stdout: outPipe[1], stderr: errPipe[1])
+        } catch {
+            close(outPipe[0]); close(outPipe[1]); close(errPipe[0]); close(errPipe[1])
+            throw error
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        var curlRunning = true
+        func stopCurl() {
+            if curlRunning { kill(pid, SIGTERM); _ = Subprocess.wait(pid); curlRunning = false }
+        }
+        defer {
+            stopCurl()
+            if outPipe[0] >= 0 { close(outPipe[0]) }
+            if errPipe[0] >= 0 { close(errPipe[0]) }
+        }
+
+        let meter = console.err.isTerminal && console.verbosity >= 2 ? Meter(console: console, name: entry.name, headers: headers, offset: offset) : nil
+        var stderr: [UInt8] = []
+        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { buffer.deallocate() }
+        while fds.contains(where: { $0.fd >= 0 }) {
+            if let s = Interrupt.pending() {
+                stopCurl()
+                throw VMToolsError(.failure, entry.name, "interrupted by signal \(s) while downloading \(url); the next pull resumes it")
+            }
+            if poll(&fds, nfds_t(fds.count), 250) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for k in fds.indices where fds[k].fd >= 0 && fds[k].revents != 0 {
+                let n = read(fds[k].fd, buffer.baseAddress, k == 0 ? buffer.count : 4096)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    close(fds[k].fd)
+                    if k == 0 { outPipe[0] = -1 } else { errPipe[0] = -1 }
+                    fds[k].fd = -1
+                    continue
+                }
+                if k == 1 {
+                    if stderr.count < 65536 { stderr.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+                    continue
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                do {
+                    try Self.writeAll(fd, chunk, path: partial)
+                } catch let e as VMToolsError {
+                    // A full disk: what was written is no good to a later
+                    // run, and it holds the space the user needs back.
+                    stopCurl()
+                    meter?.finish()
+                    try? FileSystem.removeFile(partial)
+                    throw VMToolsError(.failure, entry.name, "cannot download \(url): \(e.description); the partial download was removed")
+                }
+                try hasher.feed(chunk)
+                done += UInt64(n)
+                meter?.update(done)
+            }
+        }
+        meter?.finish()
+        let status = Subprocess.wait(pid)
+        curlRunning = false
+        let hex = try hasher.finish()
+        guard ImageDigest.isHex(hex, length: algorithm.hexLength) else {
+            throw VMToolsError(.failure, hasherPath, "printed no \(algorithm.rawValue) digest")
+        }
+        if fsync(fd) != 0 && status == 0 {
+            let e = errno
+            try? FileSystem.removeFile(partial)
+            throw VMToolsError(.failure, entry.name, "cannot download \(url): \(partial): cannot sync: \(FileSystem.errnoMessage(e)); the partial download was removed")
+        }
+        return Transfer(curl: status, stderr: String(decoding: stderr, as: UTF8.self), digest: ImageDigest(algorithm, hex: hex), size: done)
+    }
+
+    static func writeAll(_ fd: Int32, _ data: UnsafeRawBufferPointer, path: String) throws {
+        var written = 0
+        while written < data.count {
+            let n = write(fd, data.baseAddress! + written, data.count - written)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw VMToolsError(.failure, path, "cannot write: \(FileSystem.errnoMessage())") }
+            written += n
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ data: [UInt8], path: String) throws {
+        try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
+    }
+
+    /// `DIR/.gnupg.XXXXXX`, 0700 (mkdtemp).
+    static func temporaryDirectory(in dir: String) throws -> String {
+        var template = Array(dir.appendingPathComponent(".gnupg.XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) != nil else {
+            throw VMToolsError(.failure, dir, "cannot create a temporary directory: \(FileSystem.errnoMessage())")
+        }
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    static func sha256(_ s: String) -> String {
+        var h = SHA256()
+        h.update(Array(s.utf8))
+        return h.finalize()
+    }
+
+    static func humanSize(_ bytes: UInt64) -> String {
+        var v = Double(bytes)
+        for unit in ["B", "KiB", "MiB", "GiB"] {
+            if v < 1024 { return unit == "B" ? "\(bytes) B" : "\(Formatting.twoDecimals(v)) \(unit)" }
+            v /= 1024
+        }
+        return "\(Formatting.twoDecimals(v)) TiB"
+    }
+}
+
+/// `sha256sum`/`sha512sum` reading a pipe we write the download into.
+final class HashChild {
+    private var input: Int32
+    private var output: Int32
+    private var pid: pid_t
+    private let path: String
+
+    init(path: String) throws {
+        self.path = path
+        var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1]
+        guard csystem_pipe2_cloexec(&inPipe) == 0 else { throw VMToolsError(.failure, path, "cannot create a pipe: \(FileSystem.errnoMessage())") }
+        guard csystem_pipe2_cloexec(&outPipe) == 0 else {
+            close(inPipe[0]); close(inPipe[1])
+            throw VMToolsError(.failure, path, "cannot create a pipe: \(FileSystem.errnoMessage())")
+        }
+        _ = fcntl(inPipe[1], 1031 /* F_SETPIPE_SZ */, Int32(1 << 20))
+        do {
+            pid = try Subprocess(path, [], environment: ["LC_ALL": "C"]).spawnTool(stdin: inPipe[0], stdout: outPipe[1], stderr: -1)
+        } catch {
+            [inPipe[0], inPipe[1], outPipe[0], outPipe[1]].forEach { close($0) }
+            throw error
+        }
+        close(inPipe[0])
+        close(outPipe[1])
+        input = inPipe[1]
+        output = outPipe[0]
+    }
+
+    func feed(_ data: UnsafeRawBufferPointer) throws {
+        do {
+            try ImagePuller.writeAll(input, data, path: path)
+        } catch {
+            throw VMToolsError(.failure, path, "stopped reading the download: \(FileSystem.errnoMessage())")
+        }
+    }
+
+    func feed(_ data: [UInt8]) throws { try data.withUnsafeBytes { try feed($0) } }
+
+    /// The hex digest, once all was fed.
+    func finish() throws -> String {
+        close(input)
+        input = -1
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 512)
+        while out.count < 4096 {
+            let n = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        close(output)
+        output = -1
+        let status = Subprocess.wait(pid)
+        pid = 0
+        guard status == 0 else { throw VMToolsError(.failure, path, "failed with status \(status)") }
+        return String(decoding: out.prefix { $0 != 0x20 && $0 != 0x0a }, as: UTF8.self)
+    }
+
+    /// Ends the child when the pull failed before `finish`.
+    func abandon() {
+        if input >= 0 { close(input); input = -1 }
+        if output >= 0 { close(output); output = -1 }
+        if pid > 0 { kill(pid, SIGKILL); _ = Subprocess.wait(pid); pid = 0 }
+    }
+}
+
+/// The progress bar at a terminal: bytes, rate, time left; the total
+/// comes from the headers curl dumps as they arrive.
+final class Meter {
+    let console: Console
+    let name: String
+    let headers: String
+    let offset: UInt64
+    let start = Meter.now()
+    var last = 0.0
+    var total: UInt64?
+    var drawn = false
+
+    init(console: Console, name: String, headers: String, offset: UInt64) {
+        self.console = console
+        self.name = name.escapingControlCharacters
+        self.headers = headers
+        self.offset = offset
+    }
+
+    static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    func update(_ done: UInt64) {
+        let t = Self.now()
+        guard t - last >= 0.25 else { return }
+        last = t
+        if total == nil { total = Self.total(headers: headers, offset: offset) }
+        let rate = Double(done - min(done, offset)) / max(t - start, 0.001)
+        var line = "\r\u{1b}[K\(name)  \(ImagePuller.humanSize(done))"
+        if let total { line += " / \(ImagePuller.humanSize(total))" }
+        line += "  \(ImagePuller.humanSize(UInt64(rate)))/s"
+        if let total, rate > 0, total > done {
+            let left = Int(Double(total - done) / rate)
+            line += "  \(left / 60):\(left % 60 < 10 ? "0" : "")\(left % 60) left"
+        }
+        console.err.write(line)
+        console.err.flush()
+        drawn = true
+    }
+
+    func finish() {
+        guard drawn else { return }
+        drawn = false
+        console.err.write("\r\u{1b}[K")
+        console.err.flush()
+    }
+
+    /// The size of the whole file from the last response's headers:
+    /// `Content-Range: bytes A-B/TOTAL`, else the offset plus `Content-Length`.
+    static func total(headers: String, offset: UInt64) -> UInt64? {
+        guard let bytes = try? FileSystem.readBytes(headers, limit: 1 << 16) else { return nil }
+        var length: UInt64?, range: UInt64?
+        for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            if line.hasPrefix("HTTP/") { length = nil; range = nil }
+            let lower = line.lowercased()
+            if lower.hasPrefix("content-length:") { length = UInt64(lower.dropFirst(15).filter { $0 != " " }) }
+            if lower.hasPrefix("content-range:"), let slash = lower.lastIndex(of: "/") { range = UInt64(lower[lower.index(after: slash)...].filter { $0 != " " }) }
+        }
+        return range ?? length.map { $0 + offset }
+    }
+}
