@@ -138,6 +138,7 @@ import Testing
         ("image_url_aarch64='http://example.org/a.img'\nimage_checksums_aarch64='https://example.org/S'\n", 8,
          "image_url_aarch64: a plain http:// URL needs image_digest_aarch64 or a signed checksum file"),
         ("image_keyring='keys/k.gpg'\n", 8, "image_keyring: 'keys/k.gpg': expected the absolute path"),
+        ("image_keyring='/k\u{1b}[2J.gpg'\n", 8, "image_keyring: '/k\\e[2J.gpg': expected the absolute path"),
         ("image_signature_x86_64='https://example.org/SUMS.gpg'\n", 8, "image_signature_x86_64 without image_keyring"),
         ("image_digest_aarch64='sha256:\(String(repeating: "0", count: 64))'\n", 8, "image_digest_aarch64 without image_url_aarch64"),
         ("image_user='Root User'\n", 5, "image_user: 'Root User': expected a login name"),
