@@ -60,7 +60,7 @@ public struct ImageCatalog: Sendable {
         var notes: [String] = []
         if !includeUser, let user = paths.userDir?.appendingPathComponent("images").appendingPathComponent(name + ImageEntry.fileExtension),
            FileSystem.lexists(user) {
-            notes.append("\(user) is not searched: \(userOff ?? "cfg_include_userhome is not 'yes'")")
+            notes.append("\(user) is not searched: \(userOff ?? "\(SettingKey.includeUserHome) is not 'yes'")")
         }
         let why = notes.isEmpty ? "" : "; " + notes.joined(separator: "; ")
         throw VMToolsError(.failure, "image \(name)",
