@@ -15,22 +15,22 @@ _vmtools_flags() {
         vmmerge) echo '-c -h -p -q -s -v -y --help --version' ;;
         vmfix) echo '-A -a -b -d -H -h -l -n -p -q -r -s -v --help --version' ;;
         vmrndmac) echo '-h -q -v --help --version' ;;
-        vmimage) echo '-c -h -j -l -q -r -v --help --version' ;;
+        vmimage) echo '-c -h -j -l -o -q -r -v --help --version' ;;
     esac
 }
 
 _vmtools_argument_of() {
     case "$1:$2" in
-        vmup:-C) echo file ;;
-        vmup:-c) echo file ;;
-        vmup:-D) echo file ;;
-        vmup:-d) echo file ;;
+        vmup:-C) echo storage ;;
+        vmup:-c) echo storage ;;
+        vmup:-D) echo storage ;;
+        vmup:-d) echo storage ;;
         vmup:-o) echo setting ;;
         vmup:-t) echo template ;;
-        vmcreate:-C) echo file ;;
-        vmcreate:-c) echo file ;;
-        vmcreate:-D) echo file ;;
-        vmcreate:-d) echo file ;;
+        vmcreate:-C) echo storage ;;
+        vmcreate:-c) echo storage ;;
+        vmcreate:-D) echo storage ;;
+        vmcreate:-d) echo storage ;;
         vmcreate:-o) echo setting ;;
         vmcreate:-t) echo template ;;
         vmps:-o) echo word ;;
@@ -43,6 +43,7 @@ _vmtools_argument_of() {
         vmfork:-m) echo word ;;
         vmfork:-o) echo setting ;;
         vmmv:-t) echo directory ;;
+        vmimage:-o) echo setting ;;
         *) echo none ;;
     esac
 }
@@ -62,7 +63,7 @@ _vmtools_operands() {
         vmmerge) echo home ;;
         vmfix) echo directory ;;
         vmrndmac) echo none ;;
-        vmimage) echo none ;;
+        vmimage) echo image ;;
     esac
 }
 
@@ -104,6 +105,7 @@ _vmtools() {
             COMPREPLY=($(compgen -W 'cfg_include_userhome= cfg_qemu_cmdprefix= cfg_host_paths= cfg_images_mirror= cfg_images_unverified= cfg_images_overlay= cfg_file_childs= cfg_file_lock= cfg_file_pid= cfg_file_monitor= cfg_file_qmp= cfg_file_serial= cfg_file_tmpdir= cfg_file_vmsettings= cfg_limit_nesting= cfg_limit_waitguest= cfg_limit_waitlock= cfg_modules_clone= cfg_modules_buildcmd= cfg_modules_configure_templates= cfg_modules_configure_settings= cfg_ui_assumeyes= cfg_ui_verbosity= vm_name= vm_boot_order= vm_boot_menu= vm_boot_kernel= vm_boot_initrd= vm_boot_append= vm_cloudinit_enable= vm_cloudinit_hostname= vm_cloudinit_instanceid= vm_cloudinit_networkconfig= vm_cloudinit_sshkey= vm_cloudinit_user= vm_cloudinit_userdata= vm_cpu_count= vm_cpu_type= vm_display_clipboard= vm_display_device= vm_display_fullscreen= vm_display_iface= vm_display_password= vm_display_port= vm_display_portmin= vm_display_type= vm_firmware= vm_guestagent_enable= vm_image_name= vm_image_url= vm_image_digest= vm_install_kickstart= vm_install_preseed= vm_keyboard_mapping= vm_macos_osk= vm_modules_buildcmd= vm_networking_default_device= vm_networking_default_mac= vm_networking_default_mode= vm_qemu_accel= vm_qemu_arch= vm_qemu_compress= vm_qemu_daemonize= vm_qemu_params= vm_qemu_shutdown_timeout= vm_ram_size= vm_serial_log= vm_share1_mode= vm_share1_path= vm_share1_tag= vm_share1_transport= vm_storage_cdrom1_backend= vm_storage_cdrom1_enable= vm_storage_cdrom2_backend= vm_storage_cdrom2_enable= vm_storage_hdd1_backend= vm_storage_hdd1_createsize= vm_storage_hdd1_enable= vm_storage_hdd1_preallocation= vm_storage_hdd1_size= vm_storage_hdd2_backend= vm_storage_hdd2_createsize= vm_storage_hdd2_enable= vm_storage_hdd2_preallocation= vm_storage_hdd2_size= vm_storage_hdd_interface= vm_storage_rwmode= vm_usb1_device= vm_tpm= vm_uuid=' -- "$cur")); return ;;
         template) _vmtools_list "$cur" templates; return ;;
         file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        storage) COMPREPLY=($(compgen -f -- "$cur")); _vmtools_list "$cur" images; return ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")); return ;;
         word) return ;;
     esac
@@ -114,6 +116,7 @@ _vmtools() {
     case "$(_vmtools_operands "$cmd")" in
         home) _vmtools_homes "$cur" ;;
         running) _vmtools_list "$cur" running ;;
+        image) _vmtools_list "$cur" images ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")) ;;
         file) COMPREPLY=($(compgen -f -- "$cur")) ;;
     esac

@@ -7,7 +7,8 @@ import Testing
 
 /// The committed completion scripts, run in the real shells (Debian
 /// `bash-completion`, `fish`, `zsh`): commands, flags, setting names after
-/// `-o`, template names after `-t`, VM homes, running VMs.
+/// `-o`, template names after `-t`, VM homes, running VMs, image catalog
+/// names for vmimage and after a storage option.
 @Suite(.serialized) struct ShellCompletionTests {
     /// A scratch tree: command links, two templates, VM homes, a plain directory.
     final class Fixture {
@@ -18,6 +19,15 @@ import Testing
             cli = try CLI(Scratch())
             _ = try cli.scratch.write("share/templates/modern.tpl", "vm_ram_size=1G\n")
             _ = try cli.scratch.write("share/templates/headless.tpl", "vm_display_type=none\n")
+            for (name, alias) in [("alpha", "al"), ("beta", "be")] {
+                _ = try cli.scratch.write("share/images/\(name).image", """
+                    image_kind=cloud
+                    image_url_x86_64=https://images.example.org/\(name).qcow2
+                    image_digest_x86_64=sha256:\(String(repeating: "ab", count: 32))
+                    image_aliases=\(alias)
+
+                    """)
+            }
             _ = try cli.scratch.write("vms/a home/vm.settings", "vm_name=a\n")
             _ = try cli.scratch.write("vms/plain/inner/vm.settings", "vm_name=inner\n")
             _ = try cli.scratch.write("vms/run/vm.settings", "vm_name=run\n")
@@ -79,7 +89,8 @@ import Testing
                          "bash-completion is not installed (apt-get install bash-completion)")
         }
         let f = try Fixture()
-        #expect(try f.complete(shell, "vmtools vmi") == ["vminfo"])
+        #expect(try f.complete(shell, "vmtools vmin") == ["vminfo"])
+        #expect(try f.complete(shell, "vmtools vmim") == ["vmimage"])
         // Every flag of a command, through its link and through `vmtools CMD`.
         func flags(_ spec: CommandSpec) -> [String] {
             (spec.options.map { "-\($0.letter)" } + CommandSpec.longOptions.map { "--\($0.name)" }).sorted()
@@ -89,6 +100,12 @@ import Testing
         #expect(try f.complete(shell, "vmrndmac --") == ["--help", "--version"])
         #expect(try f.complete(shell, "vmup -o vm_ram") == ["vm_ram_size="])
         #expect(try f.complete(shell, "vmcreate -t ") == ["headless", "modern"])
+        // Catalog names and aliases: vmimage's operands, and beside files after a storage option.
+        #expect(try f.complete(shell, "vmimage ") == ["al", "alpha", "be", "beta"])
+        #expect(try f.complete(shell, "vmtools vmimage -r b") == ["be", "beta"])
+        #expect(try f.complete(shell, "vmup -C a") == ["al", "alpha"])
+        #expect(try f.complete(shell, "vmcreate -d al") == ["al", "alpha"])
+        #expect(try f.complete(shell, "vmcreate -c sh").contains { $0.hasPrefix("share") }, "files still complete")
         // VM homes as they are, other directories to go into.
         let spaced = shell == "zsh" ? "vms/a\\ home" : "vms/a home"
         let homes = try f.complete(shell, "vminfo vms/")

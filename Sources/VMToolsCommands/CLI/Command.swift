@@ -19,7 +19,7 @@ extension Context {
     }
 }
 
-/// The one protocol behind all thirteen commands.
+/// The one protocol behind all fourteen commands.
 public protocol Command: Sendable {
     static var spec: CommandSpec { get }
     /// Runs with parsed arguments; errors thrown carry their exit code.

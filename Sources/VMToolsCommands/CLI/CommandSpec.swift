@@ -52,8 +52,9 @@ public struct CommandSpec: Sendable {
     public var unknownOptionsAreOperands: Bool
 
     /// What a shell completes for operands: `home` VM homes (directories
-    /// holding vm.settings), `running` the homes of running VMs.
-    public enum OperandKind: String, Sendable { case none, directory, file, home, running }
+    /// holding vm.settings), `running` the homes of running VMs, `image`
+    /// the names of the image catalog (vmimage(1)).
+    public enum OperandKind: String, Sendable { case none, directory, file, home, running, image }
 
     public init(name: String, summary: String, synopsis: [String] = [], options: [OptionSpec],
                 operands: String, operandCompletion: OperandKind = .directory,

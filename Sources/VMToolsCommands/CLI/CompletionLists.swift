@@ -10,6 +10,7 @@ enum CompletionLists {
         case "templates": return templates(paths: paths)
         case "running": return running(paths: paths)
         case "homes": return homes(prefix: args.first ?? "", cwd: FileSystem.currentDirectory(), paths: paths, environment: environment)
+        case "images": return images(paths: paths)
         default: return nil
         }
     }
@@ -27,6 +28,14 @@ enum CompletionLists {
             }
         }
         return names.sorted(by: bytewiseLess)
+    }
+
+    /// Names and aliases of the image catalog's entries (vmimage(1)); only
+    /// names an operand may be taken for, so nothing else reaches the shell.
+    static func images(paths: SystemPaths) -> [String] {
+        let includeUser = global(paths)?.includeUser ?? false
+        let entries = (try? ImageCatalog(paths: paths, includeUser: includeUser).entries()) ?? []
+        return Set(entries.flatMap { [$0.name] + $0.aliases }).filter(ImageCatalog.isCandidateName).sorted(by: bytewiseLess)
     }
 
     /// Homes of the VMs running now.

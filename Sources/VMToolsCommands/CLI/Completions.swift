@@ -23,7 +23,7 @@ public enum Completions {
         switch label {
         case "setting=value": return "setting"
         case "template": return "template"
-        case "storage": return "file"
+        case "storage": return "storage"
         case "directory": return "directory"
         default: return "word"
         }
@@ -111,6 +111,7 @@ public enum Completions {
                     COMPREPLY=($(compgen -W '\(settingNames.map { $0 + "=" }.joined(separator: " "))' -- "$cur")); return ;;
                 template) _vmtools_list "$cur" templates; return ;;
                 file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+                storage) COMPREPLY=($(compgen -f -- "$cur")); _vmtools_list "$cur" images; return ;;
                 directory) COMPREPLY=($(compgen -d -- "$cur")); return ;;
                 word) return ;;
             esac
@@ -121,6 +122,7 @@ public enum Completions {
             case "$(_vmtools_operands "$cmd")" in
                 home) _vmtools_homes "$cur" ;;
                 running) _vmtools_list "$cur" running ;;
+                image) _vmtools_list "$cur" images ;;
                 directory) COMPREPLY=($(compgen -d -- "$cur")) ;;
                 file) COMPREPLY=($(compgen -f -- "$cur")) ;;
             esac
@@ -158,6 +160,7 @@ public enum Completions {
             case .directory: operands = " -f -a '(__fish_complete_directories)'"
             case .home: operands = " -f -a '(__vmtools_list homes (commandline -ct))'"
             case .running: operands = " -f -a '(__vmtools_list running)'"
+            case .image: operands = " -f -a '(__vmtools_list images)'"
             case .none: operands = " -f"
             case .file: operands = ""
             }
@@ -170,6 +173,7 @@ public enum Completions {
                         switch argumentKind(a) {
                         case "setting": line += " -f -a '\(settingNames.map { $0 + "=" }.joined(separator: " "))'"
                         case "template": line += " -f -a '(__vmtools_list templates)'"
+                        case "storage": line += " -F -a '(__vmtools_list images)'"
                         case "directory": line += " -f -a '(__fish_complete_directories)'"
                         default: break
                         }
@@ -198,6 +202,8 @@ public enum Completions {
         _vmtools_settings() { compadd -S '' -- \(settingNames.map { $0 + "=" }.joined(separator: " ")) }
         _vmtools_templates() { compadd -- ${(f)"$(_vmtools_list templates)"} }
         _vmtools_running() { compadd -f -- ${(f)"$(_vmtools_list running)"} }
+        _vmtools_images() { compadd -- ${(f)"$(_vmtools_list images)"} }
+        _vmtools_storage() { _alternative 'files:file:_files' 'images:catalog image:_vmtools_images' }
         _vmtools_homes() {
           local -a homes dirs
           local c
@@ -221,6 +227,7 @@ public enum Completions {
                     case "template": action = "_vmtools_templates"
                     case "directory": action = "_files -/"
                     case "file": action = "_files"
+                    case "storage": action = "_vmtools_storage"
                     default: action = " "
                     }
                     let colon = o.argumentIsOptional ? "::" : ":"
@@ -233,6 +240,7 @@ public enum Completions {
             switch c.spec.operandCompletion {
             case .home: specs.append("'*:VM home:_vmtools_homes'")
             case .running: specs.append("'*:running VM:_vmtools_running'")
+            case .image: specs.append("'*:image name:_vmtools_images'")
             case .directory: specs.append("'*:directory:_files -/'")
             case .file: specs.append("'*:file or VM home:_files'")
             case .none: break

@@ -40,9 +40,14 @@ extension VMFixCommand.Fixer {
     /// A VM resting on a cached image is among its users (vmimage(1),
     /// CACHE); a plain `mv` of its home left the old path listed instead.
     /// Read only for a VM whose own settings record `vm_image_digest`.
-    mutating func checkImageUser(_ home: String) throws {
-        guard let digest = ImageCache.recordedDigest(home: home, global: global),
-              let base = ImageCache.base(of: home, digest: digest, global: global, environment: environment) else { return }
+    mutating func checkImageUser(_ home: String, _ file: VMSettingsFile) throws {
+        guard let digest = ImageCache.recordedDigest(home: home, global: global) else { return }
+        // Under -n a moved disk keeps its old path: look where the check above finds it.
+        let moved = file.assignments.filter { SettingName.isStorageBackend($0.name) && !$0.value.isEmpty }.map { a in
+            home.appendingPathComponent(StorageBackend(a.value).location.lastPathComponent)
+        }.filter(FileSystem.isRegularFile)
+        guard let base = ImageCache.base(of: home, digest: digest, global: global, environment: environment)
+            ?? ImageCache.base(among: moved, digest: digest) else { return }
         let cache = ImageCache(directory: base.deletingLastPathComponent)
         let users = try cache.users(of: digest)
         if !users.contains(home) {

@@ -22,7 +22,7 @@ public enum VMFixCommand: Command {
             OptionSpec("n", "check only, change nothing"),
             OptionSpec("p", "parent and children links"),
             OptionSpec("r", "recursive: every directory below each operand"),
-            OptionSpec("s", "storage paths and backing files"),
+            OptionSpec("s", "storage paths, backing files and the users of cached images"),
         ],
         operands: "[directory ...]",
         operandCompletion: .directory,
@@ -174,7 +174,7 @@ public enum VMFixCommand: Command {
                 if storage {
                     try checkStorage(home, file, tx)
                     try checkFirmwareState(home, tx)
-                    try checkImageUser(home)
+                    try checkImageUser(home, file)
                 }
                 try Interrupt.check()
                 tx.commit()

@@ -13,7 +13,7 @@ import Glibc
 /// nothing (`isUser` decides) and `vmimage -c` drops it.
 extension ImageCache {
     /// `ALG-HEX`, the name of the image's files in the cache without their extension.
-    static func fileStem(_ digest: ImageDigest) -> String { "\(digest.algorithm.rawValue)-\(digest.hex)" }
+    package static func fileStem(_ digest: ImageDigest) -> String { "\(digest.algorithm.rawValue)-\(digest.hex)" }
 
     /// `ALG-HEX.users` in the cache.
     public func usersPath(of digest: ImageDigest) -> String {
@@ -73,7 +73,7 @@ extension ImageCache {
     /// Runs `body` holding an exclusive `flock` on the cache's `.lock`
     /// (created 0600, never through a link), waiting at most `wait` seconds.
     /// The kernel drops the flock when a process dies: no stale lock.
-    func withUsersLock<T>(wait: Double = 60, _ body: () throws -> T) throws -> T {
+    package func withUsersLock<T>(wait: Double = 60, _ body: () throws -> T) throws -> T {
         guard FileSystem.isDirectory(directory) else {
             throw VMToolsError(.failure, directory, "the image cache does not exist")
         }
@@ -119,7 +119,13 @@ extension ImageCache {
     public static func base(of home: String, digest: ImageDigest, global: GlobalConfig,
                             environment: [String: String]) -> String? {
         guard let file = try? VMSettingsFile.read(global.settingsPath(in: home)) else { return nil }
-        return restingFiles(file, home: home, environment: environment).files.first { isImageFile($0, of: digest) }
+        return base(among: restingFiles(file, home: home, environment: environment).files, digest: digest)
+    }
+
+    /// The first of `images` or of their qcow2 backing chains that is a
+    /// cached image of `digest` (`ALG-HEX.EXT`).
+    public static func base(among images: [String], digest: ImageDigest) -> String? {
+        images.lazy.flatMap { [$0] + ImageFormat.qcow2BackingChain($0) }.first { isImageFile($0, of: digest) }
     }
 
     /// The local files the VM's own disks and CD-ROMs consist of: each
