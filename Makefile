@@ -27,11 +27,12 @@ deb: build
 	bash packaging/build-deb.sh
 
 install: build
-	install -d $(BIN) $(SHARE)/templates $(MAN)/man1 $(MAN)/man5 $(MAN)/man7 $(BASHCOMP) $(FISHCOMP) $(ZSHCOMP)
+	install -d $(BIN) $(SHARE)/templates $(SHARE)/images $(MAN)/man1 $(MAN)/man5 $(MAN)/man7 $(BASHCOMP) $(FISHCOMP) $(ZSHCOMP)
 	install -m 755 .build/release/vmtools $(BIN)/vmtools
 	for c in $(COMMANDS); do ln -sf vmtools $(BIN)/$$c; done
 	install -m 644 etc/vmtools.conf $(SHARE)/vmtools.conf
 	install -m 644 etc/templates/*.tpl $(SHARE)/templates/
+	install -m 644 etc/images/*.image $(SHARE)/images/
 	install -m 644 Docs/*.1 $(MAN)/man1/
 	install -m 644 Docs/*.5 $(MAN)/man5/
 	install -m 644 Docs/*.7 $(MAN)/man7/
@@ -46,4 +47,5 @@ uninstall:
 	for c in $(COMMANDS); do rm -f $(BIN)/$$c $(BASHCOMP)/$$c $(FISHCOMP)/$$c.fish $(MAN)/man1/$$c.1; done
 	rm -f $(MAN)/man1/vmtools.1 $(MAN)/man5/vm.settings.5 $(MAN)/man5/vmtools.conf.5 $(MAN)/man7/vmtools.7
 	for t in etc/templates/*.tpl; do rm -f $(SHARE)/templates/$$(basename $$t); done
-	-rmdir $(SHARE)/templates $(SHARE)
+	for i in etc/images/*.image; do rm -f $(SHARE)/images/$$(basename $$i); done
+	-rmdir $(SHARE)/templates $(SHARE)/images $(SHARE)

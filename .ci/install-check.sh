@@ -21,6 +21,7 @@ for f in share/man/man1/vmtools.1 share/man/man5/vm.settings.5 share/man/man5/vm
     [ -f "$p/$f" ] || fail "no $f"
 done
 for t in etc/templates/*.tpl; do [ -f "$p/share/vmtools/templates/${t##*/}" ] || fail "template ${t##*/} not installed"; done
+for i in etc/images/*.image; do [ -f "$p/share/vmtools/images/${i##*/}" ] || fail "catalog entry ${i##*/} not installed"; done
 out=$("$p/bin/vmps" -h) || fail "vmps -h failed"
 case "$out" in *"Usage: vmps"*) ;; *) fail "vmps -h printed: $out" ;; esac
 # The installed templates are found: PREFIX comes from the binary's location.

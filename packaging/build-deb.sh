@@ -29,7 +29,7 @@ commands=(vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge v
 root=.build/deb/root
 rm -rf "$root"
 umask 022
-install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/vmtools" "$root/usr/share/vmtools/templates" \
+install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/vmtools" "$root/usr/share/vmtools/templates" "$root/usr/share/vmtools/images" \
     "$root/usr/share/man/man1" "$root/usr/share/man/man5" "$root/usr/share/man/man7" \
     "$root/usr/share/bash-completion/completions" "$root/usr/share/fish/vendor_completions.d" \
     "$root/usr/share/zsh/vendor-completions" "$root/usr/share/doc/vmtools"
@@ -42,6 +42,8 @@ for c in "${commands[@]}"; do ln -s vmtools "$root/usr/bin/$c"; done
 
 install -m 644 etc/vmtools.conf "$root/usr/share/vmtools/vmtools.conf"
 install -m 644 etc/templates/*.tpl "$root/usr/share/vmtools/templates/"
+# The image catalog (vmtools(7), IMAGE CATALOG); /etc/vmtools/images overrides it.
+install -m 644 etc/images/*.image "$root/usr/share/vmtools/images/"
 # The system layer as shipped changes nothing: every default, commented out,
 # so the administrator uncomments what to change (vmtools.conf(5)).
 {
@@ -51,7 +53,8 @@ install -m 644 etc/templates/*.tpl "$root/usr/share/vmtools/templates/"
     echo "# /usr/share/vmtools/vmtools.conf (do not edit that one: upgrades replace it)."
     echo "# Uncomment and change what this host needs; users override it in"
     echo "# ~/.config/vmtools/vmtools.conf unless cfg_include_userhome='no' here."
-    echo "# Templates of this host go in /etc/vmtools/templates/NAME.tpl."
+    echo "# Templates of this host go in /etc/vmtools/templates/NAME.tpl, image catalog"
+    echo "# entries in /etc/vmtools/images/NAME.image (vmtools(7), IMAGE CATALOG)."
     echo
     sed -n '/^### /,$p' etc/vmtools.conf | sed -e 's/^\([a-z][a-z0-9_]*=\)/#\1/'
 } > "$root/etc/vmtools/vmtools.conf"
@@ -97,7 +100,8 @@ chmod 644 "$root/usr/share/lintian/overrides/vmtools"
 # Depends: the libraries the binary links (dpkg-shlibdeps reads its NEEDED
 # entries and the shlibs/symbols files of the packages that provide them;
 # it wants a debian/control, so it runs in a scratch one), plus the QEMU
-# packages every start needs. The optional helpers are Recommends/Suggests.
+# packages every start needs. The optional helpers are Recommends/Suggests;
+# the keyrings are those the shipped catalog entries check signatures with.
 work=.build/deb/shlibdeps
 rm -rf "$work"
 mkdir -p "$work/debian"
@@ -115,7 +119,7 @@ Maintainer: $maintainer
 Installed-Size: $size
 Depends: $shlibs, qemu-system-x86, qemu-utils
 Recommends: ovmf, swtpm, xorriso
-Suggests: passt, qemu-system-gui
+Suggests: passt, qemu-system-gui, debian-keyring, distribution-gpg-keys, ubuntu-keyring
 Section: admin
 Priority: optional
 Description: QEMU virtual machine manager without a daemon
@@ -124,6 +128,9 @@ Description: QEMU virtual machine manager without a daemon
  start (vmup), list (vmps), describe (vminfo), monitor (vmmon) and stop
  (vmdown) VMs, and copy, fork, move, merge, repair and remove them (vmcp,
  vmfork, vmmv, vmmerge, vmfix, vmrm), with copy-on-write disk trees.
+ .
+ A catalog of distributions' cloud images and installer ISOs (vmimage)
+ downloads and verifies each image once, into a cache all VMs share.
  .
  Settings come from templates, /etc/vmtools and the user's configuration;
  VMs run as the invoking user, with user-mode, bridged, tap or passt

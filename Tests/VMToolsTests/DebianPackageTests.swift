@@ -86,7 +86,7 @@ import Testing
         #expect(depends.contains { $0.hasPrefix("libc6 (>= ") }, "\(depends)")
         #expect(depends.contains("qemu-system-x86") && depends.contains("qemu-utils"), "\(depends)")
         #expect(try Self.field(deb, "Recommends") == "ovmf, swtpm, xorriso")
-        #expect(try Self.field(deb, "Suggests") == "passt, qemu-system-gui")
+        #expect(try Self.field(deb, "Suggests") == "passt, qemu-system-gui, debian-keyring, distribution-gpg-keys, ubuntu-keyring")
         #expect(Int(try Self.field(deb, "Installed-Size")).map { $0 > 1000 } == true)
 
         let listing = try Self.run("/usr/bin/dpkg-deb", ["-c", deb]).stdoutText
@@ -116,6 +116,9 @@ import Testing
         let templates = try FileManager.default.contentsOfDirectory(atPath: Repo.root + "/etc/templates").filter { $0.hasSuffix(".tpl") }
         #expect(!templates.isEmpty)
         for t in templates { #expect(entries["/usr/share/vmtools/templates/\(t)"] == "-rw-r--r--", "\(t)") }
+        let images = try FileManager.default.contentsOfDirectory(atPath: Repo.root + "/etc/images").filter { $0.hasSuffix(".image") }
+        #expect(!images.isEmpty)
+        for i in images { #expect(entries["/usr/share/vmtools/images/\(i)"] == "-rw-r--r--", "\(i)") }
 
         // The conffile, and as shipped it sets nothing: every line a comment.
         let scratch = Scratch()

@@ -223,6 +223,18 @@ import Testing
             == "cfg_host_paths: '/a:b' (from command line (-o)): 'b' is not an absolute path (colon-separated absolute paths)")
     }
 
+    /// `cfg_images_mirror` (vmtools(7), IMAGE CATALOG): `FROM=TO` prefix
+    /// rewrites; a malformed rule names the setting and where it was set.
+    @Test func imagesMirrorRules() throws {
+        var g = try resolver(Scratch()).loadGlobal()
+        #expect(try g.imageMirror() == ImageMirror())
+        g.settings.set("cfg_images_mirror", "https://a.org/=http://127.0.0.1:9/a/", .commandLine("-o"))
+        #expect(try g.imageMirror().rewrite("https://a.org/x.img") == "http://127.0.0.1:9/a/x.img")
+        g.settings.set("cfg_images_mirror", "https://a.org/", .commandLine("-o"))
+        #expect(expectError { _ = try g.imageMirror() }?.description
+            == "cfg_images_mirror: 'https://a.org/' (from command line (-o)): 'https://a.org/': expected FROM=TO (two URL prefixes)")
+    }
+
     /// A number that does not parse falls back to its default from the
     /// table (issue 23, item 5), the value vmtools.conf ships, not to a
     /// literal of the accessor's own.

@@ -15,7 +15,9 @@ public enum ValuePart: Equatable, Sendable {
 /// configuration files and templates really use, read as data. Anything that
 /// would need a shell to evaluate is refused with `file:line: reason`.
 public struct ConfigFileParser {
-    public enum Kind: Sendable { case configuration, template }
+    /// `catalogEntry`: an image catalog entry (vmtools(7), IMAGE CATALOG),
+    /// whose `image_*` keys are assignments too.
+    public enum Kind: Sendable { case configuration, template, catalogEntry }
 
     public struct Result: Sendable {
         public var statements: [ConfigStatement] = []
@@ -279,7 +281,8 @@ public struct ConfigFileParser {
         }
         if keyword == "template" {
             guard kind == .template else {
-                throw fail("'template' lines belong in vm.settings or template files, not in vmtools.conf", at: l)
+                throw fail(kind == .catalogEntry ? "'template' lines do not belong in a catalog entry; set vm_* lines"
+                                                 : "'template' lines belong in vm.settings or template files, not in vmtools.conf", at: l)
             }
             var names: [String] = []
             for w in words.dropFirst() {
@@ -294,7 +297,8 @@ public struct ConfigFileParser {
         }
         if keyword == "parent" {
             throw fail(kind == .template ? "a template must not contain a 'parent' line"
-                                         : "'parent' lines belong in vm.settings, not in vmtools.conf", at: l)
+                       : kind == .catalogEntry ? "'parent' lines do not belong in a catalog entry"
+                       : "'parent' lines belong in vm.settings, not in vmtools.conf", at: l)
         }
         for w in rest {
             guard let a = splitAssignment(w) else {
@@ -306,7 +310,7 @@ public struct ConfigFileParser {
     }
 
     private func assign(_ a: (name: String, value: [ValuePart], tilde: Bool), line l: Int, into result: inout Result) throws {
-        guard SettingName.isSetting(Substring(a.name)) else {
+        guard SettingName.isSetting(Substring(a.name)) || (kind == .catalogEntry && a.name.hasPrefix("image_")) else {
             result.ignored.append((a.name, l))
             return
         }

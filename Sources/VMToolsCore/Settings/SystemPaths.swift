@@ -98,7 +98,7 @@ public struct SystemPaths: Sendable, Equatable {
     public var etcConfig: String { sysconfDir.appendingPathComponent("vmtools.conf") }
     public var userConfig: String? { userDir?.appendingPathComponent("vmtools.conf") }
 
-    /// Image catalog directories (vmimage(1), CATALOG), lowest layer first:
+    /// Image catalog directories (vmtools(7), IMAGE CATALOG), lowest layer first:
     /// a later directory's `NAME.image` replaces an earlier one's.
     public func imageDirectories(includeUser: Bool) -> [String] {
         var dirs = [dataDir.appendingPathComponent("images"), sysconfDir.appendingPathComponent("images")]

@@ -39,7 +39,7 @@ extension FileSystem {
             if n == 0 { break }
             result.append(contentsOf: chunk[0..<n])
             if result.count > limit {
-                throw VMToolsError(.failure, path, "file is too large (more than \(limit >> 20) MiB)")
+                throw VMToolsError(.failure, path, "file is too large (more than \(limit >= 1 << 20 ? "\(limit >> 20) MiB" : "\(limit >> 10) KiB"))")
             }
         }
         return result
