@@ -29,10 +29,13 @@ printf "image_name='bench-cloud'\nimage_url='%s'\nimage_digest='sha256:%s'\nimag
 chmod 0444 "$cache/sha256-$hex.record"
 printf "image_kind=cloud\nimage_url_x86_64='%s'\nimage_digest_x86_64=sha256:%s\nvm_ram_size=1G\n" "$url" "$hex" >"$scratch/share/images/bench-cloud.image"
 printf 'vm_display_type=none\n' >"$scratch/etc/vmtools.conf"
+# A cloud entry turns cloud-init on, whose seed needs a key (key discovery's).
+mkdir -p "$scratch/home/.ssh"
+ssh-keygen -q -t ed25519 -N '' -f "$scratch/home/.ssh/id_ed25519"
 
 # Check the fixture: an overlay on the cached file, recorded, nothing else read.
 "$scratch/vmcreate" -q -n -y -C bench-cloud "$scratch/vm"
-grep -q "vm_image_digest=sha256:$hex" "$scratch/vm/vm.settings" || { echo "catalog.sh: vmcreate did not record the image" >&2; exit 1; }
+grep -qF "vm_image_digest='sha256:$hex'" "$scratch/vm/vm.settings" || { echo "catalog.sh: vmcreate did not record the image" >&2; exit 1; }
 qemu-img info -U "$scratch/vm/bench-cloud.qcow2" | grep -qF "backing file: $cache/sha256-$hex.qcow2" || { echo "catalog.sh: the disk is no overlay on the cached image" >&2; exit 1; }
 rm -rf "$scratch/vm"
 

@@ -3,7 +3,8 @@
 
 Serves DIRECTORY on 127.0.0.1 at a port the kernel picks, written to
 STATE/port once it listens. Every request is logged to STATE/requests, one
-line: METHOD PATH RANGE STATUS BYTES-SENT (RANGE is '-' without one). Faults,
+line: METHOD PATH RANGE STATUS BODY-BYTES (RANGE is '-' without one), written
+before the body is sent. Faults,
 for the error paths of a download:
   --drop-once PATH      the first GET of PATH sends half the body, then closes
   --redirect-loop PATH  PATH redirects to itself, forever
@@ -98,24 +99,26 @@ def main():
             count = end - start
             if drop:
                 count = max(1, count // 2)
-            sent = 0
+            # Logged before the body goes out, so a client that has read it
+            # all always finds its request in the log.
+            self.record(status, count)
             with open(local, "rb") as f:
                 try:
                     if args.throttle > 0:
                         f.seek(start)
+                        sent = 0
                         while sent < count:
                             chunk = f.read(min(65536, count - sent, max(1, args.throttle // 20)))
                             if not chunk:
                                 break
+                            time.sleep(len(chunk) / args.throttle)
                             self.wfile.write(chunk)
                             sent += len(chunk)
-                            time.sleep(len(chunk) / args.throttle)
                     else:
                         self.wfile.flush()
-                        sent = self.connection.sendfile(f, start, count)
+                        self.connection.sendfile(f, start, count)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-            self.record(status, sent)
             if drop:
                 self.close_connection = True
                 self.wfile.flush()

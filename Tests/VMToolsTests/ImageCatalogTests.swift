@@ -138,6 +138,7 @@ import Testing
         ("image_url_aarch64='http://example.org/a.img'\nimage_checksums_aarch64='https://example.org/S'\n", 8,
          "image_url_aarch64: a plain http:// URL needs image_digest_aarch64 or a signed checksum file"),
         ("image_keyring='keys/k.gpg'\n", 8, "image_keyring: 'keys/k.gpg': expected the absolute path"),
+        ("image_keyring='/k\u{1b}[2J.gpg'\n", 8, "image_keyring: '/k\\e[2J.gpg': expected the absolute path"),
         ("image_signature_x86_64='https://example.org/SUMS.gpg'\n", 8, "image_signature_x86_64 without image_keyring"),
         ("image_digest_aarch64='sha256:\(String(repeating: "0", count: 64))'\n", 8, "image_digest_aarch64 without image_url_aarch64"),
         ("image_user='Root User'\n", 5, "image_user: 'Root User': expected a login name"),
@@ -270,6 +271,49 @@ import Testing
         let c = ImageCatalog(try resolver(s).loadGlobal())
         #expect(!c.includeUser && c.userOff?.contains("/etc/vmtools.conf:1") == true)
         #expect(try c.require("rack").settings.last?.value == "4")
+    }
+
+    // MARK: keyrings
+
+    /// An armored keyring decodes to its packets, block after block, with
+    /// headers, CRC line and CRLF line ends; a binary one is left alone.
+    @Test func armoredKeyringsDecodeToTheirPackets() throws {
+        let a = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }, b: [UInt8] = [0x99, 0x01, 0x0d, 0x04]
+        func armor(_ bytes: [UInt8], crlf: Bool = false) -> String {
+            let b64 = Data(bytes).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
+            let text = "-----BEGIN PGP PUBLIC KEY BLOCK-----\nComment: test key\n\n\(b64)\n=AbCd\n-----END PGP PUBLIC KEY BLOCK-----\n"
+            return crlf ? text.replacingOccurrences(of: "\n", with: "\r\n") : text
+        }
+        #expect(OpenPGPArmor.dearmor(Array(armor(a).utf8)) == a)
+        #expect(OpenPGPArmor.dearmor(Array(("\n" + armor(a, crlf: true) + armor(b)).utf8)) == a + b)
+        #expect(OpenPGPArmor.isArmored(Array(armor(b).utf8)) && !OpenPGPArmor.isArmored(b))
+        #expect(OpenPGPArmor.dearmor(b) == nil)
+        #expect(OpenPGPArmor.dearmor(Array(armor(a).utf8.dropLast(40))) == nil)
+        #expect(OpenPGPArmor.dearmor(Array("-----BEGIN PGP PUBLIC KEY BLOCK-----\n\n*not base64*\n-----END PGP PUBLIC KEY BLOCK-----\n".utf8)) == nil)
+    }
+
+    /// gpgv refuses an armored keyring and accepts its dearmored packets:
+    /// how a clear-signed checksum file checks against distribution-gpg-keys' key files.
+    @Test(.requires("gpg", "gpgv", "gpgconf")) func gpgvChecksWithADearmoredKeyring() throws {
+        let s = Scratch()
+        try s.mkdir("gnupg")
+        chmod(s.url("gnupg"), 0o700)
+        let env = ["GNUPGHOME": s.url("gnupg"), "PATH": "/usr/bin:/bin"]
+        func gpg(_ args: [String]) throws -> Subprocess.Result {
+            try Subprocess(requireTool("gpg") ?? "gpg", ["--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""] + args, environment: env).run()
+        }
+        // The agent gpg starts for this home is stopped by gpgconf, for this home only.
+        defer { _ = try? Subprocess(requireTool("gpgconf") ?? "gpgconf", ["--kill", "all"], environment: env).run() }
+        #expect(try gpg(["--quick-gen-key", "vmtools-test@example.org", "ed25519", "sign", "never"]).status == 0)
+        try s.write("SUMS", "\(String(repeating: "0", count: 64))  image.qcow2\n")
+        #expect(try gpg(["--clearsign", "--output", s.url("SUMS.asc"), s.url("SUMS")]).status == 0)
+        let armored = try gpg(["--export", "--armor"]).stdout
+        try s.writeBytes("key.asc", armored)
+        try s.writeBytes("key.gpg", try #require(OpenPGPArmor.dearmor(armored)))
+        let gpgv = requireTool("gpgv") ?? "gpgv"
+        #expect(try Subprocess(gpgv, ["--keyring", s.url("key.asc"), s.url("SUMS.asc")], environment: env).run().status != 0)
+        let good = try Subprocess(gpgv, ["--keyring", s.url("key.gpg"), s.url("SUMS.asc")], environment: env).run()
+        #expect(good.status == 0, "\(good.stderrText)")
     }
 
     // MARK: cfg_images_mirror

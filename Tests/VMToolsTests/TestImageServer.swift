@@ -17,7 +17,7 @@ final class TestImageServer {
         /// The Range header (`bytes=N-`), nil without one.
         var range: String?
         var status: Int
-        /// Body bytes actually sent.
+        /// Body bytes sent (half the file for a dropped connection).
         var bytes: Int
     }
 

@@ -127,7 +127,7 @@ extension ImageEntry {
                 guard let k = Kind(rawValue: value) else { throw fail(line, "image_kind: \(shown): expected cloud or iso") }
                 kind = k
             case "image_keyring":
-                guard value.hasPrefix("/"), !value.contains("\n") else {
+                guard value.hasPrefix("/"), value.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7f }) else {
                     throw fail(line, "image_keyring: \(shown): expected the absolute path of an OpenPGP keyring")
                 }
                 entry.keyring = value

@@ -56,7 +56,7 @@ package enum CatalogImages {
     package static func resolve(_ value: String, cdrom: Bool?, dryRun: Bool, options: StartOptions, global: GlobalConfig,
                                 context: Context) throws -> CatalogImage {
         let b = StorageBackend(value)
-        let catalog = ImageCatalog(paths: global.paths, includeUser: global.includeUser)
+        let catalog = ImageCatalog(global)
         guard let entry = try catalog.entry(named: b.location) else {
             throw VMToolsError(.failure, value, "no such file or directory, and no image catalog entry has that name either (looked in \(catalog.directories.joined(separator: ", ")))")
         }
@@ -90,11 +90,10 @@ package enum CatalogImages {
     /// The puller of this command: the cache of the user who runs it,
     /// `cfg_images_mirror`, `cfg_images_unverified`, the VM's architecture.
     static func puller(options: StartOptions, global: GlobalConfig, context: Context) throws -> ImagePuller {
+        // cfg_* from -o are in the global settings already; vm_qemu_arch is not.
         func value(_ name: String) -> String { options.commandLine.value(name) ?? global.settings.value(name) }
-        let mirrors = value(SettingKey.imagesMirror)
-        return ImagePuller(cache: ImageCache(environment: context.environment),
-                           mirror: mirrors.allSatisfy(\.isWhitespace) ? ImageMirror() : try ImageMirror(mirrors),
-                           allowUnverified: value(SettingKey.imagesUnverified) == "yes",
+        return ImagePuller(cache: ImageCache(environment: context.environment), mirror: try global.imageMirror(),
+                           allowUnverified: global.settings.isYes(SettingKey.imagesUnverified),
                            architecture: value(SettingKey.qemuArch).isEmpty ? "x86_64" : value(SettingKey.qemuArch),
                            console: context.console, environment: context.environment)
     }
