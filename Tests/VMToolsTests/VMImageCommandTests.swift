@@ -106,13 +106,20 @@ import Testing
         let pulls = try outs.map { out -> Subprocess.Running in
             try Subprocess(lab.cli.bin + "/vmimage", mirror + ["tiny"], environment: env, workingDirectory: lab.s.path).start(output: out)
         }
-        defer { for p in pulls { p.terminate() } }
-        #expect(waitUntil(120) { pulls.allSatisfy { $0.exitStatus() != nil } }, "the pulls did not end")
-        for (p, out) in zip(pulls, outs) {
+        // Reaped once: a pid is never signalled after that.
+        var statuses: [Int32?] = [nil, nil]
+        defer { for (p, st) in zip(pulls, statuses) where st == nil { p.terminate() } }
+        #expect(waitUntil(120) {
+            for i in pulls.indices where statuses[i] == nil { statuses[i] = pulls[i].exitStatus() }
+            return statuses.allSatisfy { $0 != nil }
+        }, "the pulls did not end")
+        for (status, out) in zip(statuses, outs) {
             let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-            #expect(p.exitStatus() == 0, "\(text)")
+            #expect(status == 0, "\(text)")
             #expect(text.contains(lab.image), "each prints where the image is: \(text)")
         }
+        let texts = outs.map { (try? String(contentsOfFile: $0, encoding: .utf8)) ?? "" }
+        #expect(texts.filter { $0.contains("waiting for another command downloading") }.count == 1, "they overlapped: \(texts)")
         let gets = server.gets("/tiny/tiny-amd64.qcow2")
         #expect(gets.count == 1 && gets.first?.status == 200, "\(server.requests())")
         #expect(lab.cache.image(lab.digest)?.path == lab.image)
