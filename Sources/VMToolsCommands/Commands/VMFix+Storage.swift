@@ -41,7 +41,7 @@ extension VMFixCommand.Fixer {
     /// CACHE); a plain `mv` of its home left the old path listed instead.
     /// Read only for a VM whose own settings record `vm_image_digest`.
     mutating func checkImageUser(_ home: String, _ file: VMSettingsFile) throws {
-        guard let digest = ImageCache.recordedDigest(home: home, global: global) else { return }
+        guard let value = file.value(SettingKey.imageDigest), let digest = ImageDigest(parsing: value) else { return }
         // Under -n a moved disk keeps its old path: look where the check above finds it.
         let moved = file.assignments.filter { SettingName.isStorageBackend($0.name) && !$0.value.isEmpty }.map { a in
             home.appendingPathComponent(StorageBackend(a.value).location.lastPathComponent)

@@ -186,7 +186,8 @@ public enum VMImageCommand: Command {
                 let digest = try hash(image.path, image.digest.algorithm, environment: context.environment)
                 if digest != image.digest {
                     c.found = digest
-                    console.error("\(image.path): corrupt: it hashes to \(digest), not \(image.digest) (entry \(image.entry)); " +
+                    // Found, as vmfix finds an issue: the check itself went through (status 3).
+                    console.warning("\(image.path): corrupt: it hashes to \(digest), not \(image.digest) (entry \(image.entry)); " +
                                   "'vmimage -r \(image.digest)' removes it, and 'vmimage \(image.entry)' pulls it again")
                 }
             } catch let e as VMToolsError {
