@@ -252,6 +252,24 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: lab.cache.usersPath(of: lab.digest)))
     }
 
+    /// `vmmerge -c` of a VM made from an image hands the image on to its
+    /// children: they record its digest and rest on it, so they are its
+    /// users, and removing the image stays refused.
+    @Test(.requires("qemu-img")) func aMergeHandsTheImageOnToTheChildren() throws {
+        let lab = try Lab()
+        let web = try lab.vm("vms/web")
+        let child = lab.s.url("vms/child")
+        var r = try lab.run("vmfork", ["-q", web, child])
+        try #require(r.status == 0, "\(r.err)")
+        #expect(try lab.users() == [web], "a fork's disk rests on its parent's, the parent is the user")
+        r = try lab.run("vmmerge", ["-c", "-y", web])
+        try #require(r.status == 0, "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: web))
+        #expect(try lab.users() == [child])
+        r = try lab.run("vmimage", ["-r", "tiny"])
+        #expect(r.status == 1 && r.err.contains("used by the VM \(child) (tiny)"), "\(r.err)")
+    }
+
     /// Killed right after journaling its rename, vmmv leaves the new home
     /// listed beside the old: a superset, never fewer. The old home still
     /// holds the VM, so removal stays refused; -c drops the stale line.

@@ -123,7 +123,9 @@ public enum VMMergeCommand: Command {
             }
             let tx = Transaction(anchor: parent, environment: env)
             let mover = TreeMover(global: global, locks: locks, tx: tx, environment: env)
-            try tx.run(holding: locks, mover: mover) {
+            // A VM made from a cached image may hand it on: who rests on it changes (vmimage(1), CACHE).
+            let users = ImageUserChanges(global: global, environment: env)
+            try tx.run(holding: locks, mover: mover, users: users) {
                 try lockTree(locks)
                 try locks.lock(parent, whatFor: "its disks change")
                 let siblings = try ChildList.read(home: parent, global: global).children
@@ -173,6 +175,7 @@ public enum VMMergeCommand: Command {
                                            name: parentFile.value(SettingKey.name) ?? parent.lastPathComponent)
                 doc.entries = entries
                 try tx.writeFile(Array(try doc.render().utf8), to: global.settingsPath(in: parent))
+                try users.made(parent)
                 // Step 2: the parent lists the grandchildren instead.
                 let relink = Relinker(global: global, tx: tx, environment: env)
                 try relink.updateChildList(in: parent, remove: home, add: nil)
@@ -180,6 +183,7 @@ public enum VMMergeCommand: Command {
                           into: parent, imageMap: imageMap, mover: mover, tx: tx)
                 try mergeFirmwareState(from: home, into: parent, replace: true, tx)
                 // Step 3: the merged VM's home goes.
+                users.willRemove(home)
                 try tx.moveAside(home)
             }
         }
@@ -217,7 +221,9 @@ public enum VMMergeCommand: Command {
             let top = own.parent.flatMap { VMHome.isHome($0, global: global) ? $0 : nil }
             let tx = Transaction(anchor: top ?? home.deletingLastPathComponent, environment: env)
             let mover = TreeMover(global: global, locks: locks, tx: tx, environment: env)
-            try tx.run(holding: locks, mover: mover) {
+            // A VM made from a cached image may hand it on: who rests on it changes (vmimage(1), CACHE).
+            let users = ImageUserChanges(global: global, environment: env)
+            try tx.run(holding: locks, mover: mover, users: users) {
                 try lockTree(locks)
                 if let top { try locks.lock(top, allowRunning: true) }
                 let children = try ChildList.read(home: home, global: global).children.filter { VMHome.isHome($0, global: global) }
@@ -265,6 +271,7 @@ public enum VMMergeCommand: Command {
                         }
                     }
                     try tx.writeFile(Array(try doc.render().utf8), to: global.settingsPath(in: child))
+                    try users.made(child)
                     try mergeFirmwareState(from: home, into: child, replace: false, tx)
                     moved.append(child)
                 }
@@ -280,6 +287,7 @@ public enum VMMergeCommand: Command {
                     }
                     if let top { try relink.updateChildList(in: top, remove: nil, add: at) }
                 }
+                users.willRemove(home)
                 try tx.moveAside(home)
             }
         }

@@ -43,16 +43,20 @@ package final class ImageUserChanges {
     /// The VM at `old` is about to become `new` (a rename): `new` is listed now.
     package func willMove(_ old: String, to new: String) throws {
         guard let (cache, digest) = image(of: old) else { return }
+        let listed = try cache.users(of: digest).contains(new)
         try cache.addUser(new, of: digest)
-        entries.append(Entry(cache: cache, digest: digest, added: new, removed: old))
+        entries.append(Entry(cache: cache, digest: digest, added: listed ? nil : new, removed: old))
     }
 
-    /// A new VM at `home` (a copy, its settings written): listed if its
-    /// disks still rest on a cached image (an autonomous copy's do not).
+    /// A new or changed VM at `home` (a copy, a merge; its settings
+    /// written): listed if its disks rest on a cached image (an
+    /// autonomous copy's do not).
     package func made(_ home: String) throws {
         guard let digest = ImageCache.recordedDigest(home: home, global: global),
               let base = ImageCache.base(of: home, digest: digest, global: global, environment: environment) else { return }
         let cache = ImageCache(directory: base.deletingLastPathComponent)
+        // One listed already stays listed whatever happens.
+        guard try !cache.users(of: digest).contains(home) else { return }
         try cache.addUser(home, of: digest)
         entries.append(Entry(cache: cache, digest: digest, added: home, removed: nil))
     }
