@@ -376,6 +376,39 @@ import Testing
         #expect(t.cached().isEmpty)
     }
 
+    /// HTTPS: a certificate curl cannot verify ends the pull (no option
+    /// turns the check off); trusted (CURL_CA_BUNDLE, as a user's own CA
+    /// would be), an unsigned checksum file over https is enough, and an
+    /// entry with nothing to verify is used only with allowUnverified, with
+    /// a NOTICE.
+    @Test(.requires("python3", "curl", "openssl"))
+    func httpsIsVerifiedAndUnverifiedEntriesNeedTheSetting() throws {
+        let s = Scratch()
+        let tls = try TestImageServer.makeCertificate(in: s.url("tls"))
+        let t = try Setup(faults: .init(tls: tls))
+        let digest = try t.image("os.qcow2")
+        try t.s.write("www/SHA512SUMS", "\(digest.hex)  os.qcow2\n")
+        var e = t.entry(url: t.server.url("os.qcow2"))
+        e.checksums["x86_64"] = t.server.url("SHA512SUMS")
+        let untrusted = expectError { _ = try t.puller().pull(e) }
+        #expect(untrusted?.description.hasPrefix("testos: cannot download \(t.server.url("SHA512SUMS")): SSL certificate problem") == true, "\(String(describing: untrusted))")
+        #expect(t.server.gets("os.qcow2").isEmpty && t.cached().isEmpty)
+        func trusting(_ p: ImagePuller) -> ImagePuller {
+            var p = p
+            p.environment["CURL_CA_BUNDLE"] = tls.certificate
+            return p
+        }
+        let image = try trusting(t.puller()).pull(e)
+        #expect(image.digest == digest)
+        #expect(!t.messages.contains("NOTICE"))
+        let bare = t.entry("bare", url: t.server.url("os.qcow2"))
+        #expect(expectError { _ = try trusting(t.puller()).pull(bare) }?.message.contains("nothing to verify the image with") == true)
+        let unverified = try trusting(t.puller(allowUnverified: true)).pull(bare)
+        #expect(unverified.digest == (try t.digest(t.s.url("www/os.qcow2"), .sha256)))
+        #expect(unverified.entry == "bare")
+        #expect(t.messages.contains("NOTICE: bare: \(t.server.url("os.qcow2")) is used unverified (cfg_images_unverified=yes): nothing checks its content"))
+    }
+
     /// A `latest` URL whose checksum file now lists a newer build: the new
     /// file goes beside the old, and `newest(entry:)` is the new one.
     @Test(.requires("python3", "curl", "gpg", "gpgv", "gpgconf"))

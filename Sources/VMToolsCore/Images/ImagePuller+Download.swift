@@ -115,7 +115,8 @@ extension ImagePuller {
             if l.hasPrefix("("), let close = l.firstIndex(of: ")") { l = l[l.index(after: close)...].drop { $0 == " " } }
             return String(l)
         } ?? "curl failed with status \(status)"
-        if let first = why.first { why = first.lowercased() + why.dropFirst() }
+        // Lower case like our own messages, but not an acronym ("SSL …").
+        if let a = why.first, a.isUppercase, why.dropFirst().first?.isLowercase == true { why = a.lowercased() + why.dropFirst() }
         switch status {
         case 47: why = "too many redirects (a redirect loop?): \(why)"
         case 127: why = "curl could not run (install the Debian package curl)"
