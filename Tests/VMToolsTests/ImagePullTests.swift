@@ -288,6 +288,53 @@ import Testing
         #expect(t.partials().isEmpty)
     }
 
+    /// A partial file that is no prefix of the image (longer than it: the
+    /// server answers 416) is started again, not left to fail every pull.
+    @Test(.requires("python3", "curl"))
+    func unusablePartialFileStartsAgain() throws {
+        let t = try Setup()
+        let digest = try t.image("os.qcow2", size: 100_000)
+        var e = t.entry(url: t.server.url("os.qcow2"))
+        e.digests["x86_64"] = digest
+        try t.cache.prepare()
+        try t.s.writeBytes(String(t.cache.partialDirectory.dropFirst(t.s.path.count + 1)) + "/sha512-\(digest.hex)", [UInt8](repeating: 1, count: 200_000))
+        #expect(try t.puller().pull(e).digest == digest)
+        #expect(t.server.gets("os.qcow2").map(\.status) == [416, 200])
+        #expect(t.partials().isEmpty)
+    }
+
+    /// At a terminal a progress bar (bytes, total, rate, time left) is drawn
+    /// and erased; in a script the pull prints one line.
+    @Test(.requires("python3", "curl"))
+    func progressBarAtATerminalOneLineInAScript() throws {
+        let t = try Setup(faults: .init(throttle: 400_000))
+        let digest = try t.image("os.qcow2", size: 400_000)
+        var e = t.entry(url: t.server.url("os.qcow2"))
+        e.digests["x86_64"] = digest
+        let (master, slave) = try VMPsWatchTests.openPTY()
+        defer { close(master); close(slave) }
+        var p = t.puller()
+        let tty = OutputStream(fd: slave)
+        p.console = Console(command: "vmimage", out: OutputStream(fd: t.logFd), err: tty)
+        _ = try p.pull(e)
+        var screen: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while case let n = read(master, &buf, buf.count), n > 0 { screen += buf[0..<n] }
+        let text = String(decoding: screen, as: UTF8.self)
+        #expect(text.contains("\r\u{1b}[Ktestos  "), "\(text.debugDescription)")
+        #expect(text.contains(" / 390.63 KiB  ") && text.contains("KiB/s") && text.contains(" left"), "\(text.debugDescription)")
+        // Erased before the result line.
+        #expect(text.contains("\r\u{1b}[Kvmimage: INFO: testos: pulled"), "\(text.debugDescription)")
+        #expect(text.hasSuffix("(390.63 KiB) from \(t.server.url("os.qcow2"))\r\n"), "\(text.debugDescription)")
+        // Not a terminal: the NOTICE about plain http, then one line.
+        var q = t.puller()
+        q.cache = ImageCache(directory: t.s.url("cache2"))
+        _ = try q.pull(e)
+        let lines = t.messages.split(separator: "\n")
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.last == "vmimage: INFO: testos: pulled sha512:\(digest.hex.prefix(16))… (390.63 KiB) from \(t.server.url("os.qcow2"))")
+    }
+
     @Test(.requires("python3", "curl"))
     func notFoundAndRedirectLoopAreOneLineErrors() throws {
         let t = try Setup(faults: .init(redirectLoop: ["/loop.qcow2"], status: ["/gone.qcow2": 410]))

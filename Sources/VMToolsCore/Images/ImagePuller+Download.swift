@@ -142,8 +142,11 @@ extension ImagePuller {
         let partial = cache.partialDirectory.appendingPathComponent(key)
         let algorithm = expected?.algorithm ?? .sha256
         var result = try transfer(entry, url: url, partial: partial, algorithm: algorithm, resume: true)
-        if result.curl == 33 || result.curl == 36 {
-            // The server cannot resume (no ranges): start again from the first byte.
+        let resumedNothing = result.offset > 0 && result.size == result.offset && result.curl == 22
+        if result.curl == 33 || result.curl == 36 || (resumedNothing && result.digest != expected) {
+            // The server cannot resume (no ranges), or refuses the range of
+            // a partial file that is not a prefix of what it serves (416):
+            // start again from the first byte.
             result = try transfer(entry, url: url, partial: partial, algorithm: algorithm, resume: false)
         }
         if result.curl != 0 && !(expected != nil && result.digest == expected) {
@@ -167,6 +170,8 @@ extension ImagePuller {
         var digest: ImageDigest
         /// Bytes in the partial file at the end.
         var size: UInt64
+        /// Bytes it held at the start (resumed from).
+        var offset: UInt64
     }
 
     /// One curl run appending to `partial`: its bytes go to the file and to
@@ -299,7 +304,7 @@ extension ImagePuller {
             try? FileSystem.removeFile(partial)
             throw VMToolsError(.failure, entry.name, "cannot download \(url): \(partial): cannot sync: \(FileSystem.errnoMessage(e)); the partial download was removed")
         }
-        return Transfer(curl: status, stderr: String(decoding: stderr, as: UTF8.self), digest: ImageDigest(algorithm, hex: hex), size: done)
+        return Transfer(curl: status, stderr: String(decoding: stderr, as: UTF8.self), digest: ImageDigest(algorithm, hex: hex), size: done, offset: offset)
     }
 
     /// The hashing child: `openssl dgst` where installed (it uses the CPU's
