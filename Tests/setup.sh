@@ -47,7 +47,8 @@ if [ "$what" = test ]; then
     packages+=(python3 python3-minimal python3-yaml)
     # gnupg gpgv: ImagePullTests signs checksum files with a throw-away key
     # (gpg) and vmtools checks them with gpgv; the test image server is
-    # Tests/Support/image-server.py (python3), downloads go through curl.
+    # Tests/Support/image-server.py (python3, https with a certificate
+    # openssl makes), downloads go through curl.
     packages+=(gnupg gpgv)
     packages+=(libvirt-clients libvirt-daemon libvirt-daemon-system) # LibvirtExportTests: virsh's test driver; LibvirtBootTests: libvirtd, virtlogd (libvirt-daemon)
 fi

@@ -101,7 +101,9 @@ chmod 644 "$root/usr/share/lintian/overrides/vmtools"
 # entries and the shlibs/symbols files of the packages that provide them;
 # it wants a debian/control, so it runs in a scratch one), plus the QEMU
 # packages every start needs. The optional helpers are Recommends/Suggests;
-# the keyrings are those the shipped catalog entries check signatures with.
+# the keyrings are those the shipped catalog entries check signatures with;
+# curl downloads catalog images and gpgv checks their signed checksum files
+# (vmimage(1), DOWNLOADS): only pulls need them, so Recommends.
 work=.build/deb/shlibdeps
 rm -rf "$work"
 mkdir -p "$work/debian"
@@ -118,7 +120,7 @@ Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $size
 Depends: $shlibs, qemu-system-x86, qemu-utils
-Recommends: ovmf, swtpm, xorriso
+Recommends: ovmf, swtpm, xorriso, curl, gpgv
 Suggests: passt, qemu-system-gui, debian-keyring, distribution-gpg-keys, ubuntu-keyring
 Section: admin
 Priority: optional

@@ -10,6 +10,7 @@ for the error paths of a download:
   --redirect-loop PATH  PATH redirects to itself, forever
   --status PATH=CODE    PATH answers CODE with an empty body
   --throttle N          bodies are sent at about N bytes a second
+  --tls CERT KEY        HTTPS with this certificate and key (PEM)
 It exits when its parent does, so a test that dies leaves no server behind.
 """
 import argparse
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--redirect-loop", action="append", default=[])
     ap.add_argument("--status", action="append", default=[])
     ap.add_argument("--throttle", type=int, default=0)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     args = ap.parse_args()
     root = os.path.realpath(args.directory)
     statuses = {}
@@ -114,6 +116,15 @@ def main():
                             time.sleep(len(chunk) / args.throttle)
                             self.wfile.write(chunk)
                             sent += len(chunk)
+                    elif args.tls:
+                        f.seek(start)
+                        left = count
+                        while left > 0:
+                            chunk = f.read(min(1 << 20, left))
+                            if not chunk:
+                                break
+                            self.wfile.write(chunk)
+                            left -= len(chunk)
                     else:
                         self.wfile.flush()
                         self.connection.sendfile(f, start, count)
@@ -126,6 +137,11 @@ def main():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    if args.tls:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls[0], args.tls[1])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     parent = os.getppid()
 
     def watch_parent():

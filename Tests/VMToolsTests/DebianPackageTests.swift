@@ -85,7 +85,7 @@ import Testing
         let depends = try Self.field(deb, "Depends").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         #expect(depends.contains { $0.hasPrefix("libc6 (>= ") }, "\(depends)")
         #expect(depends.contains("qemu-system-x86") && depends.contains("qemu-utils"), "\(depends)")
-        #expect(try Self.field(deb, "Recommends") == "ovmf, swtpm, xorriso")
+        #expect(try Self.field(deb, "Recommends") == "ovmf, swtpm, xorriso, curl, gpgv")
         #expect(try Self.field(deb, "Suggests") == "passt, qemu-system-gui, debian-keyring, distribution-gpg-keys, ubuntu-keyring")
         #expect(Int(try Self.field(deb, "Installed-Size")).map { $0 > 1000 } == true)
 

@@ -160,7 +160,8 @@ import Testing
     }
 
     /// A Fedora-style clear-signed CHECKSUM in the BSD format: only its
-    /// signed part counts, so a line put in front of the armor is ignored.
+    /// signed part counts, so a line put in front of the armor is ignored;
+    /// the keyring is ASCII-armored.
     @Test(.requires("python3", "curl", "gpg", "gpgv", "gpgconf"))
     func clearSignedChecksumFile() throws {
         let t = try Setup()
@@ -174,11 +175,34 @@ import Testing
         try t.s.write("www/CHECKSUM", forged + (try t.s.read("signed")))
         var e = t.entry(url: t.server.url("Fedora-Cloud.qcow2"))
         e.checksums["x86_64"] = t.server.url("CHECKSUM")
-        e.keyring = key.keyring
+        // Armored, as distribution-gpg-keys ships Fedora's key.
+        e.keyring = key.armoredKeyring
         let image = try t.puller().pull(e)
         #expect(image.digest == sha256)
         #expect(digest != sha256)
         #expect(t.cached() == ["sha256-\(sha256.hex).qcow2", "sha256-\(sha256.hex).record"])
+    }
+
+    /// cfg_images_mirror rewrites the image's, the checksum file's and the
+    /// signature's URLs: an entry naming a distribution's https server is
+    /// pulled from the local one.
+    @Test(.requires("python3", "curl", "gpg", "gpgv", "gpgconf"))
+    func mirrorRewritesEveryURL() throws {
+        let t = try Setup()
+        let key = try TestSigningKey(directory: t.s.url("key"))
+        defer { key.stop() }
+        let digest = try t.image("pub/debian.qcow2")
+        let sums = try t.s.write("www/pub/SHA512SUMS", "\(digest.hex)  debian.qcow2\n")
+        try key.detachSign(sums, to: t.s.url("www/pub/SHA512SUMS.sign"))
+        var e = t.entry(url: "https://cloud.example.invalid/images/debian.qcow2")
+        e.checksums["x86_64"] = "https://cloud.example.invalid/images/SHA512SUMS"
+        e.signatures["x86_64"] = "https://cloud.example.invalid/images/SHA512SUMS.sign"
+        e.keyring = key.keyring
+        var p = t.puller()
+        p.mirror = try ImageMirror("https://cloud.example.invalid/images/=\(t.server.url("pub/"))")
+        let image = try p.pull(e)
+        #expect(image.digest == digest && image.url == t.server.url("pub/debian.qcow2"))
+        #expect(t.server.gets("pub/debian.qcow2").count == 1 && t.server.gets("pub/SHA512SUMS.sign").count == 1)
     }
 
     @Test(.requires("python3", "curl", "gpg", "gpgv", "gpgconf"))
@@ -350,6 +374,39 @@ import Testing
         #expect(expectError { _ = try t.puller().pull(unsigned) }?.message.contains("plain http:// image needs a pinned digest or a signed checksum file (image_keyring)") == true)
         #expect(t.server.gets("os.qcow2").isEmpty)
         #expect(t.cached().isEmpty)
+    }
+
+    /// HTTPS: a certificate curl cannot verify ends the pull (no option
+    /// turns the check off); trusted (CURL_CA_BUNDLE, as a user's own CA
+    /// would be), an unsigned checksum file over https is enough, and an
+    /// entry with nothing to verify is used only with allowUnverified, with
+    /// a NOTICE.
+    @Test(.requires("python3", "curl", "openssl"))
+    func httpsIsVerifiedAndUnverifiedEntriesNeedTheSetting() throws {
+        let s = Scratch()
+        let tls = try TestImageServer.makeCertificate(in: s.url("tls"))
+        let t = try Setup(faults: .init(tls: tls))
+        let digest = try t.image("os.qcow2")
+        try t.s.write("www/SHA512SUMS", "\(digest.hex)  os.qcow2\n")
+        var e = t.entry(url: t.server.url("os.qcow2"))
+        e.checksums["x86_64"] = t.server.url("SHA512SUMS")
+        let untrusted = expectError { _ = try t.puller().pull(e) }
+        #expect(untrusted?.description.hasPrefix("testos: cannot download \(t.server.url("SHA512SUMS")): SSL certificate problem") == true, "\(String(describing: untrusted))")
+        #expect(t.server.gets("os.qcow2").isEmpty && t.cached().isEmpty)
+        func trusting(_ p: ImagePuller) -> ImagePuller {
+            var p = p
+            p.environment["CURL_CA_BUNDLE"] = tls.certificate
+            return p
+        }
+        let image = try trusting(t.puller()).pull(e)
+        #expect(image.digest == digest)
+        #expect(!t.messages.contains("NOTICE"))
+        let bare = t.entry("bare", url: t.server.url("os.qcow2"))
+        #expect(expectError { _ = try trusting(t.puller()).pull(bare) }?.message.contains("nothing to verify the image with") == true)
+        let unverified = try trusting(t.puller(allowUnverified: true)).pull(bare)
+        #expect(unverified.digest == (try t.digest(t.s.url("www/os.qcow2"), .sha256)))
+        #expect(unverified.entry == "bare")
+        #expect(t.messages.contains("NOTICE: bare: \(t.server.url("os.qcow2")) is used unverified (cfg_images_unverified=yes): nothing checks its content"))
     }
 
     /// A `latest` URL whose checksum file now lists a newer build: the new

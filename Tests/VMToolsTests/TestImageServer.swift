@@ -27,7 +27,11 @@ final class TestImageServer {
         var status: [String: Int] = [:]
         /// Bytes a second for every body; 0: as fast as it goes.
         var throttle = 0
-        init(dropOnce: [String] = [], redirectLoop: [String] = [], status: [String: Int] = [:], throttle: Int = 0) {
+        /// HTTPS with this PEM certificate and key (`TestImageServer.makeCertificate`).
+        var tls: (certificate: String, key: String)?
+        init(dropOnce: [String] = [], redirectLoop: [String] = [], status: [String: Int] = [:], throttle: Int = 0,
+             tls: (certificate: String, key: String)? = nil) {
+            self.tls = tls
             self.dropOnce = dropOnce
             self.redirectLoop = redirectLoop
             self.status = status
@@ -41,10 +45,11 @@ final class TestImageServer {
     let directory: String
     let state: String
     let port: Int
+    let scheme: String
     private var running: Subprocess.Running?
 
-    /// `http://127.0.0.1:PORT`, no slash at the end.
-    var base: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:PORT` (https with a certificate), no slash at the end.
+    var base: String { "\(scheme)://127.0.0.1:\(port)" }
     func url(_ path: String) -> String { base + (path.hasPrefix("/") ? path : "/" + path) }
 
     /// Starts serving `directory` (made if missing); `state` (made if
@@ -60,6 +65,8 @@ final class TestImageServer {
         for p in faults.redirectLoop { args += ["--redirect-loop", p] }
         for (p, c) in faults.status.sorted(by: { $0.key < $1.key }) { args += ["--status", "\(p)=\(c)"] }
         if faults.throttle > 0 { args += ["--throttle", String(faults.throttle)] }
+        if let tls = faults.tls { args += ["--tls", tls.certificate, tls.key] }
+        scheme = faults.tls == nil ? "http" : "https"
         let child = try Subprocess("/usr/bin/python3", args).start(output: state + "/server.log")
         running = child
         let portFile = state + "/port"
@@ -78,6 +85,18 @@ final class TestImageServer {
             throw VMToolsError(.failure, Self.script, "the test image server did not start: \(log)")
         }
         port = found
+    }
+
+    /// A self-signed certificate for 127.0.0.1 and its key, PEM, in `directory`
+    /// (openssl): a client trusts it only when told to (`CURL_CA_BUNDLE`).
+    static func makeCertificate(in directory: String) throws -> (certificate: String, key: String) {
+        let cert = directory + "/cert.pem", key = directory + "/key.pem"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let r = try Subprocess("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                                   "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
+                                                   "-keyout", key, "-out", cert]).run()
+        guard r.status == 0 else { throw VMToolsError(.failure, cert, "openssl req failed: \(r.stderrText)") }
+        return (cert, key)
     }
 
     /// Every request so far, in the order they were answered.

@@ -11,6 +11,8 @@ final class TestSigningKey {
     let home: String
     /// The exported public key, binary, for `gpgv --keyring`.
     let keyring: String
+    /// The same key ASCII-armored, as distribution-gpg-keys ships keys.
+    let armoredKeyring: String
     private var stopped = false
 
     /// Makes the key in `directory` (made if missing; keep the path short:
@@ -18,11 +20,13 @@ final class TestSigningKey {
     init(directory: String, name: String = "vmtools test key") throws {
         home = directory + "/gnupg"
         keyring = directory + "/keyring.gpg"
+        armoredKeyring = directory + "/keyring.asc"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try gpg(["--quick-generate-key", "\(name) <test@vmtools.invalid>", "ed25519", "sign", "never"])
         let r = try run(["--export"])
         guard !r.stdout.isEmpty else { throw VMToolsError(.failure, home, "gpg exported no key") }
         try Data(r.stdout).write(to: URL(fileURLWithPath: keyring))
+        try gpg(["--armor", "--output", armoredKeyring, "--export"])
     }
 
     /// `file`'s detached signature at `signature` (binary, or ASCII-armored

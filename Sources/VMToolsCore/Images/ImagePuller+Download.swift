@@ -47,6 +47,16 @@ extension ImagePuller {
             return path
         }
         let sums = try temporary(bytes, "checksums")
+        // gpgv reads binary keyrings only; an armored one (distribution-gpg-keys)
+        // is handed over decoded (OpenPGPArmor).
+        var keyringFile = keyring
+        let head = try FileSystem.openForReading(keyring).closingAfter { FileSystem.readBytes($0, at: 0, count: 256) ?? [] }
+        if OpenPGPArmor.isArmored(head) {
+            guard let packets = OpenPGPArmor.dearmor(try FileSystem.readBytes(keyring, limit: 16 << 20)) else {
+                throw VMToolsError(.failure, entry.name, "\(keyring): a broken ASCII-armored keyring")
+            }
+            keyringFile = try temporary(packets, "keyring")
+        }
         // An empty GNUPGHOME: gpgv reads nothing of the user's own keys.
         let home = try Self.temporaryDirectory(in: cache.partialDirectory)
         defer { FileSystem.removeTree(home) }
@@ -58,9 +68,9 @@ extension ImagePuller {
                 throw VMToolsError(.failure, entry.name, "\(signature): only https:// and http:// signatures are downloaded")
             }
             let sig = try temporary(try fetchSmall(entry, signature, limit: Self.signatureLimit), "signature")
-            arguments = ["--keyring", keyring, sig, sums]
+            arguments = ["--keyring", keyringFile, sig, sums]
         } else {
-            arguments = ["--keyring", keyring, "--output", "-", sums]
+            arguments = ["--keyring", keyringFile, "--output", "-", sums]
         }
         let r = try Subprocess(gpgv, arguments, environment: env).run()
         guard r.status == 0 else {
@@ -105,7 +115,8 @@ extension ImagePuller {
             if l.hasPrefix("("), let close = l.firstIndex(of: ")") { l = l[l.index(after: close)...].drop { $0 == " " } }
             return String(l)
         } ?? "curl failed with status \(status)"
-        if let first = why.first { why = first.lowercased() + why.dropFirst() }
+        // Lower case like our own messages, but not an acronym ("SSL …").
+        if let a = why.first, a.isUppercase, why.dropFirst().first?.isLowercase == true { why = a.lowercased() + why.dropFirst() }
         switch status {
         case 47: why = "too many redirects (a redirect loop?): \(why)"
         case 127: why = "curl could not run (install the Debian package curl)"
@@ -338,6 +349,14 @@ extension ImagePuller {
             v /= 1024
         }
         return "\(Formatting.twoDecimals(v)) TiB"
+    }
+}
+
+extension Int32 {
+    /// Runs `body` with this open descriptor, then closes it.
+    fileprivate func closingAfter<T>(_ body: (Int32) throws -> T) rethrows -> T {
+        defer { close(self) }
+        return try body(self)
     }
 }
 
