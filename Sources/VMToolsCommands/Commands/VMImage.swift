@@ -272,7 +272,7 @@ public enum VMImageCommand: Command {
             }
             // The image first: once it is gone no VM can come to rest on it.
             try FileSystem.removeFile(image.path)
-            let stem = image.path.deletingLastPathComponent.appendingPathComponent(ImageCache.fileStem(image.digest))
+            let stem = image.path.deletingLastPathComponent.appendingPathComponent(ImageCache.stem(image.digest))
             try FileSystem.removeFile(stem + ".record")
             try FileSystem.removeFile(cache.usersPath(of: image.digest))
         }

@@ -12,12 +12,9 @@ import Glibc
 /// so a crash at any point leaves a stale line at worst. A stale line blocks
 /// nothing (`isUser` decides) and `vmimage -c` drops it.
 extension ImageCache {
-    /// `ALG-HEX`, the name of the image's files in the cache without their extension.
-    package static func fileStem(_ digest: ImageDigest) -> String { "\(digest.algorithm.rawValue)-\(digest.hex)" }
-
     /// `ALG-HEX.users` in the cache.
     public func usersPath(of digest: ImageDigest) -> String {
-        directory.appendingPathComponent(Self.fileStem(digest) + ".users")
+        directory.appendingPathComponent(Self.stem(digest) + ".users")
     }
 
     /// The homes listed as users of `digest`, sorted; none when there is no list.
@@ -150,7 +147,7 @@ extension ImageCache {
 
     /// Whether `path` is named as a cached image of `digest` is (`ALG-HEX.EXT`).
     static func isImageFile(_ path: String, of digest: ImageDigest) -> Bool {
-        let name = path.lastPathComponent, stem = fileStem(digest) + "."
+        let name = path.lastPathComponent, stem = Self.stem(digest) + "."
         return name.hasPrefix(stem) && !name.hasSuffix(".users") && !name.hasSuffix(".record") && name.utf8.count > stem.utf8.count
     }
 
