@@ -78,6 +78,22 @@ import Testing
         #expect(info.out.contains("vm_ram_size=1G") || info.out.contains("vm_ram_size='1G'"), "\(info.out)")
     }
 
+    /// vm_storage_hdd1_size, from the entry or -o, is the overlay's size
+    /// when larger than the image; a smaller one leaves the image's.
+    @Test(.requires("qemu-img"))
+    func aSizeSettingGrowsTheOverlayNeverShrinksIt() throws {
+        let s = Scratch()
+        let (cli, f, image) = try lab(s)
+        for (home, size, expected) in [("big", "128M", 128 << 20), ("small", "32M", 64 << 20)] {
+            let r = try cli.run("vmcreate", ["-n", "-y", "-o", "vm_storage_hdd1_size=\(size)", "-c", "test-cloud", s.url(home)], env: f.env)
+            try #require(r.status == 0, "\(r.err)")
+            let disk = s.url("\(home)/test-cloud.qcow2")
+            let info = try QemuImg.info(disk, backingChain: false, environment: ProcessInfo.processInfo.environment)
+            #expect(info["virtual-size"]?.integerValue == expected, "\(home)")
+            #expect(try CatalogFixture.backing(disk) == image.path)
+        }
+    }
+
     @Test(.requires("qemu-img"))
     func aFileOfTheSameNameWinsAndIsNoCatalogImage() throws {
         let s = Scratch()
