@@ -127,6 +127,8 @@ import Testing
         let third = try lab.run("vmimage", mirror + ["t"])
         #expect(third.status == 0 && third.out == lab.image + "\n", "\(third.out)\(third.err)")
         #expect(server.gets("/tiny/tiny-amd64.qcow2").count == 1, "the alias pulls the cached image: \(server.requests())")
+        let empty = try Lab(cached: false).run("vmimage", ["-c"])
+        #expect(empty.status == 0 && empty.out.isEmpty, "\(empty.out)\(empty.err)")
         let unknown = try lab.run("vmimage", mirror + ["tiny", "no-such-entry"])
         #expect(unknown.status == 1 && unknown.err.contains("no-such-entry"), "\(unknown.err)")
         #expect(unknown.out == lab.image + "\n", "the other operand still worked: \(unknown.out)")

@@ -71,7 +71,7 @@ public enum VMImageCommand: Command {
             let checked = try check(cache: cache, global: global, context: context)
             if options.json {
                 context.console.printJSON(.array(checked.map(\.json)))
-            } else {
+            } else if !checked.isEmpty {
                 for l in Formatting.table([["DIGEST", "ENTRY", "DATE", "SIZE", "STATE", "USERS"]] + checked.map(\.cells)) { context.console.print(l) }
             }
             return checked.contains { $0.found != nil } ? .soft : checked.contains { $0.error != nil } ? .failure : .success
