@@ -45,11 +45,12 @@ if [ "$what" = test ]; then
     # fake guest agent and QMP monitor as processes of their own; python3-yaml:
     # CloudInitInputTests reads the seed back; ExportFuzzTests parses exports with expat.
     packages+=(python3 python3-minimal python3-yaml)
-    # gnupg gpgv: ImagePullTests signs checksum files with a throw-away key
-    # (gpg) and vmtools checks them with gpgv; the test image server is
+    # gpg gpg-agent gpgconf gpgv: the image tests sign checksum files with a
+    # throw-away key (gpg, its agent, gpgconf stops it) and vmtools checks them
+    # with gpgv; the test image server is
     # Tests/Support/image-server.py (python3, https with a certificate
     # openssl makes), downloads go through curl.
-    packages+=(gnupg gpgv)
+    packages+=(gpg gpg-agent gpgconf gpgv)
     packages+=(libvirt-clients libvirt-daemon libvirt-daemon-system) # LibvirtExportTests: virsh's test driver; LibvirtBootTests: libvirtd, virtlogd (libvirt-daemon)
 fi
 

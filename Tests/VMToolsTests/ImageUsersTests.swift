@@ -105,6 +105,11 @@ import Testing
         // A disk that cannot be read may rest on it: never removed from under it.
         #expect(cache.isUser(missing, of: Self.digest, global: global, environment: env))
         #expect(!cache.isUser(s.url("gone"), of: Self.digest, global: global, environment: env))
+        // A home vmcreate is making: listed, locked, no vm.settings yet.
+        try s.mkdir("making")
+        #expect(!cache.isUser(s.url("making"), of: Self.digest, global: global, environment: env))
+        #expect(symlink("1234", s.url("making/" + global.fileNames.lock)) == 0)
+        #expect(cache.isUser(s.url("making"), of: Self.digest, global: global, environment: env))
         // Another cache holding a file of the same name is not this one.
         try s.mkdir("other-cache")
         #expect(!ImageCache(directory: s.url("other-cache")).isUser(user, of: Self.digest, global: global, environment: env))

@@ -76,13 +76,14 @@ public enum VMCreateCommand: Command {
             let command = try LaunchPlanner.plan(conf.settings, home: path, runDirectory: nil, children: [], global: global,
                                                  hostPaths: hostPaths.paths, conversions: conf.conversions, dryRun: options.dryRun, context: context)
             var executor = LaunchExecutor(command, name: name, console: context.console)
-            // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
-            try executor.prepare(generating: !options.dryRun)
-            created += executor.createdFiles
+            // Listed before the overlay exists, so that vmimage -r cannot remove the base in between.
             for base in CatalogImages.bases(request.options.catalog, of: conf) {
                 try cache.addUser(path, of: base.digest)
                 bases.append(base)
             }
+            // vmcreate -n makes the home and its disk, and starts nothing (vmcreate(1)).
+            try executor.prepare(generating: !options.dryRun)
+            created += executor.createdFiles
             if options.dryRun {
                 executor.announce()
             } else {

@@ -156,7 +156,11 @@ extension ImageCache {
     /// the image here. A disk that cannot be read counts as resting on it,
     /// so an image is never removed from under a VM on a missing mount.
     public func isUser(_ home: String, of digest: ImageDigest, global: GlobalConfig, environment: [String: String]) -> Bool {
-        guard let file = try? VMSettingsFile.read(global.settingsPath(in: home)),
+        let settings = global.settingsPath(in: home)
+        // vmcreate lists a home before it makes the disk and writes vm.settings, under the home's
+        // lock: while that lock is there, the home is being made and counts as a user.
+        if !FileSystem.exists(settings), FileSystem.isSymlink(home.appendingPathComponent(global.fileNames.lock)) { return true }
+        guard let file = try? VMSettingsFile.read(settings),
               let value = file.value(SettingKey.imageDigest), ImageDigest(parsing: value) == digest else { return false }
         let resting = Self.restingFiles(file, home: home, environment: environment)
         let here = FileSystem.realPath(directory) ?? directory
