@@ -206,19 +206,14 @@ public enum VMImageCommand: Command {
         return out
     }
 
-    /// The file's digest by `sha256sum`/`sha512sum` (coreutils): a
-    /// multi-gigabyte image hashes at the disk's speed.
+    /// The file's digest by the hashing child a pull uses (openssl, else
+    /// coreutils): a multi-gigabyte image hashes at the disk's speed.
     static func hash(_ path: String, _ algorithm: ImageDigest.Algorithm, environment: [String: String]) throws -> ImageDigest {
-        let tool = "\(algorithm.rawValue)sum"
-        guard let exe = Subprocess.which(tool, path: environment["PATH"]) else {
-            throw VMToolsError(.failure, path, "cannot check it: \(tool) not found in PATH")
+        do {
+            return try HashChild.digest(ofFile: path, algorithm, environment: environment)
+        } catch let e as VMToolsError {
+            throw VMToolsError(.failure, path, "cannot check it: \(e)")
         }
-        let r = try Subprocess(exe, ["--", path]).run()
-        let hex = r.stdoutText.prefix { $0 != " " }
-        guard r.status == 0, ImageDigest.isHex(String(hex), length: algorithm.hexLength) else {
-            throw VMToolsError(.failure, path, "cannot check it: \(tool) failed: \(r.stderrText.trimmingTrailingWhitespace())")
-        }
-        return ImageDigest(algorithm, hex: String(hex))
     }
 
     // MARK: -r

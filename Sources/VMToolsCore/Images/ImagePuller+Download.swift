@@ -15,82 +15,6 @@ import Glibc
 /// core, several times faster than our pure-Swift SHA-256 (Benchmarks/README.md,
 /// pull), and verifying costs no second pass.
 extension ImagePuller {
-    /// A checksum file's signature: bounded like any small download.
-    static let signatureLimit = 64 << 10
-
-    /// The entry's checksum file, fetched and, with a keyring, checked with
-    /// `gpgv`: a detached signature, or the file clear-signed, in which case
-    /// only its signed part is read.
-    func checksumList(_ entry: ImageEntry, url: String, signature: String?) throws -> ChecksumList {
-        guard Self.isWebURL(url) else {
-            throw VMToolsError(.failure, entry.name, "\(url): only https:// and http:// checksum files are downloaded")
-        }
-        let bytes = try fetchSmall(entry, url, limit: ChecksumList.maxSize)
-        guard let keyring = entry.keyring else {
-            if signature != nil {
-                throw VMToolsError(.failure, entry.name, "\(entry.file): image_signature_\(architecture) needs image_keyring to check it with")
-            }
-            return try ChecksumList(bytes: bytes, source: url)
-        }
-        guard FileSystem.isRegularFile(keyring) else {
-            throw VMToolsError(.failure, entry.name, "\(keyring): the keyring to check \(url) with is missing (install the package that ships it)")
-        }
-        let gpgv = try tool("gpgv", package: "gpgv")
-        try cache.prepare()
-        var temporaries: [String] = []
-        defer { temporaries.forEach { unlink($0) } }
-        func temporary(_ data: [UInt8], _ name: String) throws -> String {
-            let (fd, path) = try FileSystem.openTemporary(beside: cache.partialDirectory.appendingPathComponent(name))
-            temporaries.append(path)
-            defer { close(fd) }
-            try Self.writeAll(fd, data, path: path)
-            return path
-        }
-        let sums = try temporary(bytes, "checksums")
-        // gpgv reads binary keyrings only; an armored one (distribution-gpg-keys)
-        // is handed over decoded (OpenPGPArmor).
-        var keyringFile = keyring
-        let head = try FileSystem.openForReading(keyring).closingAfter { FileSystem.readBytes($0, at: 0, count: 256) ?? [] }
-        if OpenPGPArmor.isArmored(head) {
-            guard let packets = OpenPGPArmor.dearmor(try FileSystem.readBytes(keyring, limit: 16 << 20)) else {
-                throw VMToolsError(.failure, entry.name, "\(keyring): a broken ASCII-armored keyring")
-            }
-            keyringFile = try temporary(packets, "keyring")
-        }
-        // An empty GNUPGHOME: gpgv reads nothing of the user's own keys.
-        let home = try Self.temporaryDirectory(in: cache.partialDirectory)
-        defer { FileSystem.removeTree(home) }
-        var env = environment
-        env["GNUPGHOME"] = home
-        let arguments: [String]
-        if let signature {
-            guard Self.isWebURL(signature) else {
-                throw VMToolsError(.failure, entry.name, "\(signature): only https:// and http:// signatures are downloaded")
-            }
-            let sig = try temporary(try fetchSmall(entry, signature, limit: Self.signatureLimit), "signature")
-            arguments = ["--keyring", keyringFile, sig, sums]
-        } else {
-            arguments = ["--keyring", keyringFile, "--output", "-", sums]
-        }
-        let r = try Subprocess(gpgv, arguments, environment: env).run()
-        guard r.status == 0 else {
-            let why = r.stderrText.split(separator: "\n").last(where: { $0.hasPrefix("gpgv:") }).map { ": " + $0 } ?? ""
-            throw VMToolsError(.failure, entry.name, "\(signature ?? url): bad signature of \(url) for the keyring \(keyring)\(why)")
-        }
-        return signature == nil ? try ChecksumList(bytes: r.stdout, source: url) : try ChecksumList(bytes: bytes, source: url)
-    }
-
-    /// A small file (checksums, signature) into memory.
-    func fetchSmall(_ entry: ImageEntry, _ url: String, limit: Int) throws -> [UInt8] {
-        let curl = try tool("curl", package: "curl")
-        let r = try Subprocess(curl, curlArguments(url) + ["--max-filesize", String(limit), "--", url], environment: environment).run()
-        guard r.status == 0 else { throw downloadError(entry, url, status: r.status, stderr: r.stderrText) }
-        guard r.stdout.count <= limit else {
-            throw VMToolsError(.failure, entry.name, "\(url): larger than \(limit >> 10) KiB, not a checksum file or signature")
-        }
-        return r.stdout
-    }
-
     /// curl's options for every download: only http(s), redirects bounded
     /// (and an https download is never redirected to plain http), errors as
     /// failures, certificates always checked (no `-k`; `-q` first so no
@@ -178,7 +102,7 @@ extension ImagePuller {
     /// the hashing child, which first reads what the partial file held.
     func transfer(_ entry: ImageEntry, url: String, partial: String, algorithm: ImageDigest.Algorithm, resume: Bool) throws -> Transfer {
         let curl = try tool("curl", package: "curl")
-        let hasher = try hashChild(algorithm)
+        let hasher = try HashChild.start(algorithm, environment: environment)
         defer { hasher.abandon() }
         let fd = open(partial, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -249,7 +173,7 @@ extension ImagePuller {
             if errPipe[0] >= 0 { close(errPipe[0]) }
         }
 
-        let meter = console.err.isTerminal && console.verbosity >= 2 ? Meter(console: console, name: entry.name, headers: headers, offset: offset) : nil
+        let meter = console.err.isTerminal && console.verbosity >= 2 ? DownloadMeter(console: console, name: entry.name, headers: headers, offset: offset) : nil
         var stderr: [UInt8] = []
         var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0), pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
@@ -307,17 +231,6 @@ extension ImagePuller {
         return Transfer(curl: status, stderr: String(decoding: stderr, as: UTF8.self), digest: ImageDigest(algorithm, hex: hex), size: done, offset: offset)
     }
 
-    /// The hashing child: `openssl dgst` where installed (it uses the CPU's
-    /// SHA instructions: measured here 6x coreutils' sha256sum, 1.3x its
-    /// sha512sum), else coreutils, which every Debian system has.
-    func hashChild(_ algorithm: ImageDigest.Algorithm) throws -> HashChild {
-        let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        if let openssl = Subprocess.which("openssl", path: path) {
-            return try HashChild(path: openssl, arguments: ["dgst", "-\(algorithm.rawValue)", "-r"])
-        }
-        return try HashChild(path: try tool("\(algorithm.rawValue)sum", package: "coreutils"), arguments: [])
-    }
-
     static func writeAll(_ fd: Int32, _ data: UnsafeRawBufferPointer, path: String) throws {
         var written = 0
         while written < data.count {
@@ -359,140 +272,8 @@ extension ImagePuller {
 
 extension Int32 {
     /// Runs `body` with this open descriptor, then closes it.
-    fileprivate func closingAfter<T>(_ body: (Int32) throws -> T) rethrows -> T {
+    func closingAfter<T>(_ body: (Int32) throws -> T) rethrows -> T {
         defer { close(self) }
         return try body(self)
-    }
-}
-
-/// `openssl dgst -r` or `sha256sum`/`sha512sum` reading a pipe we write
-/// the download into; both print `HEX ` first.
-final class HashChild {
-    private var input: Int32
-    private var output: Int32
-    private var pid: pid_t
-    let path: String
-
-    init(path: String, arguments: [String]) throws {
-        self.path = path
-        var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1]
-        guard csystem_pipe2_cloexec(&inPipe) == 0 else { throw VMToolsError(.failure, path, "cannot create a pipe: \(FileSystem.errnoMessage())") }
-        guard csystem_pipe2_cloexec(&outPipe) == 0 else {
-            close(inPipe[0]); close(inPipe[1])
-            throw VMToolsError(.failure, path, "cannot create a pipe: \(FileSystem.errnoMessage())")
-        }
-        _ = fcntl(inPipe[1], 1031 /* F_SETPIPE_SZ */, Int32(1 << 20))
-        do {
-            pid = try Subprocess(path, arguments, environment: ["LC_ALL": "C"]).spawnTool(stdin: inPipe[0], stdout: outPipe[1], stderr: -1)
-        } catch {
-            [inPipe[0], inPipe[1], outPipe[0], outPipe[1]].forEach { close($0) }
-            throw error
-        }
-        close(inPipe[0])
-        close(outPipe[1])
-        input = inPipe[1]
-        output = outPipe[0]
-    }
-
-    func feed(_ data: UnsafeRawBufferPointer) throws {
-        do {
-            try ImagePuller.writeAll(input, data, path: path)
-        } catch {
-            throw VMToolsError(.failure, path, "stopped reading the download: \(FileSystem.errnoMessage())")
-        }
-    }
-
-    func feed(_ data: [UInt8]) throws { try data.withUnsafeBytes { try feed($0) } }
-
-    /// The hex digest, once all was fed.
-    func finish() throws -> String {
-        close(input)
-        input = -1
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 512)
-        while out.count < 4096 {
-            let n = chunk.withUnsafeMutableBytes { read(output, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-        }
-        close(output)
-        output = -1
-        let status = Subprocess.wait(pid)
-        pid = 0
-        guard status == 0 else { throw VMToolsError(.failure, path, "failed with status \(status)") }
-        return String(decoding: out.prefix { $0 != 0x20 && $0 != 0x0a }, as: UTF8.self)
-    }
-
-    /// Ends the child when the pull failed before `finish`.
-    func abandon() {
-        if input >= 0 { close(input); input = -1 }
-        if output >= 0 { close(output); output = -1 }
-        if pid > 0 { kill(pid, SIGKILL); _ = Subprocess.wait(pid); pid = 0 }
-    }
-}
-
-/// The progress bar at a terminal: bytes, rate, time left; the total
-/// comes from the headers curl dumps as they arrive.
-final class Meter {
-    let console: Console
-    let name: String
-    let headers: String
-    let offset: UInt64
-    let start = Meter.now()
-    var last = 0.0
-    var total: UInt64?
-    var drawn = false
-
-    init(console: Console, name: String, headers: String, offset: UInt64) {
-        self.console = console
-        self.name = name.escapingControlCharacters
-        self.headers = headers
-        self.offset = offset
-    }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    func update(_ done: UInt64) {
-        let t = Self.now()
-        guard t - last >= 0.25 else { return }
-        last = t
-        if total == nil { total = Self.total(headers: headers, offset: offset) }
-        let rate = Double(done - min(done, offset)) / max(t - start, 0.001)
-        var line = "\r\u{1b}[K\(name)  \(ImagePuller.humanSize(done))"
-        if let total { line += " / \(ImagePuller.humanSize(total))" }
-        line += "  \(ImagePuller.humanSize(UInt64(rate)))/s"
-        if let total, rate > 0, total > done {
-            let left = Int(Double(total - done) / rate)
-            line += "  \(left / 60):\(left % 60 < 10 ? "0" : "")\(left % 60) left"
-        }
-        console.err.write(line)
-        console.err.flush()
-        drawn = true
-    }
-
-    func finish() {
-        guard drawn else { return }
-        drawn = false
-        console.err.write("\r\u{1b}[K")
-        console.err.flush()
-    }
-
-    /// The size of the whole file from the last response's headers:
-    /// `Content-Range: bytes A-B/TOTAL`, else the offset plus `Content-Length`.
-    static func total(headers: String, offset: UInt64) -> UInt64? {
-        guard let bytes = try? FileSystem.readBytes(headers, limit: 1 << 16) else { return nil }
-        var length: UInt64?, range: UInt64?
-        for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            if line.hasPrefix("HTTP/") { length = nil; range = nil }
-            let lower = line.lowercased()
-            if lower.hasPrefix("content-length:") { length = UInt64(lower.dropFirst(15).filter { $0 != " " }) }
-            if lower.hasPrefix("content-range:"), let slash = lower.lastIndex(of: "/") { range = UInt64(lower[lower.index(after: slash)...].filter { $0 != " " }) }
-        }
-        return range ?? length.map { $0 + offset }
     }
 }
