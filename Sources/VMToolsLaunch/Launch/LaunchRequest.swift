@@ -44,16 +44,7 @@ package struct LaunchRequest {
         // disk or CD-ROM slot. The prefix stays, so that storage_cdrom refuses rw: and snap:.
         let backend = b.isRemote ? operand : (b.prefix.map { $0 + ":" } ?? "") + location
         let isISO = b.isRemote ? urlPath(b.location).lowercased().hasSuffix(".iso") : DiskImageKind.isISO(location)
-        var bare = options
-        if isISO {
-            bare.commandLine.set(SettingKey.cdrom(1).backend, backend, flag: "vmup FILE")
-            bare.commandLine.set(SettingKey.cdrom(1).enable, "yes", flag: "vmup FILE")
-            bare.commandLine.set(SettingKey.bootOrder, "d", flag: "vmup FILE")
-        } else {
-            bare.commandLine.set(SettingKey.hdd(1).backend, backend, flag: "vmup FILE")
-            bare.commandLine.set(SettingKey.hdd(1).createsize, "", flag: "vmup FILE")
-            bare.commandLine.set(SettingKey.hdd(1).enable, "yes", flag: "vmup FILE")
-        }
+        let bare = firstSlot(options, backend: backend, isISO: isISO, flag: "vmup FILE")
         // (For URLs the original names the VM after the last component as typed, query included.)
         let name = b.isRemote ? (b.location.split(separator: "/").last.map(String.init) ?? b.location) : location.lastPathComponent
         return LaunchRequest(target: .bare(name: name), options: bare)
@@ -63,18 +54,24 @@ package struct LaunchRequest {
     /// its image would be, on an overlay in the run-time directory.
     static func catalogBoot(_ operand: String, options: StartOptions, global: GlobalConfig, context: Context) throws -> LaunchRequest {
         let image = try CatalogImages.resolve(operand, cdrom: nil, dryRun: options.dryRun, options: options, global: global, context: context)
-        var bare = options
+        var bare = firstSlot(options, backend: operand, isISO: image.isISO, flag: "vmup NAME")
         bare.catalog.insert(image, at: 0)
-        if image.isISO {
-            bare.commandLine.set(SettingKey.cdrom(1).backend, operand, flag: "vmup NAME")
-            bare.commandLine.set(SettingKey.cdrom(1).enable, "yes", flag: "vmup NAME")
-            bare.commandLine.set(SettingKey.bootOrder, "d", flag: "vmup NAME")
-        } else {
-            bare.commandLine.set(SettingKey.hdd(1).backend, operand, flag: "vmup NAME")
-            bare.commandLine.set(SettingKey.hdd(1).createsize, "", flag: "vmup NAME")
-            bare.commandLine.set(SettingKey.hdd(1).enable, "yes", flag: "vmup NAME")
-        }
         return LaunchRequest(target: .bare(name: image.entry.name), options: bare)
+    }
+
+    /// A bare boot's image in the first CD-ROM slot (booted from) or the first disk slot.
+    static func firstSlot(_ options: StartOptions, backend: String, isISO: Bool, flag: String) -> StartOptions {
+        var bare = options
+        if isISO {
+            bare.commandLine.set(SettingKey.cdrom(1).backend, backend, flag: flag)
+            bare.commandLine.set(SettingKey.cdrom(1).enable, "yes", flag: flag)
+            bare.commandLine.set(SettingKey.bootOrder, "d", flag: flag)
+        } else {
+            bare.commandLine.set(SettingKey.hdd(1).backend, backend, flag: flag)
+            bare.commandLine.set(SettingKey.hdd(1).createsize, "", flag: flag)
+            bare.commandLine.set(SettingKey.hdd(1).enable, "yes", flag: flag)
+        }
+        return bare
     }
 
     /// `vmcreate OPERAND`: a directory that does not hold a VM yet (vmcreate(1)).
