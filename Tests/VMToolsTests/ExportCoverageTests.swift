@@ -50,6 +50,8 @@ import Testing
             SettingKey.hdd(2).backend: "disk2.qcow2", SettingKey.hdd(2).createsize: "1G", SettingKey.hdd(2).enable: "yes",
             SettingKey.hdd(2).preallocation: "metadata", SettingKey.hdd(2).size: "32M",
             SettingKey.hddInterface: "virtio", SettingKey.rwMode: "snap",
+            SettingKey.imageName: "debian-12", SettingKey.imageURL: "https://cloud.debian.org/debian-12.qcow2",
+            SettingKey.imageDigest: "sha256:" + String(repeating: "ab", count: 32),
             SettingKey.usbDevice("1"): "046d:c52b", SettingKey.tpm: "2.0", SettingKey.uuid: "0f8fad5b-d9cb-469f-a165-70867728950e",
         ]
         // The preseed file comes over a user-mode interface's TFTP.

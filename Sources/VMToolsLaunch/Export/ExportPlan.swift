@@ -49,6 +49,9 @@ package enum ExportPlan {
             SettingKey.qemuCompress: "how vmup compresses a disk it imports",
         ]
         for n in SettingKey.cloudInitInputs + [SettingKey.cloudInitInstanceID] { why[n] = "an input of the cloud-init seed vmup makes at each start" }
+        for n in [SettingKey.imageName, SettingKey.imageURL, SettingKey.imageDigest] {
+            why[n] = "which catalog image the VM's disk was made from (vmimage(1)); the disk itself is exported"
+        }
         return why
     }()
 
