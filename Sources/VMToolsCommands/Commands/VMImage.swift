@@ -279,7 +279,7 @@ public enum VMImageCommand: Command {
     /// `sha256:0123456789ab`: enough to tell builds apart in a table.
     static func shortDigest(_ d: ImageDigest) -> String { "\(d.algorithm.rawValue):\(d.hex.prefix(12))" }
 
-    static func sizeText(_ bytes: UInt64) -> String { Formatting.size(kilobytes: Int(clamping: (bytes + 1023) / 1024)) }
+    static func sizeText(_ bytes: UInt64) -> String { Formatting.bytes(bytes) }
 
     /// `2026-12-07`, UTC.
     static func day(_ seconds: Int) -> String { String(isoDate(seconds).prefix(10)) }

@@ -35,9 +35,9 @@ final class DownloadMeter {
         last = t
         if total == nil { total = Self.total(headers: headers, offset: offset) }
         let rate = Double(done - min(done, offset)) / max(t - start, 0.001)
-        var line = "\r\u{1b}[K\(name)  \(ImagePuller.humanSize(done))"
-        if let total { line += " / \(ImagePuller.humanSize(total))" }
-        line += "  \(ImagePuller.humanSize(UInt64(rate)))/s"
+        var line = "\r\u{1b}[K\(name)  \(Formatting.bytes(done))"
+        if let total { line += " / \(Formatting.bytes(total))" }
+        line += "  \(Formatting.bytes(UInt64(rate)))/s"
         if let total, rate > 0, total > done {
             let left = Int(Double(total - done) / rate)
             line += "  \(left / 60):\(left % 60 < 10 ? "0" : "")\(left % 60) left"

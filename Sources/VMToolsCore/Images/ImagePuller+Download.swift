@@ -84,7 +84,7 @@ extension ImagePuller {
         }
         let image = try cache.store(partial: partial, digest: result.digest, fileExtension: ImageCache.fileExtension(of: url),
                                     entry: entry.name, url: url, date: Int(time(nil)), size: result.size)
-        console.info("\(entry.name): pulled \(result.digest.algorithm.rawValue):\(result.digest.hex.prefix(16))… (\(Self.humanSize(result.size))) from \(url)")
+        console.info("\(entry.name): pulled \(result.digest.algorithm.rawValue):\(result.digest.hex.prefix(16))… (\(Formatting.bytes(result.size))) from \(url)")
         return image
     }
 
@@ -258,15 +258,6 @@ extension ImagePuller {
         var h = SHA256()
         h.update(Array(s.utf8))
         return h.finalize()
-    }
-
-    static func humanSize(_ bytes: UInt64) -> String {
-        var v = Double(bytes)
-        for unit in ["B", "KiB", "MiB", "GiB"] {
-            if v < 1024 { return unit == "B" ? "\(bytes) B" : "\(Formatting.twoDecimals(v)) \(unit)" }
-            v /= 1024
-        }
-        return "\(Formatting.twoDecimals(v)) TiB"
     }
 }
 

@@ -35,4 +35,15 @@ package enum Formatting {
         }
         return "\(twoDecimals(v)) TB"
     }
+
+    /// A byte count in B, KiB, MiB, GiB or TiB: what downloads and the
+    /// image cache show (vmimage(1)).
+    package static func bytes(_ n: UInt64) -> String {
+        var v = Double(n)
+        for unit in ["B", "KiB", "MiB", "GiB"] {
+            if v < 1024 { return unit == "B" ? "\(n) B" : "\(twoDecimals(v)) \(unit)" }
+            v /= 1024
+        }
+        return "\(twoDecimals(v)) TiB"
+    }
 }
