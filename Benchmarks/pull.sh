@@ -40,7 +40,7 @@ export XDG_CACHE_HOME="$scratch/cache"
 
 # The pull must really download and verify before anything is timed.
 "$scratch/bin/vmimage" bench >/dev/null 2>"$scratch/pull.err" || { cat "$scratch/pull.err" >&2; exit 1; }
-cached=$(ls "$scratch/cache/vmtools/images/sha512-$digest".*)
+cached="$scratch/cache/vmtools/images/sha512-$digest.qcow2"
 [ "$(stat -c %s "$cached")" -eq "$((mib << 20))" ] || { echo "pull.sh: the cached image has the wrong size" >&2; exit 1; }
 
 hyperfine --warmup 1 --runs 5 --export-json "$scratch/pull.json" \
