@@ -8,12 +8,17 @@
 #   (c) curl -o alone.
 # Goals on the medians: (a)/(b) ≤ 1.0 (hashing overlaps the download) and
 # (a)/(c) ≤ 1.05. Needs hyperfine, curl, python3 and ~3 GiB in $TMPDIR.
-# Usage: bash Benchmarks/pull.sh [--no-check] [--size MIB]
+# --rate MB/S has the server send at about that rate, like a network link
+# (the default, unthrottled loopback, shares this machine's cores between the
+# server, curl, the hasher and the pull).
+# Usage: bash Benchmarks/pull.sh [--no-check] [--size MIB] [--rate MB/S]
 set -euo pipefail
 BENCH_ARGS=("$@")
 mib=1024
+rate=()
 for ((i = 0; i < $#; i++)); do
     [ "${BENCH_ARGS[$i]}" = --size ] && mib=${BENCH_ARGS[$((i + 1))]:?--size needs a number of MiB}
+    [ "${BENCH_ARGS[$i]}" = --rate ] && rate=(--throttle "$(( ${BENCH_ARGS[$((i + 1))]:?--rate needs MB/s} * 1000000 ))")
 done
 . "$(dirname "$0")/lib.sh"
 bench_init pull.sh
@@ -25,7 +30,7 @@ mkdir -p "$scratch/www" "$scratch/state" "$scratch/bin" "$scratch/etc/images"
 ln -s "$repo/.build/release/vmtools" "$scratch/bin/vmimage"
 head -c "$((mib << 20))" /dev/urandom >"$scratch/www/bench.qcow2"
 digest=$(sha512sum "$scratch/www/bench.qcow2" | cut -d' ' -f1)
-python3 "$repo/Tests/Support/image-server.py" "$scratch/www" "$scratch/state" >"$scratch/server.log" 2>&1 &
+python3 "$repo/Tests/Support/image-server.py" "${rate[@]}" "$scratch/www" "$scratch/state" >"$scratch/server.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 100); do [ -s "$scratch/state/port" ] && break; sleep 0.1; done
 port=$(cat "$scratch/state/port")
