@@ -74,7 +74,7 @@ package final class HashChild {
 
     func feed(_ data: UnsafeRawBufferPointer) throws {
         do {
-            try ImagePuller.writeAll(input, data, path: path)
+            try FileSystem.writeAll(input, data, path: path)
         } catch {
             throw VMToolsError(.failure, path, "stopped reading the download: \(FileSystem.errnoMessage())")
         }

@@ -23,23 +23,14 @@ extension ImageCache {
     /// The cache and `.partial/`, made if missing; refused when either is
     /// a link or another user's directory.
     public func prepare() throws {
-        try Self.makeDirectories(directory, mode: 0o755)
+        try FileSystem.makeDirectories(directory, mode: 0o755)
         try FileSystem.checkOwnDirectory(directory)
         let partial = partialDirectory
         if mkdir(partial, 0o700) != 0 && errno != EEXIST {
-            throw VMToolsError(.failure, partial, "cannot create directory: \(FileSystem.errnoMessage())")
+            throw VMToolsError(.failure, partial, "cannot create the directory: \(FileSystem.errnoMessage())")
         }
         try FileSystem.checkOwnDirectory(partial)
         chmod(partial, 0o700)
-    }
-
-    private static func makeDirectories(_ path: String, mode: mode_t) throws {
-        if FileSystem.isDirectory(path) { return }
-        let parent = path.deletingLastPathComponent
-        if parent != path, !parent.isEmpty { try makeDirectories(parent, mode: mode) }
-        if mkdir(path, mode) != 0 && errno != EEXIST {
-            throw VMToolsError(.failure, path, "cannot create directory: \(FileSystem.errnoMessage())")
-        }
     }
 
     /// A held download lock (`.partial/KEY.lock`, flock): one command
@@ -114,30 +105,8 @@ extension ImageCache {
             guard !v.contains("\n") else { throw VMToolsError(.failure, path, "\(k) holds a newline") }
             text += "\(k)='\(v.replacingAll("'", with: "'\\''"))'\n"
         }
-        let (fd, tmp) = try FileSystem.openTemporary(beside: path)
-        var ok = false
-        defer {
-            if !ok { unlink(tmp) }
-        }
-        let bytes = Array(text.utf8)
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else {
-                let e = errno
-                close(fd)
-                throw VMToolsError(.failure, path, "cannot write: \(FileSystem.errnoMessage(e))")
-            }
-            written += n
-        }
-        fchmod(fd, 0o444)
-        let synced = fsync(fd) == 0
-        let e = errno
-        close(fd)
-        guard synced else { throw VMToolsError(.failure, path, "cannot sync: \(FileSystem.errnoMessage(e))") }
-        try FileSystem.rename(tmp, path)
-        ok = true
+        // Read-only whatever the umask, like the image it describes.
+        try FileSystem.writeAtomically(Array(text.utf8), to: path, mode: 0o444, exactMode: true)
     }
 
     /// The record of `stem` as name → value; nil when there is none.

@@ -35,7 +35,7 @@ extension ImagePuller {
             let (fd, path) = try FileSystem.openTemporary(beside: cache.partialDirectory.appendingPathComponent(name))
             temporaries.append(path)
             defer { close(fd) }
-            try Self.writeAll(fd, data, path: path)
+            try FileSystem.writeAll(fd, data, path: path)
             return path
         }
         let sums = try temporary(bytes, "checksums")

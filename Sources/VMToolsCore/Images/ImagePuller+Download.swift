@@ -202,7 +202,7 @@ extension ImagePuller {
                 }
                 let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
                 do {
-                    try Self.writeAll(fd, chunk, path: partial)
+                    try FileSystem.writeAll(fd, chunk, path: partial)
                 } catch let e as VMToolsError {
                     // A full disk: what was written is no good to a later
                     // run, and it holds the space the user needs back.
@@ -229,20 +229,6 @@ extension ImagePuller {
             throw VMToolsError(.failure, entry.name, "cannot download \(url): \(partial): cannot sync: \(FileSystem.errnoMessage(e)); the partial download was removed")
         }
         return Transfer(curl: status, stderr: String(decoding: stderr, as: UTF8.self), digest: ImageDigest(algorithm, hex: hex), size: done, offset: offset)
-    }
-
-    static func writeAll(_ fd: Int32, _ data: UnsafeRawBufferPointer, path: String) throws {
-        var written = 0
-        while written < data.count {
-            let n = write(fd, data.baseAddress! + written, data.count - written)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw VMToolsError(.failure, path, "cannot write: \(FileSystem.errnoMessage())") }
-            written += n
-        }
-    }
-
-    static func writeAll(_ fd: Int32, _ data: [UInt8], path: String) throws {
-        try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
     /// `DIR/.gnupg.XXXXXX`, 0700 (mkdtemp).

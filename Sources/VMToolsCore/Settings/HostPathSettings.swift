@@ -62,7 +62,7 @@ public struct AcceptedHostPaths: Sendable {
         guard !digests.isEmpty else { return }
         guard let path else { throw VMToolsError(.failure, nil, "cannot record accepted host paths: neither XDG_STATE_HOME nor HOME is set") }
         let dir = path.deletingLastPathComponent
-        try Self.makeDirectories(dir)
+        try FileSystem.makeDirectories(dir, mode: 0o700)
         // Two commands recording at once must not lose each other's lines.
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dfd >= 0 else { throw VMToolsError(.failure, dir, "cannot open: \(FileSystem.errnoMessage())") }
@@ -78,14 +78,5 @@ public struct AcceptedHostPaths: Sendable {
         for d in Set(added).sorted() { text += d + "\n" }
         try FileSystem.writeAtomically(Array(text.utf8), to: path, mode: 0o600)
         chmod(path, 0o600)
-    }
-
-    private static func makeDirectories(_ dir: String) throws {
-        if FileSystem.isDirectory(dir) { return }
-        let parent = dir.deletingLastPathComponent
-        if parent != dir, !parent.isEmpty { try makeDirectories(parent) }
-        guard mkdir(dir, 0o700) == 0 || errno == EEXIST else {
-            throw VMToolsError(.failure, dir, "cannot create: \(FileSystem.errnoMessage())")
-        }
     }
 }

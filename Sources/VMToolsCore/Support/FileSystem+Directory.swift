@@ -2,8 +2,19 @@
 import Glibc
 #endif
 
-/// Listing directories.
+/// Listing and making directories.
 extension FileSystem {
+    /// `mkdir -p`: `path` and its missing parents, each made with `mode`
+    /// (less the umask); an existing directory is left as it is.
+    package static func makeDirectories(_ path: String, mode: mode_t) throws {
+        if isDirectory(path) { return }
+        let parent = path.deletingLastPathComponent
+        if parent != path, !parent.isEmpty { try makeDirectories(parent, mode: mode) }
+        guard mkdir(path, mode) == 0 || errno == EEXIST else {
+            throw VMToolsError(.failure, path, "cannot create the directory: \(errnoMessage())")
+        }
+    }
+
     /// Names in a directory, excluding `.` and `..`, unsorted.
     package static func listDirectory(_ path: String) throws -> [String] {
         try listDirectoryEntries(path).map(\.name)

@@ -120,27 +120,26 @@ package enum FileSystem {
     /// Writes `data` to `path` so that readers see the old content or the new,
     /// never a mix: a temporary file in the same directory, fsync, rename, and
     /// an fsync of the directory so the rename itself survives a crash.
-    package static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644, syncDirectory sync: Bool = true) throws {
+    /// `exactMode` gives the file `mode` itself, neither the umask's cut
+    /// nor the replaced file's mode.
+    package static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644, exactMode: Bool = false,
+                                        syncDirectory sync: Bool = true) throws {
         let (fd, tmp) = try openTemporary(beside: path)
         var ok = false
         defer {
             if !ok { unlink(tmp) }
         }
-        var written = 0
-        while written < data.count {
-            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                close(fd)
-                throw VMToolsError(.failure, path, "cannot write: \(errnoMessage(e))")
-            }
-            written += n
+        do {
+            try writeAll(fd, data, path: path)
+        } catch {
+            close(fd)
+            throw error
         }
         // Keep the mode of the file we replace, so a user's chmod survives;
         // not a link's target's (the rename replaces the link itself).
         var st = stat()
-        let finalMode = lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? st.st_mode & 0o7777 : mode & ~currentUmask()
+        let finalMode = exactMode ? mode
+            : lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? st.st_mode & 0o7777 : mode & ~currentUmask()
         fchmod(fd, finalMode)
         guard fsync(fd) == 0 else {
             let e = errno
@@ -153,6 +152,22 @@ package enum FileSystem {
         }
         ok = true
         if sync { syncDirectory(path.deletingLastPathComponent) }
+    }
+
+    /// Writes all of `data` to `fd`, through short writes and EINTR; an
+    /// error names `path`.
+    package static func writeAll(_ fd: Int32, _ data: UnsafeRawBufferPointer, path: String) throws {
+        var written = 0
+        while written < data.count {
+            let n = write(fd, data.baseAddress! + written, data.count - written)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw VMToolsError(.failure, path, "cannot write: \(errnoMessage())") }
+            written += n
+        }
+    }
+
+    package static func writeAll(_ fd: Int32, _ data: [UInt8], path: String) throws {
+        try data.withUnsafeBytes { try writeAll(fd, $0, path: path) }
     }
 
     package static func syncFile(_ path: String) throws {
