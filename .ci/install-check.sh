@@ -10,7 +10,7 @@ make -s install DESTDIR="$dest" PREFIX=/usr >/dev/null
 p="$dest/usr"
 fail() { echo "install-check: $*" >&2; exit 1; }
 [ -x "$p/bin/vmtools" ] || fail "no bin/vmtools"
-for c in vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage; do
+for c in vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage vmsnap; do
     [ "$(readlink "$p/bin/$c")" = vmtools ] || fail "bin/$c is not a link to vmtools"
     [ -f "$p/share/man/man1/$c.1" ] || fail "no man page $c.1"
     [ -L "$p/share/bash-completion/completions/$c" ] || fail "no bash completion link for $c"

@@ -16,6 +16,7 @@ _vmtools_flags() {
         vmfix) echo '-A -a -b -d -H -h -l -n -p -q -r -s -v --help --version' ;;
         vmrndmac) echo '-h -q -v --help --version' ;;
         vmimage) echo '-c -h -j -l -o -q -r -v --help --version' ;;
+        vmsnap) echo '-d -f -h -j -l -q -r -v --help --version' ;;
     esac
 }
 
@@ -64,6 +65,7 @@ _vmtools_operands() {
         vmfix) echo directory ;;
         vmrndmac) echo none ;;
         vmimage) echo image ;;
+        vmsnap) echo snapshot ;;
     esac
 }
 
@@ -95,14 +97,14 @@ _vmtools() {
     [ "$COMP_CWORD" -gt 0 ] && prev=${COMP_WORDS[COMP_CWORD-1]}
     if [ "$cmd" = vmtools ]; then
         if [ "$COMP_CWORD" -eq 1 ]; then
-            COMPREPLY=($(compgen -W 'vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage --version -h' -- "$cur"))
+            COMPREPLY=($(compgen -W 'vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage vmsnap --version -h' -- "$cur"))
             return
         fi
         cmd=${COMP_WORDS[1]}
     fi
     case "$(_vmtools_argument_of "$cmd" "$prev")" in
         setting) compopt -o nospace 2>/dev/null
-            COMPREPLY=($(compgen -W 'cfg_include_userhome= cfg_qemu_cmdprefix= cfg_host_paths= cfg_images_mirror= cfg_images_unverified= cfg_images_overlay= cfg_file_childs= cfg_file_lock= cfg_file_pid= cfg_file_monitor= cfg_file_qmp= cfg_file_serial= cfg_file_tmpdir= cfg_file_vmsettings= cfg_limit_nesting= cfg_limit_waitguest= cfg_limit_waitlock= cfg_modules_clone= cfg_modules_buildcmd= cfg_modules_configure_templates= cfg_modules_configure_settings= cfg_ui_assumeyes= cfg_ui_verbosity= vm_name= vm_boot_order= vm_boot_menu= vm_boot_kernel= vm_boot_initrd= vm_boot_append= vm_cloudinit_enable= vm_cloudinit_hostname= vm_cloudinit_instanceid= vm_cloudinit_networkconfig= vm_cloudinit_sshkey= vm_cloudinit_user= vm_cloudinit_userdata= vm_cpu_count= vm_cpu_type= vm_display_clipboard= vm_display_device= vm_display_fullscreen= vm_display_iface= vm_display_password= vm_display_port= vm_display_portmin= vm_display_type= vm_firmware= vm_guestagent_enable= vm_image_name= vm_image_url= vm_image_digest= vm_install_kickstart= vm_install_preseed= vm_keyboard_mapping= vm_macos_osk= vm_modules_buildcmd= vm_networking_default_device= vm_networking_default_mac= vm_networking_default_mode= vm_qemu_accel= vm_qemu_arch= vm_qemu_compress= vm_qemu_daemonize= vm_qemu_params= vm_qemu_shutdown_timeout= vm_ram_size= vm_serial_log= vm_share1_mode= vm_share1_path= vm_share1_tag= vm_share1_transport= vm_storage_cdrom1_backend= vm_storage_cdrom1_enable= vm_storage_cdrom2_backend= vm_storage_cdrom2_enable= vm_storage_hdd1_backend= vm_storage_hdd1_createsize= vm_storage_hdd1_enable= vm_storage_hdd1_preallocation= vm_storage_hdd1_size= vm_storage_hdd2_backend= vm_storage_hdd2_createsize= vm_storage_hdd2_enable= vm_storage_hdd2_preallocation= vm_storage_hdd2_size= vm_storage_hdd_interface= vm_storage_rwmode= vm_usb1_device= vm_tpm= vm_uuid=' -- "$cur")); return ;;
+            COMPREPLY=($(compgen -W 'cfg_include_userhome= cfg_qemu_cmdprefix= cfg_host_paths= cfg_images_mirror= cfg_images_unverified= cfg_images_overlay= cfg_file_childs= cfg_file_lock= cfg_file_pid= cfg_file_monitor= cfg_file_qmp= cfg_file_serial= cfg_file_tmpdir= cfg_file_vmsettings= cfg_limit_nesting= cfg_limit_waitguest= cfg_limit_waitlock= cfg_modules_clone= cfg_modules_buildcmd= cfg_modules_configure_templates= cfg_modules_configure_settings= cfg_ui_assumeyes= cfg_ui_verbosity= vm_name= vm_boot_order= vm_boot_menu= vm_boot_kernel= vm_boot_initrd= vm_boot_append= vm_cloudinit_enable= vm_cloudinit_hostname= vm_cloudinit_instanceid= vm_cloudinit_networkconfig= vm_cloudinit_sshkey= vm_cloudinit_user= vm_cloudinit_userdata= vm_cpu_count= vm_cpu_type= vm_display_clipboard= vm_display_device= vm_display_fullscreen= vm_display_iface= vm_display_password= vm_display_port= vm_display_portmin= vm_display_type= vm_firmware= vm_guestagent_enable= vm_image_name= vm_image_url= vm_image_digest= vm_snapshot_auto= vm_install_kickstart= vm_install_preseed= vm_keyboard_mapping= vm_macos_osk= vm_modules_buildcmd= vm_networking_default_device= vm_networking_default_mac= vm_networking_default_mode= vm_qemu_accel= vm_qemu_arch= vm_qemu_compress= vm_qemu_daemonize= vm_qemu_params= vm_qemu_shutdown_timeout= vm_ram_size= vm_serial_log= vm_share1_mode= vm_share1_path= vm_share1_tag= vm_share1_transport= vm_storage_cdrom1_backend= vm_storage_cdrom1_enable= vm_storage_cdrom2_backend= vm_storage_cdrom2_enable= vm_storage_hdd1_backend= vm_storage_hdd1_createsize= vm_storage_hdd1_enable= vm_storage_hdd1_preallocation= vm_storage_hdd1_size= vm_storage_hdd2_backend= vm_storage_hdd2_createsize= vm_storage_hdd2_enable= vm_storage_hdd2_preallocation= vm_storage_hdd2_size= vm_storage_hdd_interface= vm_storage_rwmode= vm_usb1_device= vm_tpm= vm_uuid=' -- "$cur")); return ;;
         template) _vmtools_list "$cur" templates; return ;;
         file) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         storage) COMPREPLY=($(compgen -f -- "$cur")); _vmtools_list "$cur" images; return ;;
@@ -114,7 +116,7 @@ _vmtools() {
         return
     fi
     case "$(_vmtools_operands "$cmd")" in
-        home) _vmtools_homes "$cur" ;;
+        home|snapshot) _vmtools_homes "$cur" ;;
         running) _vmtools_list "$cur" running ;;
         image) _vmtools_list "$cur" images ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")) ;;
@@ -122,4 +124,4 @@ _vmtools() {
     esac
 }
 
-complete -F _vmtools vmtools vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage
+complete -F _vmtools vmtools vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage vmsnap

@@ -24,7 +24,7 @@ binary=.build/release/vmtools
 [ -x "$binary" ] || { echo "build-deb: no $binary: run make build first" >&2; exit 1; }
 maintainer="${DEBFULLNAME:-vmtools maintainers} <${DEBEMAIL:-maintainers@users.noreply.h-seed-42878b0d.example}>"
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
-commands=(vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage)
+commands=(vmup vmcreate vmdown vmps vminfo vmmon vmcp vmfork vmmv vmrm vmmerge vmfix vmrndmac vmimage vmsnap)
 
 root=.build/deb/root
 rm -rf "$root"

@@ -43,7 +43,7 @@ private func runningExecutable() throws -> String {
             let r = try cli.run("vmtools", args)
             #expect(r.status == 0)
             for c in VMTools.commands { #expect(r.out.contains("\n  \(c.spec.name) ")) }
-            #expect(r.outLines.filter { $0.hasPrefix("  vm") }.count == 14)
+            #expect(r.outLines.filter { $0.hasPrefix("  vm") }.count == 15)
         }
         let v = try cli.run("vmtools", ["--version"])
         let executable = try runningExecutable()

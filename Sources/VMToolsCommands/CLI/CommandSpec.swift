@@ -53,8 +53,9 @@ public struct CommandSpec: Sendable {
 
     /// What a shell completes for operands: `home` VM homes (directories
     /// holding vm.settings), `running` the homes of running VMs, `image`
-    /// the names of the image catalog (vmimage(1)).
-    public enum OperandKind: String, Sendable { case none, directory, file, home, running, image }
+    /// the names of the image catalog (vmimage(1)), `snapshot` VM homes
+    /// then the snapshots of the VM named before (vmsnap(1)).
+    public enum OperandKind: String, Sendable { case none, directory, file, home, running, image, snapshot }
 
     public init(name: String, summary: String, synopsis: [String] = [], options: [OptionSpec],
                 operands: String, operandCompletion: OperandKind = .directory,

@@ -120,7 +120,7 @@ public enum Completions {
                 return
             fi
             case "$(_vmtools_operands "$cmd")" in
-                home) _vmtools_homes "$cur" ;;
+                home|snapshot) _vmtools_homes "$cur" ;;
                 running) _vmtools_list "$cur" running ;;
                 image) _vmtools_list "$cur" images ;;
                 directory) COMPREPLY=($(compgen -d -- "$cur")) ;;
@@ -158,7 +158,7 @@ public enum Completions {
             let operands: String
             switch c.spec.operandCompletion {
             case .directory: operands = " -f -a '(__fish_complete_directories)'"
-            case .home: operands = " -f -a '(__vmtools_list homes (commandline -ct))'"
+            case .home, .snapshot: operands = " -f -a '(__vmtools_list homes (commandline -ct))'"
             case .running: operands = " -f -a '(__vmtools_list running)'"
             case .image: operands = " -f -a '(__vmtools_list images)'"
             case .none: operands = " -f"
@@ -238,7 +238,7 @@ public enum Completions {
             }
             for l in CommandSpec.longOptions { specs.append("'--\(l.name)[\(zshEscape(l.help))]'") }
             switch c.spec.operandCompletion {
-            case .home: specs.append("'*:VM home:_vmtools_homes'")
+            case .home, .snapshot: specs.append("'*:VM home:_vmtools_homes'")
             case .running: specs.append("'*:running VM:_vmtools_running'")
             case .image: specs.append("'*:image name:_vmtools_images'")
             case .directory: specs.append("'*:directory:_files -/'")

@@ -13,7 +13,7 @@ public enum VMTools {
     public static let commands: [any Command.Type] = [
         VMUpCommand.self, VMCreateCommand.self, VMDownCommand.self, VMPsCommand.self, VMInfoCommand.self,
         VMMonCommand.self, VMCpCommand.self, VMForkCommand.self, VMMvCommand.self, VMRmCommand.self,
-        VMMergeCommand.self, VMFixCommand.self, VMRndMacCommand.self, VMImageCommand.self,
+        VMMergeCommand.self, VMFixCommand.self, VMRndMacCommand.self, VMImageCommand.self, VMSnapCommand.self,
     ]
 
     public static func command(named name: String) -> (any Command.Type)? {

@@ -27,6 +27,13 @@ public final class Transaction {
         case rename(from: String, to: String)
         /// The step changes the backing file of `image`; this was it.
         case rebase(image: String, backing: String, format: String)
+        /// The step creates internal snapshot `tag` in `image`: undo deletes
+        /// it. Also journaled *before* a `vmsnap -d`, whose replay then
+        /// finishes the deletion (vmsnap(1), CRASH SAFETY).
+        case deleteSnapshot(image: String, tag: String)
+        /// Journaled before a `vmsnap -r` of a stopped VM: replay finishes
+        /// the revert (applying a snapshot twice is harmless).
+        case applySnapshot(image: String, tag: String)
     }
 
     public static let journalName = "journal"
@@ -236,6 +243,8 @@ public final class Transaction {
         case let .restore(b, o): fields = ["restore", b, o]
         case let .rename(f, t): fields = ["rename", f, t]
         case let .rebase(i, b, f): fields = ["rebase", i, b, f]
+        case let .deleteSnapshot(i, t): fields = ["snapdel", i, t]
+        case let .applySnapshot(i, t): fields = ["snapapply", i, t]
         }
         return Array(fields.joined(separator: "\u{0}").utf8)
     }
@@ -248,6 +257,8 @@ public final class Transaction {
         case ("restore", 3): return .restore(backup: f[1], original: f[2])
         case ("rename", 3): return .rename(from: f[1], to: f[2])
         case ("rebase", 4): return .rebase(image: f[1], backing: f[2], format: f[3])
+        case ("snapdel", 3): return .deleteSnapshot(image: f[1], tag: f[2])
+        case ("snapapply", 3): return .applySnapshot(image: f[1], tag: f[2])
         default: return nil
         }
     }
@@ -287,6 +298,28 @@ public final class Transaction {
             } catch {
                 return "cannot rebase \(image)"
             }
+        case let .deleteSnapshot(image, tag):
+            return undoSnapshot(.delete, image: image, tag: tag, environment: environment)
+        case let .applySnapshot(image, tag):
+            return undoSnapshot(.apply, image: image, tag: tag, environment: environment)
+        }
+    }
+
+    /// Deletes or applies `tag` in `image` if the image still holds it.
+    private static func undoSnapshot(_ action: QemuImg.SnapshotAction, image: String, tag: String,
+                                     environment: [String: String]) -> String? {
+        guard FileSystem.exists(image) else { return nil }
+        guard let held = try? Qcow2SnapshotTable.read(image).contains(where: { $0.name == tag }) else {
+            return "cannot read the snapshots of \(image)"
+        }
+        guard held else { return nil }
+        do {
+            try QemuImg.snapshot(action, tag, image: image, environment: environment)
+            return nil
+        } catch let e as VMToolsError {
+            return e.description
+        } catch {
+            return "cannot change snapshot \(tag) of \(image)"
         }
     }
 

@@ -33,6 +33,7 @@ public enum SettingKey {
     public static let imageName = "vm_image_name"
     public static let imageURL = "vm_image_url"
     public static let imageDigest = "vm_image_digest"
+    public static let snapshotAuto = "vm_snapshot_auto"
 
     public static let imagesMirror = "cfg_images_mirror"
     public static let imagesUnverified = "cfg_images_unverified"

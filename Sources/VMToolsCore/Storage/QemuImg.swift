@@ -26,6 +26,17 @@ public enum QemuImg {
 }
 
 extension QemuImg {
+    public enum SnapshotAction: String, Sendable {
+        case create = "-c", apply = "-a", delete = "-d"
+    }
+
+    /// `qemu-img snapshot -c|-a|-d TAG IMAGE` on a stopped VM's image
+    /// (vmsnap(1)); the tag was checked by `SnapshotName.check`.
+    public static func snapshot(_ action: SnapshotAction, _ tag: String, image: String, environment: [String: String]) throws {
+        try run(["snapshot", "-q", action.rawValue, tag, "--", image], subject: image, environment: environment,
+                purpose: "cannot change the snapshots")
+    }
+
     /// The `qemu-img` in PATH; `purpose` says what needed it when it is missing.
     package static func executable(_ subject: String, environment: [String: String], purpose: String? = nil) throws -> String {
         guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {
