@@ -22,12 +22,14 @@ import Testing
 
     /// A snapshot with RAM and device state, as a running VM's: QEMU with no
     /// machine at all, paused, saves a few hundred bytes of vmstate.
-    static func saveVMState(_ tag: String, image: String) throws {
+    /// Every image gets the tag, the first the vmstate, as `savevm` does.
+    static func saveVMState(_ tag: String, images: [String]) throws {
         let script = "savevm \(tag)\nquit\n"
         let fd = try Self.pipeReading(script)
         defer { close(fd) }
-        let r = try Subprocess("/usr/bin/qemu-system-x86_64", ["-machine", "none", "-nodefaults", "-S", "-display", "none",
-                                                               "-drive", "file=\(image),if=none,id=d0,format=qcow2", "-monitor", "stdio"]).run(input: fd)
+        let drives = images.enumerated().flatMap { ["-drive", "file=\($0.element),if=none,id=d\($0.offset),format=qcow2"] }
+        let r = try Subprocess("/usr/bin/qemu-system-x86_64", ["-machine", "none", "-nodefaults", "-S", "-display", "none"]
+                               + drives + ["-monitor", "stdio"]).run(input: fd)
         try #require(r.status == 0, "\(r.stderrText)")
     }
 
@@ -51,7 +53,7 @@ import Testing
         #expect(ImageProbe(image)?.qcow2SnapshotCount == 0)
         let long = String(repeating: "n", count: SnapshotName.maxLength)
         for tag in ["first", "a", long] { try Self.qemuImg(["snapshot", "-c", tag, image]) }
-        try Self.saveVMState("live-one", image: image)
+        try Self.saveVMState("live-one", images: [image])
         try Self.qemuImg(["snapshot", "-c", "after.live", image])
 
         let ours = try Qcow2SnapshotTable.read(image)
