@@ -185,7 +185,8 @@ public struct VMSnapshots: Sendable {
 
     /// The names of the directories in `snapshots/` (not `.resume`).
     public func directoryNames() -> [String] {
-        ((try? FileSystem.listDirectoryEntries(directory)) ?? []).filter { !$0.name.hasPrefix(".") && $0.isDirectory(in: directory) }
+        guard FileSystem.isDirectory(directory), !FileSystem.isSymlink(directory) else { return [] }
+        return ((try? FileSystem.listDirectoryEntries(directory)) ?? []).filter { !$0.name.hasPrefix(".") && $0.isDirectory(in: directory) }
             .map(\.name).sorted(by: bytewiseLess)
     }
 
