@@ -74,14 +74,16 @@ extension Snapshotter {
                 try FileSystem.writeAtomically(Array((name + "\n").utf8), to: staged)
                 stagedMarker = staged
             }
-            // From here on the journal completes the revert.
-            for disk in snapshots.capable { try tx.record(.applySnapshot(image: disk.path, tag: name)) }
-            if let stagedTPM { try tx.record(.restore(backup: stagedTPM, original: tpmDirectory)) }
+            // From here on the journal completes the revert: one record of
+            // every step, so a crash never leaves a part of them to replay.
+            var forward: [Transaction.Undo] = snapshots.capable.map { .applySnapshot(image: $0.path, tag: name) }
+            if let stagedTPM { forward.append(.restore(backup: stagedTPM, original: tpmDirectory)) }
             if let stagedMarker {
-                try tx.record(.restore(backup: stagedMarker, original: resume))
+                forward.append(.restore(backup: stagedMarker, original: resume))
             } else if FileSystem.lexists(resume) {
-                try tx.record(.remove(resume))
+                forward.append(.remove(resume))
             }
+            try tx.record(forward)
 
             for disk in snapshots.capable { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
             if let stagedTPM {
@@ -103,13 +105,16 @@ extension Snapshotter {
     func deleteStopped(_ snapshot: Snapshot) throws {
         let name = snapshot.name
         let own = snapshots.directory(of: name)
+        // Never through a planted link: removing snapshots/NAME would remove another directory.
+        try FileSystem.checkOwnDirectory(snapshots.directory)
         let marker = (try? snapshots.resumeMarker()) == name
         let tx = Transaction(anchor: vm.home, environment: environment)
         try journaled(tx) {
             let holding = snapshots.capable.filter { snapshot.disks.contains($0.label) }
-            for disk in holding { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
-            if FileSystem.lexists(own) { try tx.record(.remove(own)) }
-            if marker { try tx.record(.remove(snapshots.resumePath)) }
+            var forward: [Transaction.Undo] = holding.map { .deleteSnapshot(image: $0.path, tag: name) }
+            if FileSystem.lexists(own) { forward.append(.remove(own)) }
+            if marker { forward.append(.remove(snapshots.resumePath)) }
+            try tx.record(forward)
 
             for disk in holding { try deleteTag(name, from: disk.path) }
             FileSystem.removeTree(own)
