@@ -72,6 +72,30 @@ public final class Transaction {
         if steps.count == Self.faultStep { kill(getpid(), SIGKILL) }
     }
 
+    /// Records several steps with one write and one sync, so a crash leaves
+    /// all of them journaled or none: for a change whose replay must finish
+    /// all of it or nothing (vmsnap -r and -d roll forward, vmsnap(1) CRASH
+    /// SAFETY), where a journal cut between two steps would finish half.
+    /// For the fault injection they count as that many steps, the kill
+    /// coming after the last.
+    public func record(all undos: [Undo]) throws {
+        guard !undos.isEmpty else { return }
+        try Interrupt.check()
+        try openJournal()
+        var bytes: [UInt8] = []
+        for undo in undos {
+            bytes += Self.encode(undo)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        let ok = bytes.withUnsafeBytes { write(journalFD, $0.baseAddress, $0.count) == $0.count }
+        guard ok, fdatasync(journalFD) == 0 else {
+            throw VMToolsError(.failure, backupDirectory, "cannot write the undo journal: \(FileSystem.errnoMessage())")
+        }
+        let before = steps.count
+        steps += undos
+        if before < Self.faultStep && steps.count >= Self.faultStep { kill(getpid(), SIGKILL) }
+    }
+
     /// Fault injection for the crash tests: `VMTOOLS_FAULT_KILL_AT_STEP=N`
     /// kills the process right after it journals its N-th step.
     static let faultStep: Int = getenv("VMTOOLS_FAULT_KILL_AT_STEP").flatMap { Int(String(cString: $0)) } ?? -1

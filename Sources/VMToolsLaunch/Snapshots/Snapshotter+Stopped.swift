@@ -74,14 +74,16 @@ extension Snapshotter {
                 try FileSystem.writeAtomically(Array((name + "\n").utf8), to: staged)
                 stagedMarker = staged
             }
-            // From here on the journal completes the revert.
-            for disk in snapshots.capable { try tx.record(.applySnapshot(image: disk.path, tag: name)) }
-            if let stagedTPM { try tx.record(.restore(backup: stagedTPM, original: tpmDirectory)) }
+            // From here on the journal completes the revert: one record for
+            // all, so a crash cannot leave a journal that reverts some images.
+            var forward = snapshots.capable.map { Transaction.Undo.applySnapshot(image: $0.path, tag: name) }
+            if let stagedTPM { forward.append(.restore(backup: stagedTPM, original: tpmDirectory)) }
             if let stagedMarker {
-                try tx.record(.restore(backup: stagedMarker, original: resume))
+                forward.append(.restore(backup: stagedMarker, original: resume))
             } else if FileSystem.lexists(resume) {
-                try tx.record(.remove(resume))
+                forward.append(.remove(resume))
             }
+            try tx.record(all: forward)
 
             for disk in snapshots.capable { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
             if let stagedTPM {
@@ -107,9 +109,11 @@ extension Snapshotter {
         let tx = Transaction(anchor: vm.home, environment: environment)
         try journaled(tx) {
             let holding = snapshots.capable.filter { snapshot.disks.contains($0.label) }
-            for disk in holding { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
-            if FileSystem.lexists(own) { try tx.record(.remove(own)) }
-            if marker { try tx.record(.remove(snapshots.resumePath)) }
+            // One record for all: a journal cut in between would delete it from some images only.
+            var forward = holding.map { Transaction.Undo.deleteSnapshot(image: $0.path, tag: name) }
+            if FileSystem.lexists(own) { forward.append(.remove(own)) }
+            if marker { forward.append(.remove(snapshots.resumePath)) }
+            try tx.record(all: forward)
 
             for disk in holding { try deleteTag(name, from: disk.path) }
             FileSystem.removeTree(own)
