@@ -188,15 +188,26 @@ public final class Transaction {
         for s in secondaries.values { FileSystem.removeTree(s) }
     }
 
-    public func rollback() {
+    /// Undoes every step, last first. A step that cannot be undone (a disk
+    /// still locked, a file in the way) does not stop the others; then the
+    /// backup directory stays, journal and kept files with it, and the
+    /// reasons are returned: `vmfix -b` replays it later (every undo is
+    /// idempotent), where deleting it would lose what it holds.
+    @discardableResult
+    public func rollback() -> [String] {
         finished = true
-        for step in steps.reversed() { Self.undo(step, environment: environment) }
+        var failures: [String] = []
+        for step in steps.reversed() {
+            if let failure = Self.undo(step, environment: environment) { failures.append(failure) }
+        }
         steps.removeAll()
-        guard let dir = backupDirectory else { return }
+        guard let dir = backupDirectory else { return failures }
         close(journalFD)
         journalFD = -1
+        guard failures.isEmpty else { return failures }
         FileSystem.removeTree(dir)
         for s in secondaries.values { FileSystem.removeTree(s) }
+        return failures
     }
 
     // MARK: Journal
@@ -306,15 +317,18 @@ public final class Transaction {
     }
 
     /// Deletes or applies `tag` in `image` if the image still holds it.
+    /// qemu-img lets a tag be given twice and deletes one at a time: a
+    /// deletion goes on until none is left.
     private static func undoSnapshot(_ action: QemuImg.SnapshotAction, image: String, tag: String,
                                      environment: [String: String]) -> String? {
         guard FileSystem.exists(image) else { return nil }
-        guard let held = try? Qcow2SnapshotTable.read(image).contains(where: { $0.name == tag }) else {
+        guard let held = try? Qcow2SnapshotTable.read(image).filter({ $0.name == tag }).count else {
             return "cannot read the snapshots of \(image)"
         }
-        guard held else { return nil }
         do {
-            try QemuImg.snapshot(action, tag, image: image, environment: environment)
+            for _ in 0..<(action == .delete ? held : min(held, 1)) {
+                try QemuImg.snapshot(action, tag, image: image, environment: environment)
+            }
             return nil
         } catch let e as VMToolsError {
             return e.description

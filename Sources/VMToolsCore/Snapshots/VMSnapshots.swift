@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One image a snapshot covers: a hard disk of the VM, or its UEFI variable
 /// store (vmsnap(1)).
 public struct SnapshotDisk: Sendable, Equatable {
@@ -16,6 +20,14 @@ public struct SnapshotDisk: Sendable, Equatable {
         self.setting = setting
         self.path = path
         self.refusal = refusal
+    }
+
+    /// The label of the UEFI variable store.
+    public static let varsLabel = "vars"
+
+    /// The refusal as the one line an error about `home` carries.
+    public var refusalMessage: String? {
+        refusal.map { "\(label) (\(path)) \($0): a snapshot needs every disk of the VM to be a writable qcow2 image" }
     }
 }
 
@@ -69,16 +81,121 @@ public struct VMSnapshots: Sendable {
         self.init(home: vm.home, disks: Self.disks(of: VMSettings(vm.settings), home: vm.home, environment: environment))
     }
 
+    /// Every hard disk slot with a backend, enabled or not (`hddN` by its
+    /// slot), then the home's `firmware-vars.qcow2` when there is one. Each
+    /// is probed once; one that cannot hold a snapshot carries its refusal.
+    /// CD-ROMs and seed volumes are read-only: no snapshot covers them.
     public static func disks(of settings: VMSettings, home: String, environment: [String: String]) -> [SnapshotDisk] {
-        []
+        var out: [SnapshotDisk] = []
+        for n in settings.hddSlots {
+            let drive = settings.hdd(n)
+            guard !drive.backend.isEmpty else { continue }
+            let backend = StorageBackend(drive.backend)
+            let label = "hdd\(n)"
+            if backend.isRemote {
+                out.append(SnapshotDisk(label: label, setting: drive.keys.backend, path: backend.location, refusal: "is a remote disk"))
+                continue
+            }
+            let path = backend.path(home: home, environment: environment)
+            let refusal: String?
+            switch backend.prefix {
+            case "snap": refusal = "is a snap: disk (its changes are thrown away)"
+            case "ro": refusal = "is a read-only ro: disk"
+            default: refusal = imageRefusal(path)
+            }
+            out.append(SnapshotDisk(label: label, setting: drive.keys.backend, path: path, refusal: refusal))
+        }
+        let vars = home.appendingPathComponent(VMFileNames.firmwareVars)
+        if FileSystem.lexists(vars) {
+            out.append(SnapshotDisk(label: SnapshotDisk.varsLabel, setting: nil, path: vars, refusal: imageRefusal(vars)))
+        }
+        return out
     }
+
+    /// Why the image at `path` cannot hold internal snapshots, or nil.
+    static func imageRefusal(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return FileSystem.lexists(path) ? "is a dangling symbolic link" : "does not exist" }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFBLK: return "is a block device"
+        default: return "is not a regular file"
+        }
+        guard let probe = ImageProbe(path) else { return "cannot be read" }
+        switch probe.kind {
+        case .qcow2(let version) where version == 2 || version == 3:
+            // QEMU keeps no internal snapshots in an image whose data lies in another file.
+            if version == 3, probe.field(72, 8) & 4 != 0 { return "keeps its data in an external data file" }
+            return nil
+        case .qcow2(let version): return "is a qcow2 image of unknown version \(version)"
+        default: return "is \(probe.kind.format), not qcow2"
+        }
+    }
+
+    /// The disks that cannot hold a snapshot.
+    public var refused: [SnapshotDisk] { disks.filter { $0.refusal != nil } }
+    /// The disks a snapshot goes into.
+    public var capable: [SnapshotDisk] { disks.filter { $0.refusal == nil } }
 
     public var directory: String { home.appendingPathComponent(Self.directoryName) }
     public func directory(of name: String) -> String { directory.appendingPathComponent(name) }
     public var resumePath: String { directory.appendingPathComponent(Self.resumeName) }
+    /// Where a snapshot keeps its copy of `tpm/`.
+    public func tpmCopy(of name: String) -> String { directory(of: name).appendingPathComponent(VMFileNames.tpmDirectory) }
 
-    /// The snapshots, oldest first.
+    /// Each capable image's snapshot table, in the VM's order.
+    public func tables() throws -> [(disk: SnapshotDisk, entries: [Qcow2SnapshotTable.Entry])] {
+        try capable.map { ($0, try Qcow2SnapshotTable.read($0.path)) }
+    }
+
+    /// The snapshots, oldest first: the union of the tags of every capable
+    /// image. The date is the first holding image's, the vmstate that of
+    /// the first image holding some (QEMU puts it in the first disk).
     public func list() throws -> [Snapshot] {
-        throw VMToolsError(.failure, home, "listing snapshots is not implemented yet")
+        try Self.merge(tables(), home: home)
+    }
+
+    static func merge(_ tables: [(disk: SnapshotDisk, entries: [Qcow2SnapshotTable.Entry])], home: String) -> [Snapshot] {
+        var byName: [String: Int] = [:]
+        var out: [Snapshot] = []
+        for (disk, entries) in tables {
+            for e in entries {
+                if let i = byName[e.name] {
+                    if !out[i].disks.contains(disk.label) { out[i].disks.append(disk.label) }
+                    if out[i].vmStateSize == 0 { out[i].vmStateSize = e.vmStateSize }
+                } else {
+                    byName[e.name] = out.count
+                    out.append(Snapshot(name: e.name, date: e.date, vmStateSize: e.vmStateSize, disks: [disk.label], tpm: false, complete: false))
+                }
+            }
+        }
+        let snapshots = home.appendingPathComponent(directoryName)
+        for i in out.indices {
+            out[i].complete = out[i].disks.count == tables.count
+            let tpm = snapshots.appendingPathComponent(out[i].name).appendingPathComponent(VMFileNames.tpmDirectory)
+            // A tag that is no plain name (made by hand with qemu-img) has no directory of ours.
+            out[i].tpm = SnapshotName.problem(out[i].name) == nil && FileSystem.isDirectory(tpm) && !FileSystem.isSymlink(tpm)
+        }
+        // Stable: snapshots of the same second keep the images' order.
+        return out.enumerated().sorted { ($0.element.date, $0.offset) < ($1.element.date, $1.offset) }.map(\.element)
+    }
+
+    /// The snapshot called `name`, or nil.
+    public func snapshot(_ name: String) throws -> Snapshot? { try list().first { $0.name == name } }
+
+    /// The names of the directories in `snapshots/` (not `.resume`).
+    public func directoryNames() -> [String] {
+        ((try? FileSystem.listDirectoryEntries(directory)) ?? []).filter { !$0.name.hasPrefix(".") && $0.isDirectory(in: directory) }
+            .map(\.name).sorted(by: bytewiseLess)
+    }
+
+    /// The live snapshot `snapshots/.resume` names for the next start, or
+    /// nil; a link, a damaged or unreadable marker is an error naming it.
+    public func resumeMarker() throws -> String? {
+        try FileSystem.refuseLink(resumePath)
+        guard let text = try FileSystem.readTextIfExists(resumePath, limit: 4096) else { return nil }
+        let name = text.hasSuffix("\n") ? String(text.dropLast()) : text
+        if let why = SnapshotName.problem(name) { throw VMToolsError(.failure, resumePath, "damaged: \(why)") }
+        return name
     }
 }
