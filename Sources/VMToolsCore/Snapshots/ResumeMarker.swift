@@ -5,7 +5,7 @@ import Glibc
 /// `snapshots/.resume` (vmsnap(1), RESUMING): the live snapshot a revert
 /// of the stopped VM restored, whose RAM and devices the next `vmup` loads.
 /// The file sits in the VM home, so anyone who could plant it is read
-/// warily: a regular file, never through a link, a few bytes, a valid name.
+/// warily (`VMSnapshots.resumeMarker`); a bad one is noted and removed.
 public struct ResumeMarker: Sendable, Equatable {
     /// `snapshots/.resume`.
     public var path: String
@@ -19,25 +19,17 @@ public struct ResumeMarker: Sendable, Equatable {
         let directory = home.appendingPathComponent(VMSnapshots.directoryName)
         let path = directory.appendingPathComponent(VMSnapshots.resumeName)
         guard FileSystem.lexists(path) else { return nil }
-        func unusable(_ why: String) -> ResumeMarker { ResumeMarker(path: path, name: nil, problem: why) }
         // A linked snapshots/ would put the marker, and its removal, elsewhere.
-        guard !FileSystem.isSymlink(directory) else { return unusable("\(directory) is a symbolic link") }
-        let fd: Int32
-        do { fd = try FileSystem.openForReading(path, noFollow: true) } catch let e as VMToolsError {
-            return unusable(e.message)
-        } catch { return unusable("cannot read it") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return unusable("not a regular file") }
-        // A name is at most SnapshotName.maxLength bytes and a newline.
-        guard let bytes = FileSystem.readBytes(fd, at: 0, count: SnapshotName.maxLength + 2),
-              bytes.count <= SnapshotName.maxLength + 1 else { return unusable("longer than a snapshot name") }
-        var text = String(decoding: bytes, as: UTF8.self)
-        if text.hasSuffix("\n") { text.removeLast() }
-        do { try SnapshotName.check(text, home: home) } catch let e as VMToolsError {
-            return unusable(e.message)
-        } catch { return unusable("not a snapshot name") }
-        return ResumeMarker(path: path, name: text, problem: nil)
+        if FileSystem.isSymlink(directory) { return ResumeMarker(path: path, name: nil, problem: "\(directory) is a symbolic link") }
+        // A regular file, not through a link, a few bytes, a valid name.
+        do {
+            guard let name = try VMSnapshots(home: home, disks: []).resumeMarker() else { return nil }
+            return ResumeMarker(path: path, name: name, problem: nil)
+        } catch let e as VMToolsError {
+            return ResumeMarker(path: path, name: nil, problem: e.message)
+        } catch {
+            return ResumeMarker(path: path, name: nil, problem: "cannot read it")
+        }
     }
 
     /// Removes the marker (not what a link points to), after a start

@@ -38,7 +38,7 @@ extension Snapshotter {
     }
 
     func liveImages(_ live: LiveSnapshot) throws -> LiveImages {
-        let disks = snapshots.disks
+        let disks = snapshots.capable
         var images = LiveImages()
         for (disk, opening) in zip(disks, try live.openings(of: disks.map(\.path))) {
             switch opening {
@@ -50,97 +50,77 @@ extension Snapshotter {
         return images
     }
 
+    /// `create` checked the name and what exists; `replace` deletes the old
+    /// one first, rolling forward on its own (vmsnap(1), -f).
     func createLive(_ name: String, replace: Bool, live: LiveSnapshot) throws -> Snapshot {
-        let images = try liveImages(live)
+        var images = try liveImages(live)
         // The RAM goes to the first hard disk QEMU has open.
         guard let vmstate = images.nodes.first(where: { $0.disk.setting != nil }) else {
             throw VMToolsError(.failure, vm.home, "cannot take a live snapshot: QEMU has no hard disk of the VM open to hold its RAM")
         }
-        let exists = images.nodes.contains { $0.node.tags.contains(name) }
-            || FileSystem.lexists(snapshots.directory(of: name))
-            || images.closed.contains { Self.holds($0.path, name) }
-        if exists {
-            guard replace else { throw VMToolsError(.failure, vm.home, "snapshot '\(name)' exists already (vmsnap -f replaces it)") }
+        if replace, try snapshots.snapshot(name) != nil {
             try deleteLive(name, live: live)
+            images = try liveImages(live)
         }
         let tx = Transaction(anchor: vm.home, environment: environment)
-        do {
-            try tx.makeDirectory(snapshots.directory)
-            try tx.makeDirectory(snapshots.directory(of: name))
-            let tpm = try copyTPM(name, tx)
-            for disk in snapshots.disks { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
+        var tpm = false
+        try journaled(tx) {
+            try makeSnapshotDirectory(name, tx)
+            tpm = try copyTPM(name, tx)
+            for disk in snapshots.capable { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
             try live.save(name, vmstate: vmstate.node.name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
             for disk in images.closed { try QemuImg.snapshot(.create, name, image: disk.path, environment: environment) }
-            tx.commit()
-            let saved = try live.blockNodes().first { $0.name == vmstate.node.name }?.snapshots.first { $0.name == name }
-            return Snapshot(name: name, date: saved?.date ?? Int64(SystemClock.now()), vmStateSize: saved?.vmStateSize ?? 0,
-                            disks: snapshots.disks.map(\.label), tpm: tpm, complete: true)
-        } catch {
-            tx.rollback()
-            throw error
         }
+        let saved = try live.blockNodes().first { $0.name == vmstate.node.name }?.snapshots.last { $0.name == name }
+        return Snapshot(name: name, date: saved?.date ?? Int64(SystemClock.wallSeconds()), vmStateSize: saved?.vmStateSize ?? 0,
+                        disks: snapshots.capable.map(\.label), tpm: tpm, complete: true)
     }
 
+    /// `revert` checked that every image holds it. The TPM's state is in
+    /// the saved devices, which QEMU hands back to swtpm: `tpm/` is left
+    /// to swtpm. A disk QEMU has not open goes back as for a stopped VM.
     func revertLive(_ name: String, live: LiveSnapshot) throws {
         let images = try liveImages(live)
         guard let vmstate = images.nodes.first(where: { n in n.node.snapshots.contains { $0.name == name && $0.vmStateSize > 0 } }) else {
-            if images.nodes.contains(where: { $0.node.tags.contains(name) }) || images.closed.contains(where: { Self.holds($0.path, name) }) {
-                throw VMToolsError(.failure, vm.home, "cannot revert to snapshot '\(name)' while the VM runs: it was taken of a stopped VM: stop the VM (vmdown) to revert to it")
-            }
-            throw VMToolsError(.failure, vm.home, "no snapshot '\(name)'")
-        }
-        if let missing = images.nodes.first(where: { !$0.node.tags.contains(name) }) {
-            throw VMToolsError(.failure, vm.home, "cannot revert to snapshot '\(name)': \(missing.disk.path) does not hold it (vmsnap -d removes an incomplete snapshot)")
+            throw VMToolsError(.failure, vm.home, "cannot revert to snapshot '\(name)' while the VM runs: it was taken of a stopped VM: stop the VM (vmdown) to revert to it")
         }
         let tx = Transaction(anchor: vm.home, environment: environment)
-        do {
-            // A disk QEMU has not open follows as for a stopped VM; the TPM's
-            // state is in the saved devices, which QEMU hands back to swtpm.
-            let closed = images.closed.filter { Self.holds($0.path, name) }
-            for disk in closed { try tx.record(.applySnapshot(image: disk.path, tag: name)) }
+        try journaled(tx) {
+            for disk in images.closed { try tx.record(.applySnapshot(image: disk.path, tag: name)) }
             try live.load(name, vmstate: vmstate.node.name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
-            for disk in closed { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
-            tx.commit()
-        } catch {
-            tx.rollback()
-            throw error
+            for disk in images.closed { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
         }
     }
 
+    /// Journaled first, so a replay finishes the deletion (vmsnap(1),
+    /// CRASH SAFETY); QEMU skips the nodes that do not hold the tag.
     func deleteLive(_ name: String, live: LiveSnapshot) throws {
         let images = try liveImages(live)
+        let own = snapshots.directory(of: name)
+        let marker = (try? snapshots.resumeMarker()) == name
         let tx = Transaction(anchor: vm.home, environment: environment)
-        do {
-            // Journaled first: a replay finishes the deletion (vmsnap(1), CRASH SAFETY).
-            for disk in snapshots.disks { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
-            let directory = snapshots.directory(of: name)
-            try tx.record(.remove(directory))
+        try journaled(tx) {
+            for disk in snapshots.capable { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
+            if FileSystem.lexists(own) { try tx.record(.remove(own)) }
+            if marker { try tx.record(.remove(snapshots.resumePath)) }
             try live.delete(name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
-            for disk in images.closed where Self.holds(disk.path, name) {
-                try QemuImg.snapshot(.delete, name, image: disk.path, environment: environment)
-            }
-            FileSystem.removeTree(directory)
-            tx.commit()
-        } catch {
-            // Roll forward: what was journaled is deleted by the replay.
-            tx.rollback()
-            throw error
+            for disk in images.closed { try deleteTag(name, from: disk.path) }
+            FileSystem.removeTree(own)
+            FileSystem.syncDirectory(snapshots.directory)
+            if marker { try FileSystem.removeFile(snapshots.resumePath) }
         }
     }
 
-    /// Whether an image QEMU has not open holds `tag` (its snapshot table).
-    static func holds(_ image: String, _ tag: String) -> Bool {
-        (try? Qcow2SnapshotTable.read(image).contains { $0.name == tag }) ?? false
-    }
-
-    /// `tpm/` copied to `snapshots/NAME/tpm/`, journaled; false when the VM
-    /// has no TPM directory.
+    /// `tpm/` copied to `snapshots/NAME/tpm/`, journaled, as for a stopped
+    /// VM; false when the VM has no TPM directory. swtpm writes its state
+    /// by rename, so a copy taken while it runs holds whole files.
     func copyTPM(_ name: String, _ tx: Transaction) throws -> Bool {
-        let tpm = vm.home.appendingPathComponent("tpm")
-        guard FileSystem.isDirectory(tpm), !FileSystem.isSymlink(tpm) else { return false }
-        let copy = snapshots.directory(of: name).appendingPathComponent("tpm")
+        guard let tpm = tpmState else { return false }
+        let copy = snapshots.tpmCopy(of: name)
+        try tx.moveAside(copy)
         try tx.record(.remove(copy))
         try SparseCopy.copyTree(tpm, to: copy)
+        FileSystem.syncDirectory(copy.deletingLastPathComponent)
         return true
     }
 }
