@@ -108,4 +108,36 @@ import Testing
         #expect(try lab.down(home).status == 0)
         #expect(try SnapshotVM.tags(home + "/data.qcow2").isEmpty)
     }
+
+    /// The marker is read warily and goes after one start attempt, even a
+    /// failed one (QEMU refuses a snapshot its disks do not hold).
+    @Test(.requiresGuest) func aMarkerIsReadWarilyAndGoesAfterOneStartAttempt() throws {
+        guard let lab = try BootLab.guest() else { return }
+        let home = try lab.makeVM("marked")
+        defer { Self.stop(lab, home) }
+        let marker = home + "/snapshots/.resume"
+        try FileManager.default.createDirectory(atPath: home + "/snapshots", withIntermediateDirectories: true)
+
+        // Planted: a link, or no snapshot name; vmup -n says it would drop it, and resumes nothing.
+        try FileManager.default.createSymbolicLink(atPath: marker, withDestinationPath: home + "/vm.settings")
+        let linked = try lab.cli.run("vmup", ["-nv", home])
+        #expect(linked.status == 0, "\(linked.err)")
+        #expect(linked.err.contains("would ignore and remove \(marker): refusing a symbolic link"), "\(linked.err)")
+        #expect(!linked.out.contains("-loadvm"), "\(linked.out)")
+        try FileManager.default.removeItem(atPath: marker)
+        try lab.s.write("marked/snapshots/.resume", "../../etc\n")
+        let bad = try lab.cli.run("vmup", ["-nv", home])
+        #expect(bad.err.contains("would ignore and remove \(marker)"), "\(bad.err)")
+        #expect(!bad.out.contains("-loadvm"), "\(bad.out)")
+
+        // A snapshot the disk does not hold: QEMU refuses to start, and the marker is gone all the same.
+        try lab.s.write("marked/snapshots/.resume", "gone\n")
+        let dry = try lab.cli.run("vmup", ["-nv", home])
+        #expect(dry.out.contains(" -loadvm gone"), "\(dry.out)")
+        let r = try lab.up(home)
+        #expect(r.status == 1)
+        #expect(r.err.contains("the disks are at snapshot gone, and the next vmup boots them afresh"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: marker))
+        #expect(lab.pid(home).flatMap(QemuProcess.read(pid:)) == nil)
+    }
 }
