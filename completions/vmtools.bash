@@ -116,7 +116,9 @@ _vmtools() {
         return
     fi
     case "$(_vmtools_operands "$cmd")" in
-        home|snapshot) _vmtools_homes "$cur" ;;
+        home) _vmtools_homes "$cur" ;;
+        # VM homes, then the snapshots of the VM named just before.
+        snapshot) _vmtools_homes "$cur"; _vmtools_list "$cur" snapshots "$prev" ;;
         running) _vmtools_list "$cur" running ;;
         image) _vmtools_list "$cur" images ;;
         directory) COMPREPLY=($(compgen -d -- "$cur")) ;;

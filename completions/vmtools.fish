@@ -434,7 +434,7 @@ complete -c vmtools -n '__fish_seen_subcommand_from vmimage' -l help -d 'show th
 complete -c vmtools -n '__fish_seen_subcommand_from vmimage' -l version -d 'print the version and the path of this vmtools, and exit'
 
 # vmsnap
-complete -c vmsnap -f -a '(__vmtools_list homes (commandline -ct))'
+complete -c vmsnap -f -a '(__vmtools_list homes (commandline -ct)) (__vmtools_list snapshots (commandline -opc)[-1])'
 complete -c vmsnap -s d -d 'delete the named snapshot'
 complete -c vmsnap -s f -d 'replace a snapshot of that name'
 complete -c vmsnap -s h -d 'show this help and exit'
@@ -445,7 +445,7 @@ complete -c vmsnap -s r -d 'revert to the named snapshot'
 complete -c vmsnap -s v -d 'more verbose: raise the verbosity (repeatable)'
 complete -c vmsnap -l help -d 'show this help and exit'
 complete -c vmsnap -l version -d 'print the version and the path of this vmtools, and exit'
-complete -c vmtools -n '__fish_seen_subcommand_from vmsnap' -f -a '(__vmtools_list homes (commandline -ct))'
+complete -c vmtools -n '__fish_seen_subcommand_from vmsnap' -f -a '(__vmtools_list homes (commandline -ct)) (__vmtools_list snapshots (commandline -opc)[-1])'
 complete -c vmtools -n '__fish_seen_subcommand_from vmsnap' -s d -d 'delete the named snapshot'
 complete -c vmtools -n '__fish_seen_subcommand_from vmsnap' -s f -d 'replace a snapshot of that name'
 complete -c vmtools -n '__fish_seen_subcommand_from vmsnap' -s h -d 'show this help and exit'

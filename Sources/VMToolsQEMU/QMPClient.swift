@@ -70,6 +70,18 @@ public final class QMPClient {
 }
 
 extension QMPClient {
+    /// Waits up to `timeout` seconds for QEMU to say anything (an event):
+    /// reads one line when it does; nil when nothing came. A caller polls
+    /// a state with a command, then waits here instead of sleeping.
+    public func awaitEvent(timeout: Double) throws -> JSON? {
+        guard socket.hasInput(within: timeout) else { return nil }
+        let line = try socket.read(until: "\n", timeout: 5)
+        guard let event = try? JSON.parse(line) else { throw VMToolsError(.failure, nil, "\(BadAnswer.prefix) that is not JSON") }
+        return event
+    }
+}
+
+extension QMPClient {
     /// `vnc://host:port` from QMP `query-vnc`, or nil.
     public static func vncURL(socket qmp: String, timeout: Double = 2) -> String? {
         guard FileSystem.exists(qmp), let client = try? QMPClient(path: qmp, timeout: timeout),

@@ -56,6 +56,15 @@ public final class UnixSocket {
         }
     }
 
+    /// Whether something is there to read (buffered, or arriving within
+    /// `timeout` seconds): a wait for QMP events without a blocking read.
+    public func hasInput(within timeout: Double) -> Bool {
+        if !buffer.isEmpty { return true }
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let rc = poll(&p, 1, Int32(min(max(0, timeout * 1000), 1e9)))
+        return rc > 0
+    }
+
     /// Reads until `terminator` appears or the deadline passes; returns the
     /// text before it (and consumes the terminator).
     public func read(until terminator: String, timeout: Double) throws -> String {

@@ -8,7 +8,8 @@ import Testing
 /// The committed completion scripts, run in the real shells (Debian
 /// `bash-completion`, `fish`, `zsh`): commands, flags, setting names after
 /// `-o`, template names after `-t`, VM homes, running VMs, image catalog
-/// names for vmimage and after a storage option.
+/// names for vmimage and after a storage option, snapshot names after a VM
+/// home for vmsnap.
 @Suite(.serialized) struct ShellCompletionTests {
     /// A scratch tree: command links, two templates, VM homes, a plain directory.
     final class Fixture {
@@ -31,6 +32,13 @@ import Testing
             _ = try cli.scratch.write("vms/a home/vm.settings", "vm_name=a\n")
             _ = try cli.scratch.write("vms/plain/inner/vm.settings", "vm_name=inner\n")
             _ = try cli.scratch.write("vms/run/vm.settings", "vm_name=run\n")
+            // A VM with two snapshots, for vmsnap's second operand.
+            _ = try cli.scratch.write("vms/snapvm/vm.settings", "vm_name=snapvm\nvm_storage_hdd1_enable=yes\nvm_storage_hdd1_backend=hdd.qcow2\n")
+            let image = cli.scratch.url("vms/snapvm/hdd.qcow2")
+            for args in [["create", "-q", "-f", "qcow2", image, "1M"], ["snapshot", "-c", "before-upgrade", image], ["snapshot", "-c", "base", image]] {
+                let r = try Subprocess("/usr/bin/qemu-img", args).run()
+                try #require(r.status == 0, "\(r.stderrText)")
+            }
         }
 
         var environment: [String: String] {
@@ -82,7 +90,7 @@ import Testing
         }
     }
 
-    @Test(.requires("bash", "fish", "zsh", "qemu-system-x86_64"), arguments: ["bash", "fish", "zsh"]) func completesWhatTheSpecsSay(shell: String) throws {
+    @Test(.requires("bash", "fish", "zsh", "qemu-system-x86_64", "qemu-img"), arguments: ["bash", "fish", "zsh"]) func completesWhatTheSpecsSay(shell: String) throws {
         guard requireTool(shell) != nil else { return }
         if shell == "bash" {
             try #require(FileManager.default.fileExists(atPath: "/usr/share/bash-completion/bash_completion"),
@@ -111,6 +119,12 @@ import Testing
         let homes = try f.complete(shell, "vminfo vms/")
         #expect(homes.contains(spaced) && homes.contains { $0.hasPrefix("vms/plain") } && homes.contains("vms/run"), "\(homes)")
         #expect(try f.complete(shell, "vmrm vms/plain/") == ["vms/plain/inner"])
+        // vmsnap: VM homes, then the snapshots of the VM home typed just before.
+        #expect(try f.complete(shell, "vmsnap vms/sn") == ["vms/snapvm"])
+        #expect(try f.complete(shell, "vmsnap -r vms/snapvm be") == ["before-upgrade"])
+        #expect(try f.complete(shell, "vmtools vmsnap -d vms/snapvm ba") == ["base"])
+        #expect(try f.complete(shell, "vmsnap vms/snapvm vms/ru") == ["vms/run"], "homes for the next VM of a lab")
+        #expect(try f.complete(shell, "vmsnap vms/run be").isEmpty, "a VM without snapshots offers none")
         // Only running VMs for vmdown and vmmon: every running VM of the user,
         // so other suites' guests may be listed too; ours only once it runs.
         let mine = { (list: [String]) in list.filter { $0.hasPrefix(f.cli.scratch.path + "/") } }

@@ -11,6 +11,7 @@ enum CompletionLists {
         case "running": return running(paths: paths)
         case "homes": return homes(prefix: args.first ?? "", cwd: FileSystem.currentDirectory(), paths: paths, environment: environment)
         case "images": return images(paths: paths)
+        case "snapshots": return snapshots(of: args.first ?? "", cwd: FileSystem.currentDirectory(), paths: paths, environment: environment)
         default: return nil
         }
     }
@@ -36,6 +37,19 @@ enum CompletionLists {
         let includeUser = global(paths)?.includeUser ?? false
         let entries = (try? ImageCatalog(paths: paths, includeUser: includeUser).entries()) ?? []
         return Set(entries.flatMap { [$0.name] + $0.aliases }).filter(ImageCatalog.isCandidateName).sorted(by: bytewiseLess)
+    }
+
+    /// The snapshots of the VM home `typed` (as the user typed it, `~/`
+    /// too), for the operand after it (vmsnap(1)); nothing when it is not a
+    /// VM home. Only names vmsnap accepts, so nothing else reaches the shell.
+    static func snapshots(of typed: String, cwd: String, paths: SystemPaths, environment: [String: String]) -> [String] {
+        guard !typed.isEmpty, !typed.hasPrefix("-"), let global = global(paths) else { return [] }
+        var path = typed
+        if path.hasPrefix("~/"), let home = environment["HOME"] { path = home + path.dropFirst(1) }
+        guard let home = try? VMHome.locate(path, cwd: cwd, global: global),
+              let vm = try? SettingsResolver(paths: paths).loadVM(home: home, global: global),
+              let list = try? VMSnapshots(vm, environment: environment).list() else { return [] }
+        return list.map(\.name).filter { (try? SnapshotName.check($0, home: home)) != nil }
     }
 
     /// Homes of the VMs running now.

@@ -120,7 +120,9 @@ public enum Completions {
                 return
             fi
             case "$(_vmtools_operands "$cmd")" in
-                home|snapshot) _vmtools_homes "$cur" ;;
+                home) _vmtools_homes "$cur" ;;
+                # VM homes, then the snapshots of the VM named just before.
+                snapshot) _vmtools_homes "$cur"; _vmtools_list "$cur" snapshots "$prev" ;;
                 running) _vmtools_list "$cur" running ;;
                 image) _vmtools_list "$cur" images ;;
                 directory) COMPREPLY=($(compgen -d -- "$cur")) ;;
@@ -158,7 +160,8 @@ public enum Completions {
             let operands: String
             switch c.spec.operandCompletion {
             case .directory: operands = " -f -a '(__fish_complete_directories)'"
-            case .home, .snapshot: operands = " -f -a '(__vmtools_list homes (commandline -ct))'"
+            case .home: operands = " -f -a '(__vmtools_list homes (commandline -ct))'"
+            case .snapshot: operands = " -f -a '(__vmtools_list homes (commandline -ct)) (__vmtools_list snapshots (commandline -opc)[-1])'"
             case .running: operands = " -f -a '(__vmtools_list running)'"
             case .image: operands = " -f -a '(__vmtools_list images)'"
             case .none: operands = " -f"
@@ -213,6 +216,11 @@ public enum Completions {
           compadd -f -- $homes
           compadd -f -S / -q -- $dirs
         }
+        # VM homes, then the snapshots of the VM named just before.
+        _vmtools_snapshots() {
+          _vmtools_homes
+          compadd -- ${(f)"$(_vmtools_list snapshots ${(Q)words[CURRENT-1]})"}
+        }
 
 
         """
@@ -238,7 +246,8 @@ public enum Completions {
             }
             for l in CommandSpec.longOptions { specs.append("'--\(l.name)[\(zshEscape(l.help))]'") }
             switch c.spec.operandCompletion {
-            case .home, .snapshot: specs.append("'*:VM home:_vmtools_homes'")
+            case .home: specs.append("'*:VM home:_vmtools_homes'")
+            case .snapshot: specs.append("'*:VM home or snapshot:_vmtools_snapshots'")
             case .running: specs.append("'*:running VM:_vmtools_running'")
             case .image: specs.append("'*:image name:_vmtools_images'")
             case .directory: specs.append("'*:directory:_files -/'")

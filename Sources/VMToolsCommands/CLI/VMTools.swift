@@ -56,7 +56,7 @@ public enum VMTools {
         case "--list":
             // For the completion scripts: candidates only a vmtools can compute.
             guard rest.count >= 2, let words = CompletionLists.list(rest[1], Array(rest.dropFirst(2)), paths: paths, environment: env) else {
-                return usageError(front, "--list takes one of: templates, running, homes [PREFIX], images")
+                return usageError(front, "--list takes one of: templates, running, homes [PREFIX], images, snapshots HOME")
             }
             front.out.write(words.map { $0 + "\n" }.joined())
             return ExitCode.success.rawValue

@@ -89,7 +89,7 @@ public enum VMUpCommand: Command {
             runDirectory = lock.lockDirectory
         }
         let command = try LaunchPlanner.plan(vm.settings, home: home, runDirectory: runDirectory, children: children, global: global,
-                                             hostPaths: hostPaths.paths, dryRun: options.dryRun, context: context)
+                                             hostPaths: hostPaths.paths, resume: true, dryRun: options.dryRun, context: context)
         var executor = LaunchExecutor(command, name: vm.name, console: context.console)
         let seconds = try waitGuest ? waitSeconds(executor.plan, command: command, subject: home) : 0
         if options.dryRun {

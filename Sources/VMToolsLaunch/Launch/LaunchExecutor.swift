@@ -77,7 +77,21 @@ package struct LaunchExecutor {
 
     /// Starts QEMU (and its helpers): in the foreground it returns when QEMU
     /// has exited, daemonised once QEMU holds the lock on its pid file.
+    /// A snapshot's resume marker goes after this one attempt, whatever its
+    /// outcome (vmsnap(1), RESUMING): a failing `-loadvm` must not fail
+    /// every later start.
     package mutating func start() throws {
+        guard let marker = plan.resume else { return try startQEMU() }
+        defer { marker.remove() }
+        if let name = marker.name {
+            console.notice("resuming the RAM and devices saved in snapshot \(name)")
+        } else {
+            console.warning("ignoring \(marker.path): \(marker.problem ?? "not a snapshot name")")
+        }
+        do { try startQEMU() } catch { throw resumeFailure(error) }
+    }
+
+    private mutating func startQEMU() throws {
         let generated = preparation.generatedFiles
         defer { Self.removeFiles(generated) }
         do {

@@ -68,6 +68,9 @@ public struct LaunchPlan: Sendable {
     public var hostPaths: [HostPath] = []
     /// The machine as QEMU runs it, filled in beside argv (the exports read it).
     public var machine = Machine()
+    /// `snapshots/.resume` (vmsnap(1), RESUMING): a usable one added
+    /// `-loadvm NAME`; the executor removes it after the start attempt.
+    public var resume: ResumeMarker?
 
     public init() {}
 
@@ -222,5 +225,6 @@ public struct LaunchPlan: Sendable {
             + usbDevices.map { "would check that \($0.setting) \($0.device.description) can be opened read-write" }
             + settingsToSave.map { "would record \($0.name)=\($0.value) in the VM's settings" }
             + hostPaths.map(\.dryRunLine)
+            + (resume.map { [$0.dryRunLine] } ?? [])
     }
 }

@@ -34,9 +34,11 @@ package enum LaunchPlanner {
     /// run-time directory for a bare boot or a read-only home); `hostPaths`
     /// are those its check collected, for `vmup -n` to list; `conversions`
     /// the configuration's imports, the plan's first steps (the storage
-    /// modules plan the disks they make).
+    /// modules plan the disks they make); `resume`: a home's start, which
+    /// resumes the live snapshot its `snapshots/.resume` names.
     package static func plan(_ settings: SettingsTable, home: String?, runDirectory: String?, children: [String], global: GlobalConfig,
-                     hostPaths: [HostPath], conversions: [LaunchPlan.Conversion] = [], dryRun: Bool, context: Context) throws -> QemuCommand {
+                     hostPaths: [HostPath], conversions: [LaunchPlan.Conversion] = [], resume: Bool = false,
+                     dryRun: Bool, context: Context) throws -> QemuCommand {
         let accel = try Accelerator.choose(settings)
         var command = QemuCommand(settings: settings, home: home, global: global, environment: context.environment,
                                   accelerator: accel, children: children, dryRun: dryRun)
@@ -46,6 +48,9 @@ package enum LaunchPlanner {
         try command.build(ModuleRegistry.buildcmdModules(settings, paths: global.paths, console: context.console))
         command.plan.hostPaths = hostPaths
         command.plan.machine.readBackingChains(hostPaths)
+        if resume, let home, let marker = ResumeMarker.read(home: home) {
+            command.plan.resume(marker)
+        }
         return command
     }
 }
