@@ -69,7 +69,15 @@ extension Snapshotter {
             tpm = try copyTPM(name, tx)
             try tx.record(snapshots.capable.map { .deleteSnapshot(image: $0.path, tag: name) })
             try live.save(name, vmstate: vmstate.node.name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
-            for disk in images.closed { try QemuImg.snapshot(.create, name, image: disk.path, environment: environment) }
+            do {
+                for disk in images.closed { try QemuImg.snapshot(.create, name, image: disk.path, environment: environment) }
+                try Interrupt.check()
+            } catch {
+                // QEMU holds its images: the journal's qemu-img could not
+                // undo the save, QMP can.
+                try? live.delete(name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
+                throw error
+            }
         }
         let saved = try live.blockNodes().first { $0.name == vmstate.node.name }?.snapshots.last { $0.name == name }
         return Snapshot(name: name, date: saved?.date ?? Int64(SystemClock.wallSeconds()), vmStateSize: saved?.vmStateSize ?? 0,
