@@ -99,7 +99,8 @@ public struct LiveSnapshot {
             try run("snapshot-save", [("tag", .string(tag)), ("vmstate", .string(vmstate)),
                                       ("devices", .array(devices.map { .string($0) }))], timeout: timeout)
         } catch let error as JobError {
-            try? delete(tag, devices: devices, timeout: timeout)
+            // QEMU leaves a failed save's tag on the nodes that got it.
+            if error.concluded { try? delete(tag, devices: devices, timeout: timeout) }
             throw VMToolsError(.failure, home, "cannot save snapshot '\(tag)': \(error.message)")
         }
     }
@@ -124,8 +125,12 @@ public struct LiveSnapshot {
         }
     }
 
-    /// A job that concluded with an error, or could not be followed.
-    struct JobError: Error { var message: String }
+    /// A job that concluded with an error (`concluded`), or that QEMU
+    /// refused or that could not be followed to its end.
+    struct JobError: Error {
+        var message: String
+        var concluded = false
+    }
 
     /// Starts a job and follows it to its end: `query-jobs` after each
     /// event QEMU sends (a state change sends one), so the wait ends as the
@@ -139,19 +144,28 @@ public struct LiveSnapshot {
         }
         let deadline = SystemClock.now() + timeout
         while true {
-            let jobs = try qmp.execute("query-jobs").arrayValue ?? []
+            let jobs: [JSON]
+            do {
+                // QEMU 7.2 saves and loads in its main loop, where the monitor
+                // also answers: a big guest's RAM keeps any answer waiting that long.
+                jobs = try qmp.execute("query-jobs", timeout: max(1, deadline - SystemClock.now())).arrayValue ?? []
+            } catch let e as VMToolsError {
+                throw JobError(message: e.message)
+            }
             guard let job = jobs.first(where: { $0["id"]?.stringValue == id }) else {
                 throw JobError(message: "QEMU lost its job \(id)")
             }
             if job["status"]?.stringValue == "concluded" {
                 _ = try? qmp.execute("job-dismiss", arguments: [("id", .string(id))])
-                if let why = job["error"]?.stringValue { throw JobError(message: why) }
+                if let why = job["error"]?.stringValue { throw JobError(message: why, concluded: true) }
                 return
             }
             let left = deadline - SystemClock.now()
             // QEMU finishes the job without us: the snapshot may still appear.
             guard left > 0 else { throw JobError(message: "QEMU's \(command) did not finish within \(Int(timeout)) s (it goes on)") }
-            _ = try qmp.awaitEvent(timeout: min(left, 1))
+            do { _ = try qmp.awaitEvent(timeout: min(left, 1)) } catch let e as VMToolsError {
+                throw JobError(message: e.message)
+            }
         }
     }
 

@@ -134,6 +134,10 @@ import Testing
         try lab.s.write("marked/snapshots/.resume", "gone\n")
         let dry = try lab.cli.run("vmup", ["-nv", home])
         #expect(dry.out.contains(" -loadvm gone"), "\(dry.out)")
+        // Disks in snapshot mode have nothing to load from: that start boots, the marker stays.
+        let scratch = try lab.cli.run("vmup", ["-nv", "-s", home])
+        #expect(scratch.err.contains("not resuming snapshot gone with the disks in snapshot mode"), "\(scratch.err)")
+        #expect(!scratch.out.contains("-loadvm"), "\(scratch.out)")
         let r = try lab.up(home)
         #expect(r.status == 1)
         #expect(r.err.contains("the disks are at snapshot gone, and the next vmup boots them afresh"), "\(r.err)")

@@ -6,7 +6,14 @@ import VMToolsCore
 /// the RAM and devices saved in the first disk before the guest runs, so
 /// the guest goes on from the snapshot instead of booting.
 extension LaunchPlan {
-    mutating func resume(_ marker: ResumeMarker) {
+    /// With the disks in snapshot mode or read-only (`-s`, `-r`) QEMU has
+    /// no writable image to load from: such a start boots, and the marker
+    /// stays for the next read-write one.
+    mutating func resume(_ marker: ResumeMarker, mode: VMSettings.DiskMode) {
+        if let name = marker.name, mode != .rw {
+            notices.append("not resuming snapshot \(name) with the disks in \(mode == .ro ? "read-only" : "snapshot") mode: the guest boots; the next read-write start resumes it")
+            return
+        }
         resume = marker
         // The option takes the whole value as the name: nothing to escape.
         if let name = marker.name { argv += ["-loadvm", name] }

@@ -49,7 +49,7 @@ package enum LaunchPlanner {
         command.plan.hostPaths = hostPaths
         command.plan.machine.readBackingChains(hostPaths)
         if resume, let home, let marker = ResumeMarker.read(home: home) {
-            command.plan.resume(marker)
+            command.plan.resume(marker, mode: try VMSettings(settings).rwMode())
         }
         return command
     }
