@@ -31,6 +31,10 @@ import Testing
             chmod(s.url("vm/tpm/tpm2-00.permall"), 0o600)
             try s.write("vm/tpm/sub/nv", "nv A")
             symlink("/etc/hostname", s.url("vm/tpm/planted"))
+            // Private, as a start makes them (vmfix -s checks it).
+            for (rel, mode) in [("vm/tpm", 0o700), ("vm/tpm/sub", 0o700), ("vm/tpm/sub/nv", 0o600), ("vm/" + VMFileNames.firmwareVars, 0o600)] {
+                chmod(s.url(rel), mode_t(mode))
+            }
             global = try resolver(s).loadGlobal()
             environment = ["PATH": "/usr/bin:/bin", "HOME": s.url("home")]
             log = s.url("log")
@@ -298,11 +302,38 @@ import Testing
         #expect(lab.backups.isEmpty)
     }
 
-    func fix(_ lab: Lab) throws -> Int32 {
+    /// vmfix -s reports a snapshot on some images only, and removes a
+    /// `snapshots/NAME/` of no snapshot and a `.resume` naming none (only
+    /// reports them under -n).
+    @Test(.requires("qemu-img")) func vmfixChecksSnapshots() throws {
+        guard requireTool("qemu-img") != nil else { return }
+        let lab = try Lab()
+        try lab.snapshotter().create("whole")
+        #expect(try fix(lab, "-sn") == ExitCode.success.rawValue, "\(textIfPresent(lab.log))")
+        try lab.qemuImg(["snapshot", "-c", "partial", lab.home + "/disk1.qcow2"])
+        try lab.s.write("vm/snapshots/stray/tpm/tpm2-00.permall", "old")
+        try lab.s.write("vm/snapshots/.resume", "whole\n")
+        let before = try lab.state()
+        #expect(try fix(lab, "-sn") == ExitCode.soft.rawValue)
+        #expect(try lab.state() == before, "-n changes nothing")
+        let log = try lab.s.read("log")
+        #expect(log.contains("\(lab.home): snapshot partial is on hdd1 only; 'vmsnap -d' removes it"), "\(log)")
+        #expect(log.contains("\(lab.home): \(lab.home)/snapshots/stray belongs to no snapshot (no image holds stray)"), "\(log)")
+        #expect(log.contains("\(lab.home)/snapshots/.resume names whole, which is not a live snapshot of the VM"), "\(log)")
+        #expect(try fix(lab, "-s") == ExitCode.soft.rawValue)
+        #expect(!lab.s.exists("vm/snapshots/stray") && !lab.s.exists("vm/snapshots/.resume"))
+        #expect(lab.s.exists("vm/snapshots/whole/tpm/tpm2-00.permall"))
+        #expect(try lab.tags("disk1.qcow2") == ["whole", "partial"], "an incomplete snapshot is the user's to delete")
+        #expect(lab.backups.isEmpty)
+        try lab.snapshotter().delete("partial")
+        #expect(try fix(lab, "-s") == ExitCode.success.rawValue)
+    }
+
+    func fix(_ lab: Lab, _ flags: String = "-b") throws -> Int32 {
         let fd = open(lab.log, O_WRONLY | O_APPEND)
         defer { close(fd) }
         let console = Console(command: "vmfix", out: OutputStream(fd: fd), err: OutputStream(fd: fd))
         let context = Context(environment: lab.environment, cwd: lab.s.path, paths: lab.s.paths, console: console)
-        return VMTools.run(VMFixCommand.self, ["-b", lab.home], context)
+        return VMTools.run(VMFixCommand.self, [flags, lab.home], context)
     }
 }

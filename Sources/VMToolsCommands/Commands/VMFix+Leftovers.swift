@@ -45,7 +45,8 @@ extension VMFixCommand.Fixer {
                     failed(VMToolsError(.failure, path, "the interrupted operation could not be undone (\(failure)); kept for another try"))
                     continue
                 }
-                console.solved("\(path): the interrupted operation was undone (\(steps.count) steps)")
+                // Undone, or for a vmsnap revert or delete finished: its journal rolls forward.
+                console.solved("\(path): the interrupted operation's journal was replayed (\(steps.count) steps)")
             }
             FileSystem.removeTree(path)
             console.solved("\(path): removed")

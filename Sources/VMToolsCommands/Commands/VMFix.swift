@@ -174,6 +174,7 @@ public enum VMFixCommand: Command {
                 if storage {
                     try checkStorage(home, file, tx)
                     try checkFirmwareState(home, tx)
+                    try checkSnapshots(home, file, tx)
                     try checkImageUser(home, file)
                 }
                 try Interrupt.check()

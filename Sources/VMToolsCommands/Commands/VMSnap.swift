@@ -65,13 +65,16 @@ public enum VMSnapCommand: Command {
         Interrupt.block()
         var status = ExitCode.success
         for operand in options.homes {
+            // Ctrl-C stops the lab here: the VMs done stay done.
+            try Interrupt.check()
             do {
-                try Interrupt.check()
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
                 try change(home, name, options.action, global: global, resolver: resolver, context: context)
             } catch let e as VMToolsError {
                 status = .failure
                 context.console.error(e)
+                // That VM was rolled back because of Ctrl-C: said once, and no further VM.
+                if Interrupt.pending() != nil { return .failure }
             }
         }
         return status

@@ -60,40 +60,29 @@ public final class Transaction {
 
     /// Records how to undo the step the caller is about to make.
     public func record(_ undo: Undo) throws {
-        try Interrupt.check()
-        try openJournal()
-        var line = Self.encode(undo)
-        line.append(UInt8(ascii: "\n"))
-        let ok = line.withUnsafeBytes { write(journalFD, $0.baseAddress, $0.count) == $0.count }
-        guard ok, fdatasync(journalFD) == 0 else {
-            throw VMToolsError(.failure, backupDirectory, "cannot write the undo journal: \(FileSystem.errnoMessage())")
-        }
-        steps.append(undo)
-        if steps.count == Self.faultStep { kill(getpid(), SIGKILL) }
+        try record([undo])
     }
 
-    /// Records several steps with one write and one sync, so a crash leaves
-    /// all of them journaled or none: for a change whose replay must finish
-    /// all of it or nothing (vmsnap -r and -d roll forward, vmsnap(1) CRASH
-    /// SAFETY), where a journal cut between two steps would finish half.
-    /// For the fault injection they count as that many steps, the kill
-    /// coming after the last.
-    public func record(all undos: [Undo]) throws {
+    /// Records several steps in one write and one sync, so that a process
+    /// killed meanwhile journals all of them or none: a set of steps that
+    /// completes an operation (a `vmsnap -r` applying its snapshot to every
+    /// image) must never be replayed in part.
+    public func record(_ undos: [Undo]) throws {
         guard !undos.isEmpty else { return }
         try Interrupt.check()
         try openJournal()
-        var bytes: [UInt8] = []
+        var lines: [UInt8] = []
         for undo in undos {
-            bytes += Self.encode(undo)
-            bytes.append(UInt8(ascii: "\n"))
+            lines += Self.encode(undo)
+            lines.append(UInt8(ascii: "\n"))
         }
-        let ok = bytes.withUnsafeBytes { write(journalFD, $0.baseAddress, $0.count) == $0.count }
+        let ok = lines.withUnsafeBytes { write(journalFD, $0.baseAddress, $0.count) == $0.count }
         guard ok, fdatasync(journalFD) == 0 else {
             throw VMToolsError(.failure, backupDirectory, "cannot write the undo journal: \(FileSystem.errnoMessage())")
         }
-        let before = steps.count
+        let first = steps.count + 1
         steps += undos
-        if before < Self.faultStep && steps.count >= Self.faultStep { kill(getpid(), SIGKILL) }
+        if (first...steps.count).contains(Self.faultStep) { kill(getpid(), SIGKILL) }
     }
 
     /// Fault injection for the crash tests: `VMTOOLS_FAULT_KILL_AT_STEP=N`

@@ -107,7 +107,9 @@ public struct VMSnapshots: Sendable {
         }
         let vars = home.appendingPathComponent(VMFileNames.firmwareVars)
         if FileSystem.lexists(vars) {
-            out.append(SnapshotDisk(label: SnapshotDisk.varsLabel, setting: nil, path: vars, refusal: imageRefusal(vars)))
+            // A link shares another VM's variables; vmfix(1) -s makes it the VM's own.
+            let refusal = FileSystem.isSymlink(vars) ? "is a symbolic link ('vmfix -s' makes it the VM's own copy)" : imageRefusal(vars)
+            out.append(SnapshotDisk(label: SnapshotDisk.varsLabel, setting: nil, path: vars, refusal: refusal))
         }
         return out
     }
@@ -173,8 +175,10 @@ public struct VMSnapshots: Sendable {
         for i in out.indices {
             out[i].complete = out[i].disks.count == tables.count
             let tpm = snapshots.appendingPathComponent(out[i].name).appendingPathComponent(VMFileNames.tpmDirectory)
-            // A tag that is no plain name (made by hand with qemu-img) has no directory of ours.
-            out[i].tpm = SnapshotName.problem(out[i].name) == nil && FileSystem.isDirectory(tpm) && !FileSystem.isSymlink(tpm)
+            // A tag that is no plain name (made by hand with qemu-img) has no directory
+            // of ours, and a copy reached through a link is not the VM's.
+            out[i].tpm = SnapshotName.problem(out[i].name) == nil && FileSystem.isDirectory(tpm)
+                && ![snapshots, tpm.deletingLastPathComponent, tpm].contains(where: FileSystem.isSymlink)
         }
         // Stable: snapshots of the same second keep the images' order.
         return out.enumerated().sorted { ($0.element.date, $0.offset) < ($1.element.date, $1.offset) }.map(\.element)
@@ -185,7 +189,8 @@ public struct VMSnapshots: Sendable {
 
     /// The names of the directories in `snapshots/` (not `.resume`).
     public func directoryNames() -> [String] {
-        ((try? FileSystem.listDirectoryEntries(directory)) ?? []).filter { !$0.name.hasPrefix(".") && $0.isDirectory(in: directory) }
+        guard FileSystem.isDirectory(directory), !FileSystem.isSymlink(directory) else { return [] }
+        return ((try? FileSystem.listDirectoryEntries(directory)) ?? []).filter { !$0.name.hasPrefix(".") && $0.isDirectory(in: directory) }
             .map(\.name).sorted(by: bytewiseLess)
     }
 

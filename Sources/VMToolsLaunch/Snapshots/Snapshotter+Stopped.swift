@@ -74,16 +74,16 @@ extension Snapshotter {
                 try FileSystem.writeAtomically(Array((name + "\n").utf8), to: staged)
                 stagedMarker = staged
             }
-            // From here on the journal completes the revert: one record for
-            // all, so a crash cannot leave a journal that reverts some images.
-            var forward = snapshots.capable.map { Transaction.Undo.applySnapshot(image: $0.path, tag: name) }
+            // From here on the journal completes the revert: one record of
+            // every step, so a crash never leaves a part of them to replay.
+            var forward: [Transaction.Undo] = snapshots.capable.map { .applySnapshot(image: $0.path, tag: name) }
             if let stagedTPM { forward.append(.restore(backup: stagedTPM, original: tpmDirectory)) }
             if let stagedMarker {
                 forward.append(.restore(backup: stagedMarker, original: resume))
             } else if FileSystem.lexists(resume) {
                 forward.append(.remove(resume))
             }
-            try tx.record(all: forward)
+            try tx.record(forward)
 
             for disk in snapshots.capable { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
             if let stagedTPM {
@@ -105,15 +105,16 @@ extension Snapshotter {
     func deleteStopped(_ snapshot: Snapshot) throws {
         let name = snapshot.name
         let own = snapshots.directory(of: name)
+        // Never through a planted link: removing snapshots/NAME would remove another directory.
+        try FileSystem.checkOwnDirectory(snapshots.directory)
         let marker = (try? snapshots.resumeMarker()) == name
         let tx = Transaction(anchor: vm.home, environment: environment)
         try journaled(tx) {
             let holding = snapshots.capable.filter { snapshot.disks.contains($0.label) }
-            // One record for all: a journal cut in between would delete it from some images only.
-            var forward = holding.map { Transaction.Undo.deleteSnapshot(image: $0.path, tag: name) }
+            var forward: [Transaction.Undo] = holding.map { .deleteSnapshot(image: $0.path, tag: name) }
             if FileSystem.lexists(own) { forward.append(.remove(own)) }
             if marker { forward.append(.remove(snapshots.resumePath)) }
-            try tx.record(all: forward)
+            try tx.record(forward)
 
             for disk in holding { try deleteTag(name, from: disk.path) }
             FileSystem.removeTree(own)
