@@ -67,7 +67,7 @@ extension Snapshotter {
         try journaled(tx) {
             try makeSnapshotDirectory(name, tx)
             tpm = try copyTPM(name, tx)
-            for disk in snapshots.capable { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
+            try tx.record(snapshots.capable.map { .deleteSnapshot(image: $0.path, tag: name) })
             try live.save(name, vmstate: vmstate.node.name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
             for disk in images.closed { try QemuImg.snapshot(.create, name, image: disk.path, environment: environment) }
         }
@@ -86,23 +86,26 @@ extension Snapshotter {
         }
         let tx = Transaction(anchor: vm.home, environment: environment)
         try journaled(tx) {
-            for disk in images.closed { try tx.record(.applySnapshot(image: disk.path, tag: name)) }
+            try tx.record(images.closed.map { .applySnapshot(image: $0.path, tag: name) })
             try live.load(name, vmstate: vmstate.node.name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
             for disk in images.closed { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
         }
     }
 
-    /// Journaled first, so a replay finishes the deletion (vmsnap(1),
-    /// CRASH SAFETY); QEMU skips the nodes that do not hold the tag.
+    /// Journaled first, in one record, so a replay finishes the deletion
+    /// (vmsnap(1), CRASH SAFETY); QEMU skips the nodes that do not hold the tag.
     func deleteLive(_ name: String, live: LiveSnapshot) throws {
         let images = try liveImages(live)
         let own = snapshots.directory(of: name)
+        // Never through a planted link: removing snapshots/NAME would remove another directory.
+        try FileSystem.checkOwnDirectory(snapshots.directory)
         let marker = (try? snapshots.resumeMarker()) == name
         let tx = Transaction(anchor: vm.home, environment: environment)
         try journaled(tx) {
-            for disk in snapshots.capable { try tx.record(.deleteSnapshot(image: disk.path, tag: name)) }
-            if FileSystem.lexists(own) { try tx.record(.remove(own)) }
-            if marker { try tx.record(.remove(snapshots.resumePath)) }
+            var forward: [Transaction.Undo] = snapshots.capable.map { .deleteSnapshot(image: $0.path, tag: name) }
+            if FileSystem.lexists(own) { forward.append(.remove(own)) }
+            if marker { forward.append(.remove(snapshots.resumePath)) }
+            try tx.record(forward)
             try live.delete(name, devices: images.nodeNames, timeout: Self.liveJobTimeout)
             for disk in images.closed { try deleteTag(name, from: disk.path) }
             FileSystem.removeTree(own)
