@@ -1,10 +1,6 @@
 import VMToolsCore
 import VMToolsLaunch
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A VM's named snapshots in vminfo(1) (vmsnap(1)): the general section's
 /// `Snapshot:` lines, `-j`'s `snapshots` and the tree's `S` mark. vminfo's
 /// speed is benchmarked, so the qcow2 headers' snapshot counts are read
@@ -33,7 +29,7 @@ extension VMReport {
         case nil: return []
         case .success(let list)?:
             return list.map { s in
-                var facts = [Self.localDate(s.date), s.complete ? (s.live ? "live" : "stopped") : "incomplete: on \(s.disks.joined(separator: " ")) only"]
+                var facts = [VMSnapCommand.localDate(s.date), s.complete ? (s.live ? "live" : "stopped") : "incomplete: on \(s.disks.joined(separator: " ")) only"]
                 if s.live { facts.append("vmstate \(Formatting.bytes(s.vmStateSize))") }
                 if s.tpm { facts.append("tpm") }
                 return "Snapshot: \(s.name.escapingControlCharacters) (\(facts.joined(separator: ", ")))"
@@ -44,22 +40,6 @@ extension VMReport {
 
     /// vminfo -j's `snapshots`: vmsnap -l -j's objects (vmsnap(1)).
     var snapshotsJSON: JSON {
-        Self.factJSON(snapshots) { .array($0.map(Self.snapshotJSON)) }
-    }
-
-    static func snapshotJSON(_ s: Snapshot) -> JSON {
-        .object([("name", .string(s.name)), ("date", .string(VMImageCommand.isoDate(Int(s.date)))), ("live", .bool(s.live)),
-                 ("vmstate_bytes", .number(Double(s.vmStateSize))), ("images", .array(s.disks.map { .string($0) })),
-                 ("tpm", .bool(s.tpm)), ("complete", .bool(s.complete))])
-    }
-
-    /// `2026-12-07 18:30:00`, local time.
-    static func localDate(_ seconds: Int64) -> String {
-        var t = time_t(seconds)
-        var tmv = tm()
-        localtime_r(&t, &tmv)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%S", &tmv)
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        Self.factJSON(snapshots) { .array($0.map(\.json)) }
     }
 }
