@@ -126,6 +126,17 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: z + "/snapshots"))
         #expect(try holds(vm, at: z, Self.b))
 
+        // -a flattens a fork's overlays: its own snapshot is lost the same way.
+        let fork = cli.scratch.url("fork")
+        _ = try run(cli, "vmfork", [vm.home, fork])
+        _ = try run(cli, "vmsnap", [fork, "f1"])
+        let alone = cli.scratch.url("alone")
+        let ra = try run(cli, "vmcp", ["-a", fork, alone])
+        #expect(ra.err.contains("NOTICE: \(alone): is without the snapshot f1 of \(fork)"), "\(ra.err)")
+        let aloneTags = try tags(vm, at: alone)
+        #expect(aloneTags.values.allSatisfy { $0.isEmpty }, "\(aloneTags)")
+        #expect(try holds(vm, at: alone, Self.b))
+
         // -r takes snapshots/ as the VM's, not as a tree directory to recreate empty.
         _ = try run(cli, "vmcp", ["-r", cli.scratch.url("lab"), cli.scratch.url("lab2")])
         #expect(textIfPresent(cli.scratch.url("lab2/keep") + tpmCopy) == "tpm state \(Self.a)\n")
