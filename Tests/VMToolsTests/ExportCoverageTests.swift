@@ -40,7 +40,7 @@ import Testing
             SettingKey.defaultNICDevice: "virtio-net-pci", SettingKey.defaultMAC: "52:54:01", SettingKey.defaultNICMode: "passt",
             SettingKey.qemuAccel: "tcg", SettingKey.qemuArch: "i386", SettingKey.qemuCompress: "yes", SettingKey.qemuDaemonize: "no",
             SettingKey.qemuParams: "-rtc base=localtime", SettingKey.qemuShutdownTimeout: "40",
-            SettingKey.ramSize: "1G", SettingKey.serialLog: "yes",
+            SettingKey.ramSize: "1G", SettingKey.serialLog: "yes", SettingKey.snapshotAuto: "merge grow",
             SettingKey.share("1").mode: "ro", SettingKey.share("1").path: s.url("share"), SettingKey.share("1").tag: "data",
             SettingKey.share("1").transport: "9p",
             SettingKey.cdrom(1).backend: try file("a.iso", String(repeating: "\0", count: 2048)), SettingKey.cdrom(1).enable: "yes",

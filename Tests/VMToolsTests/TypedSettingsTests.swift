@@ -276,6 +276,15 @@ import Testing
         #expect(origin == ImageOrigin(name: "debian-12", url: "https://x.example/d.qcow2", digest: "sha256:ab"))
     }
 
+    /// `vm_snapshot_auto` (vm.settings(5), AUTOMATIC SNAPSHOTS): a list of merge and grow.
+    @Test func theSnapshotAutoListParses() throws {
+        #expect(try view([]).snapshotAuto().isEmpty)
+        #expect(try view([("vm_snapshot_auto", "merge")]).snapshotAuto() == [.merge])
+        #expect(try view([("vm_snapshot_auto", " grow\tmerge grow ")]).snapshotAuto() == [.merge, .grow])
+        let e = expectError { _ = try view([("vm_snapshot_auto", "merge,grow")]).snapshotAuto() }
+        #expect(e?.description == "vm_snapshot_auto: 'merge,grow' (from \(Self.file):1): expected a space-separated list of merge and grow")
+    }
+
     /// Setting names live in the settings layer (Docs/ARCHITECTURE.md): any
     /// other file names a setting through `SettingKey` or `VMSettings`, never
     /// a literal. The bare prefixes `"vm_"` and `"cfg_"` (a setting's kind)

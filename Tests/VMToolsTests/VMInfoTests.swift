@@ -48,7 +48,7 @@ import Testing
         │  └─ gc1   *
         └─ c2       -
 
-        (*: Current    R: Running    ?: Error)
+        (*: Current    R: Running    S: Snapshots    ?: Error)
 
         \(dash)
         - Settings (-s)

@@ -50,6 +50,7 @@ import Testing
         }
         var usb = (json["usb_devices"]?.arrayValue ?? []).makeIterator()
         var forwards = (state["forwards"]?.arrayValue ?? []).makeIterator()
+        var snapshots = (json["snapshots"]?.arrayValue ?? []).makeIterator()
         var checked: Set<String> = []
         for line in report.infoLines(long: true) where !line.isEmpty {
             if let m = match(line, "^Name: (.*?) +Parent: ([01])$") {
@@ -94,13 +95,19 @@ import Testing
                 case "CPU now", "Memory", "Disk I/O", "Network", "Uptime": #expect(state["live"] != nil, sourceLocation: sourceLocation)
                 case "Image": #expect(text == "\(json["image"]?["name"]?.stringValue ?? "") from \(json["image"]?["url"]?.stringValue ?? "")", sourceLocation: sourceLocation)
                 case "Image digest": same(label, text, json["image"]?["digest"])
+                case "Snapshot" where text.hasPrefix("? ("): error(label, text, json["snapshots"])
+                case "Snapshot":
+                    let snap = snapshots.next()
+                    let state = snap?["complete"] != .bool(true) ? "incomplete" : snap?["live"] == .bool(true) ? "live" : "stopped"
+                    #expect(text.hasPrefix("\(snap?["name"]?.stringValue ?? "") ("), sourceLocation: sourceLocation)
+                    #expect(text.contains(", \(state)"), "\(line)", sourceLocation: sourceLocation)
                 default: #expect(Self.textOnly.contains(label), "the text shows '\(line)', which -j does not carry", sourceLocation: sourceLocation)
                 }
             } else {
                 Issue.record("an information line of no known form: '\(line)'", sourceLocation: sourceLocation)
             }
         }
-        #expect(usb.next() == nil && forwards.next() == nil, "-j lists more than the text", sourceLocation: sourceLocation)
+        #expect(usb.next() == nil && forwards.next() == nil && snapshots.next() == nil, "-j lists more than the text", sourceLocation: sourceLocation)
         if case .success(let tpm)? = report.tpm, tpm != .v2 { #expect(json["tpm"] == .string("none"), sourceLocation: sourceLocation) }
         // The storage section: one header per drive, then what the image is.
         let disks = json["disks"]?.arrayValue ?? []
@@ -221,8 +228,8 @@ import Testing
         let r = VMReport(vm, parts: parts, sampled: nil, global: global, environment: [:])
         #expect(r.tree?.name == "t")
         #expect(r.usb == nil && r.firmware == nil && r.tpm == nil && r.shares == nil && r.children == nil)
-        #expect(r.drives.isEmpty && r.modules.isEmpty && r.diskUsageKB == nil)
-        #expect(VMReport.Parts.text([.info], long: false) == [.general, .access])
+        #expect(r.drives.isEmpty && r.modules.isEmpty && r.diskUsageKB == nil && r.snapshots == nil)
+        #expect(VMReport.Parts.text([.info], long: false) == [.general, .access, .snapshots])
         #expect(!VMReport.Parts.text([.backend], long: false).contains(.imageText))
     }
 }

@@ -10,6 +10,8 @@ extension VMMergeCommand.Merge {
             let from = src.appendingPathComponent(name), to = dst.appendingPathComponent(name)
             guard FileSystem.exists(from) else { continue }
             if replace {
+                // The parent's snapshots cover its store: it takes in the child's data instead (vmmerge(1) SNAPSHOTS).
+                if name == VMFileNames.firmwareVars, try mergeVarsKeepingSnapshots(from: from, into: to, tx) { continue }
                 try tx.moveAside(to)
                 try tx.rename(from, to: to)
             } else if !FileSystem.lexists(to) {

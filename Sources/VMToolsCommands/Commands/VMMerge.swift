@@ -80,7 +80,7 @@ public enum VMMergeCommand: Command {
             for entry in try FileSystem.listDirectory(home) {
                 let p = home.appendingPathComponent(entry)
                 guard FileSystem.isDirectory(p), !FileSystem.isSymlink(p), !entry.hasPrefix("vmtools-backup."),
-                      entry != VMFileNames.tpmDirectory else { continue }
+                      entry != VMFileNames.tpmDirectory, entry != VMSnapshots.directoryName else { continue }
                 if !children.contains(where: { FileSystem.isWithin($0, p) }) {
                     throw VMToolsError(.failure, p, "is not a child VM of '\(home)' and would be deleted with it; move it out first")
                 }
@@ -88,10 +88,12 @@ public enum VMMergeCommand: Command {
         }
 
         /// A safe copy of `image` next to it: a new qcow2 with the same
-        /// data and the same backing file (not flattened).
+        /// data and the same backing file (not flattened); a file copy when
+        /// the image holds snapshots.
         func safeCopy(of image: String, _ tx: Transaction) throws -> String {
             let copy = FileSystem.newPath(in: image.deletingLastPathComponent, base: ".\(image.lastPathComponent).merge") { !FileSystem.lexists($0) }
             try tx.record(.remove(copy))
+            if try snapshotKeepingCopy(of: image, to: copy) { return copy }
             try QemuImg.convert(image, to: copy, backing: try QemuImg.backing(of: image, environment: env), compress: false,
                                 progress: false, environment: env)
             return copy
@@ -134,8 +136,11 @@ public enum VMMergeCommand: Command {
                     throw VMToolsError(.failure, home, "its parent must have only one child to merge into it; it has: " + siblings.joined(separator: ", "))
                 }
                 let parentVM = try resolver.loadVM(home: parent, global: global)
+                let vm = try resolver.loadVM(home: home, global: global)
                 // Its disks move into the parent and commit into the parent's: none may be a host file it was not given.
-                try HostPathPolicy.require(try resolver.loadVM(home: home, global: global), global: global, environment: env)
+                try HostPathPolicy.require(vm, global: global, environment: env)
+                try refuseSnapshots(vm, "merging into its parent would fold away with its disks")
+                try autoSnapshot(parentVM, tx)
                 let parentFile = try file(parent)
                 var entries = SettingsDocument(rewriting: parentFile, comment: "").entries
                 var imageMap: [String: String] = [:]
@@ -239,6 +244,11 @@ public enum VMMergeCommand: Command {
                 }
                 let vm = try resolver.loadVM(home: home, global: global)
                 try HostPathPolicy.require(vm, global: global, environment: env)
+                let childVMs = try children.map { try resolver.loadVM(home: $0, global: global) }
+                for v in [vm] + childVMs {
+                    try refuseSnapshots(v, "merging into the children cannot keep (vmmerge(1) SNAPSHOTS)")
+                }
+                noteNoAutoSnapshot([vm] + childVMs)
                 var moved: [String] = []
                 for child in children {
                     let childFile = try file(child)

@@ -32,7 +32,7 @@ extension VMReport {
             ("disks", .array(drives.map(\.json))),
             ("usb_devices", Self.factJSON(usb) { .array($0.map { .object([("setting", .string($0.setting)), ("device", .string($0.device)), ("node", .string($0.node))]) }) }),
             ("tpm", Self.factJSON(tpm) { .string($0.rawValue) }),
-        ] + firmwareJSON + [("image", imageJSON)])
+        ] + firmwareJSON + [("image", imageJSON), ("snapshots", snapshotsJSON)])
     }
 
     /// The catalog entry the VM was made from; null for none.

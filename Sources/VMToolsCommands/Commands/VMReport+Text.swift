@@ -41,7 +41,7 @@ extension VMReport {
             lines.append(VMInfoCommand.guestAgentLine(running.guestAgent))
             if let password = running.displayPassword { lines.append("Display password: \(password.escapingControlCharacters)") }
         }
-        lines += shareLines() + usbLines() + firmwareLines() + tpmLines() + imageLines()
+        lines += shareLines() + usbLines() + firmwareLines() + tpmLines() + snapshotLines() + imageLines()
         lines.append("")
         return lines
     }
@@ -116,7 +116,7 @@ extension VMReport {
             }
         }
         walk(tree, lead: "", own: "")
-        return Formatting.table(rows) + ["", "(*: Current    R: Running    ?: Error)", ""]
+        return Formatting.table(rows) + ["", "(*: Current    R: Running    S: Snapshots    ?: Error)", ""]
     }
 
     func settingsLines(long: Bool, provenance: Bool) -> [String] {

@@ -35,16 +35,18 @@ struct VMReport {
         static let imageText = Parts(rawValue: 1 << 7)
         static let imageJSON = Parts(rawValue: 1 << 8)
         static let modules = Parts(rawValue: 1 << 9)
+        /// The named snapshots (vmsnap(1)): qcow2 headers, a table where they count some.
+        static let snapshots = Parts(rawValue: 1 << 10)
 
         /// What `-j` prints.
-        static let json: Parts = [.general, .details, .missingChildren, .drives, .imageJSON, .modules]
+        static let json: Parts = [.general, .details, .missingChildren, .drives, .imageJSON, .modules, .snapshots]
 
         /// What the text sections print.
         static func text(_ sections: [VMInfoCommand.Section], long: Bool) -> Parts {
             var parts: Parts = []
             for section in sections {
                 switch section {
-                case .info: parts.formUnion(long ? [.general, .access, .details, .usage] : [.general, .access])
+                case .info: parts.formUnion(long ? [.general, .access, .details, .usage, .snapshots] : [.general, .access, .snapshots])
                 case .tree: parts.insert(.tree)
                 case .settings: break
                 case .backend: parts.formUnion(long ? [.drives, .imageText] : [.drives])
@@ -155,6 +157,8 @@ struct VMReport {
     var usb: Result<[USB], Failure>?
     var firmware: Firmware?
     var tpm: Result<VMSettings.TPM, Failure>?
+    /// With `.snapshots`: oldest first.
+    var snapshots: Result<[Snapshot], Failure>?
     /// With `.tree`: the whole tree from the topmost ancestor.
     var tree: TreeNode?
     /// With `.drives`: the enabled drives, HDDs first.
@@ -193,7 +197,8 @@ struct VMReport {
             firmware = Self.firmware(vm, environment: environment)
             tpm = Result { try VMSettings(vm.settings).tpm() }.mapError(Failure.init)
         }
-        if parts.contains(.tree) { tree = Self.tree(of: vm, global: global) }
+        if parts.contains(.snapshots) { snapshots = Self.snapshots(vm, environment: environment) }
+        if parts.contains(.tree) { tree = Self.tree(of: vm, global: global, environment: environment) }
         if parts.contains(.drives) { drives = Self.drives(vm, parts: parts, global: global, environment: environment) }
         if parts.contains(.modules) { modules = ModuleRegistry.all(vm.settings, paths: global.paths) }
     }
@@ -245,7 +250,7 @@ struct VMReport {
         return total / 1024
     }
 
-    static func tree(of vm: ResolvedVM, global: GlobalConfig) -> TreeNode {
+    static func tree(of vm: ResolvedVM, global: GlobalConfig, environment: [String: String]) -> TreeNode {
         let limit = global.typed.nestingLimit
         var visited: Set<String> = []
         func node(_ home: String, depth: Int) -> TreeNode {
@@ -257,6 +262,7 @@ struct VMReport {
             let settings = global.settingsPath(in: home)
             if let file = try? VMSettingsFile.read(settings) {
                 if let n = file.value(SettingKey.name), !n.isEmpty { name = n }
+                if hasSnapshots(home: home, file: file, environment: environment) { status += "S" }
             } else {
                 status += "?"
             }

@@ -41,14 +41,14 @@ public enum VMRmCommand: Command {
 
     public static func run(_ args: ParsedArguments, _ context: Context) throws -> ExitCode {
         let options = try Options(args)
-        let (global, _) = try context.loadGlobal(args, commandLine: options.commandLine)
+        let (global, resolver) = try context.loadGlobal(args, commandLine: options.commandLine)
         Interrupt.block()
         let prompter = Prompter(assumeYes: global.typed.assumeYes, console: context.console, stdin: context.stdin)
         var status = ExitCode.success
         for operand in args.operands {
             do {
                 let home = try VMHome.locate(operand, cwd: context.cwd, global: global)
-                var job = Removal(global: global, prompter: prompter, console: context.console, recursive: options.recursive,
+                var job = Removal(global: global, resolver: resolver, prompter: prompter, console: context.console, recursive: options.recursive,
                                   keep: options.keep, environment: context.environment)
                 try job.run(home)
                 if job.keptSomething { status = status == .failure ? .failure : .soft }
@@ -69,6 +69,8 @@ public enum VMRmCommand: Command {
     /// puts it all back; after a crash `vmfix -b` does.
     struct Removal {
         var global: GlobalConfig
+        /// Loads a VM to count its snapshots (vmrm(1)).
+        var resolver: SettingsResolver
         var prompter: Prompter
         var console: Console
         var recursive: Bool
@@ -77,6 +79,8 @@ public enum VMRmCommand: Command {
         var environment: [String: String]
         var keptSomething = false
         var deleted: [String] = []
+        /// How many snapshots each deleted VM held.
+        var snapshotCounts: [String: Int] = [:]
 
         struct Cancelled: Error {}
 
@@ -89,7 +93,7 @@ public enum VMRmCommand: Command {
                 if FileSystem.exists(h) {
                     console.notice("\(h): not empty, so the directory itself is kept")
                 }
-                console.info("\(h): virtual machine deleted")
+                console.info("\(h): virtual machine deleted" + Self.withSnapshots(snapshotCounts[h] ?? 0, kept: keep))
             }
         }
 
@@ -103,7 +107,10 @@ public enum VMRmCommand: Command {
             }
             if !keep { try refuseRunningBelow(home) }
             for child in children { try delete(child, depth: depth + 1, locks, tx, users) }
-            guard try prompter.confirm("Delete the virtual machine \(home)") else { throw Cancelled() }
+            // Its snapshots live in its images and snapshots/: they go with it (vmrm(1)).
+            let snapshots = (try? VMSnapshots(resolver.loadVM(home: home, global: global), environment: environment).listIfAny().count) ?? 0
+            snapshotCounts[home] = snapshots
+            guard try prompter.confirm("Delete the virtual machine \(home)" + Self.withSnapshots(snapshots, kept: keep)) else { throw Cancelled() }
             let settings = global.settingsPath(in: home)
             let recorded = (try? VMSettingsFile.read(settings))?.parent.map { $0.hasPrefix("/") ? $0 : home.appendingPathComponent($0) }
             let parent = recorded.flatMap { FileSystem.realPath($0) }
@@ -147,6 +154,13 @@ public enum VMRmCommand: Command {
             } else {
                 try tx.moveAside(home, near: near)  // one rename takes the rest, the lock link included
             }
+        }
+
+        /// `, with its 2 snapshots`; `-k` keeps the images that hold them.
+        static func withSnapshots(_ n: Int, kept: Bool) -> String {
+            guard n > 0 else { return "" }
+            let what = n == 1 ? "its snapshot" : "its \(n) snapshots"
+            return kept ? " (\(what) \(n == 1 ? "stays" : "stay") in the disk images kept)" : ", with \(what)"
         }
 
         /// VMs stored below the home (not its children) go with it: none may be running.

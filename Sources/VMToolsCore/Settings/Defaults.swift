@@ -142,7 +142,7 @@ public enum Defaults {
         .blank,
         .comment("Snapshots vmtools takes by itself (vmsnap(1)): a space-separated list of"),
         .comment("merge (of the VM whose disks a vmmerge changes, before it does) and grow"),
-        .comment("(before vmup grows a disk to a larger vm_storage_hddN_createsize)."),
+        .comment("(before vmup grows a disk to a larger vm_storage_hddN_size)."),
         .setting("vm_snapshot_auto", ""),
         .blank,
         .comment("A Kickstart file, given to Anaconda as ks.cfg on a volume labelled OEMDRV;"),

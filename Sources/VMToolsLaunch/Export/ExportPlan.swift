@@ -38,7 +38,16 @@ package enum ExportPlan {
             if let module { builtIn.append(module) }
         }
         try command.build(builtIn)
-        return (command.plan.machine, notes)
+        return (command.plan.machine, notes + snapshotNotes(vm, environment: environment))
+    }
+
+    /// Named snapshots (vmsnap(1)) are not part of an export: the OVF's
+    /// disks are new images, and libvirt keeps snapshots in its own
+    /// metadata. Only the images' headers are read for a VM without any.
+    static func snapshotNotes(_ vm: ResolvedVM, environment: [String: String]) -> [Note] {
+        guard let list = try? VMSnapshots(vm, environment: environment).listIfAny(), !list.isEmpty else { return [] }
+        let what = list.count == 1 ? "1 snapshot is" : "\(list.count) snapshots are"
+        return [Note(setting: "snapshots", why: "\(what) not exported (\(list.map(\.name).joined(separator: ", "))); the disks are exported as they are now")]
     }
 
     /// Settings of what vmtools does around a start, not of the machine:
@@ -47,6 +56,7 @@ package enum ExportPlan {
         var why = [
             SettingKey.qemuShutdownTimeout: "how long vmdown waits for the guest to power off",
             SettingKey.qemuCompress: "how vmup compresses a disk it imports",
+            SettingKey.snapshotAuto: "when vmmerge and vmup take snapshots by themselves (vmsnap(1)); snapshots are not exported",
         ]
         for n in SettingKey.cloudInitInputs + [SettingKey.cloudInitInstanceID] { why[n] = "an input of the cloud-init seed vmup makes at each start" }
         for n in [SettingKey.imageName, SettingKey.imageURL, SettingKey.imageDigest] {

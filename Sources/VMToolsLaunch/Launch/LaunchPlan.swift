@@ -12,6 +12,8 @@ public struct LaunchPlan: Sendable {
     public var disksToCreate: [DiskToCreate] = []
     /// Existing disks a size setting grows before QEMU starts (vm.settings(5)).
     public var disksToGrow: [DiskToGrow] = []
+    /// `vm_snapshot_auto=grow`: a snapshot of the VM before the first disk grows (vm.settings(5)).
+    public var snapshotBeforeGrowing = false
     /// Sockets a stopped QEMU left (it cannot remove a relative socket after
     /// it changed to /); the VM was checked not to be running.
     public var filesToRemove: [String] = []
@@ -204,6 +206,7 @@ public struct LaunchPlan: Sendable {
             + filesToRemove.map { "would remove the stale \($0.hasSuffix(".sock") ? "socket" : "file") \($0)" }
             + directoriesToCreate.map { "would create the directory \($0)" }
             + (firmwareStore.map { ["would create \($0.path) (UEFI variables from \($0.template))"] } ?? [])
+            + snapshotDryRunLines
             + disksToGrow.map { "would grow \($0.path) from \(DiskToGrow.text($0.from)) to \(DiskToGrow.text($0.to))" }
             + seedVolumes.map { "would write \($0.path) (the \($0.label) \($0.isDirectory ? "directory" : "volume"): \($0.files.map(\.name).joined(separator: ", ")))" }
             + generatedFiles.map { g in

@@ -141,6 +141,7 @@ struct Preparation {
     /// fails: the disk has the size its setting names, and the next start
     /// finds nothing to do.
     private func growDisks() throws {
+        if plan.snapshotBeforeGrowing, !plan.disksToGrow.isEmpty { try snapshotBeforeGrowing() }
         for g in plan.disksToGrow {
             try QemuImg.grow(g.path, format: g.format, to: g.to, environment: command.environment)
             console.notice("grew \(g.path) from \(LaunchPlan.DiskToGrow.text(g.from)) to \(LaunchPlan.DiskToGrow.text(g.to))")

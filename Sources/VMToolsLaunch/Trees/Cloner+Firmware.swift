@@ -15,7 +15,12 @@ extension Cloner.Run {
         if FileSystem.isRegularFile(store) {
             let dest = home.appendingPathComponent(VMFileNames.firmwareVars)
             try tx.record(.remove(dest))
-            try SparseCopy.copy(store, to: dest)
+            if action == .fork && VMSnapshots.headerCount(store) > 0 {
+                // A fork starts with no snapshots (vmfork(1)): a converted store holds none.
+                try QemuImg.convertAtomically(store, format: "qcow2", to: dest, environment: cloner.environment)
+            } else {
+                try SparseCopy.copy(store, to: dest)
+            }
         }
         let tpm = src.appendingPathComponent(VMFileNames.tpmDirectory)
         guard FileSystem.isDirectory(tpm), !FileSystem.isSymlink(tpm) else { return }
@@ -32,11 +37,12 @@ extension Cloner.Run {
 }
 
 extension Cloner.Run {
-    /// `<home>/tpm` of a VM home, or anything below it.
+    /// `<home>/tpm` or `<home>/snapshots` of a VM home, or anything below them.
     func isTPMState(_ dir: String) -> Bool {
         var d = dir
         while d.count > source.count {
-            if d.lastPathComponent == VMFileNames.tpmDirectory, VMHome.isHome(d.deletingLastPathComponent, global: global) { return true }
+            if d.lastPathComponent == VMFileNames.tpmDirectory || d.lastPathComponent == VMSnapshots.directoryName,
+               VMHome.isHome(d.deletingLastPathComponent, global: global) { return true }
             d = d.deletingLastPathComponent
         }
         return false

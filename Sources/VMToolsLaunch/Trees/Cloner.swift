@@ -148,7 +148,7 @@ package struct Cloner {
             order = [source]
             if cloner.options.directoryRecursion {
                 // A copy made inside its own source (vmcp(1)) is not part of it.
-                // Nor is a VM's TPM state: it is the VM's, copied with it or not (cloneFirmwareState).
+                // Nor is a VM's TPM state or its snapshots' (cloneFirmwareState, cloneSnapshots).
                 for dir in FileSystem.subdirectories(source) where !FileSystem.isWithin(dir, root) && !isTPMState(dir) {
                     placed[dir] = root + dir.dropFirst(source.count)
                     order.append(dir)
@@ -205,6 +205,8 @@ package struct Cloner {
             }
             try tx.makeDirectory(home)
             try locks.lock(home)
+            // Read before the modules run: what the copy must still hold (vmcp(1) SNAPSHOTS).
+            let snapshots = action == .fork ? [] : try VMSnapshots(vm, environment: cloner.environment).listIfAny()
             var job = CloneJob(action: action, source: vm, destination: home, keepUnique: cloner.options.keepUnique, snapshot: cloner.options.snapshot,
                                environment: cloner.environment, console: cloner.console, transaction: tx)
             job.compress = cloner.options.compress
@@ -238,6 +240,7 @@ package struct Cloner {
             let settingsPath = global.settingsPath(in: home)
             try locks.requireHeld(home)
             try tx.writeFile(Array(try doc.render().utf8), to: settingsPath)
+            try cloneSnapshots(of: vm, snapshots, to: home, action: action)
             try users.made(home)
             if let parent = doc.parent {
                 try register(home, in: parent)

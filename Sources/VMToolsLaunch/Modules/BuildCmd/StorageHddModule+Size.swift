@@ -38,7 +38,21 @@ extension StorageHddModule {
         if let fork = dependentFork(of: path, children: c.children, global: c.global, environment: c.environment) {
             throw c.invalid(key, "cannot grow \(path): the fork \(fork) uses it as its backing file")
         }
+        try planSnapshotBeforeGrowing(&c)
         c.plan.disksToGrow.append(.init(path: path, format: format, from: current, to: wanted))
+    }
+
+    /// `vm_snapshot_auto=grow` (vm.settings(5)): the start takes a snapshot
+    /// before it grows a disk; a VM whose disks cannot all hold one is
+    /// refused here, so `vmup -n` says so too.
+    static func planSnapshotBeforeGrowing(_ c: inout QemuCommand) throws {
+        guard !c.export, !c.plan.snapshotBeforeGrowing, let home = c.home,
+              try VMSettings(c.settings).snapshotAuto().contains(.grow) else { return }
+        let disks = VMSnapshots.disks(of: VMSettings(c.settings), home: home, environment: c.environment)
+        if let why = disks.first(where: { $0.refusal != nil })?.refusalMessage {
+            throw c.invalid(SettingKey.snapshotAuto, "no snapshot can be taken before a disk grows: \(why)")
+        }
+        c.plan.snapshotBeforeGrowing = true
     }
 
     /// The first child whose own disks have `path` in their backing chain.
