@@ -121,17 +121,4 @@ extension Snapshotter {
             if marker { try FileSystem.removeFile(snapshots.resumePath) }
         }
     }
-
-    /// `tpm/` copied to `snapshots/NAME/tpm/`, journaled, as for a stopped
-    /// VM; false when the VM has no TPM directory. swtpm writes its state
-    /// by rename, so a copy taken while it runs holds whole files.
-    func copyTPM(_ name: String, _ tx: Transaction) throws -> Bool {
-        guard let tpm = tpmState else { return false }
-        let copy = snapshots.tpmCopy(of: name)
-        try tx.moveAside(copy)
-        try tx.record(.remove(copy))
-        try SparseCopy.copyTree(tpm, to: copy)
-        FileSystem.syncDirectory(copy.deletingLastPathComponent)
-        return true
-    }
 }

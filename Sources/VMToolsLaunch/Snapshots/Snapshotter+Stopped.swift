@@ -27,14 +27,7 @@ extension Snapshotter {
         let tx = Transaction(anchor: vm.home, environment: environment)
         try journaled(tx) {
             try makeSnapshotDirectory(name, tx)
-            if let tpm = tpmState {
-                let copy = snapshots.tpmCopy(of: name)
-                // A leftover copy (vmfix removes those) makes way, kept until the commit.
-                try tx.moveAside(copy)
-                try tx.record(.remove(copy))
-                try SparseCopy.copyTree(tpm, to: copy)
-                FileSystem.syncDirectory(copy.deletingLastPathComponent)
-            }
+            try copyTPM(name, tx)
             for disk in snapshots.capable {
                 try tx.record(.deleteSnapshot(image: disk.path, tag: name))
                 try QemuImg.snapshot(.create, name, image: disk.path, environment: environment)
@@ -128,6 +121,21 @@ extension Snapshotter {
     func deleteTag(_ name: String, from image: String) throws {
         let count = try Qcow2SnapshotTable.read(image).filter { $0.name == name }.count
         for _ in 0..<count { try QemuImg.snapshot(.delete, name, image: image, environment: environment) }
+    }
+
+    /// `tpm/` copied to `snapshots/NAME/tpm/`, journaled; false when the VM
+    /// has no TPM directory. A leftover copy (vmfix removes those) makes
+    /// way, kept until the commit. swtpm writes its state by rename, so a
+    /// copy taken while it runs (a live snapshot) holds whole files.
+    @discardableResult
+    func copyTPM(_ name: String, _ tx: Transaction) throws -> Bool {
+        guard let tpm = tpmState else { return false }
+        let copy = snapshots.tpmCopy(of: name)
+        try tx.moveAside(copy)
+        try tx.record(.remove(copy))
+        try SparseCopy.copyTree(tpm, to: copy)
+        FileSystem.syncDirectory(copy.deletingLastPathComponent)
+        return true
     }
 
     /// `snapshots/` and `snapshots/NAME/`, journaled (removed again when
