@@ -37,6 +37,20 @@ extension QemuImg {
                 purpose: "cannot change the snapshots")
     }
 
+    /// The same on several images side by side (each is its own file, so
+    /// the calls are independent); the first failure names its image.
+    public static func snapshot(_ action: SnapshotAction, _ tag: String, images: [String], environment: [String: String]) throws {
+        guard images.count > 1 else {
+            for image in images { try snapshot(action, tag, image: image, environment: environment) }
+            return
+        }
+        let exe = try executable(images[0], environment: environment, purpose: "cannot change the snapshots")
+        let results = try Subprocess.runAll(images.map { Subprocess(exe, ["snapshot", "-q", action.rawValue, tag, "--", $0]) })
+        for (image, r) in zip(images, results) where r.status != 0 {
+            throw VMToolsError(.failure, image, "qemu-img snapshot failed: \(r.stderrText.trimmingTrailingWhitespace())")
+        }
+    }
+
     /// The `qemu-img` in PATH; `purpose` says what needed it when it is missing.
     package static func executable(_ subject: String, environment: [String: String], purpose: String? = nil) throws -> String {
         guard let exe = Subprocess.which("qemu-img", path: environment["PATH"]) else {

@@ -92,6 +92,34 @@ public struct Subprocess {
     /// is killed when we die (a `qemu-img` left converting after vmcreate
     /// was killed would hold the disk and the CPU).
     public func run(input: Int32? = nil) throws -> Result {
+        try Self.collect([try startPiped(input: input)])[0]
+    }
+
+    /// Runs tools side by side, each as `run` would (stdin /dev/null), and
+    /// returns when all have ended: n short `qemu-img` calls cost about the
+    /// longest one, not their sum. A child that cannot start ends those
+    /// already started (SIGTERM) before the error is thrown.
+    public static func runAll(_ tools: [Subprocess]) throws -> [Result] {
+        var started: [Piped] = []
+        do {
+            for t in tools { started.append(try t.startPiped(input: nil)) }
+        } catch {
+            for p in started { kill(p.pid, SIGTERM) }
+            _ = collect(started)
+            throw error
+        }
+        return collect(started)
+    }
+
+    /// A child whose stdout and stderr come through pipes (read ends here).
+    struct Piped {
+        var pid: pid_t
+        var out: Int32
+        var err: Int32
+        var endsOnInterrupt: Bool
+    }
+
+    func startPiped(input: Int32?) throws -> Piped {
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         guard csystem_pipe2_cloexec(&outPipe) == 0, csystem_pipe2_cloexec(&errPipe) == 0 else {
@@ -111,32 +139,38 @@ public struct Subprocess {
         }
         close(outPipe[1])
         close(errPipe[1])
-        var out: [UInt8] = []
-        var err: [UInt8] = []
-        var fds = [pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0)]
+        return Piped(pid: pid, out: outPipe[0], err: errPipe[0], endsOnInterrupt: endsOnInterrupt)
+    }
+
+    /// Drains every child's two pipes together with poll(2), then reaps them.
+    static func collect(_ children: [Piped]) -> [Result] {
+        var out = [[UInt8]](repeating: [], count: children.count)
+        var err = [[UInt8]](repeating: [], count: children.count)
+        var fds: [pollfd] = children.flatMap { [pollfd(fd: $0.out, events: Int16(POLLIN), revents: 0),
+                                                pollfd(fd: $0.err, events: Int16(POLLIN), revents: 0)] }
         var chunk = [UInt8](repeating: 0, count: 65536)
         var forwarded = false
+        let interruptible = children.contains { $0.endsOnInterrupt }
         while fds.contains(where: { $0.fd >= 0 }) {
-            if endsOnInterrupt, !forwarded, Interrupt.pending() != nil {
-                kill(pid, SIGTERM)
+            if interruptible, !forwarded, Interrupt.pending() != nil {
+                for c in children where c.endsOnInterrupt { kill(c.pid, SIGTERM) }
                 forwarded = true
             }
-            if poll(&fds, nfds_t(fds.count), endsOnInterrupt && !forwarded ? 250 : -1) < 0 {
+            if poll(&fds, nfds_t(fds.count), interruptible && !forwarded ? 250 : -1) < 0 {
                 if errno == EINTR { continue }
                 break
             }
             for k in fds.indices where fds[k].fd >= 0 && fds[k].revents != 0 {
                 let n = chunk.withUnsafeMutableBytes { read(fds[k].fd, $0.baseAddress, $0.count) }
                 if n > 0 {
-                    if k == 0 { out.append(contentsOf: chunk[0..<n]) } else { err.append(contentsOf: chunk[0..<n]) }
+                    if k % 2 == 0 { out[k / 2].append(contentsOf: chunk[0..<n]) } else { err[k / 2].append(contentsOf: chunk[0..<n]) }
                 } else if n == 0 || errno != EINTR {
                     close(fds[k].fd)
                     fds[k].fd = -1
                 }
             }
         }
-        return Result(status: Self.wait(pid), stdout: out, stderr: err)
+        return children.indices.map { Result(status: wait(children[$0].pid), stdout: out[$0], stderr: err[$0]) }
     }
 
     /// A child left running (a helper beside QEMU): stdin from /dev/null,

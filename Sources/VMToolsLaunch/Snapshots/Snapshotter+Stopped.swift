@@ -28,10 +28,9 @@ extension Snapshotter {
         try journaled(tx) {
             try makeSnapshotDirectory(name, tx)
             try copyTPM(name, tx)
-            for disk in snapshots.capable {
-                try tx.record(.deleteSnapshot(image: disk.path, tag: name))
-                try QemuImg.snapshot(.create, name, image: disk.path, environment: environment)
-            }
+            // One record for all: undoing a tag an image does not hold yet is nothing.
+            try tx.record(snapshots.capable.map { .deleteSnapshot(image: $0.path, tag: name) })
+            try QemuImg.snapshot(.create, name, images: snapshots.capable.map(\.path), environment: environment)
         }
         guard let made = try snapshots.snapshot(name) else {
             throw VMToolsError(.failure, vm.home, "snapshot '\(name)' was made but cannot be read back")
@@ -78,7 +77,7 @@ extension Snapshotter {
             }
             try tx.record(forward)
 
-            for disk in snapshots.capable { try QemuImg.snapshot(.apply, name, image: disk.path, environment: environment) }
+            try QemuImg.snapshot(.apply, name, images: snapshots.capable.map(\.path), environment: environment)
             if let stagedTPM {
                 // The current state goes into the backup directory (gone at
                 // the commit) and the staged copy takes its place: two renames.
