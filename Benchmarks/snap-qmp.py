@@ -4,7 +4,11 @@
 # would send it. Usage: snap-qmp.py QMP_SOCKET save|load|delete TAG NODE...
 # (the first NODE holds the RAM and devices for save and load), or
 # snap-qmp.py QMP_SOCKET node - IMAGE: prints the node QEMU writes IMAGE through.
-import json, socket, sys
+import json, os, socket, sys, time
+
+# With SNAP_QMP_TIMES=FILE, the milliseconds from connecting to the job's
+# dismissal are appended to FILE: the by-hand cost without python's start.
+began = time.monotonic()
 
 sock_path, action, tag, nodes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 s = socket.socket(socket.AF_UNIX)
@@ -46,3 +50,6 @@ err = next((j.get("error") for j in jobs if j["id"] == job), None)
 send("job-dismiss", id=job)
 if err:
     sys.exit(f"snap-qmp.py: {action}: {err}")
+if os.environ.get("SNAP_QMP_TIMES"):
+    with open(os.environ["SNAP_QMP_TIMES"], "a") as t:
+        t.write(f"{(time.monotonic() - began) * 1000:.3f}\n")
