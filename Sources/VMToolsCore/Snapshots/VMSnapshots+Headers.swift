@@ -9,8 +9,9 @@ extension VMSnapshots {
         return ImageProbe(path)?.qcow2SnapshotCount ?? 0
     }
 
-    /// Some image of the VM counts a snapshot in its header.
-    public var anyInHeaders: Bool { capable.contains { Self.headerCount($0.path) > 0 } }
+    /// Some image of the VM counted a snapshot in its header when `disks`
+    /// probed it (no second read).
+    public var anyInHeaders: Bool { capable.contains { $0.headerCount > 0 } }
 
     /// The snapshots, or none without reading a table when no header counts any.
     public func listIfAny() throws -> [Snapshot] {

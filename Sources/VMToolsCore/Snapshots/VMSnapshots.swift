@@ -14,12 +14,16 @@ public struct SnapshotDisk: Sendable, Equatable {
     /// Why it cannot hold a snapshot (raw, a device, a URL, a `snap:` or
     /// `ro:` disk), one line; nil for a writable qcow2 image.
     public var refusal: String?
+    /// The snapshots its qcow2 header counted when it was probed (0 for a
+    /// refused image): `listIfAny` reads no table of an image counting none.
+    public var headerCount: Int
 
-    public init(label: String, setting: String?, path: String, refusal: String? = nil) {
+    public init(label: String, setting: String?, path: String, refusal: String? = nil, headerCount: Int = 0) {
         self.label = label
         self.setting = setting
         self.path = path
         self.refusal = refusal
+        self.headerCount = headerCount
     }
 
     /// The label of the UEFI variable store.
@@ -97,40 +101,41 @@ public struct VMSnapshots: Sendable {
                 continue
             }
             let path = backend.path(home: home, environment: environment)
-            let refusal: String?
             switch backend.prefix {
-            case "snap": refusal = "is a snap: disk (its changes are thrown away)"
-            case "ro": refusal = "is a read-only ro: disk"
-            default: refusal = imageRefusal(path)
+            case "snap": out.append(SnapshotDisk(label: label, setting: drive.keys.backend, path: path, refusal: "is a snap: disk (its changes are thrown away)"))
+            case "ro": out.append(SnapshotDisk(label: label, setting: drive.keys.backend, path: path, refusal: "is a read-only ro: disk"))
+            default: out.append(probed(label: label, setting: drive.keys.backend, path: path))
             }
-            out.append(SnapshotDisk(label: label, setting: drive.keys.backend, path: path, refusal: refusal))
         }
         let vars = home.appendingPathComponent(VMFileNames.firmwareVars)
         if FileSystem.lexists(vars) {
             // A link shares another VM's variables; vmfix(1) -s makes it the VM's own.
-            let refusal = FileSystem.isSymlink(vars) ? "is a symbolic link ('vmfix -s' makes it the VM's own copy)" : imageRefusal(vars)
-            out.append(SnapshotDisk(label: SnapshotDisk.varsLabel, setting: nil, path: vars, refusal: refusal))
+            out.append(FileSystem.isSymlink(vars)
+                ? SnapshotDisk(label: SnapshotDisk.varsLabel, setting: nil, path: vars, refusal: "is a symbolic link ('vmfix -s' makes it the VM's own copy)")
+                : probed(label: SnapshotDisk.varsLabel, setting: nil, path: vars))
         }
         return out
     }
 
-    /// Why the image at `path` cannot hold internal snapshots, or nil.
-    static func imageRefusal(_ path: String) -> String? {
+    /// The image at `path`, probed once: why it cannot hold internal
+    /// snapshots, or the count its header holds.
+    static func probed(label: String, setting: String?, path: String) -> SnapshotDisk {
+        func refused(_ why: String) -> SnapshotDisk { SnapshotDisk(label: label, setting: setting, path: path, refusal: why) }
         var st = stat()
-        guard stat(path, &st) == 0 else { return FileSystem.lexists(path) ? "is a dangling symbolic link" : "does not exist" }
+        guard stat(path, &st) == 0 else { return refused(FileSystem.lexists(path) ? "is a dangling symbolic link" : "does not exist") }
         switch st.st_mode & S_IFMT {
         case S_IFREG: break
-        case S_IFBLK: return "is a block device"
-        default: return "is not a regular file"
+        case S_IFBLK: return refused("is a block device")
+        default: return refused("is not a regular file")
         }
-        guard let probe = ImageProbe(path) else { return "cannot be read" }
+        guard let probe = ImageProbe(path) else { return refused("cannot be read") }
         switch probe.kind {
         case .qcow2(let version) where version == 2 || version == 3:
             // QEMU keeps no internal snapshots in an image whose data lies in another file.
-            if version == 3, probe.field(72, 8) & 4 != 0 { return "keeps its data in an external data file" }
-            return nil
-        case .qcow2(let version): return "is a qcow2 image of unknown version \(version)"
-        default: return "is \(probe.kind.format), not qcow2"
+            if version == 3, probe.field(72, 8) & 4 != 0 { return refused("keeps its data in an external data file") }
+            return SnapshotDisk(label: label, setting: setting, path: path, headerCount: probe.qcow2SnapshotCount ?? 0)
+        case .qcow2(let version): return refused("is a qcow2 image of unknown version \(version)")
+        default: return refused("is \(probe.kind.format), not qcow2")
         }
     }
 
